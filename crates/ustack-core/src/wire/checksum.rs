@@ -1,0 +1,107 @@
+//! The Internet checksum (RFC 1071) and the IPv4 pseudo-header (RFC 9293 §3.1).
+
+use std::net::Ipv4Addr;
+
+/// Ones'-complement sum of `data` as big-endian 16-bit words, folded to 16
+/// bits but not inverted. An odd trailing byte is padded with zero.
+pub fn sum(data: &[u8]) -> u16 {
+    fold(accumulate(0, data))
+}
+
+/// Adds `data` to a running 64-bit accumulator. Summing eight bytes at a
+/// time and folding once at the end is exact: a ones'-complement sum may be
+/// taken over words of any width and folded afterwards (RFC 1071 §2(B)).
+pub fn accumulate(mut acc: u64, data: &[u8]) -> u64 {
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let (s, carry) = acc.overflowing_add(w);
+        acc = s + carry as u64;
+    }
+    let rest = chunks.remainder();
+    let mut tail = [0u8; 8];
+    tail[..rest.len()].copy_from_slice(rest);
+    let w = u64::from_be_bytes(tail);
+    let (s, carry) = acc.overflowing_add(w);
+    s + carry as u64
+}
+
+/// Folds a 64-bit accumulator to a 16-bit ones'-complement sum.
+pub fn fold(mut acc: u64) -> u16 {
+    acc = (acc >> 32) + (acc & 0xffff_ffff);
+    acc = (acc >> 32) + (acc & 0xffff_ffff);
+    acc = (acc >> 16) + (acc & 0xffff);
+    acc = (acc >> 16) + (acc & 0xffff);
+    acc as u16
+}
+
+/// Combines two 16-bit partial sums.
+pub fn combine(a: u16, b: u16) -> u16 {
+    let s = a as u32 + b as u32;
+    ((s & 0xffff) + (s >> 16)) as u16
+}
+
+/// Sum of the IPv4 pseudo-header: source, destination, zero, protocol and
+/// the transport length.
+pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u32) -> u16 {
+    let mut b = [0u8; 12];
+    b[0..4].copy_from_slice(&src.octets());
+    b[4..8].copy_from_slice(&dst.octets());
+    b[9] = protocol;
+    b[10..12].copy_from_slice(&(length as u16).to_be_bytes());
+    sum(&b)
+}
+
+/// The checksum field value for `data` (whose checksum field is zero or
+/// included), optionally with a pseudo-header sum: the inverted sum.
+pub fn checksum(pseudo: u16, data: &[u8]) -> u16 {
+    !combine(pseudo, sum(data))
+}
+
+/// True when `data`, including its checksum field, sums to all ones.
+pub fn verify(pseudo: u16, data: &[u8]) -> bool {
+    combine(pseudo, sum(data)) == 0xffff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worked example of RFC 1071 §3.
+    #[test]
+    fn rfc1071_example() {
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(sum(&data), 0xddf2);
+    }
+
+    #[test]
+    fn wide_sum_equals_word_sum() {
+        let data: Vec<u8> = (0..1001u32).map(|i| (i * 37 + 11) as u8).collect();
+        for len in [0, 1, 2, 7, 8, 9, 15, 16, 17, 100, 1001] {
+            let d = &data[..len];
+            let mut acc: u32 = 0;
+            for pair in d.chunks(2) {
+                let w = if pair.len() == 2 {
+                    u16::from_be_bytes([pair[0], pair[1]])
+                } else {
+                    (pair[0] as u16) << 8
+                };
+                acc += w as u32;
+                acc = (acc & 0xffff) + (acc >> 16);
+            }
+            assert_eq!(sum(d), acc as u16, "len {len}");
+        }
+    }
+
+    #[test]
+    fn checksum_then_verify() {
+        let mut data = vec![
+            0x45u8, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        let c = checksum(0, &data);
+        data[10..12].copy_from_slice(&c.to_be_bytes());
+        assert!(verify(0, &data));
+        data[3] ^= 1;
+        assert!(!verify(0, &data));
+    }
+}

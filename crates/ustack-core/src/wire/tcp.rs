@@ -1,0 +1,703 @@
+//! TCP header and options (RFC 9293 §3.1, RFC 7323, RFC 2018, RFC 3168).
+
+use super::{Error, Result, checksum, get_u16, get_u32, put_u16, put_u32};
+use core::fmt;
+use std::net::Ipv4Addr;
+
+/// Length of a TCP header without options.
+pub const HEADER_LEN: usize = 20;
+/// Largest header: data offset 15 words.
+pub const MAX_HEADER_LEN: usize = 60;
+/// Most SACK blocks one segment can carry (4 without timestamps, 3 with).
+pub const MAX_SACK_BLOCKS: usize = 4;
+
+mod field {
+    pub const SRC_PORT: usize = 0;
+    pub const DST_PORT: usize = 2;
+    pub const SEQ: usize = 4;
+    pub const ACK: usize = 8;
+    pub const OFFSET_FLAGS: usize = 12;
+    pub const WINDOW: usize = 14;
+    pub const CHECKSUM: usize = 16;
+    pub const URGENT: usize = 18;
+}
+
+/// The control bits of a TCP header, including ECE/CWR (RFC 3168).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct TcpFlags(u8);
+
+impl TcpFlags {
+    pub const FIN: TcpFlags = TcpFlags(0x01);
+    pub const SYN: TcpFlags = TcpFlags(0x02);
+    pub const RST: TcpFlags = TcpFlags(0x04);
+    pub const PSH: TcpFlags = TcpFlags(0x08);
+    pub const ACK: TcpFlags = TcpFlags(0x10);
+    pub const URG: TcpFlags = TcpFlags(0x20);
+    pub const ECE: TcpFlags = TcpFlags(0x40);
+    pub const CWR: TcpFlags = TcpFlags(0x80);
+    pub const NONE: TcpFlags = TcpFlags(0);
+
+    pub const fn from_bits(bits: u8) -> Self {
+        TcpFlags(bits)
+    }
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+    pub const fn contains(self, other: TcpFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    pub const fn intersects(self, other: TcpFlags) -> bool {
+        self.0 & other.0 != 0
+    }
+    pub const fn union(self, other: TcpFlags) -> TcpFlags {
+        TcpFlags(self.0 | other.0)
+    }
+    pub fn fin(self) -> bool {
+        self.contains(Self::FIN)
+    }
+    pub fn syn(self) -> bool {
+        self.contains(Self::SYN)
+    }
+    pub fn rst(self) -> bool {
+        self.contains(Self::RST)
+    }
+    pub fn psh(self) -> bool {
+        self.contains(Self::PSH)
+    }
+    pub fn ack(self) -> bool {
+        self.contains(Self::ACK)
+    }
+    pub fn urg(self) -> bool {
+        self.contains(Self::URG)
+    }
+}
+
+impl core::ops::BitOr for TcpFlags {
+    type Output = TcpFlags;
+    fn bitor(self, rhs: TcpFlags) -> TcpFlags {
+        self.union(rhs)
+    }
+}
+
+impl core::ops::BitOrAssign for TcpFlags {
+    fn bitor_assign(&mut self, rhs: TcpFlags) {
+        self.0 |= rhs.0;
+    }
+}
+
+impl fmt::Display for TcpFlags {
+    /// Names joined by `-`, in the order people say them: `SYN-ACK`,
+    /// `FIN-ACK`, `PSH-ACK`, `RST`. No flags at all prints `none`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const ORDER: [(TcpFlags, &str); 8] = [
+            (TcpFlags::SYN, "SYN"),
+            (TcpFlags::FIN, "FIN"),
+            (TcpFlags::RST, "RST"),
+            (TcpFlags::PSH, "PSH"),
+            (TcpFlags::URG, "URG"),
+            (TcpFlags::ECE, "ECE"),
+            (TcpFlags::CWR, "CWR"),
+            (TcpFlags::ACK, "ACK"),
+        ];
+        let mut first = true;
+        for (flag, name) in ORDER {
+            if self.contains(flag) {
+                if !first {
+                    f.write_str("-")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        if first {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for TcpFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Up to four SACK blocks, `(left, right)` edges as on the wire.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct SackBlocks {
+    len: u8,
+    blocks: [(u32, u32); MAX_SACK_BLOCKS],
+}
+
+impl SackBlocks {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Appends a block; returns false when all four places are taken.
+    pub fn push(&mut self, left: u32, right: u32) -> bool {
+        if (self.len as usize) < MAX_SACK_BLOCKS {
+            self.blocks[self.len as usize] = (left, right);
+            self.len += 1;
+            true
+        } else {
+            false
+        }
+    }
+    pub fn as_slice(&self) -> &[(u32, u32)] {
+        &self.blocks[..self.len as usize]
+    }
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn truncate(&mut self, n: usize) {
+        self.len = self.len.min(n as u8);
+    }
+}
+
+/// The TCP options ustack understands. Unknown options are skipped by their
+/// length on input and never emitted.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct TcpOptions {
+    /// Maximum segment size (kind 2, SYN only; RFC 9293 §3.7.1).
+    pub mss: Option<u16>,
+    /// Window scale shift (kind 3, SYN only; RFC 7323 §2).
+    pub window_scale: Option<u8>,
+    /// SACK permitted (kind 4, SYN only; RFC 2018).
+    pub sack_permitted: bool,
+    /// SACK blocks (kind 5; RFC 2018).
+    pub sack_blocks: SackBlocks,
+    /// Timestamps `(TSval, TSecr)` (kind 8; RFC 7323 §3).
+    pub timestamps: Option<(u32, u32)>,
+}
+
+mod kind {
+    pub const EOL: u8 = 0;
+    pub const NOP: u8 = 1;
+    pub const MSS: u8 = 2;
+    pub const WINDOW_SCALE: u8 = 3;
+    pub const SACK_PERMITTED: u8 = 4;
+    pub const SACK: u8 = 5;
+    pub const TIMESTAMPS: u8 = 8;
+}
+
+impl TcpOptions {
+    /// Parses an options area. A known option with a wrong length is
+    /// malformed; an unknown one is skipped by its length; a length that
+    /// runs past the area or is below 2 is malformed (RFC 9293 §3.1: "a TCP
+    /// implementation MUST be able to handle an illegal option length
+    /// without crashing", and we drop such segments).
+    pub fn parse(mut data: &[u8]) -> Result<TcpOptions> {
+        let mut opts = TcpOptions::default();
+        while let Some(&k) = data.first() {
+            match k {
+                kind::EOL => break,
+                kind::NOP => {
+                    data = &data[1..];
+                    continue;
+                }
+                _ => {}
+            }
+            let len = *data.get(1).ok_or(Error::Malformed)? as usize;
+            if len < 2 || len > data.len() {
+                return Err(Error::Malformed);
+            }
+            let body = &data[2..len];
+            match k {
+                kind::MSS => {
+                    if len != 4 {
+                        return Err(Error::Malformed);
+                    }
+                    opts.mss = Some(get_u16(body, 0));
+                }
+                kind::WINDOW_SCALE => {
+                    if len != 3 {
+                        return Err(Error::Malformed);
+                    }
+                    opts.window_scale = Some(body[0]);
+                }
+                kind::SACK_PERMITTED => {
+                    if len != 2 {
+                        return Err(Error::Malformed);
+                    }
+                    opts.sack_permitted = true;
+                }
+                kind::SACK => {
+                    if body.is_empty() || body.len() % 8 != 0 || body.len() / 8 > MAX_SACK_BLOCKS {
+                        return Err(Error::Malformed);
+                    }
+                    for b in body.chunks_exact(8) {
+                        opts.sack_blocks.push(get_u32(b, 0), get_u32(b, 4));
+                    }
+                }
+                kind::TIMESTAMPS => {
+                    if len != 10 {
+                        return Err(Error::Malformed);
+                    }
+                    opts.timestamps = Some((get_u32(body, 0), get_u32(body, 4)));
+                }
+                _ => {}
+            }
+            data = &data[len..];
+        }
+        Ok(opts)
+    }
+
+    /// Bytes `emit` writes, a multiple of four.
+    pub fn buffer_len(&self) -> usize {
+        let mut n = 0;
+        if self.mss.is_some() {
+            n += 4;
+        }
+        // SACK-permitted and timestamps share a word-aligned block:
+        // `sackOK, TS` (12 bytes) or `nop, nop, TS` or `nop, nop, sackOK`.
+        match (self.sack_permitted, self.timestamps.is_some()) {
+            (true, true) => n += 12,
+            (false, true) => n += 12,
+            (true, false) => n += 4,
+            (false, false) => {}
+        }
+        if self.window_scale.is_some() {
+            n += 4;
+        }
+        if !self.sack_blocks.is_empty() {
+            n += 4 + 8 * self.sack_blocks.len();
+        }
+        n
+    }
+
+    /// Writes the options in the layout Linux uses, which every stack
+    /// accepts: `mss, sackOK, TS, nop, wscale` on a SYN; `nop, nop, TS` and
+    /// `nop, nop, sack` on other segments. `out` must hold `buffer_len()`.
+    pub fn emit(&self, out: &mut [u8]) -> usize {
+        let mut at = 0;
+        if let Some(mss) = self.mss {
+            out[at] = kind::MSS;
+            out[at + 1] = 4;
+            put_u16(out, at + 2, mss);
+            at += 4;
+        }
+        match (self.sack_permitted, self.timestamps) {
+            (true, Some(ts)) => {
+                out[at] = kind::SACK_PERMITTED;
+                out[at + 1] = 2;
+                at += 2;
+                at += emit_timestamps(&mut out[at..], ts);
+            }
+            (false, Some(ts)) => {
+                out[at] = kind::NOP;
+                out[at + 1] = kind::NOP;
+                at += 2;
+                at += emit_timestamps(&mut out[at..], ts);
+            }
+            (true, None) => {
+                out[at] = kind::NOP;
+                out[at + 1] = kind::NOP;
+                out[at + 2] = kind::SACK_PERMITTED;
+                out[at + 3] = 2;
+                at += 4;
+            }
+            (false, None) => {}
+        }
+        if let Some(shift) = self.window_scale {
+            out[at] = kind::NOP;
+            out[at + 1] = kind::WINDOW_SCALE;
+            out[at + 2] = 3;
+            out[at + 3] = shift;
+            at += 4;
+        }
+        if !self.sack_blocks.is_empty() {
+            out[at] = kind::NOP;
+            out[at + 1] = kind::NOP;
+            out[at + 2] = kind::SACK;
+            out[at + 3] = (2 + 8 * self.sack_blocks.len()) as u8;
+            at += 4;
+            for &(l, r) in self.sack_blocks.as_slice() {
+                put_u32(out, at, l);
+                put_u32(out, at + 4, r);
+                at += 8;
+            }
+        }
+        at
+    }
+}
+
+fn emit_timestamps(out: &mut [u8], (val, ecr): (u32, u32)) -> usize {
+    out[0] = kind::TIMESTAMPS;
+    out[1] = 10;
+    put_u32(out, 2, val);
+    put_u32(out, 6, ecr);
+    10
+}
+
+/// A zero-copy view of a TCP segment (header, options, payload).
+#[derive(Clone, Copy, Debug)]
+pub struct TcpPacket<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> TcpPacket<T> {
+    pub fn new_unchecked(buffer: T) -> Self {
+        TcpPacket { buffer }
+    }
+
+    /// Checks that the buffer holds the fixed header and that the data
+    /// offset is at least 5 words and within the buffer.
+    pub fn new_checked(buffer: T) -> Result<Self> {
+        let p = Self::new_unchecked(buffer);
+        p.check_len()?;
+        Ok(p)
+    }
+
+    pub fn check_len(&self) -> Result<()> {
+        let len = self.buffer.as_ref().len();
+        if len < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        let hl = self.header_len();
+        if hl < HEADER_LEN {
+            return Err(Error::Malformed);
+        }
+        if hl > len {
+            return Err(Error::Truncated);
+        }
+        Ok(())
+    }
+
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    pub fn src_port(&self) -> u16 {
+        get_u16(self.buffer.as_ref(), field::SRC_PORT)
+    }
+    pub fn dst_port(&self) -> u16 {
+        get_u16(self.buffer.as_ref(), field::DST_PORT)
+    }
+    pub fn seq_number(&self) -> u32 {
+        get_u32(self.buffer.as_ref(), field::SEQ)
+    }
+    pub fn ack_number(&self) -> u32 {
+        get_u32(self.buffer.as_ref(), field::ACK)
+    }
+    /// Header length in bytes from the data offset field.
+    pub fn header_len(&self) -> usize {
+        ((self.buffer.as_ref()[field::OFFSET_FLAGS] >> 4) as usize) * 4
+    }
+    pub fn flags(&self) -> TcpFlags {
+        TcpFlags(self.buffer.as_ref()[field::OFFSET_FLAGS + 1])
+    }
+    pub fn window_len(&self) -> u16 {
+        get_u16(self.buffer.as_ref(), field::WINDOW)
+    }
+    pub fn checksum(&self) -> u16 {
+        get_u16(self.buffer.as_ref(), field::CHECKSUM)
+    }
+    pub fn urgent_at(&self) -> u16 {
+        get_u16(self.buffer.as_ref(), field::URGENT)
+    }
+    pub fn options(&self) -> &[u8] {
+        &self.buffer.as_ref()[HEADER_LEN..self.header_len()]
+    }
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[self.header_len()..]
+    }
+    /// Length of the segment in sequence space: payload plus SYN and FIN.
+    pub fn segment_len(&self) -> usize {
+        self.payload().len() + self.flags().syn() as usize + self.flags().fin() as usize
+    }
+
+    /// Verifies the checksum over the pseudo-header and the whole segment.
+    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+        let data = self.buffer.as_ref();
+        checksum::verify(
+            checksum::pseudo_header(src, dst, 6, data.len() as u32),
+            data,
+        )
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
+    pub fn set_src_port(&mut self, v: u16) {
+        put_u16(self.buffer.as_mut(), field::SRC_PORT, v)
+    }
+    pub fn set_dst_port(&mut self, v: u16) {
+        put_u16(self.buffer.as_mut(), field::DST_PORT, v)
+    }
+    pub fn set_seq_number(&mut self, v: u32) {
+        put_u32(self.buffer.as_mut(), field::SEQ, v)
+    }
+    pub fn set_ack_number(&mut self, v: u32) {
+        put_u32(self.buffer.as_mut(), field::ACK, v)
+    }
+    /// Sets the data offset from a header length in bytes (multiple of 4).
+    pub fn set_header_len(&mut self, len: usize) {
+        let b = &mut self.buffer.as_mut()[field::OFFSET_FLAGS];
+        *b = ((len / 4) as u8) << 4;
+    }
+    pub fn set_flags(&mut self, flags: TcpFlags) {
+        self.buffer.as_mut()[field::OFFSET_FLAGS + 1] = flags.bits();
+    }
+    pub fn set_window_len(&mut self, v: u16) {
+        put_u16(self.buffer.as_mut(), field::WINDOW, v)
+    }
+    pub fn set_checksum(&mut self, v: u16) {
+        put_u16(self.buffer.as_mut(), field::CHECKSUM, v)
+    }
+    pub fn set_urgent_at(&mut self, v: u16) {
+        put_u16(self.buffer.as_mut(), field::URGENT, v)
+    }
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let hl = self.header_len();
+        &mut self.buffer.as_mut()[hl..]
+    }
+    /// Computes and stores the checksum over the whole buffer.
+    pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+        self.set_checksum(0);
+        let data = self.buffer.as_ref();
+        let c = checksum::checksum(
+            checksum::pseudo_header(src, dst, 6, data.len() as u32),
+            data,
+        );
+        self.set_checksum(c);
+    }
+}
+
+/// The fields of a TCP header, without the payload.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct TcpRepr {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: u32,
+    /// Meaningful only when `flags` has ACK.
+    pub ack: u32,
+    pub flags: TcpFlags,
+    /// The raw 16-bit window field; scaling is the connection's business.
+    pub window: u16,
+    pub urgent: u16,
+    pub options: TcpOptions,
+}
+
+impl TcpRepr {
+    /// Parses the header and options of a checked packet. The checksum is
+    /// verified when `src`/`dst` are given (pass `None` when a device has
+    /// already verified it).
+    pub fn parse<T: AsRef<[u8]>>(
+        packet: &TcpPacket<T>,
+        addrs: Option<(Ipv4Addr, Ipv4Addr)>,
+    ) -> Result<TcpRepr> {
+        if let Some((src, dst)) = addrs
+            && !packet.verify_checksum(src, dst)
+        {
+            return Err(Error::Checksum);
+        }
+        // Port zero is reserved and never valid on the wire.
+        if packet.src_port() == 0 || packet.dst_port() == 0 {
+            return Err(Error::Malformed);
+        }
+        let options = TcpOptions::parse(packet.options())?;
+        Ok(TcpRepr {
+            src_port: packet.src_port(),
+            dst_port: packet.dst_port(),
+            seq: packet.seq_number(),
+            ack: packet.ack_number(),
+            flags: packet.flags(),
+            window: packet.window_len(),
+            urgent: packet.urgent_at(),
+            options,
+        })
+    }
+
+    /// Header length including options, padded to a word.
+    pub fn header_len(&self) -> usize {
+        HEADER_LEN + self.options.buffer_len()
+    }
+
+    /// Writes the header into the front of `packet`'s buffer, which must
+    /// already hold the payload after `header_len()` bytes. Fills in the
+    /// checksum over header and payload when `addrs` is given.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut TcpPacket<T>,
+        addrs: Option<(Ipv4Addr, Ipv4Addr)>,
+    ) {
+        let hl = self.header_len();
+        packet.set_src_port(self.src_port);
+        packet.set_dst_port(self.dst_port);
+        packet.set_seq_number(self.seq);
+        packet.set_ack_number(if self.flags.ack() { self.ack } else { 0 });
+        packet.set_header_len(hl);
+        packet.set_flags(self.flags);
+        packet.set_window_len(self.window);
+        packet.set_checksum(0);
+        packet.set_urgent_at(self.urgent);
+        self.options
+            .emit(&mut packet.buffer.as_mut()[HEADER_LEN..hl]);
+        match addrs {
+            Some((src, dst)) => packet.fill_checksum(src, dst),
+            None => packet.set_checksum(0),
+        }
+    }
+
+    /// Sequence space the segment occupies with a payload of `payload_len`.
+    pub fn segment_len(&self, payload_len: usize) -> usize {
+        payload_len + self.flags.syn() as usize + self.flags.fin() as usize
+    }
+}
+
+impl fmt::Display for TcpRepr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}>{} [{}] seq={}",
+            self.src_port, self.dst_port, self.flags, self.seq
+        )?;
+        if self.flags.ack() {
+            write!(f, " ack={}", self.ack)?;
+        }
+        write!(f, " win={}", self.window)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const DST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    fn syn_repr() -> TcpRepr {
+        TcpRepr {
+            src_port: 50784,
+            dst_port: 12345,
+            seq: 0xdead_beef,
+            ack: 0,
+            flags: TcpFlags::SYN,
+            window: 65535,
+            urgent: 0,
+            options: TcpOptions {
+                mss: Some(1460),
+                window_scale: Some(7),
+                sack_permitted: true,
+                timestamps: Some((1, 0)),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn syn_round_trip_with_linux_option_layout() {
+        let repr = syn_repr();
+        let hl = repr.header_len();
+        assert_eq!(hl, 40);
+        let mut buf = vec![0u8; hl];
+        repr.emit(
+            &mut TcpPacket::new_unchecked(&mut buf[..]),
+            Some((SRC, DST)),
+        );
+        // mss, sackOK, TS, nop, wscale
+        assert_eq!(&buf[20..24], &[2, 4, 0x05, 0xb4]);
+        assert_eq!(&buf[24..26], &[4, 2]);
+        assert_eq!(buf[26], 8);
+        assert_eq!(&buf[36..40], &[1, 3, 3, 7]);
+        let p = TcpPacket::new_checked(&buf[..]).unwrap();
+        assert!(p.verify_checksum(SRC, DST));
+        assert_eq!(TcpRepr::parse(&p, Some((SRC, DST))).unwrap(), repr);
+        assert_eq!(p.segment_len(), 1);
+    }
+
+    #[test]
+    fn data_segment_with_sack_and_timestamps() {
+        let mut repr = syn_repr();
+        repr.flags = TcpFlags::ACK | TcpFlags::PSH;
+        repr.ack = 77;
+        repr.options = TcpOptions {
+            timestamps: Some((5, 6)),
+            ..Default::default()
+        };
+        repr.options.sack_blocks.push(100, 200);
+        repr.options.sack_blocks.push(300, 400);
+        repr.options.sack_blocks.push(500, 600);
+        let hl = repr.header_len();
+        assert_eq!(hl, 20 + 12 + 4 + 24);
+        let mut buf = vec![0u8; hl + 5];
+        buf[hl..].copy_from_slice(b"hello");
+        repr.emit(
+            &mut TcpPacket::new_unchecked(&mut buf[..]),
+            Some((SRC, DST)),
+        );
+        let p = TcpPacket::new_checked(&buf[..]).unwrap();
+        assert_eq!(p.payload(), b"hello");
+        assert_eq!(TcpRepr::parse(&p, Some((SRC, DST))).unwrap(), repr);
+        // Any flipped bit is caught by the checksum.
+        buf[hl + 2] ^= 0x10;
+        let p = TcpPacket::new_checked(&buf[..]).unwrap();
+        assert_eq!(TcpRepr::parse(&p, Some((SRC, DST))), Err(Error::Checksum));
+    }
+
+    #[test]
+    fn unknown_options_skipped_and_bad_lengths_rejected() {
+        // kind 30 (MPTCP) len 4, then MSS.
+        assert_eq!(
+            TcpOptions::parse(&[30, 4, 0, 0, 2, 4, 1, 0]).unwrap().mss,
+            Some(256)
+        );
+        assert_eq!(
+            TcpOptions::parse(&[2, 4, 1, 0, 0, 99, 99]).unwrap().mss,
+            Some(256),
+            "EOL ends the list"
+        );
+        assert_eq!(
+            TcpOptions::parse(&[30, 1]),
+            Err(Error::Malformed),
+            "length below 2"
+        );
+        assert_eq!(
+            TcpOptions::parse(&[30, 9, 0]),
+            Err(Error::Malformed),
+            "length past the end"
+        );
+        assert_eq!(
+            TcpOptions::parse(&[2, 3, 0]),
+            Err(Error::Malformed),
+            "MSS of wrong length"
+        );
+        assert_eq!(
+            TcpOptions::parse(&[5, 6, 0, 0, 0, 0]),
+            Err(Error::Malformed),
+            "SACK not a multiple of 8"
+        );
+        assert_eq!(
+            TcpOptions::parse(&[2]),
+            Err(Error::Malformed),
+            "kind without length"
+        );
+    }
+
+    #[test]
+    fn data_offset_checked() {
+        let mut buf = [0u8; 24];
+        buf[12] = 4 << 4;
+        assert_eq!(
+            TcpPacket::new_checked(&buf[..]).unwrap_err(),
+            Error::Malformed
+        );
+        buf[12] = 7 << 4;
+        assert_eq!(
+            TcpPacket::new_checked(&buf[..]).unwrap_err(),
+            Error::Truncated
+        );
+        buf[12] = 6 << 4;
+        assert!(TcpPacket::new_checked(&buf[..]).is_ok());
+    }
+
+    #[test]
+    fn flags_display_like_people_say_them() {
+        assert_eq!((TcpFlags::SYN | TcpFlags::ACK).to_string(), "SYN-ACK");
+        assert_eq!((TcpFlags::FIN | TcpFlags::ACK).to_string(), "FIN-ACK");
+        assert_eq!((TcpFlags::PSH | TcpFlags::ACK).to_string(), "PSH-ACK");
+        assert_eq!(TcpFlags::NONE.to_string(), "none");
+    }
+}
