@@ -1,3 +1,17 @@
 //! The IPv4 layer's data structures: routes, the ARP neighbour cache and
 //! fragment reassembly. The [`Stack`](crate::stack::Stack) ties them to
 //! the wire.
+
+pub mod frag;
+pub mod neighbor;
+pub mod route;
+
+pub use frag::{
+    FragError, FragKey, FragPiece, FragPlan, Reassembler, ReassemblyConfig, ReassemblyStats,
+    TimedOut, fragment_plan,
+};
+pub use neighbor::{
+    Enqueued, HardwareAddr, NeighborCache, NeighborConfig, NeighborState, NeighborStats,
+    TimeoutActions,
+};
+pub use route::{Route, RouteError, Routes};
