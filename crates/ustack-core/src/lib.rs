@@ -15,15 +15,19 @@
 //! - [`trace`]: events for every segment and state change, and renderers.
 #![forbid(unsafe_code)]
 
+pub mod hash;
 pub mod ip;
 pub mod rand;
 pub mod sim;
 pub mod socket;
 pub mod stack;
+pub mod stats;
 pub mod tcp;
 pub mod time;
 pub mod trace;
 pub mod udp;
 pub mod wire;
 
+pub use socket::{Error, Shutdown, SocketHandle};
+pub use stack::{Medium, Stack, StackConfig};
 pub use time::{Duration, Instant};

@@ -1,1 +1,218 @@
-//! (being written)
+//! Socket handles and the errors socket calls return.
+
+use core::fmt;
+
+/// Names a socket in a [`Stack`](crate::Stack). A handle whose socket has
+/// been closed and whose slot was reused is detected by its generation and
+/// fails with [`Error::BadHandle`], like a stale file descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketHandle {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+}
+
+impl SocketHandle {
+    pub(crate) fn new(index: u32, generation: u32) -> Self {
+        SocketHandle { index, generation }
+    }
+    /// A small number for display, like a file descriptor.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+}
+
+impl fmt::Display for SocketHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.index)
+    }
+}
+
+/// A socket call's failure, named after the errno a BSD socket gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Error {
+    /// EAGAIN: nothing to read, no room to write, no connection to accept.
+    WouldBlock,
+    /// EINPROGRESS: a non-blocking connect has started.
+    InProgress,
+    /// EALREADY: a connect is already under way.
+    Already,
+    /// EADDRINUSE: the local address is taken.
+    AddrInUse,
+    /// EADDRNOTAVAIL: the address is not one of this host's, or no
+    /// ephemeral port is free.
+    AddrNotAvailable,
+    /// ECONNREFUSED: the peer answered the SYN with a RST.
+    ConnectionRefused,
+    /// ECONNRESET: the peer reset an established connection.
+    ConnectionReset,
+    /// ECONNABORTED: the connection was aborted locally (e.g. while queued).
+    ConnectionAborted,
+    /// ETIMEDOUT: retransmissions, keep-alive or the user timeout gave up.
+    TimedOut,
+    /// ENOTCONN: the socket is not connected.
+    NotConnected,
+    /// EISCONN: the socket is already connected.
+    IsConnected,
+    /// EPIPE: writing after shutdown(SHUT_WR) or after the connection ended.
+    BrokenPipe,
+    /// EINVAL: the call makes no sense in the socket's state.
+    InvalidInput,
+    /// EBADF: the handle names no open socket.
+    BadHandle,
+    /// EOPNOTSUPP: the socket type does not support the call.
+    NotSupported,
+    /// ENOPROTOOPT: unknown socket option.
+    NoProtocolOption,
+    /// EHOSTUNREACH: no route or ARP gave up.
+    HostUnreachable,
+    /// ENETUNREACH: no route to the network.
+    NetworkUnreachable,
+    /// EMSGSIZE: a datagram larger than the protocol allows.
+    MessageTooLong,
+    /// ENOBUFS: a stack-wide limit was reached.
+    NoBufferSpace,
+    /// EMFILE: the stack's socket limit was reached.
+    TooManySockets,
+}
+
+impl Error {
+    /// The Linux errno value.
+    pub fn errno(self) -> i32 {
+        match self {
+            Error::WouldBlock => 11,
+            Error::InProgress => 115,
+            Error::Already => 114,
+            Error::AddrInUse => 98,
+            Error::AddrNotAvailable => 99,
+            Error::ConnectionRefused => 111,
+            Error::ConnectionReset => 104,
+            Error::ConnectionAborted => 103,
+            Error::TimedOut => 110,
+            Error::NotConnected => 107,
+            Error::IsConnected => 106,
+            Error::BrokenPipe => 32,
+            Error::InvalidInput => 22,
+            Error::BadHandle => 9,
+            Error::NotSupported => 95,
+            Error::NoProtocolOption => 92,
+            Error::HostUnreachable => 113,
+            Error::NetworkUnreachable => 101,
+            Error::MessageTooLong => 90,
+            Error::NoBufferSpace => 105,
+            Error::TooManySockets => 24,
+        }
+    }
+
+    /// The errno's symbolic name, as packetdrill scripts and strace print it.
+    pub fn errno_name(self) -> &'static str {
+        match self {
+            Error::WouldBlock => "EAGAIN",
+            Error::InProgress => "EINPROGRESS",
+            Error::Already => "EALREADY",
+            Error::AddrInUse => "EADDRINUSE",
+            Error::AddrNotAvailable => "EADDRNOTAVAIL",
+            Error::ConnectionRefused => "ECONNREFUSED",
+            Error::ConnectionReset => "ECONNRESET",
+            Error::ConnectionAborted => "ECONNABORTED",
+            Error::TimedOut => "ETIMEDOUT",
+            Error::NotConnected => "ENOTCONN",
+            Error::IsConnected => "EISCONN",
+            Error::BrokenPipe => "EPIPE",
+            Error::InvalidInput => "EINVAL",
+            Error::BadHandle => "EBADF",
+            Error::NotSupported => "EOPNOTSUPP",
+            Error::NoProtocolOption => "ENOPROTOOPT",
+            Error::HostUnreachable => "EHOSTUNREACH",
+            Error::NetworkUnreachable => "ENETUNREACH",
+            Error::MessageTooLong => "EMSGSIZE",
+            Error::NoBufferSpace => "ENOBUFS",
+            Error::TooManySockets => "EMFILE",
+        }
+    }
+
+    /// The `io::ErrorKind` a kernel socket's error of this errno has.
+    pub fn kind(self) -> std::io::ErrorKind {
+        use std::io::ErrorKind as K;
+        match self {
+            Error::WouldBlock => K::WouldBlock,
+            Error::AddrInUse => K::AddrInUse,
+            Error::AddrNotAvailable => K::AddrNotAvailable,
+            Error::ConnectionRefused => K::ConnectionRefused,
+            Error::ConnectionReset => K::ConnectionReset,
+            Error::ConnectionAborted => K::ConnectionAborted,
+            Error::TimedOut => K::TimedOut,
+            Error::NotConnected => K::NotConnected,
+            Error::BrokenPipe => K::BrokenPipe,
+            Error::InvalidInput => K::InvalidInput,
+            Error::NotSupported => K::Unsupported,
+            Error::HostUnreachable => K::HostUnreachable,
+            Error::NetworkUnreachable => K::NetworkUnreachable,
+            Error::TooManySockets | Error::NoBufferSpace => K::OutOfMemory,
+            Error::InProgress
+            | Error::Already
+            | Error::IsConnected
+            | Error::BadHandle
+            | Error::NoProtocolOption
+            | Error::MessageTooLong => K::Other,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            Error::WouldBlock => "operation would block",
+            Error::InProgress => "operation now in progress",
+            Error::Already => "operation already in progress",
+            Error::AddrInUse => "address already in use",
+            Error::AddrNotAvailable => "cannot assign requested address",
+            Error::ConnectionRefused => "connection refused",
+            Error::ConnectionReset => "connection reset by peer",
+            Error::ConnectionAborted => "software caused connection abort",
+            Error::TimedOut => "connection timed out",
+            Error::NotConnected => "transport endpoint is not connected",
+            Error::IsConnected => "transport endpoint is already connected",
+            Error::BrokenPipe => "broken pipe",
+            Error::InvalidInput => "invalid argument",
+            Error::BadHandle => "bad socket handle",
+            Error::NotSupported => "operation not supported",
+            Error::NoProtocolOption => "protocol not available",
+            Error::HostUnreachable => "no route to host",
+            Error::NetworkUnreachable => "network is unreachable",
+            Error::MessageTooLong => "message too long",
+            Error::NoBufferSpace => "no buffer space available",
+            Error::TooManySockets => "too many open sockets",
+        };
+        write!(f, "{text} ({})", self.errno_name())
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> std::io::Error {
+        std::io::Error::new(e.kind(), e)
+    }
+}
+
+/// Which directions `shutdown` closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    Read,
+    Write,
+    Both,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_and_kind_match_linux() {
+        assert_eq!(Error::ConnectionRefused.errno(), 111);
+        assert_eq!(Error::ConnectionRefused.kind(), std::io::ErrorKind::ConnectionRefused);
+        let io: std::io::Error = Error::TimedOut.into();
+        assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(Error::WouldBlock.to_string(), "operation would block (EAGAIN)");
+    }
+}

@@ -23,19 +23,13 @@ impl Instant {
         Instant { nanos }
     }
     pub const fn from_micros(micros: u64) -> Self {
-        Instant {
-            nanos: micros.saturating_mul(1_000),
-        }
+        Instant { nanos: micros.saturating_mul(1_000) }
     }
     pub const fn from_millis(millis: u64) -> Self {
-        Instant {
-            nanos: millis.saturating_mul(1_000_000),
-        }
+        Instant { nanos: millis.saturating_mul(1_000_000) }
     }
     pub const fn from_secs(secs: u64) -> Self {
-        Instant {
-            nanos: secs.saturating_mul(1_000_000_000),
-        }
+        Instant { nanos: secs.saturating_mul(1_000_000_000) }
     }
     pub const fn as_nanos(self) -> u64 {
         self.nanos
@@ -55,9 +49,7 @@ impl Instant {
         Duration::from_nanos(self.nanos.saturating_sub(earlier.nanos))
     }
     pub fn checked_duration_since(self, earlier: Instant) -> Option<Duration> {
-        self.nanos
-            .checked_sub(earlier.nanos)
-            .map(Duration::from_nanos)
+        self.nanos.checked_sub(earlier.nanos).map(Duration::from_nanos)
     }
 }
 
@@ -69,9 +61,7 @@ impl Add<Duration> for Instant {
     type Output = Instant;
     /// Saturates at [`Instant::FAR_FUTURE`] rather than overflowing.
     fn add(self, d: Duration) -> Instant {
-        Instant {
-            nanos: self.nanos.saturating_add(duration_nanos(d)),
-        }
+        Instant { nanos: self.nanos.saturating_add(duration_nanos(d)) }
     }
 }
 
@@ -84,9 +74,7 @@ impl AddAssign<Duration> for Instant {
 impl Sub<Duration> for Instant {
     type Output = Instant;
     fn sub(self, d: Duration) -> Instant {
-        Instant {
-            nanos: self.nanos.saturating_sub(duration_nanos(d)),
-        }
+        Instant { nanos: self.nanos.saturating_sub(duration_nanos(d)) }
     }
 }
 
@@ -101,12 +89,7 @@ impl Sub<Instant> for Instant {
 impl fmt::Display for Instant {
     /// Seconds with microsecond precision, as packet tools print time.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}.{:06}",
-            self.nanos / 1_000_000_000,
-            (self.nanos % 1_000_000_000) / 1_000
-        )
+        write!(f, "{}.{:06}", self.nanos / 1_000_000_000, (self.nanos % 1_000_000_000) / 1_000)
     }
 }
 
@@ -120,10 +103,7 @@ mod tests {
         assert_eq!(t + Duration::from_millis(5), Instant::from_millis(10));
         assert_eq!(t - Duration::from_secs(1), Instant::ZERO);
         assert_eq!(Instant::ZERO - t, Duration::ZERO);
-        assert_eq!(
-            Instant::FAR_FUTURE + Duration::from_secs(1),
-            Instant::FAR_FUTURE
-        );
+        assert_eq!(Instant::FAR_FUTURE + Duration::from_secs(1), Instant::FAR_FUTURE);
         assert_eq!(Instant::from_micros(1_500_000).to_string(), "1.500000");
     }
 }

@@ -1,1 +1,113 @@
-//! (being written)
+//! UDP sockets (RFC 768, RFC 1122 §4.1).
+//!
+//! A UDP socket is a bounded queue of received datagrams with their
+//! senders. Sending needs no state: a datagram goes straight to the IP
+//! layer, as in the kernel.
+
+use crate::socket::{Error, Shutdown};
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+
+#[derive(Debug)]
+pub struct UdpSocket {
+    local: Option<SocketAddrV4>,
+    remote: Option<SocketAddrV4>,
+    rx: VecDeque<(SocketAddrV4, Vec<u8>)>,
+    rx_bytes: usize,
+    rx_limit: usize,
+    /// An asynchronous error (ICMP port unreachable on a connected
+    /// socket) reported by the next call, as BSD sockets do.
+    error: Option<Error>,
+    shut_rd: bool,
+    shut_wr: bool,
+}
+
+impl UdpSocket {
+    pub fn new(rx_limit: usize) -> Self {
+        UdpSocket {
+            local: None,
+            remote: None,
+            rx: VecDeque::new(),
+            rx_bytes: 0,
+            rx_limit,
+            error: None,
+            shut_rd: false,
+            shut_wr: false,
+        }
+    }
+    pub fn local(&self) -> Option<SocketAddrV4> {
+        self.local
+    }
+    pub fn remote(&self) -> Option<SocketAddrV4> {
+        self.remote
+    }
+    pub(crate) fn set_local(&mut self, local: SocketAddrV4) {
+        self.local = Some(local);
+    }
+    pub(crate) fn set_remote(&mut self, remote: Option<SocketAddrV4>) {
+        self.remote = remote;
+    }
+    pub fn can_recv(&self) -> bool {
+        !self.rx.is_empty() || self.error.is_some() || self.shut_rd
+    }
+    pub fn can_send(&self) -> bool {
+        true
+    }
+    pub fn shutdown(&mut self, how: Shutdown) {
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            self.shut_rd = true;
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            self.shut_wr = true;
+        }
+    }
+    pub fn is_write_shut(&self) -> bool {
+        self.shut_wr
+    }
+
+    /// Whether a datagram from `src` is for this socket: a connected
+    /// socket takes only its peer's (RFC 1122 §4.1.3.4 leaves filtering to
+    /// the application interface; BSD filters on connect).
+    pub fn accepts_from(&self, src: SocketAddrV4) -> bool {
+        self.remote.is_none_or(|r| r == src)
+    }
+
+    /// Queues a datagram; false when the buffer is full (it is dropped).
+    pub fn deliver(&mut self, src: SocketAddrV4, data: &[u8]) -> bool {
+        if self.shut_rd {
+            return true;
+        }
+        if self.rx_bytes + data.len() > self.rx_limit {
+            return false;
+        }
+        self.rx_bytes += data.len();
+        self.rx.push_back((src, data.to_vec()));
+        true
+    }
+
+    /// Takes the next datagram; a datagram longer than `buf` is truncated,
+    /// as recvfrom does without MSG_TRUNC.
+    pub fn recv_from(&mut self, buf: &mut [u8]) -> Result<(usize, SocketAddrV4), Error> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let Some((src, data)) = self.rx.pop_front() else {
+            return if self.shut_rd {
+                Ok((0, self.remote.unwrap_or(SocketAddrV4::new(0.into(), 0))))
+            } else {
+                Err(Error::WouldBlock)
+            };
+        };
+        self.rx_bytes -= data.len();
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        Ok((n, src))
+    }
+
+    pub(crate) fn set_error(&mut self, e: Error) {
+        self.error = Some(e);
+    }
+    pub(crate) fn take_error(&mut self) -> Option<Error> {
+        self.error.take()
+    }
+}

@@ -82,11 +82,7 @@ pub struct ReassemblyConfig {
 
 impl Default for ReassemblyConfig {
     fn default() -> Self {
-        ReassemblyConfig {
-            timeout: Duration::from_secs(30),
-            max_bytes: 256 * 1024,
-            max_datagrams: 64,
-        }
+        ReassemblyConfig { timeout: Duration::from_secs(30), max_bytes: 256 * 1024, max_datagrams: 64 }
     }
 }
 
@@ -184,9 +180,7 @@ enum Slot {
 
 impl Datagram {
     fn slot(&self, start: usize, end: usize) -> Slot {
-        let idx = self
-            .fragments
-            .partition_point(|&(s, _)| usize::from(s) < start);
+        let idx = self.fragments.partition_point(|&(s, _)| usize::from(s) < start);
         if let Some(&(s, e)) = self.fragments.get(idx) {
             if usize::from(s) == start && usize::from(e) == end {
                 return Slot::Duplicate;
@@ -353,16 +347,8 @@ impl Reassembler {
             let age = (now, self.next_seq);
             self.next_seq += 1;
             self.by_age.insert(age, key);
-            self.datagrams.insert(
-                key,
-                Datagram {
-                    buffer: Vec::new(),
-                    fragments: Vec::new(),
-                    received: 0,
-                    total: None,
-                    age,
-                },
-            );
+            self.datagrams
+                .insert(key, Datagram { buffer: Vec::new(), fragments: Vec::new(), received: 0, total: None, age });
         }
         let Some(d) = self.datagrams.get_mut(&key) else {
             return Ok(None); // unreachable: present or just inserted
@@ -417,9 +403,7 @@ impl Reassembler {
 
     /// When the oldest datagram times out, if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.by_age
-            .first_key_value()
-            .map(|((first, _), _)| *first + self.config.timeout)
+        self.by_age.first_key_value().map(|((first, _), _)| *first + self.config.timeout)
     }
 
     /// Abandons the datagrams whose first fragment came `timeout` or more
@@ -443,10 +427,7 @@ impl Reassembler {
                 }
                 _ => None,
             };
-            out.push(TimedOut {
-                key,
-                first_fragment,
-            });
+            out.push(TimedOut { key, first_fragment });
         }
         out
     }
@@ -485,13 +466,7 @@ pub struct FragPlan {
 /// instead).
 pub fn fragment_plan(payload_len: usize, mtu: usize) -> FragPlan {
     let room = mtu.max(MIN_MTU) - HEADER_LEN;
-    FragPlan {
-        next: 0,
-        total: payload_len,
-        room,
-        step: room / 8 * 8,
-        done: false,
-    }
+    FragPlan { next: 0, total: payload_len, room, step: room / 8 * 8, done: false }
 }
 
 impl Iterator for FragPlan {
@@ -505,17 +480,9 @@ impl Iterator for FragPlan {
         let rest = self.total - offset;
         let piece = if rest <= self.room {
             self.done = true;
-            FragPiece {
-                offset,
-                len: rest,
-                more: false,
-            }
+            FragPiece { offset, len: rest, more: false }
         } else {
-            FragPiece {
-                offset,
-                len: self.step,
-                more: true,
-            }
+            FragPiece { offset, len: self.step, more: true }
         };
         self.next += piece.len;
         Some(piece)
@@ -542,12 +509,7 @@ mod tests {
     use crate::rand::Rng;
 
     fn key(ident: u16) -> FragKey {
-        FragKey {
-            src: Ipv4Addr::new(10, 0, 0, 1),
-            dst: Ipv4Addr::new(10, 0, 0, 2),
-            protocol: 17,
-            ident,
-        }
+        FragKey { src: Ipv4Addr::new(10, 0, 0, 1), dst: Ipv4Addr::new(10, 0, 0, 2), protocol: 17, ident }
     }
     fn t(ms: u64) -> Instant {
         Instant::from_millis(ms)
@@ -590,32 +552,13 @@ mod tests {
         assert_eq!(
             p,
             [
-                FragPiece {
-                    offset: 0,
-                    len: 1480,
-                    more: true
-                },
-                FragPiece {
-                    offset: 1480,
-                    len: 1480,
-                    more: true
-                },
-                FragPiece {
-                    offset: 2960,
-                    len: 1040,
-                    more: false
-                },
+                FragPiece { offset: 0, len: 1480, more: true },
+                FragPiece { offset: 1480, len: 1480, more: true },
+                FragPiece { offset: 2960, len: 1040, more: false },
             ]
         );
         // Fits exactly: not fragmented.
-        assert_eq!(
-            pieces(1480, 1500),
-            [FragPiece {
-                offset: 0,
-                len: 1480,
-                more: false
-            }]
-        );
+        assert_eq!(pieces(1480, 1500), [FragPiece { offset: 0, len: 1480, more: false }]);
         let lens = |v: Vec<FragPiece>| v.iter().map(|p| p.len).collect::<Vec<_>>();
         assert_eq!(lens(pieces(1481, 1500)), [1480, 1]);
         // MTU 1006: 986 bytes of room, 984 per non-last piece; the last
@@ -625,21 +568,11 @@ mod tests {
         // Below the minimum MTU, 68 is used: 48 bytes per piece.
         assert_eq!(lens(pieces(100, 10)), [48, 48, 4]);
         assert_eq!(lens(pieces(100, 68)), [48, 48, 4]);
-        assert_eq!(
-            pieces(0, 1500),
-            [FragPiece {
-                offset: 0,
-                len: 0,
-                more: false
-            }]
-        );
+        assert_eq!(pieces(0, 1500), [FragPiece { offset: 0, len: 0, more: false }]);
         // The largest datagram at the minimum MTU.
         let p = pieces(MAX_PAYLOAD, 68);
         assert_eq!(p.len(), MAX_PAYLOAD.div_ceil(48));
-        assert_eq!(
-            p.last().unwrap().offset + p.last().unwrap().len,
-            MAX_PAYLOAD
-        );
+        assert_eq!(p.last().unwrap().offset + p.last().unwrap().len, MAX_PAYLOAD);
     }
 
     #[test]
@@ -740,43 +673,28 @@ mod tests {
         let k = key(1);
         // [0,16) then [8,24): partial overlap.
         r.add(t(0), k, 0, true, &data[..16]).unwrap();
-        assert_eq!(
-            r.add(t(0), k, 8, true, &data[8..24]),
-            Err(FragError::Overlap)
-        );
+        assert_eq!(r.add(t(0), k, 8, true, &data[8..24]), Err(FragError::Overlap));
         assert!(r.is_empty());
         assert_eq!(r.bytes_buffered(), 0);
         // [0,8) + [8,16), then [0,16): covers two fragments, not a duplicate.
         r.add(t(0), k, 0, true, &data[..8]).unwrap();
         r.add(t(0), k, 8, true, &data[8..16]).unwrap();
-        assert_eq!(
-            r.add(t(0), k, 0, true, &data[..16]),
-            Err(FragError::Overlap)
-        );
+        assert_eq!(r.add(t(0), k, 0, true, &data[..16]), Err(FragError::Overlap));
         // [0,16), then [0,8): same start, contained.
         r.add(t(0), k, 0, true, &data[..16]).unwrap();
         assert_eq!(r.add(t(0), k, 0, true, &data[..8]), Err(FragError::Overlap));
         // [16,32), then [8,24): overlaps from the left.
         r.add(t(0), k, 16, true, &data[16..32]).unwrap();
-        assert_eq!(
-            r.add(t(0), k, 8, true, &data[8..24]),
-            Err(FragError::Overlap)
-        );
+        assert_eq!(r.add(t(0), k, 8, true, &data[8..24]), Err(FragError::Overlap));
         // Teardrop: a last fragment inside the first one.
         r.add(t(0), k, 0, true, &data[..32]).unwrap();
-        assert_eq!(
-            r.add(t(0), k, 24, false, &data[24..27]),
-            Err(FragError::Inconsistent)
-        );
+        assert_eq!(r.add(t(0), k, 24, false, &data[24..27]), Err(FragError::Inconsistent));
         assert_eq!(r.stats().overlaps, 4);
         assert_eq!(r.stats().inconsistent, 1);
         assert!(r.is_empty());
         // Later fragments start a fresh datagram.
         r.add(t(0), k, 8, false, &data[8..10]).unwrap();
-        assert_eq!(
-            r.add(t(0), k, 0, true, &data[..8]),
-            Ok(Some(data[..10].to_vec()))
-        );
+        assert_eq!(r.add(t(0), k, 0, true, &data[..8]), Ok(Some(data[..10].to_vec())));
     }
 
     #[test]
@@ -786,23 +704,14 @@ mod tests {
         let mut r = Reassembler::default();
         // Two different last fragments.
         r.add(t(0), k, 16, false, &data[16..20]).unwrap();
-        assert_eq!(
-            r.add(t(0), k, 16, false, &data[16..24]),
-            Err(FragError::Inconsistent)
-        );
+        assert_eq!(r.add(t(0), k, 16, false, &data[16..24]), Err(FragError::Inconsistent));
         assert!(r.is_empty());
         // A non-last fragment past the known end.
         r.add(t(0), k, 16, false, &data[16..20]).unwrap();
-        assert_eq!(
-            r.add(t(0), k, 24, true, &data[24..32]),
-            Err(FragError::Inconsistent)
-        );
+        assert_eq!(r.add(t(0), k, 24, true, &data[24..32]), Err(FragError::Inconsistent));
         // A last fragment before data already received.
         r.add(t(0), k, 32, true, &data[32..40]).unwrap();
-        assert_eq!(
-            r.add(t(0), k, 8, false, &data[8..16]),
-            Err(FragError::Inconsistent)
-        );
+        assert_eq!(r.add(t(0), k, 8, false, &data[8..16]), Err(FragError::Inconsistent));
         assert_eq!(r.stats().inconsistent, 3);
         assert!(r.is_empty());
     }
@@ -835,10 +744,7 @@ mod tests {
         }
         assert_eq!(r.stats().malformed, 4);
         assert_eq!(r.len(), 1);
-        assert_eq!(
-            r.add(t(0), k, 8, false, &data[8..9]),
-            Ok(Some(data[..9].to_vec()))
-        );
+        assert_eq!(r.add(t(0), k, 8, false, &data[8..9]), Ok(Some(data[..9].to_vec())));
     }
 
     #[test]
@@ -847,15 +753,9 @@ mod tests {
         let mut r = Reassembler::default();
         r.add(t(0), k, 0, true, &[0; 8]).unwrap();
         // 65512 + 8 = 65520 > 65515: the ping of death.
-        assert_eq!(
-            r.add(t(0), k, 65512, false, &[0; 8]),
-            Err(FragError::TooBig)
-        );
+        assert_eq!(r.add(t(0), k, 65512, false, &[0; 8]), Err(FragError::TooBig));
         assert!(r.is_empty());
-        assert_eq!(
-            r.add(t(0), k, usize::MAX - 7, true, &[0; 8]),
-            Err(FragError::TooBig)
-        );
+        assert_eq!(r.add(t(0), k, usize::MAX - 7, true, &[0; 8]), Err(FragError::TooBig));
         assert_eq!(r.stats().too_big, 2);
         // The very largest payload is fine.
         assert_eq!(r.add(t(0), k, 65512, false, &[7; 3]), Ok(None));
@@ -867,18 +767,11 @@ mod tests {
         let data = payload(4000, 1);
         let mut r = Reassembler::default();
         r.add(t(0), key(1), 0, true, &data[..1480]).unwrap();
-        r.add(t(1000), key(2), 1480, true, &data[1480..2960])
-            .unwrap();
+        r.add(t(1000), key(2), 1480, true, &data[1480..2960]).unwrap();
         assert_eq!(r.poll_timeout(), Some(t(30_000)));
         assert!(r.handle_timeout(t(29_999)).is_empty());
         let out = r.handle_timeout(t(30_000));
-        assert_eq!(
-            out,
-            [TimedOut {
-                key: key(1),
-                first_fragment: Some(data[..1480].to_vec()),
-            }]
-        );
+        assert_eq!(out, [TimedOut { key: key(1), first_fragment: Some(data[..1480].to_vec()) }]);
         // Key 2 never had fragment zero: nothing to quote.
         assert_eq!(r.poll_timeout(), Some(t(31_000)));
         let out = r.handle_timeout(t(31_000));
@@ -896,8 +789,7 @@ mod tests {
         r.add(t(5), key(2), 0, true, &data[..1480]).unwrap();
         r.add(t(10), key(3), 2960, false, &data[2960..]).unwrap();
         // More fragments later do not extend the datagram's life.
-        r.add(t(20_000), key(1), 2960, false, &data[2960..])
-            .unwrap();
+        r.add(t(20_000), key(1), 2960, false, &data[2960..]).unwrap();
         assert_eq!(r.poll_timeout(), Some(t(30_000)));
         let out = r.handle_timeout(t(60_000));
         let keys: Vec<u16> = out.iter().map(|x| x.key.ident).collect();
@@ -911,10 +803,7 @@ mod tests {
 
     #[test]
     fn memory_bound_evicts_the_oldest() {
-        let cfg = ReassemblyConfig {
-            max_bytes: 4000,
-            ..Default::default()
-        };
+        let cfg = ReassemblyConfig { max_bytes: 4000, ..Default::default() };
         let mut r = Reassembler::new(cfg);
         let data = payload(4000, 1);
         r.add(t(0), key(1), 0, true, &data[..1480]).unwrap();
@@ -929,39 +818,25 @@ mod tests {
         assert_eq!(r.add(t(3), key(2), 2960, false, &data[2960..]), Ok(None));
         assert_eq!(r.len(), 1);
         assert_eq!(r.stats().evicted, 2);
-        assert_eq!(
-            r.add(t(4), key(2), 1480, true, &data[1480..2960]),
-            Ok(Some(data))
-        );
+        assert_eq!(r.add(t(4), key(2), 1480, true, &data[1480..2960]), Ok(Some(data)));
         assert_eq!(r.bytes_buffered(), 0);
         // A datagram larger than the whole budget can never fit.
         r.add(t(5), key(4), 0, true, &[0; 8]).unwrap();
-        assert_eq!(
-            r.add(t(5), key(4), 4000, true, &[0; 8]),
-            Err(FragError::NoMemory)
-        );
+        assert_eq!(r.add(t(5), key(4), 4000, true, &[0; 8]), Err(FragError::NoMemory));
         assert!(r.is_empty());
         assert_eq!(r.stats().memory_drops, 1);
     }
 
     #[test]
     fn datagram_count_is_bounded() {
-        let cfg = ReassemblyConfig {
-            max_datagrams: 3,
-            ..Default::default()
-        };
+        let cfg = ReassemblyConfig { max_datagrams: 3, ..Default::default() };
         let mut r = Reassembler::new(cfg);
         for ident in 0..10 {
-            r.add(t(ident as u64), key(ident), 0, true, &[0; 8])
-                .unwrap();
+            r.add(t(ident as u64), key(ident), 0, true, &[0; 8]).unwrap();
             assert!(r.len() <= 3);
         }
         assert_eq!(r.stats().evicted, 7);
-        let left: Vec<u16> = r
-            .handle_timeout(t(1_000_000))
-            .iter()
-            .map(|x| x.key.ident)
-            .collect();
+        let left: Vec<u16> = r.handle_timeout(t(1_000_000)).iter().map(|x| x.key.ident).collect();
         assert_eq!(left, [7, 8, 9]);
     }
 
@@ -985,18 +860,10 @@ mod tests {
             loop {
                 let piece = 8 * (1 + rng.below(200) as usize);
                 if at + piece >= len {
-                    frags.push(FragPiece {
-                        offset: at,
-                        len: len - at,
-                        more: false,
-                    });
+                    frags.push(FragPiece { offset: at, len: len - at, more: false });
                     break;
                 }
-                frags.push(FragPiece {
-                    offset: at,
-                    len: piece,
-                    more: true,
-                });
+                frags.push(FragPiece { offset: at, len: piece, more: true });
                 at += piece;
             }
             let mut order: Vec<usize> = (0..frags.len()).collect();
@@ -1032,24 +899,12 @@ mod tests {
     #[test]
     fn random_garbage_keeps_the_books_straight() {
         let mut rng = Rng::new(9);
-        let mut r = Reassembler::new(ReassemblyConfig {
-            max_bytes: 100_000,
-            max_datagrams: 8,
-            ..Default::default()
-        });
+        let mut r = Reassembler::new(ReassemblyConfig { max_bytes: 100_000, max_datagrams: 8, ..Default::default() });
         let buf = payload(70_000, 5);
         for i in 0..20_000u64 {
             let k = key(rng.below(12) as u16);
-            let offset = if rng.chance(0.9) {
-                8 * rng.below(8200) as usize
-            } else {
-                rng.below(70_000) as usize
-            };
-            let len = if rng.chance(0.8) {
-                8 * rng.below(200) as usize
-            } else {
-                rng.below(3000) as usize
-            };
+            let offset = if rng.chance(0.9) { 8 * rng.below(8200) as usize } else { rng.below(70_000) as usize };
+            let len = if rng.chance(0.8) { 8 * rng.below(200) as usize } else { rng.below(3000) as usize };
             let more = rng.chance(0.8);
             let _ = r.add(t(i), k, offset, more, &buf[..len]);
             assert!(r.len() <= 8);

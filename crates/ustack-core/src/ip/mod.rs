@@ -7,11 +7,9 @@ pub mod neighbor;
 pub mod route;
 
 pub use frag::{
-    FragError, FragKey, FragPiece, FragPlan, Reassembler, ReassemblyConfig, ReassemblyStats,
-    TimedOut, fragment_plan,
+    FragError, FragKey, FragPiece, FragPlan, Reassembler, ReassemblyConfig, ReassemblyStats, TimedOut, fragment_plan,
 };
 pub use neighbor::{
-    Enqueued, HardwareAddr, NeighborCache, NeighborConfig, NeighborState, NeighborStats,
-    TimeoutActions,
+    Enqueued, HardwareAddr, NeighborCache, NeighborConfig, NeighborState, NeighborStats, TimeoutActions,
 };
 pub use route::{Route, RouteError, Routes};

@@ -87,16 +87,9 @@ pub enum NeighborState {
     /// Being resolved: `requests_sent` ARP requests are out, the next is due
     /// (or resolution fails) at `next_request_at`; `queue` holds the
     /// packets waiting, oldest first.
-    Incomplete {
-        requests_sent: u32,
-        next_request_at: Instant,
-        queue: VecDeque<Vec<u8>>,
-    },
+    Incomplete { requests_sent: u32, next_request_at: Instant, queue: VecDeque<Vec<u8>> },
     /// Resolved; valid until `expires_at` (exclusive).
-    Reachable {
-        hw: HardwareAddr,
-        expires_at: Instant,
-    },
+    Reachable { hw: HardwareAddr, expires_at: Instant },
     /// Configured by hand: never expires, never overwritten by ARP.
     Static { hw: HardwareAddr },
 }
@@ -105,9 +98,7 @@ impl NeighborState {
     /// When this entry next needs attention, if ever.
     fn deadline(&self) -> Option<Instant> {
         match self {
-            NeighborState::Incomplete {
-                next_request_at, ..
-            } => Some(*next_request_at),
+            NeighborState::Incomplete { next_request_at, .. } => Some(*next_request_at),
             NeighborState::Reachable { expires_at, .. } => Some(*expires_at),
             NeighborState::Static { .. } => None,
         }
@@ -309,11 +300,7 @@ impl NeighborCache {
         } else {
             self.stats.queue_drops += 1;
         }
-        NeighborState::Incomplete {
-            requests_sent: 1,
-            next_request_at: now + self.retransmit_interval(),
-            queue,
-        }
+        NeighborState::Incomplete { requests_sent: 1, next_request_at: now + self.retransmit_interval(), queue }
     }
 
     /// Records that `ip` is at `hw`: creates the entry or refreshes it for
@@ -332,10 +319,7 @@ impl NeighborCache {
             return flushed;
         }
         self.make_room(now);
-        let state = NeighborState::Reachable {
-            hw,
-            expires_at: now + self.config.reachable_time,
-        };
+        let state = NeighborState::Reachable { hw, expires_at: now + self.config.reachable_time };
         self.insert_dynamic(now, ip, state);
         Vec::new()
     }
@@ -345,12 +329,7 @@ impl NeighborCache {
     /// not fill the cache with every sender on the link. `None` when there
     /// was no entry (or the mapping was refused); otherwise the packets
     /// that were waiting, to send to `hw`.
-    pub fn update_if_present(
-        &mut self,
-        now: Instant,
-        ip: Ipv4Addr,
-        hw: HardwareAddr,
-    ) -> Option<Vec<Vec<u8>>> {
+    pub fn update_if_present(&mut self, now: Instant, ip: Ipv4Addr, hw: HardwareAddr) -> Option<Vec<Vec<u8>>> {
         if !self.entries.contains_key(&ip) {
             return None;
         }
@@ -369,10 +348,7 @@ impl NeighborCache {
         if let NeighborState::Static { .. } = entry.state {
             return Some(Vec::new());
         }
-        let old = core::mem::replace(
-            &mut entry.state,
-            NeighborState::Reachable { hw, expires_at },
-        );
+        let old = core::mem::replace(&mut entry.state, NeighborState::Reachable { hw, expires_at });
         let flushed = match old {
             NeighborState::Incomplete { queue, .. } => Vec::from(queue),
             NeighborState::Reachable { .. } | NeighborState::Static { .. } => Vec::new(),
@@ -387,10 +363,7 @@ impl NeighborCache {
     pub fn confirm(&mut self, now: Instant, ip: Ipv4Addr) -> bool {
         let expires = now + self.config.reachable_time;
         match self.entries.get_mut(&ip) {
-            Some(Entry {
-                state: NeighborState::Reachable { expires_at, .. },
-                ..
-            }) if now < *expires_at => {
+            Some(Entry { state: NeighborState::Reachable { expires_at, .. }, .. }) if now < *expires_at => {
                 *expires_at = (*expires_at).max(expires);
                 true
             }
@@ -414,14 +387,7 @@ impl NeighborCache {
                 flushed
             }
             None => {
-                self.entries.insert(
-                    ip,
-                    Entry {
-                        state,
-                        created_at: Instant::ZERO,
-                        armed: None,
-                    },
-                );
+                self.entries.insert(ip, Entry { state, created_at: Instant::ZERO, armed: None });
                 Vec::new()
             }
         }
@@ -486,11 +452,7 @@ impl NeighborCache {
                 Some(_) => {}
             }
             match &mut entry.state {
-                NeighborState::Incomplete {
-                    requests_sent,
-                    next_request_at: next,
-                    ..
-                } => {
+                NeighborState::Incomplete { requests_sent, next_request_at: next, .. } => {
                     if *requests_sent >= max_requests {
                         // RFC 1122 §2.3.2.1: give up after a bounded number
                         // of requests; the waiting packets are dropped.
@@ -524,14 +486,7 @@ impl NeighborCache {
 
     /// Inserts a new learned entry (room already made) and arms its timer.
     fn insert_dynamic(&mut self, now: Instant, ip: Ipv4Addr, state: NeighborState) {
-        self.entries.insert(
-            ip,
-            Entry {
-                state,
-                created_at: now,
-                armed: None,
-            },
-        );
+        self.entries.insert(ip, Entry { state, created_at: now, armed: None });
         self.dynamic += 1;
         self.arm(ip);
     }
@@ -581,9 +536,7 @@ impl NeighborCache {
             .iter()
             .filter_map(|(ip, e)| {
                 let rank = match &e.state {
-                    NeighborState::Reachable { expires_at, .. } if *expires_at <= now => {
-                        (0u8, *expires_at)
-                    }
+                    NeighborState::Reachable { expires_at, .. } if *expires_at <= now => (0u8, *expires_at),
                     NeighborState::Incomplete { .. } => (1, e.created_at),
                     NeighborState::Reachable { expires_at, .. } => (2, *expires_at),
                     NeighborState::Static { .. } => return None,
@@ -626,11 +579,7 @@ mod tests {
         assert_eq!(c.poll_timeout(), Some(t(1000)));
         assert_eq!(c.stats().resolutions_started, 1);
         match c.get(ip(1)).unwrap() {
-            NeighborState::Incomplete {
-                requests_sent,
-                queue,
-                ..
-            } => {
+            NeighborState::Incomplete { requests_sent, queue, .. } => {
                 assert_eq!(*requests_sent, 1);
                 assert_eq!(queue.len(), 2);
             }
@@ -689,10 +638,7 @@ mod tests {
         // The request timer that was armed fires harmlessly.
         assert!(c.handle_timeout(t(1000)).is_empty());
         assert_eq!(c.poll_timeout(), Some(t(60_500)));
-        assert_eq!(
-            c.enqueue(t(600), ip(1), pkt(4)),
-            Enqueued::Resolved(HW_A, pkt(4))
-        );
+        assert_eq!(c.enqueue(t(600), ip(1), pkt(4)), Enqueued::Resolved(HW_A, pkt(4)));
     }
 
     #[test]
@@ -709,10 +655,7 @@ mod tests {
 
     #[test]
     fn zero_queue_length_drops_every_packet() {
-        let mut c = NeighborCache::new(NeighborConfig {
-            max_queued_per_entry: 0,
-            ..Default::default()
-        });
+        let mut c = NeighborCache::new(NeighborConfig { max_queued_per_entry: 0, ..Default::default() });
         assert_eq!(c.enqueue(t(0), ip(1), pkt(1)), Enqueued::SendRequest);
         assert_eq!(c.enqueue(t(0), ip(1), pkt(2)), Enqueued::DroppedOldest);
         assert_eq!(c.stats().queue_drops, 2);
@@ -814,10 +757,7 @@ mod tests {
         assert_eq!(c.lookup(t(5), ip(1)), Some(HW_A));
         assert!(c.handle_timeout(t(1_000_000)).is_empty());
         assert_eq!(c.poll_timeout(), None);
-        assert_eq!(
-            c.enqueue(t(6), ip(1), pkt(2)),
-            Enqueued::Resolved(HW_A, pkt(2))
-        );
+        assert_eq!(c.enqueue(t(6), ip(1), pkt(2)), Enqueued::Resolved(HW_A, pkt(2)));
         assert_eq!(c.get(ip(1)), Some(&NeighborState::Static { hw: HW_A }));
         assert!(c.remove(ip(1)));
         assert!(!c.remove(ip(1)));
@@ -826,10 +766,7 @@ mod tests {
 
     #[test]
     fn full_table_evicts_incomplete_then_earliest_expiry() {
-        let mut c = NeighborCache::new(NeighborConfig {
-            max_entries: 3,
-            ..Default::default()
-        });
+        let mut c = NeighborCache::new(NeighborConfig { max_entries: 3, ..Default::default() });
         c.insert_static(ip(100), HW_A); // does not count, never evicted
         c.learn(t(0), ip(1), HW_A);
         c.learn(t(10), ip(2), HW_A);

@@ -58,10 +58,9 @@ pub enum RouteError {
 impl fmt::Display for RouteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RouteError::InvalidGateway(gw) => write!(
-                f,
-                "`{gw}` cannot be a gateway: it is not a unicast address of a host on a link"
-            ),
+            RouteError::InvalidGateway(gw) => {
+                write!(f, "`{gw}` cannot be a gateway: it is not a unicast address of a host on a link")
+            }
         }
     }
 }
@@ -73,11 +72,7 @@ const LENGTHS: usize = 33;
 
 /// The netmask of a prefix length as bits.
 const fn mask(prefix_len: u8) -> u32 {
-    if prefix_len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - prefix_len as u32)
-    }
+    if prefix_len == 0 { 0 } else { u32::MAX << (32 - prefix_len as u32) }
 }
 
 fn valid_gateway(gw: Ipv4Addr) -> bool {
@@ -104,11 +99,7 @@ impl Default for Routes {
 
 impl Routes {
     pub fn new() -> Self {
-        Routes {
-            by_len: core::array::from_fn(|_| BTreeMap::new()),
-            in_use: 0,
-            len: 0,
-        }
+        Routes { by_len: core::array::from_fn(|_| BTreeMap::new()), in_use: 0, len: 0 }
     }
 
     /// Adds a route with metric 0; see [`Routes::add_with_metric`].
@@ -137,15 +128,8 @@ impl Routes {
         }
         let cidr = cidr.network();
         let n = cidr.prefix_len();
-        let route = Route {
-            cidr,
-            gateway,
-            metric,
-        };
-        if self.by_len[n as usize]
-            .insert((cidr.address().to_bits(), metric), route)
-            .is_none()
-        {
+        let route = Route { cidr, gateway, metric };
+        if self.by_len[n as usize].insert((cidr.address().to_bits(), metric), route).is_none() {
             self.len += 1;
         }
         self.in_use |= 1 << n;
@@ -183,10 +167,7 @@ impl Routes {
             let n = 63 - lengths.leading_zeros();
             lengths &= !(1u64 << n);
             let net = bits & mask(n as u8);
-            if let Some((_, route)) = self.by_len[n as usize]
-                .range((net, 0)..=(net, u32::MAX))
-                .next()
-            {
+            if let Some((_, route)) = self.by_len[n as usize].range((net, 0)..=(net, u32::MAX)).next() {
                 return Some(route);
             }
         }
@@ -241,8 +222,7 @@ mod tests {
         r.add(cidr("10.0.0.0/8"), Some(ip("192.168.1.2"))).unwrap();
         r.add(cidr("10.1.0.0/16"), Some(ip("192.168.1.3"))).unwrap();
         r.add(cidr("10.1.2.0/24"), None).unwrap();
-        r.add(cidr("10.1.2.77/32"), Some(ip("192.168.1.4")))
-            .unwrap();
+        r.add(cidr("10.1.2.77/32"), Some(ip("192.168.1.4"))).unwrap();
         assert_eq!(r.len(), 5);
 
         assert_eq!(r.next_hop(ip("8.8.8.8")), Some(ip("192.168.1.1")));
@@ -279,12 +259,9 @@ mod tests {
     #[test]
     fn ties_go_to_the_lowest_metric() {
         let mut r = Routes::new();
-        r.add_with_metric(cidr("10.0.0.0/8"), Some(ip("192.168.0.9")), 100)
-            .unwrap();
-        r.add_with_metric(cidr("10.0.0.0/8"), Some(ip("192.168.0.5")), 5)
-            .unwrap();
-        r.add_with_metric(cidr("10.0.0.0/8"), Some(ip("192.168.0.7")), 50)
-            .unwrap();
+        r.add_with_metric(cidr("10.0.0.0/8"), Some(ip("192.168.0.9")), 100).unwrap();
+        r.add_with_metric(cidr("10.0.0.0/8"), Some(ip("192.168.0.5")), 5).unwrap();
+        r.add_with_metric(cidr("10.0.0.0/8"), Some(ip("192.168.0.7")), 50).unwrap();
         assert_eq!(r.len(), 3);
         let best = r.lookup(ip("10.3.3.3")).unwrap();
         assert_eq!(best.metric, 5);
@@ -312,25 +289,11 @@ mod tests {
     #[test]
     fn invalid_gateways_are_refused() {
         let mut r = Routes::new();
-        for gw in [
-            "0.0.0.0",
-            "127.0.0.1",
-            "224.0.0.1",
-            "240.0.0.1",
-            "255.255.255.255",
-        ] {
-            assert_eq!(
-                r.add_default(ip(gw)),
-                Err(RouteError::InvalidGateway(ip(gw))),
-                "{gw}"
-            );
+        for gw in ["0.0.0.0", "127.0.0.1", "224.0.0.1", "240.0.0.1", "255.255.255.255"] {
+            assert_eq!(r.add_default(ip(gw)), Err(RouteError::InvalidGateway(ip(gw))), "{gw}");
         }
         assert!(r.is_empty());
-        assert!(
-            RouteError::InvalidGateway(ip("0.0.0.0"))
-                .to_string()
-                .contains("0.0.0.0")
-        );
+        assert!(RouteError::InvalidGateway(ip("0.0.0.0")).to_string().contains("0.0.0.0"));
     }
 
     #[test]
@@ -343,10 +306,7 @@ mod tests {
         let lens: Vec<u8> = r.iter().map(|r| r.cidr.prefix_len()).collect();
         assert_eq!(lens, [32, 24, 24, 0]);
         assert_eq!(r.iter().nth(1).unwrap().cidr, cidr("9.0.0.0/24"));
-        assert_eq!(
-            r.iter().next().unwrap().to_string(),
-            "10.0.0.5/32 on-link metric 0"
-        );
+        assert_eq!(r.iter().next().unwrap().to_string(), "10.0.0.5/32 on-link metric 0");
         r.clear();
         assert_eq!(r.iter().count(), 0);
     }
@@ -366,19 +326,13 @@ mod tests {
             let gw = Some(Ipv4Addr::from_bits(0xc0a8_0000 | rng.below(65536) as u32));
             r.add_with_metric(c, gw, metric).unwrap();
             all.retain(|x| !(x.cidr == c && x.metric == metric));
-            all.push(Route {
-                cidr: c,
-                gateway: gw,
-                metric,
-            });
+            all.push(Route { cidr: c, gateway: gw, metric });
         }
         assert_eq!(r.len(), all.len());
         for _ in 0..5_000 {
             let dst = Ipv4Addr::from_bits(0x0a00_0000 | (rng.next_u32() >> 12));
-            let expect = all
-                .iter()
-                .filter(|x| x.cidr.contains(dst))
-                .min_by_key(|x| (u8::MAX - x.cidr.prefix_len(), x.metric));
+            let expect =
+                all.iter().filter(|x| x.cidr.contains(dst)).min_by_key(|x| (u8::MAX - x.cidr.prefix_len(), x.metric));
             assert_eq!(r.lookup(dst), expect, "{dst}");
         }
     }

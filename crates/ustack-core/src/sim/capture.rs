@@ -91,13 +91,7 @@ impl WireEvent {
     }
 
     pub fn is_corrupted(&self) -> bool {
-        matches!(
-            self.fate,
-            Fate::Delivered {
-                corrupted: true,
-                ..
-            }
-        )
+        matches!(self.fate, Fate::Delivered { corrupted: true, .. })
     }
 
     /// The bytes the receiver got: the corrupted ones if a bit was flipped,

@@ -45,11 +45,7 @@ pub struct GilbertElliott {
 
 impl GilbertElliott {
     pub fn new(p_good_to_bad: f64, p_bad_to_good: f64, loss_in_bad: f64) -> Self {
-        GilbertElliott {
-            p_good_to_bad,
-            p_bad_to_good,
-            loss_in_bad,
-        }
+        GilbertElliott { p_good_to_bad, p_bad_to_good, loss_in_bad }
     }
 
     /// A chain that loses every frame in the bad state, with a long-run
@@ -58,21 +54,13 @@ impl GilbertElliott {
     pub fn with_mean_burst(loss_rate: f64, mean_burst: f64) -> Self {
         let p_bad_to_good = 1.0 / mean_burst.max(1.0);
         let loss_rate = loss_rate.clamp(0.0, 0.999_999);
-        GilbertElliott {
-            p_good_to_bad: loss_rate * p_bad_to_good / (1.0 - loss_rate),
-            p_bad_to_good,
-            loss_in_bad: 1.0,
-        }
+        GilbertElliott { p_good_to_bad: loss_rate * p_bad_to_good / (1.0 - loss_rate), p_bad_to_good, loss_in_bad: 1.0 }
     }
 
     /// The long-run fraction of frames this chain loses.
     pub fn expected_loss(&self) -> f64 {
         let total = self.p_good_to_bad + self.p_bad_to_good;
-        if total > 0.0 {
-            self.p_good_to_bad / total * self.loss_in_bad
-        } else {
-            0.0
-        }
+        if total > 0.0 { self.p_good_to_bad / total * self.loss_in_bad } else { 0.0 }
     }
 }
 
@@ -357,9 +345,7 @@ impl Channel {
             self.stats.down_drops += 1;
             return Verdict::Drop(DropReason::LinkDown);
         }
-        if c.mtu
-            .is_some_and(|mtu| len.saturating_sub(ETHERNET_HEADER_LEN) > mtu)
-        {
+        if c.mtu.is_some_and(|mtu| len.saturating_sub(ETHERNET_HEADER_LEN) > mtu) {
             self.stats.mtu_drops += 1;
             return Verdict::Drop(DropReason::Mtu);
         }
@@ -374,9 +360,7 @@ impl Channel {
             }
             let start = self.busy_until.max(now);
             if start > now {
-                if c.queue_limit_bytes
-                    .is_some_and(|limit| self.waiting_bytes + len > limit)
-                {
+                if c.queue_limit_bytes.is_some_and(|limit| self.waiting_bytes + len > limit) {
                     self.stats.queue_drops += 1;
                     return Verdict::Drop(DropReason::QueueFull);
                 }
@@ -388,11 +372,8 @@ impl Channel {
         }
 
         if let Some(ge) = c.burst {
-            self.burst_bad = if self.burst_bad {
-                !self.rng.chance(ge.p_bad_to_good)
-            } else {
-                self.rng.chance(ge.p_good_to_bad)
-            };
+            self.burst_bad =
+                if self.burst_bad { !self.rng.chance(ge.p_bad_to_good) } else { self.rng.chance(ge.p_good_to_bad) };
             if self.burst_bad && self.rng.chance(ge.loss_in_bad) {
                 self.stats.burst_lost += 1;
                 return Verdict::Drop(DropReason::BurstLoss);
@@ -472,49 +453,30 @@ mod tests {
         assert_eq!(c.serialization_time(0), Duration::ZERO);
         // 1 byte at 3 bit/s: 8/3 s, rounded up to the nanosecond.
         let slow = LinkConfig::default().bandwidth_bps(3);
-        assert_eq!(
-            slow.serialization_time(1),
-            Duration::from_nanos(2_666_666_667)
-        );
-        assert_eq!(
-            LinkConfig::default().serialization_time(1500),
-            Duration::ZERO
-        );
-        assert_eq!(
-            LinkConfig::default().bandwidth_bps(0).serialization_time(1),
-            Duration::MAX
-        );
+        assert_eq!(slow.serialization_time(1), Duration::from_nanos(2_666_666_667));
+        assert_eq!(LinkConfig::default().serialization_time(1500), Duration::ZERO);
+        assert_eq!(LinkConfig::default().bandwidth_bps(0).serialization_time(1), Duration::MAX);
     }
 
     #[test]
     fn frames_queue_back_to_back() {
-        let cfg = LinkConfig::default()
-            .delay(Duration::from_millis(1))
-            .bandwidth_bps(12_000_000);
+        let cfg = LinkConfig::default().delay(Duration::from_millis(1)).bandwidth_bps(12_000_000);
         let mut ch = Channel::new(cfg, 1);
         let t0 = Instant::ZERO;
         for i in 0..5u64 {
             assert_eq!(deliver_at(ch.offer(t0, 1500)), Instant::from_millis(2 + i));
         }
         // The link is idle again at 5 ms; a frame at 10 ms goes at once.
-        assert_eq!(
-            deliver_at(ch.offer(Instant::from_millis(10), 1500)),
-            Instant::from_millis(12)
-        );
+        assert_eq!(deliver_at(ch.offer(Instant::from_millis(10), 1500)), Instant::from_millis(12));
     }
 
     #[test]
     fn drop_tail_counts_only_waiting_bytes() {
-        let cfg = LinkConfig::default()
-            .bandwidth_bps(12_000_000)
-            .queue_limit_bytes(Some(4500));
+        let cfg = LinkConfig::default().bandwidth_bps(12_000_000).queue_limit_bytes(Some(4500));
         let mut ch = Channel::new(cfg, 1);
         let verdicts: Vec<Verdict> = (0..10).map(|_| ch.offer(Instant::ZERO, 1500)).collect();
         // One on the wire, three waiting, the rest dropped at the tail.
-        let delivered = verdicts
-            .iter()
-            .filter(|v| matches!(v, Verdict::Deliver { .. }))
-            .count();
+        let delivered = verdicts.iter().filter(|v| matches!(v, Verdict::Deliver { .. })).count();
         assert_eq!(delivered, 4);
         assert_eq!(ch.stats.queue_drops, 6);
         // At 1.5 ms the first is done and the second on the wire: two wait,
@@ -526,59 +488,28 @@ mod tests {
 
     #[test]
     fn unbounded_queue_never_drops() {
-        let cfg = LinkConfig::default()
-            .bandwidth_bps(1_000_000)
-            .queue_limit_bytes(None);
+        let cfg = LinkConfig::default().bandwidth_bps(1_000_000).queue_limit_bytes(None);
         let mut ch = Channel::new(cfg, 1);
         for _ in 0..10_000 {
-            assert!(matches!(
-                ch.offer(Instant::ZERO, 1500),
-                Verdict::Deliver { .. }
-            ));
+            assert!(matches!(ch.offer(Instant::ZERO, 1500), Verdict::Deliver { .. }));
         }
     }
 
     #[test]
     fn zero_bandwidth_lets_nothing_through_and_does_not_panic() {
-        let mut ch = Channel::new(
-            LinkConfig::default()
-                .bandwidth_bps(0)
-                .queue_limit_bytes(Some(3000)),
-            1,
-        );
-        assert_eq!(
-            deliver_at(ch.offer(Instant::ZERO, 1500)),
-            Instant::FAR_FUTURE
-        );
-        assert!(matches!(
-            ch.offer(Instant::ZERO, 1500),
-            Verdict::Deliver { .. }
-        ));
-        assert!(matches!(
-            ch.offer(Instant::ZERO, 1500),
-            Verdict::Deliver { .. }
-        ));
-        assert_eq!(
-            ch.offer(Instant::ZERO, 1500),
-            Verdict::Drop(DropReason::QueueFull)
-        );
+        let mut ch = Channel::new(LinkConfig::default().bandwidth_bps(0).queue_limit_bytes(Some(3000)), 1);
+        assert_eq!(deliver_at(ch.offer(Instant::ZERO, 1500)), Instant::FAR_FUTURE);
+        assert!(matches!(ch.offer(Instant::ZERO, 1500), Verdict::Deliver { .. }));
+        assert!(matches!(ch.offer(Instant::ZERO, 1500), Verdict::Deliver { .. }));
+        assert_eq!(ch.offer(Instant::ZERO, 1500), Verdict::Drop(DropReason::QueueFull));
     }
 
     #[test]
     fn mtu_counts_the_layer3_packet() {
         let mut ch = Channel::new(LinkConfig::default().mtu(1500), 1);
-        assert!(matches!(
-            ch.offer(Instant::ZERO, 1514),
-            Verdict::Deliver { .. }
-        ));
-        assert_eq!(
-            ch.offer(Instant::ZERO, 1515),
-            Verdict::Drop(DropReason::Mtu)
-        );
-        assert!(matches!(
-            ch.offer(Instant::ZERO, 0),
-            Verdict::Deliver { .. }
-        ));
+        assert!(matches!(ch.offer(Instant::ZERO, 1514), Verdict::Deliver { .. }));
+        assert_eq!(ch.offer(Instant::ZERO, 1515), Verdict::Drop(DropReason::Mtu));
+        assert!(matches!(ch.offer(Instant::ZERO, 0), Verdict::Deliver { .. }));
         assert_eq!(ch.stats.mtu_drops, 1);
     }
 

@@ -49,6 +49,7 @@
 //! frames still on the wire stay until they land.
 
 mod capture;
+mod host;
 mod link;
 mod network;
 mod switch;
@@ -57,6 +58,7 @@ mod switch;
 mod test_nodes;
 
 pub use capture::{DropReason, Fate, WireEvent};
+pub use host::{App, Host};
 pub use link::{Direction, ETHERNET_HEADER_LEN, GilbertElliott, LinkConfig, LinkStats};
 pub use network::{LinkId, Network, NetworkStats, NodeId, SimError, TX_BUF_LEN};
 pub use switch::{MAC_TABLE_LIMIT, Switch, SwitchStats};

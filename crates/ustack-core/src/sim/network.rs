@@ -2,9 +2,7 @@
 
 use super::Node;
 use super::capture::{DropReason, Fate, WireEvent};
-use super::link::{
-    Channel, Direction, ETHERNET_HEADER_LEN, LinkConfig, LinkStats, Verdict, flip_bit,
-};
+use super::link::{Channel, Direction, ETHERNET_HEADER_LEN, LinkConfig, LinkStats, Verdict, flip_bit};
 use crate::rand::Rng;
 use crate::time::{Duration, Instant};
 use core::any::Any;
@@ -236,11 +234,7 @@ impl Network {
 
     pub fn add_node(&mut self, node: Box<dyn Node>) -> NodeId {
         let id = NodeId(self.nodes.len());
-        self.nodes.push(NodeSlot {
-            node,
-            name: id.to_string(),
-            ports: Vec::new(),
-        });
+        self.nodes.push(NodeSlot { node, name: id.to_string(), ports: Vec::new() });
         id
     }
 
@@ -294,31 +288,17 @@ impl Network {
     ///
     /// Panics if either endpoint is already connected or a node does not
     /// exist.
-    pub fn connect(
-        &mut self,
-        a: (NodeId, usize),
-        b: (NodeId, usize),
-        config: LinkConfig,
-    ) -> LinkId {
-        assert!(
-            a.0.0 < self.nodes.len() && b.0.0 < self.nodes.len(),
-            "connect: no such node"
-        );
+    pub fn connect(&mut self, a: (NodeId, usize), b: (NodeId, usize), config: LinkConfig) -> LinkId {
+        assert!(a.0.0 < self.nodes.len() && b.0.0 < self.nodes.len(), "connect: no such node");
         assert!(a != b, "connect: a port cannot be linked to itself");
         for (node, port) in [a, b] {
-            assert!(
-                self.port_channel(node, port).is_none(),
-                "connect: port {port} of {node} is already connected"
-            );
+            assert!(self.port_channel(node, port).is_none(), "connect: port {port} of {node} is already connected");
         }
         let link = LinkId(self.links.len());
         self.links.push(LinkSlot { a, b });
         for dir in Direction::BOTH {
             let index = 2 * link.0 + dir.index();
-            self.channels.push(Channel::new(
-                config.clone(),
-                derive_seed(self.seed, TAG_CHANNEL, index as u64),
-            ));
+            self.channels.push(Channel::new(config.clone(), derive_seed(self.seed, TAG_CHANNEL, index as u64)));
         }
         self.bind_port(a, 2 * link.0);
         self.bind_port(b, 2 * link.0 + 1);
@@ -468,10 +448,7 @@ impl Network {
             let c = &mut self.capture[i];
             c.settled = true;
             if let Some(reason) = lost {
-                c.event.fate = Fate::Lost {
-                    at: self.now,
-                    reason,
-                };
+                c.event.fate = Fate::Lost { at: self.now, reason };
                 c.event.delivered_frame = None;
             }
         }
@@ -537,11 +514,7 @@ impl Network {
     /// ```ignore
     /// assert!(net.run_while(Instant::from_secs(60), |n| !transfer_done(n)));
     /// ```
-    pub fn run_while(
-        &mut self,
-        limit: Instant,
-        mut keep_going: impl FnMut(&mut Network) -> bool,
-    ) -> bool {
+    pub fn run_while(&mut self, limit: Instant, mut keep_going: impl FnMut(&mut Network) -> bool) -> bool {
         loop {
             if !keep_going(self) {
                 return true;
@@ -602,10 +575,7 @@ impl Network {
     fn due_now(&mut self) -> bool {
         let now = self.now;
         self.in_flight.peek().is_some_and(|f| f.at <= now)
-            || self
-                .nodes
-                .iter_mut()
-                .any(|s| s.node.poll_timeout().is_some_and(|t| t <= now))
+            || self.nodes.iter_mut().any(|s| s.node.poll_timeout().is_some_and(|t| t <= now))
     }
 
     fn deliver(&mut self, f: InFlight) {
@@ -625,9 +595,7 @@ impl Network {
             self.settle(f.id, None);
         }
         let (_, (node, port)) = self.channel_endpoints(f.channel);
-        self.nodes[node.0]
-            .node
-            .handle_frame(self.now, port, &f.frame);
+        self.nodes[node.0].node.handle_frame(self.now, port, &f.frame);
         self.recycle(f.frame);
     }
 
@@ -659,10 +627,7 @@ impl Network {
             while let Some((port, len)) = self.nodes[i].node.poll_transmit(now, buf) {
                 frames += 1;
                 if frames > MAX_FRAMES_PER_DRAIN {
-                    return Err(SimError::RunawayNode {
-                        at: now,
-                        node: NodeId(i),
-                    });
+                    return Err(SimError::RunawayNode { at: now, node: NodeId(i) });
                 }
                 let len = len.min(buf.len());
                 self.put_on_wire(NodeId(i), port, &buf[..len]);
@@ -684,15 +649,7 @@ impl Network {
         match verdict {
             Verdict::Drop(reason) => {
                 if self.capturing {
-                    self.record(
-                        id,
-                        ch,
-                        frame,
-                        None,
-                        None,
-                        Fate::Lost { at: now, reason },
-                        true,
-                    );
+                    self.record(id, ch, frame, None, None, Fate::Lost { at: now, reason }, true);
                 }
             }
             Verdict::Deliver { at, flip, copy } => {
@@ -724,21 +681,10 @@ impl Network {
         let captured = self.capturing;
         if captured {
             let delivered = flip.map(|_| buf.clone());
-            let fate = Fate::Delivered {
-                at,
-                corrupted: flip.is_some(),
-            };
+            let fate = Fate::Delivered { at, corrupted: flip.is_some() };
             self.record(id, channel, frame, delivered, duplicate_of, fate, false);
         }
-        self.in_flight.push(InFlight {
-            at,
-            id,
-            channel,
-            epoch,
-            frame: buf,
-            corrupted: flip.is_some(),
-            captured,
-        });
+        self.in_flight.push(InFlight { at, id, channel, epoch, frame: buf, corrupted: flip.is_some(), captured });
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -814,11 +760,7 @@ mod tests {
     }
 
     fn assert_balanced(s: &LinkStats) {
-        assert_eq!(
-            s.frames_sent + s.duplicated,
-            s.frames_delivered + s.dropped(),
-            "{s:?}"
-        );
+        assert_eq!(s.frames_sent + s.duplicated, s.frames_delivered + s.dropped(), "{s:?}");
     }
 
     #[test]
@@ -852,19 +794,14 @@ mod tests {
         assert_eq!(times, vec![2000, 3000, 4000, 5000, 6000, 22_000]);
         assert_eq!(host(&mut net, b).seqs(), vec![0, 1, 2, 3, 4, 5]);
         let s = net.link_stats(link, Direction::AtoB);
-        assert_eq!(
-            (s.frames_sent, s.frames_delivered, s.bytes_delivered),
-            (6, 6, 9000)
-        );
+        assert_eq!((s.frames_sent, s.frames_delivered, s.bytes_delivered), (6, 6, 9000));
         // The other direction is untouched.
         assert_eq!(net.link_stats(link, Direction::BtoA), LinkStats::default());
     }
 
     #[test]
     fn drop_tail_queue() {
-        let cfg = LinkConfig::default()
-            .bandwidth_bps(12_000_000)
-            .queue_limit_bytes(Some(3000));
+        let cfg = LinkConfig::default().bandwidth_bps(12_000_000).queue_limit_bytes(Some(3000));
         let (mut net, a, b, link) = pair(1, cfg);
         blast(&mut net, a, 10, 1500, Instant::ZERO, Duration::ZERO);
         net.run_until_idle(Instant::from_secs(1));
@@ -886,10 +823,7 @@ mod tests {
     }
 
     fn near(value: u64, expected: u64, tolerance: u64) {
-        assert!(
-            value.abs_diff(expected) <= tolerance,
-            "{value} not within {tolerance} of {expected}"
-        );
+        assert!(value.abs_diff(expected) <= tolerance, "{value} not within {tolerance} of {expected}");
     }
 
     #[test]
@@ -913,11 +847,7 @@ mod tests {
         near(s.corrupted, 200, 70);
         // Corruption may hit the sequence number itself, so compare each
         // arrival with what was sent at that position (order is kept).
-        let damaged = got
-            .iter()
-            .enumerate()
-            .filter(|(i, (_, _, f))| *f != numbered(*i as u32, 100))
-            .count();
+        let damaged = got.iter().enumerate().filter(|(i, (_, _, f))| *f != numbered(*i as u32, 100)).count();
         assert_eq!(damaged as u64, s.corrupted);
     }
 
@@ -929,11 +859,7 @@ mod tests {
         // Every held-back frame is overtaken by the next ten sent after it.
         let seqs: Vec<u32> = got.iter().filter_map(|r| seq_of(&r.2)).collect();
         let late = seqs.windows(2).filter(|w| w[0] > w[1]).count();
-        assert!(
-            late as u64 >= s.reordered * 9 / 10,
-            "{late} vs {}",
-            s.reordered
-        );
+        assert!(late as u64 >= s.reordered * 9 / 10, "{late} vs {}", s.reordered);
     }
 
     #[test]
@@ -944,22 +870,14 @@ mod tests {
         assert_eq!(s.lost, 0);
         // Runs of consecutive losses average about four frames.
         let seqs: Vec<u32> = got.iter().filter_map(|r| seq_of(&r.2)).collect();
-        let gaps: Vec<u32> = seqs
-            .windows(2)
-            .map(|w| w[1] - w[0] - 1)
-            .filter(|&g| g > 0)
-            .collect();
+        let gaps: Vec<u32> = seqs.windows(2).map(|w| w[1] - w[0] - 1).filter(|&g| g > 0).collect();
         let mean = gaps.iter().sum::<u32>() as f64 / gaps.len() as f64;
         assert!((2.5..6.0).contains(&mean), "mean burst {mean}");
 
         // Independent loss at the same rate comes in runs of about one.
         let (_, got) = run_10k(15, LinkConfig::default().loss(0.05));
         let seqs: Vec<u32> = got.iter().filter_map(|r| seq_of(&r.2)).collect();
-        let gaps: Vec<u32> = seqs
-            .windows(2)
-            .map(|w| w[1] - w[0] - 1)
-            .filter(|&g| g > 0)
-            .collect();
+        let gaps: Vec<u32> = seqs.windows(2).map(|w| w[1] - w[0] - 1).filter(|&g| g > 0).collect();
         let mean = gaps.iter().sum::<u32>() as f64 / gaps.len() as f64;
         assert!(mean < 1.3, "mean run {mean}");
     }
@@ -1054,8 +972,7 @@ mod tests {
             assert_eq!(fixed, ev.frame);
         }
         // The flipped bits land all over the frame.
-        let bits: std::collections::BTreeSet<usize> =
-            cap.iter().filter_map(|e| e.flipped_bit()).collect();
+        let bits: std::collections::BTreeSet<usize> = cap.iter().filter_map(|e| e.flipped_bit()).collect();
         assert!(bits.len() > 150);
         // An empty frame cannot be corrupted, and is not counted.
         host(&mut net, a).send_now(0, Vec::new());
@@ -1066,9 +983,7 @@ mod tests {
 
     #[test]
     fn duplicates_arrive_twice() {
-        let cfg = LinkConfig::default()
-            .duplicate(1.0)
-            .duplicate_delay(50 * US);
+        let cfg = LinkConfig::default().duplicate(1.0).duplicate_delay(50 * US);
         let (mut net, a, b, link) = pair(6, cfg);
         net.set_capture(true);
         blast(&mut net, a, 10, 64, Instant::ZERO, MS);
@@ -1081,10 +996,7 @@ mod tests {
             assert_eq!(pair[1].0 - pair[0].0, 50 * US);
         }
         let s = net.link_stats(link, Direction::AtoB);
-        assert_eq!(
-            (s.frames_sent, s.duplicated, s.frames_delivered),
-            (10, 10, 20)
-        );
+        assert_eq!((s.frames_sent, s.duplicated, s.frames_delivered), (10, 10, 20));
         let cap = net.take_capture();
         assert_eq!(cap.len(), 20);
         for pair in cap.chunks(2) {
@@ -1123,16 +1035,11 @@ mod tests {
         assert_eq!(s.down_drops, 40);
         assert_balanced(&s);
         let cap = net.take_capture();
-        let dead: Vec<&WireEvent> = cap
-            .iter()
-            .filter(|e| e.drop_reason() == Some(DropReason::LinkDown))
-            .collect();
+        let dead: Vec<&WireEvent> = cap.iter().filter(|e| e.drop_reason() == Some(DropReason::LinkDown)).collect();
         assert_eq!(dead.len(), 40);
         for e in dead {
             let seq = seq_of(&e.frame).unwrap();
-            let Fate::Lost { at, .. } = e.fate else {
-                unreachable!()
-            };
+            let Fate::Lost { at, .. } = e.fate else { unreachable!() };
             if seq <= 30 {
                 // Dropped when it would have arrived.
                 assert_eq!(at, e.sent_at + 10 * MS);
@@ -1232,10 +1139,7 @@ mod tests {
         assert!(net.take_capture().is_empty());
         assert_eq!(cap.len(), 201);
         let got = received(&net, b).to_vec();
-        let delivered: Vec<&WireEvent> = cap
-            .iter()
-            .filter(|e| e.is_delivered() && e.from.0 == a)
-            .collect();
+        let delivered: Vec<&WireEvent> = cap.iter().filter(|e| e.is_delivered() && e.from.0 == a).collect();
         assert_eq!(delivered.len(), got.len());
         for (e, (t, port, f)) in delivered.iter().zip(&got) {
             assert_eq!(e.delivered_at(), Some(*t));
@@ -1246,11 +1150,7 @@ mod tests {
             assert_eq!(e.delivered_frame, None);
         }
         let lost = cap.iter().filter(|e| !e.is_delivered()).count() as u64;
-        assert!(
-            cap.iter()
-                .filter(|e| !e.is_delivered())
-                .all(|e| e.drop_reason() == Some(DropReason::Loss))
-        );
+        assert!(cap.iter().filter(|e| !e.is_delivered()).all(|e| e.drop_reason() == Some(DropReason::Loss)));
         let s = net.link_stats(link, Direction::AtoB);
         let r = net.link_stats(link, Direction::BtoA);
         assert_eq!(lost, s.lost + r.lost);
@@ -1258,11 +1158,7 @@ mod tests {
         assert_eq!((back.to, back.direction), ((a, 0), Direction::BtoA));
         // Ids follow send order.
         assert!(cap.windows(2).all(|w| w[0].sent_at <= w[1].sent_at));
-        assert!(
-            cap[0]
-                .to_string()
-                .starts_with("#0 0.000000 n0:0 -> n1:0 64 bytes")
-        );
+        assert!(cap[0].to_string().starts_with("#0 0.000000 n0:0 -> n1:0 64 bytes"));
     }
 
     #[test]
@@ -1372,10 +1268,7 @@ mod tests {
         assert!(net.step());
         assert!(!net.step());
         assert_eq!(net.stats().steps, 1);
-        assert_eq!(
-            received(&net, b),
-            &[(Instant::from_millis(3), 0, frame.clone())]
-        );
+        assert_eq!(received(&net, b), &[(Instant::from_millis(3), 0, frame.clone())]);
         assert_eq!(received(&net, a), &[(Instant::from_millis(3), 0, frame)]);
     }
 
@@ -1387,18 +1280,8 @@ mod tests {
         net.connect((a, 0), (b, 0), LinkConfig::default().delay(Duration::ZERO));
         net.set_round_limit(50);
         host(&mut net, a).send_at(Instant::from_millis(2), 0, numbered(0, 60));
-        assert_eq!(
-            net.try_step(),
-            Err(SimError::Livelock {
-                at: Instant::from_millis(2),
-                rounds: 50
-            })
-        );
-        let msg = SimError::Livelock {
-            at: Instant::ZERO,
-            rounds: 1,
-        }
-        .to_string();
+        assert_eq!(net.try_step(), Err(SimError::Livelock { at: Instant::from_millis(2), rounds: 50 }));
+        let msg = SimError::Livelock { at: Instant::ZERO, rounds: 1 }.to_string();
         assert!(msg.contains("livelock"));
     }
 
@@ -1437,10 +1320,8 @@ mod tests {
         host(&mut net, y).send_at(Instant::from_millis(5), 0, numbered(4, 60));
         host(&mut net, x).send_at(Instant::from_millis(6), 0, numbered(3, 60));
         net.run_until_idle(Instant::from_secs(1));
-        let got: Vec<(u64, usize, u32)> = received(&net, z)
-            .iter()
-            .map(|(t, p, f)| (t.as_millis(), *p, seq_of(f).unwrap()))
-            .collect();
+        let got: Vec<(u64, usize, u32)> =
+            received(&net, z).iter().map(|(t, p, f)| (t.as_millis(), *p, seq_of(f).unwrap())).collect();
         assert_eq!(got, vec![(2, 1, 2), (2, 0, 1), (7, 1, 4), (7, 0, 3)]);
     }
 
@@ -1517,11 +1398,7 @@ mod tests {
             let h = host(&mut net, h);
             for k in 0..300u32 {
                 let payload = numbered(k, 100 + (k as usize * 13) % 1300);
-                h.send_at(
-                    Instant::from_micros(u64::from(k) * 700),
-                    0,
-                    eth(dst, macs[i], &payload),
-                );
+                h.send_at(Instant::from_micros(u64::from(k) * 700), 0, eth(dst, macs[i], &payload));
             }
         }
         // An echo goes back addressed to the echoing host itself, so the
@@ -1563,10 +1440,7 @@ mod tests {
             blast(&mut net, a, 500, 60, Instant::ZERO, 100 * US);
             blast(&mut net, c, 500, 60, Instant::ZERO, 100 * US);
             net.run_until_idle(Instant::from_secs(1));
-            (
-                host(&mut net, b).seqs(),
-                net.link_stats(l1, Direction::AtoB),
-            )
+            (host(&mut net, b).seqs(), net.link_stats(l1, Direction::AtoB))
         };
         assert_eq!(build(false), build(true));
     }

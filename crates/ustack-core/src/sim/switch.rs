@@ -40,13 +40,7 @@ pub struct Switch {
 
 impl Switch {
     pub fn new(ports: usize) -> Self {
-        Switch {
-            ports,
-            table: HashMap::new(),
-            out: VecDeque::new(),
-            pool: Vec::new(),
-            stats: SwitchStats::default(),
-        }
+        Switch { ports, table: HashMap::new(), out: VecDeque::new(), pool: Vec::new(), stats: SwitchStats::default() }
     }
 
     pub fn ports(&self) -> usize {
@@ -102,15 +96,10 @@ impl Node for Switch {
         let dst = mac(&frame[0..6]);
         let src = mac(&frame[6..12]);
         // A group address is never a source; don't learn it.
-        if !is_group(&src) && (self.table.len() < MAC_TABLE_LIMIT || self.table.contains_key(&src))
-        {
+        if !is_group(&src) && (self.table.len() < MAC_TABLE_LIMIT || self.table.contains_key(&src)) {
             self.table.insert(src, port);
         }
-        let known = if is_group(&dst) {
-            None
-        } else {
-            self.table.get(&dst).copied()
-        };
+        let known = if is_group(&dst) { None } else { self.table.get(&dst).copied() };
         match known {
             Some(p) if p == port => self.stats.filtered += 1,
             Some(p) => {
@@ -195,10 +184,7 @@ mod tests {
         assert!(drain(&mut sw).is_empty());
         assert_eq!(sw.learned_port(C), Some(1));
         let s = sw.stats();
-        assert_eq!(
-            (s.received, s.forwarded, s.flooded, s.filtered),
-            (4, 2, 1, 1)
-        );
+        assert_eq!((s.received, s.forwarded, s.flooded, s.filtered), (4, 2, 1, 1));
     }
 
     #[test]
@@ -248,11 +234,7 @@ mod tests {
         let mut sw = Switch::new(2);
         for i in 0..(MAC_TABLE_LIMIT as u32 + 100) {
             let b = i.to_be_bytes();
-            sw.handle_frame(
-                Instant::ZERO,
-                0,
-                &eth(BROADCAST, [2, 0, b[0], b[1], b[2], b[3]], b""),
-            );
+            sw.handle_frame(Instant::ZERO, 0, &eth(BROADCAST, [2, 0, b[0], b[1], b[2], b[3]], b""));
             drain(&mut sw);
         }
         assert_eq!(sw.mac_table_len(), MAC_TABLE_LIMIT);
@@ -273,9 +255,7 @@ mod tests {
         let bottleneck = net.connect(
             (sw, 2),
             (server, 0),
-            LinkConfig::default()
-                .delay(Duration::from_millis(10))
-                .bandwidth_bps(12_000_000),
+            LinkConfig::default().delay(Duration::from_millis(10)).bandwidth_bps(12_000_000),
         );
         const S: [u8; 6] = [2, 0, 0, 0, 0, 0x5];
         let mut payload = vec![0u8; 1486];
@@ -289,21 +269,14 @@ mod tests {
         }
         // The server announces itself first, so the switch has learned it
         // by the time the clients send.
-        net.node_as_mut::<Host>(server).unwrap().send_at(
-            Instant::ZERO,
-            0,
-            eth(BROADCAST, S, b"I am S"),
-        );
+        net.node_as_mut::<Host>(server).unwrap().send_at(Instant::ZERO, 0, eth(BROADCAST, S, b"I am S"));
         assert!(net.run_until_idle(Instant::from_secs(1)));
         let got = &net.node_as::<Host>(server).unwrap().received;
         assert_eq!(got.len(), 10);
         // 1500-byte frames at 12 Mbit/s: one per millisecond, back to back
         // from when they reached the switch (20.1 ms), c1's first.
         for (i, (t, _, f)) in got.iter().enumerate() {
-            assert_eq!(
-                *t,
-                Instant::from_micros(20_100 + 10_000 + 1000 * (i as u64 + 1))
-            );
+            assert_eq!(*t, Instant::from_micros(20_100 + 10_000 + 1000 * (i as u64 + 1)));
             assert_eq!(f[14], (i / 5) as u8);
         }
         let sw = net.node_as::<Switch>(sw).unwrap();

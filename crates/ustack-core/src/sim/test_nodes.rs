@@ -23,10 +23,7 @@ impl Host {
     }
 
     pub fn echo() -> Self {
-        Host {
-            echo: true,
-            ..Self::default()
-        }
+        Host { echo: true, ..Self::default() }
     }
 
     pub fn send_at(&mut self, at: Instant, port: usize, frame: Vec<u8>) {
@@ -41,10 +38,7 @@ impl Host {
 
     /// Sequence numbers of the frames received, in order.
     pub fn seqs(&self) -> Vec<u32> {
-        self.received
-            .iter()
-            .filter_map(|(_, _, f)| seq_of(f))
-            .collect()
+        self.received.iter().filter_map(|(_, _, f)| seq_of(f)).collect()
     }
 }
 

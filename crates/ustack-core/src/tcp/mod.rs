@@ -1,1 +1,120 @@
-//! TCP (RFC 9293) (being written).
+//! TCP (RFC 9293), with the extensions a real peer expects.
+//!
+//! - [`seq`]: sequence arithmetic modulo 2^32;
+//! - [`state`]: the eleven states;
+//! - [`connection`]: the transmission control block and its event
+//!   processing, split into [`input`](connection) (segment arrival,
+//!   RFC 9293 §3.10.7) and output (what to send next);
+//! - [`recv_buffer`], [`ring`]: buffers that allocate on demand;
+//! - [`rtt`]: RFC 6298 retransmission timeout;
+//! - [`congestion`]: window arithmetic;
+//! - [`isn`]: RFC 6528 initial sequence numbers;
+//! - [`listener`]: LISTEN sockets with their SYN and accept queues.
+
+pub mod congestion;
+pub mod connection;
+mod input;
+pub mod isn;
+pub mod listener;
+mod output;
+pub mod recv_buffer;
+pub mod ring;
+pub mod rtt;
+pub mod seq;
+pub mod state;
+
+pub use congestion::Algorithm;
+pub use connection::{Connection, TcpInfo};
+pub use input::Disposition;
+pub use listener::Listener;
+pub use seq::SeqNumber;
+pub use state::State;
+
+use crate::stats::TcpStats;
+use crate::time::{Duration, Instant};
+use crate::trace::Tracer;
+
+/// Settings of a TCP socket. The stack holds the defaults; each socket
+/// starts from a copy and may change its own.
+#[derive(Clone, Debug)]
+pub struct TcpConfig {
+    /// Receive buffer (SO_RCVBUF): the most bytes held for the
+    /// application, in order or not; the window never exceeds it.
+    pub recv_buffer: usize,
+    /// Send buffer (SO_SNDBUF): unacknowledged plus unsent bytes.
+    pub send_buffer: usize,
+    /// Largest segment we advertise and send (TCP_MAXSEG); `None` derives
+    /// it from the interface MTU.
+    pub mss: Option<u16>,
+    /// RFC 7323 window scaling.
+    pub window_scaling: bool,
+    /// RFC 7323 timestamps.
+    pub timestamps: bool,
+    /// RFC 2018 selective acknowledgements.
+    pub sack: bool,
+    /// Nagle's algorithm (RFC 9293 §3.7.4); false is TCP_NODELAY.
+    pub nagle: bool,
+    /// Delayed ACK timeout (RFC 9293 §3.8.6.3: at most 500 ms); `None`
+    /// acknowledges every segment at once.
+    pub delayed_ack: Option<Duration>,
+    /// RTO before the first RTT sample (RFC 6298 §2.1: 1 s).
+    pub initial_rto: Duration,
+    /// Lower bound of the RTO (RFC 6298 §2.4 says 1 s; Linux uses 200 ms).
+    pub min_rto: Duration,
+    /// Upper bound of the RTO after backoff.
+    pub max_rto: Duration,
+    /// SYN retransmissions before connect fails with ETIMEDOUT (Linux
+    /// `tcp_syn_retries`).
+    pub syn_retries: u32,
+    /// SYN-ACK retransmissions before a half-open connection is dropped.
+    pub synack_retries: u32,
+    /// Data retransmissions before the connection fails with ETIMEDOUT
+    /// (Linux `tcp_retries2`; RFC 9293 §3.8.3 R2).
+    pub retries: u32,
+    /// Maximum segment lifetime; TIME-WAIT lasts twice this.
+    pub msl: Duration,
+    /// How long a closed socket waits in FIN-WAIT-2 for the peer's FIN.
+    pub fin_wait2_timeout: Duration,
+    /// Initial congestion window in segments (RFC 6928: 10).
+    pub initial_window: usize,
+    pub congestion: Algorithm,
+    /// RFC 5961 challenge ACKs for in-window RST and SYN, and the ACK
+    /// range check.
+    pub rfc5961: bool,
+    /// RFC 1337: ignore RST in TIME-WAIT.
+    pub rfc1337: bool,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            recv_buffer: 256 * 1024,
+            send_buffer: 256 * 1024,
+            mss: None,
+            window_scaling: true,
+            timestamps: true,
+            sack: true,
+            nagle: true,
+            delayed_ack: Some(Duration::from_millis(40)),
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(120),
+            syn_retries: 6,
+            synack_retries: 5,
+            retries: 15,
+            msl: Duration::from_secs(30),
+            fin_wait2_timeout: Duration::from_secs(60),
+            initial_window: 10,
+            congestion: Algorithm::NewReno,
+            rfc5961: true,
+            rfc1337: true,
+        }
+    }
+}
+
+/// Everything a connection call needs from its stack besides itself.
+pub struct Cx<'a> {
+    pub now: Instant,
+    pub tracer: &'a mut Tracer,
+    pub stats: &'a mut TcpStats,
+}

@@ -210,16 +210,10 @@ impl fmt::Display for ArpRepr {
     /// `10.0.0.2 is-at 02:00:00:00:00:02`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.operation {
-            ArpOperation::Request => write!(
-                f,
-                "ARP who-has {} tell {}",
-                self.target_protocol_addr, self.source_protocol_addr
-            ),
-            ArpOperation::Reply => write!(
-                f,
-                "ARP {} is-at {}",
-                self.source_protocol_addr, self.source_hardware_addr
-            ),
+            ArpOperation::Request => {
+                write!(f, "ARP who-has {} tell {}", self.target_protocol_addr, self.source_protocol_addr)
+            }
+            ArpOperation::Reply => write!(f, "ARP {} is-at {}", self.source_protocol_addr, self.source_hardware_addr),
             ArpOperation::Unknown(op) => write!(
                 f,
                 "ARP op {op} {} ({}) > {} ({})",
@@ -301,10 +295,7 @@ mod tests {
     #[test]
     fn validation() {
         for len in 0..PACKET_LEN {
-            assert_eq!(
-                ArpPacket::new_checked(&REQUEST[..len]).unwrap_err(),
-                Error::Truncated
-            );
+            assert_eq!(ArpPacket::new_checked(&REQUEST[..len]).unwrap_err(), Error::Truncated);
         }
         // hardware type, protocol type, hardware length, protocol length
         for (at, v) in [(1, 6u8), (2, 0x86), (4, 8), (5, 16)] {

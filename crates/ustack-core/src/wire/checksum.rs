@@ -81,11 +81,7 @@ mod tests {
             let d = &data[..len];
             let mut acc: u32 = 0;
             for pair in d.chunks(2) {
-                let w = if pair.len() == 2 {
-                    u16::from_be_bytes([pair[0], pair[1]])
-                } else {
-                    (pair[0] as u16) << 8
-                };
+                let w = if pair.len() == 2 { u16::from_be_bytes([pair[0], pair[1]]) } else { (pair[0] as u16) << 8 };
                 acc += w as u32;
                 acc = (acc & 0xffff) + (acc >> 16);
             }
@@ -95,9 +91,7 @@ mod tests {
 
     #[test]
     fn checksum_then_verify() {
-        let mut data = vec![
-            0x45u8, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
-        ];
+        let mut data = vec![0x45u8, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
         let c = checksum(0, &data);
         data[10..12].copy_from_slice(&c.to_be_bytes());
         assert!(verify(0, &data));

@@ -56,11 +56,7 @@ impl EthernetAddress {
 impl fmt::Display for EthernetAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = &self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
     }
 }
 
@@ -236,11 +232,7 @@ impl EthernetRepr {
     /// Reads the header of a checked frame. Every header is well formed;
     /// what to do with a foreign EtherType or address is the caller's call.
     pub fn parse<T: AsRef<[u8]>>(frame: &EthernetFrame<T>) -> Result<EthernetRepr> {
-        Ok(EthernetRepr {
-            src: frame.src_addr(),
-            dst: frame.dst_addr(),
-            ethertype: frame.ethertype(),
-        })
+        Ok(EthernetRepr { src: frame.src_addr(), dst: frame.dst_addr(), ethertype: frame.ethertype() })
     }
 
     /// Header length: 14.
@@ -270,9 +262,8 @@ mod tests {
     /// The header of an ARP request laid out byte by byte as a capture
     /// shows it: broadcast destination, source 00:1b:21:3a:4f:9c,
     /// EtherType ARP; the frame is padded to the 60-byte minimum.
-    const ARP_FRAME_HEADER: [u8; 14] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x1b, 0x21, 0x3a, 0x4f, 0x9c, 0x08, 0x06,
-    ];
+    const ARP_FRAME_HEADER: [u8; 14] =
+        [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x1b, 0x21, 0x3a, 0x4f, 0x9c, 0x08, 0x06];
 
     #[test]
     fn address_display_and_parse() {
@@ -361,10 +352,7 @@ mod tests {
     fn too_short() {
         for len in 0..HEADER_LEN {
             let buf = vec![0u8; len];
-            assert_eq!(
-                EthernetFrame::new_checked(&buf[..]).unwrap_err(),
-                Error::Truncated
-            );
+            assert_eq!(EthernetFrame::new_checked(&buf[..]).unwrap_err(), Error::Truncated);
         }
         assert!(EthernetFrame::new_checked(&[0u8; HEADER_LEN][..]).is_ok());
     }

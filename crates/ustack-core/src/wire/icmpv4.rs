@@ -353,24 +353,16 @@ impl<'a> Icmpv4Repr<'a> {
         let buffer: &'a [u8] = <T as AsRef<[u8]>>::as_ref(packet.buffer);
         let data = &buffer[HEADER_LEN..];
         match packet.msg_type() {
-            TYPE_ECHO_REQUEST => Ok(Icmpv4Repr::EchoRequest {
-                ident: packet.echo_ident(),
-                seq_no: packet.echo_seq_no(),
-                data,
-            }),
-            TYPE_ECHO_REPLY => Ok(Icmpv4Repr::EchoReply {
-                ident: packet.echo_ident(),
-                seq_no: packet.echo_seq_no(),
-                data,
-            }),
+            TYPE_ECHO_REQUEST => {
+                Ok(Icmpv4Repr::EchoRequest { ident: packet.echo_ident(), seq_no: packet.echo_seq_no(), data })
+            }
+            TYPE_ECHO_REPLY => {
+                Ok(Icmpv4Repr::EchoReply { ident: packet.echo_ident(), seq_no: packet.echo_seq_no(), data })
+            }
             TYPE_DST_UNREACHABLE => {
                 let reason = DstUnreachable::from_code(packet.code(), packet.next_hop_mtu());
                 let (header, data) = parse_quoted(data)?;
-                Ok(Icmpv4Repr::DstUnreachable {
-                    reason,
-                    header,
-                    data,
-                })
+                Ok(Icmpv4Repr::DstUnreachable { reason, header, data })
             }
             TYPE_TIME_EXCEEDED => {
                 let reason = match packet.code() {
@@ -379,11 +371,7 @@ impl<'a> Icmpv4Repr<'a> {
                     _ => return Err(Error::Unsupported),
                 };
                 let (header, data) = parse_quoted(data)?;
-                Ok(Icmpv4Repr::TimeExceeded {
-                    reason,
-                    header,
-                    data,
-                })
+                Ok(Icmpv4Repr::TimeExceeded { reason, header, data })
             }
             _ => Err(Error::Unsupported),
         }
@@ -393,9 +381,7 @@ impl<'a> Icmpv4Repr<'a> {
     /// 20-byte quoted header and the quoted data.
     pub fn buffer_len(&self) -> usize {
         match self {
-            Icmpv4Repr::EchoRequest { data, .. } | Icmpv4Repr::EchoReply { data, .. } => {
-                HEADER_LEN + data.len()
-            }
+            Icmpv4Repr::EchoRequest { data, .. } | Icmpv4Repr::EchoReply { data, .. } => HEADER_LEN + data.len(),
             Icmpv4Repr::DstUnreachable { data, .. } | Icmpv4Repr::TimeExceeded { data, .. } => {
                 HEADER_LEN + ipv4::HEADER_LEN + data.len()
             }
@@ -407,26 +393,12 @@ impl<'a> Icmpv4Repr<'a> {
     /// checksum over those `buffer_len()` bytes.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Icmpv4Packet<T>) {
         let (msg_type, code, rest, payload): (u8, u8, u32, &[u8]) = match *self {
-            Icmpv4Repr::EchoRequest {
-                ident,
-                seq_no,
-                data,
-            } => (
-                TYPE_ECHO_REQUEST,
-                0,
-                (ident as u32) << 16 | seq_no as u32,
-                data,
-            ),
-            Icmpv4Repr::EchoReply {
-                ident,
-                seq_no,
-                data,
-            } => (
-                TYPE_ECHO_REPLY,
-                0,
-                (ident as u32) << 16 | seq_no as u32,
-                data,
-            ),
+            Icmpv4Repr::EchoRequest { ident, seq_no, data } => {
+                (TYPE_ECHO_REQUEST, 0, (ident as u32) << 16 | seq_no as u32, data)
+            }
+            Icmpv4Repr::EchoReply { ident, seq_no, data } => {
+                (TYPE_ECHO_REPLY, 0, (ident as u32) << 16 | seq_no as u32, data)
+            }
             Icmpv4Repr::DstUnreachable { reason, data, .. } => {
                 // The rest of the header is unused (zero) except for the
                 // next-hop MTU of code 4 (RFC 1191 §4).
@@ -436,9 +408,7 @@ impl<'a> Icmpv4Repr<'a> {
                 };
                 (TYPE_DST_UNREACHABLE, reason.code(), rest, data)
             }
-            Icmpv4Repr::TimeExceeded { reason, data, .. } => {
-                (TYPE_TIME_EXCEEDED, reason.code(), 0, data)
-            }
+            Icmpv4Repr::TimeExceeded { reason, data, .. } => (TYPE_TIME_EXCEEDED, reason.code(), 0, data),
         };
         packet.set_msg_type(msg_type);
         packet.set_code(code);
@@ -462,24 +432,12 @@ impl<'a> Icmpv4Repr<'a> {
 impl fmt::Display for Icmpv4Repr<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Icmpv4Repr::EchoRequest {
-                ident,
-                seq_no,
-                data,
-            } => write!(
-                f,
-                "ICMP echo request id={ident} seq={seq_no} len={}",
-                data.len()
-            ),
-            Icmpv4Repr::EchoReply {
-                ident,
-                seq_no,
-                data,
-            } => write!(
-                f,
-                "ICMP echo reply id={ident} seq={seq_no} len={}",
-                data.len()
-            ),
+            Icmpv4Repr::EchoRequest { ident, seq_no, data } => {
+                write!(f, "ICMP echo request id={ident} seq={seq_no} len={}", data.len())
+            }
+            Icmpv4Repr::EchoReply { ident, seq_no, data } => {
+                write!(f, "ICMP echo reply id={ident} seq={seq_no} len={}", data.len())
+            }
             Icmpv4Repr::DstUnreachable { reason, header, .. } => {
                 write!(f, "ICMP {} unreachable: {reason}", header.dst_addr)
             }
@@ -500,21 +458,21 @@ mod tests {
     /// header, then ICMP: id 0x1c46, seq 1, 56 bytes of data: an 8+8-byte
     /// `struct timeval`, then 0x10..=0x37). Checksums computed by hand.
     const PING: [u8; 84] = [
-        0x45, 0x00, 0x00, 0x54, 0xb3, 0xf2, 0x40, 0x00, 0x40, 0x01, 0xb4, 0x9a, 0xc0, 0xa8, 0x01,
-        0x64, 0x08, 0x08, 0x08, 0x08, // IPv4
+        0x45, 0x00, 0x00, 0x54, 0xb3, 0xf2, 0x40, 0x00, 0x40, 0x01, 0xb4, 0x9a, 0xc0, 0xa8, 0x01, 0x64, 0x08, 0x08,
+        0x08, 0x08, // IPv4
         0x08, 0x00, 0xe3, 0xfb, 0x1c, 0x46, 0x00, 0x01, // ICMP header
-        0x00, 0xf1, 0x53, 0x65, 0x00, 0x00, 0x00, 0x00, 0xe0, 0x93, 0x04, 0x00, 0x00, 0x00, 0x00,
-        0x00, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d,
-        0x1e, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b, 0x2c,
-        0x2d, 0x2e, 0x2f, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37,
+        0x00, 0xf1, 0x53, 0x65, 0x00, 0x00, 0x00, 0x00, 0xe0, 0x93, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x11,
+        0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x21, 0x22, 0x23,
+        0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35,
+        0x36, 0x37,
     ];
 
     /// Port unreachable from 8.8.8.8 for a DNS query sent from
     /// 192.168.1.100:53535: the original header and 8 bytes of UDP.
     const PORT_UNREACHABLE: [u8; 36] = [
         0x03, 0x03, 0x4a, 0x8b, 0x00, 0x00, 0x00, 0x00, // ICMP header
-        0x45, 0x00, 0x00, 0x39, 0x4d, 0x2a, 0x40, 0x00, 0x40, 0x11, 0x1b, 0x6e, 0xc0, 0xa8, 0x01,
-        0x64, 0x08, 0x08, 0x08, 0x08, // original IPv4 header
+        0x45, 0x00, 0x00, 0x39, 0x4d, 0x2a, 0x40, 0x00, 0x40, 0x11, 0x1b, 0x6e, 0xc0, 0xa8, 0x01, 0x64, 0x08, 0x08,
+        0x08, 0x08, // original IPv4 header
         0xd1, 0x1f, 0x00, 0x35, 0x00, 0x25, 0xe0, 0xf7, // original UDP header
     ];
 
@@ -522,8 +480,8 @@ mod tests {
     /// datagram 10.0.0.1:40000 > 10.0.0.2:80.
     const FRAG_NEEDED: [u8; 36] = [
         0x03, 0x04, 0x56, 0xed, 0x00, 0x00, 0x05, 0x78, // ICMP header, MTU 1400
-        0x45, 0x00, 0x05, 0xdc, 0x00, 0x01, 0x40, 0x00, 0x3f, 0x06, 0x22, 0x19, 0x0a, 0x00, 0x00,
-        0x01, 0x0a, 0x00, 0x00, 0x02, // original IPv4 header
+        0x45, 0x00, 0x05, 0xdc, 0x00, 0x01, 0x40, 0x00, 0x3f, 0x06, 0x22, 0x19, 0x0a, 0x00, 0x00, 0x01, 0x0a, 0x00,
+        0x00, 0x02, // original IPv4 header
         0x9c, 0x40, 0x00, 0x50, 0x01, 0x02, 0x03, 0x04, // ports and sequence number
     ];
 
@@ -563,24 +521,13 @@ mod tests {
         assert_eq!(p.rest_of_header(), 0x1c46_0001);
         assert!(p.verify_checksum());
         let r = Icmpv4Repr::parse(&p, true).unwrap();
-        let Icmpv4Repr::EchoRequest {
-            ident,
-            seq_no,
-            data,
-        } = r
-        else {
-            panic!("{r:?}")
-        };
+        let Icmpv4Repr::EchoRequest { ident, seq_no, data } = r else { panic!("{r:?}") };
         assert_eq!((ident, seq_no, data.len()), (0x1c46, 1, 56));
         assert_eq!(data[16..], (0x10..=0x37).collect::<Vec<u8>>()[..]);
         assert_eq!(r.to_string(), "ICMP echo request id=7238 seq=1 len=56");
 
         // The reply a host sends back: same id, seq and data.
-        let reply = Icmpv4Repr::EchoReply {
-            ident,
-            seq_no,
-            data,
-        };
+        let reply = Icmpv4Repr::EchoReply { ident, seq_no, data };
         let buf = round_trip(reply);
         assert_eq!(buf[0], 0);
         // Only the type changed: the checksum went up by 8 << 8.
@@ -592,14 +539,7 @@ mod tests {
     fn parse_captured_port_unreachable() {
         let p = Icmpv4Packet::new_checked(&PORT_UNREACHABLE[..]).unwrap();
         let r = Icmpv4Repr::parse(&p, true).unwrap();
-        let Icmpv4Repr::DstUnreachable {
-            reason,
-            header,
-            data,
-        } = r
-        else {
-            panic!("{r:?}")
-        };
+        let Icmpv4Repr::DstUnreachable { reason, header, data } = r else { panic!("{r:?}") };
         assert_eq!(reason, DstUnreachable::PortUnreachable);
         assert_eq!(header.src_addr, Ipv4Addr::new(192, 168, 1, 100));
         assert_eq!(header.dst_addr, Ipv4Addr::new(8, 8, 8, 8));
@@ -618,9 +558,7 @@ mod tests {
         let p = Icmpv4Packet::new_checked(&FRAG_NEEDED[..]).unwrap();
         assert_eq!(p.next_hop_mtu(), 1400);
         let r = Icmpv4Repr::parse(&p, true).unwrap();
-        let Icmpv4Repr::DstUnreachable { reason, header, .. } = r else {
-            panic!("{r:?}")
-        };
+        let Icmpv4Repr::DstUnreachable { reason, header, .. } = r else { panic!("{r:?}") };
         assert_eq!(reason, DstUnreachable::FragRequired { next_hop_mtu: 1400 });
         assert!(header.dont_frag);
         assert_eq!(header.payload_len, 1480);
@@ -635,10 +573,7 @@ mod tests {
         for reason in [TimeExceeded::TtlExpired, TimeExceeded::FragReassembly] {
             let repr = Icmpv4Repr::TimeExceeded {
                 reason,
-                header: Ipv4Repr {
-                    payload_len: 1000,
-                    ..quoted_header()
-                },
+                header: Ipv4Repr { payload_len: 1000, ..quoted_header() },
                 data: &data,
             };
             assert_eq!(repr.buffer_len(), 548);
@@ -656,11 +591,7 @@ mod tests {
             let reason = DstUnreachable::from_code(code, if code == 4 { 576 } else { 0 });
             assert_eq!(reason.code(), code);
             assert_eq!(reason == DstUnreachable::Other(code), code > 15);
-            let repr = Icmpv4Repr::DstUnreachable {
-                reason,
-                header: quoted_header(),
-                data: &data,
-            };
+            let repr = Icmpv4Repr::DstUnreachable { reason, header: quoted_header(), data: &data };
             let buf = round_trip(repr);
             assert_eq!(buf[1], code);
             if code != 4 {
@@ -671,25 +602,13 @@ mod tests {
 
     #[test]
     fn echo_round_trip_empty_and_odd() {
-        round_trip(Icmpv4Repr::EchoRequest {
-            ident: 0,
-            seq_no: 0xffff,
-            data: &[],
-        });
-        round_trip(Icmpv4Repr::EchoReply {
-            ident: 0xabcd,
-            seq_no: 3,
-            data: b"odd",
-        });
+        round_trip(Icmpv4Repr::EchoRequest { ident: 0, seq_no: 0xffff, data: &[] });
+        round_trip(Icmpv4Repr::EchoReply { ident: 0xabcd, seq_no: 3, data: b"odd" });
     }
 
     #[test]
     fn emit_into_larger_buffer_checksums_only_the_message() {
-        let repr = Icmpv4Repr::EchoRequest {
-            ident: 1,
-            seq_no: 2,
-            data: b"abc",
-        };
+        let repr = Icmpv4Repr::EchoRequest { ident: 1, seq_no: 2, data: b"abc" };
         let mut buf = [0x55u8; 32];
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
         let p = Icmpv4Packet::new_checked(&buf[..repr.buffer_len()]).unwrap();
@@ -699,10 +618,7 @@ mod tests {
     #[test]
     fn validation() {
         for len in 0..HEADER_LEN {
-            assert_eq!(
-                Icmpv4Packet::new_checked(&PING[20..20 + len]).unwrap_err(),
-                Error::Truncated
-            );
+            assert_eq!(Icmpv4Packet::new_checked(&PING[20..20 + len]).unwrap_err(), Error::Truncated);
         }
         // Checksum.
         let mut buf = PING[20..].to_vec();
@@ -751,20 +667,14 @@ mod tests {
         assert_eq!(quoted(&|b| b[8] = 0x65), Err(Error::Malformed));
         assert_eq!(quoted(&|b| b[8] = 0x44), Err(Error::Malformed));
         assert_eq!(quoted(&|b| b[8] = 0x4f), Err(Error::Truncated));
-        assert_eq!(
-            quoted(&|b| b[10..12].copy_from_slice(&19u16.to_be_bytes())),
-            Err(Error::Malformed)
-        );
+        assert_eq!(quoted(&|b| b[10..12].copy_from_slice(&19u16.to_be_bytes())), Err(Error::Malformed));
         // A quoted header with options (IHL 6) is read, options skipped.
         let mut buf = PORT_UNREACHABLE[..28].to_vec();
         buf[8] = 0x46;
         buf.extend_from_slice(&[1, 1, 1, 0]);
         buf.extend_from_slice(&PORT_UNREACHABLE[28..]);
         let p = Icmpv4Packet::new_checked(&buf[..]).unwrap();
-        let Ok(Icmpv4Repr::DstUnreachable { header, data, .. }) = Icmpv4Repr::parse(&p, false)
-        else {
-            panic!()
-        };
+        let Ok(Icmpv4Repr::DstUnreachable { header, data, .. }) = Icmpv4Repr::parse(&p, false) else { panic!() };
         assert_eq!(header.payload_len, 57 - 24);
         assert_eq!(data, &PORT_UNREACHABLE[28..]);
     }

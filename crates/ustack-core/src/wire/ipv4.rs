@@ -56,10 +56,7 @@ impl Ipv4Cidr {
     /// `prefix_len` must be at most 32.
     pub const fn new(address: Ipv4Addr, prefix_len: u8) -> Self {
         assert!(prefix_len <= 32);
-        Ipv4Cidr {
-            address,
-            prefix_len,
-        }
+        Ipv4Cidr { address, prefix_len }
     }
     pub const fn address(&self) -> Ipv4Addr {
         self.address
@@ -68,11 +65,7 @@ impl Ipv4Cidr {
         self.prefix_len
     }
     pub const fn netmask(&self) -> Ipv4Addr {
-        let bits = if self.prefix_len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - self.prefix_len)
-        };
+        let bits = if self.prefix_len == 0 { 0 } else { u32::MAX << (32 - self.prefix_len) };
         Ipv4Addr::from_bits(bits)
     }
     /// The network address: this address with the host bits cleared.
@@ -115,24 +108,17 @@ impl FromStr for Ipv4Cidr {
     /// Parses `A.B.C.D/N`; the prefix is required.
     fn from_str(s: &str) -> Result<Self, ParseCidrError> {
         let (addr, len) = s.split_once('/').ok_or_else(|| {
-            ParseCidrError(format!(
-                "`{s}` has no prefix length: write it as ADDRESS/PREFIX, e.g. 10.7.0.2/24"
-            ))
+            ParseCidrError(format!("`{s}` has no prefix length: write it as ADDRESS/PREFIX, e.g. 10.7.0.2/24"))
         })?;
         let address: Ipv4Addr = addr.parse().map_err(|_| {
-            ParseCidrError(format!(
-                "`{addr}` is not an IPv4 address (expected four numbers 0-255 like 10.7.0.2)"
-            ))
+            ParseCidrError(format!("`{addr}` is not an IPv4 address (expected four numbers 0-255 like 10.7.0.2)"))
         })?;
-        let prefix_len: u8 = len.parse().ok().filter(|&n| n <= 32).ok_or_else(|| {
-            ParseCidrError(format!(
-                "`{len}` is not a prefix length: use a number from 0 to 32"
-            ))
-        })?;
-        Ok(Ipv4Cidr {
-            address,
-            prefix_len,
-        })
+        let prefix_len: u8 = len
+            .parse()
+            .ok()
+            .filter(|&n| n <= 32)
+            .ok_or_else(|| ParseCidrError(format!("`{len}` is not a prefix length: use a number from 0 to 32")))?;
+        Ok(Ipv4Cidr { address, prefix_len })
     }
 }
 
@@ -401,10 +387,7 @@ impl Ipv4Repr {
     /// discard every datagram that has a bad checksum"). Options are
     /// skipped: RFC 1122 §3.2.1.8 lets a host ignore the ones it does not
     /// implement.
-    pub fn parse<T: AsRef<[u8]>>(
-        packet: &Ipv4Packet<T>,
-        verify_checksum: bool,
-    ) -> super::Result<Ipv4Repr> {
+    pub fn parse<T: AsRef<[u8]>>(packet: &Ipv4Packet<T>, verify_checksum: bool) -> super::Result<Ipv4Repr> {
         if verify_checksum && !packet.verify_checksum() {
             return Err(Error::Checksum);
         }
@@ -436,11 +419,7 @@ impl Ipv4Repr {
     /// total length `20 + payload_len` (which must fit in 16 bits). The
     /// payload is the caller's. The checksum is computed when
     /// `fill_checksum`, else left zero for a device to fill.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        packet: &mut Ipv4Packet<T>,
-        fill_checksum: bool,
-    ) {
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Ipv4Packet<T>, fill_checksum: bool) {
         packet.set_version(4);
         packet.set_header_len(HEADER_LEN);
         packet.set_dscp_ecn(self.dscp_ecn);
@@ -472,12 +451,7 @@ impl fmt::Display for Ipv4Repr {
         write!(
             f,
             "{} > {} {} len={} ttl={} id={}",
-            self.src_addr,
-            self.dst_addr,
-            self.protocol,
-            self.payload_len,
-            self.hop_limit,
-            self.ident
+            self.src_addr, self.dst_addr, self.protocol, self.payload_len, self.hop_limit, self.ident
         )?;
         if self.dont_frag {
             f.write_str(" DF")?;
@@ -501,8 +475,8 @@ mod tests {
     /// 192.168.0.1 > 192.168.0.199, total length 115, DF, TTL 64, UDP,
     /// checksum 0xb861.
     const HEADER: [u8; 20] = [
-        0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00,
-        0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8,
+        0x00, 0xc7,
     ];
 
     fn datagram() -> Vec<u8> {
@@ -552,10 +526,7 @@ mod tests {
         let r = Ipv4Repr::parse(&p, true).unwrap();
         assert_eq!(r.payload_len, 95);
         assert!(r.dont_frag);
-        assert_eq!(
-            r.to_string(),
-            "192.168.0.1 > 192.168.0.199 UDP len=95 ttl=64 id=0 DF"
-        );
+        assert_eq!(r.to_string(), "192.168.0.1 > 192.168.0.199 UDP len=95 ttl=64 id=0 DF");
 
         // Emitting the parsed header reproduces it, checksum included.
         let mut out = buf.clone();
@@ -659,52 +630,31 @@ mod tests {
     fn validation() {
         let good = datagram();
         for len in 0..HEADER_LEN {
-            assert_eq!(
-                Ipv4Packet::new_checked(&good[..len]).unwrap_err(),
-                Error::Truncated
-            );
+            assert_eq!(Ipv4Packet::new_checked(&good[..len]).unwrap_err(), Error::Truncated);
         }
         // Version 6 in an IPv4 packet.
         let mut buf = good.clone();
         buf[0] = 0x65;
-        assert_eq!(
-            Ipv4Packet::new_checked(&buf[..]).unwrap_err(),
-            Error::Malformed
-        );
+        assert_eq!(Ipv4Packet::new_checked(&buf[..]).unwrap_err(), Error::Malformed);
         // IHL below 5.
         let mut buf = good.clone();
         buf[0] = 0x44;
-        assert_eq!(
-            Ipv4Packet::new_checked(&buf[..]).unwrap_err(),
-            Error::Malformed
-        );
+        assert_eq!(Ipv4Packet::new_checked(&buf[..]).unwrap_err(), Error::Malformed);
         // IHL past the buffer.
         let mut buf = good[..40].to_vec();
         buf[0] = 0x4f;
         buf[2..4].copy_from_slice(&40u16.to_be_bytes());
-        assert_eq!(
-            Ipv4Packet::new_checked(&buf[..]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Ipv4Packet::new_checked(&buf[..]).unwrap_err(), Error::Truncated);
         // Total length shorter than the header.
         let mut buf = good.clone();
         buf[2..4].copy_from_slice(&19u16.to_be_bytes());
-        assert_eq!(
-            Ipv4Packet::new_checked(&buf[..]).unwrap_err(),
-            Error::Malformed
-        );
+        assert_eq!(Ipv4Packet::new_checked(&buf[..]).unwrap_err(), Error::Malformed);
         let mut buf = good.clone();
         buf[0] = 0x46;
         buf[2..4].copy_from_slice(&20u16.to_be_bytes());
-        assert_eq!(
-            Ipv4Packet::new_checked(&buf[..]).unwrap_err(),
-            Error::Malformed
-        );
+        assert_eq!(Ipv4Packet::new_checked(&buf[..]).unwrap_err(), Error::Malformed);
         // Total length past the buffer.
-        assert_eq!(
-            Ipv4Packet::new_checked(&good[..114]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Ipv4Packet::new_checked(&good[..114]).unwrap_err(), Error::Truncated);
         // Exactly the header, no payload.
         let mut buf = good[..20].to_vec();
         buf[2..4].copy_from_slice(&20u16.to_be_bytes());

@@ -70,10 +70,7 @@ pub struct ChecksumCaps {
 
 impl Default for ChecksumCaps {
     fn default() -> Self {
-        ChecksumCaps {
-            verify_rx: true,
-            fill_tx: true,
-        }
+        ChecksumCaps { verify_rx: true, fill_tx: true }
     }
 }
 

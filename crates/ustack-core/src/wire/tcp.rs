@@ -123,11 +123,20 @@ impl fmt::Debug for TcpFlags {
 }
 
 /// Up to four SACK blocks, `(left, right)` edges as on the wire.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, Default, Debug)]
 pub struct SackBlocks {
     len: u8,
     blocks: [(u32, u32); MAX_SACK_BLOCKS],
 }
+
+/// Equal when the blocks in use are equal; unused places do not count.
+impl PartialEq for SackBlocks {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for SackBlocks {}
 
 impl SackBlocks {
     pub fn new() -> Self {
@@ -225,7 +234,7 @@ impl TcpOptions {
                     opts.sack_permitted = true;
                 }
                 kind::SACK => {
-                    if body.is_empty() || body.len() % 8 != 0 || body.len() / 8 > MAX_SACK_BLOCKS {
+                    if body.is_empty() || !body.len().is_multiple_of(8) || body.len() / 8 > MAX_SACK_BLOCKS {
                         return Err(Error::Malformed);
                     }
                     for b in body.chunks_exact(8) {
@@ -245,8 +254,31 @@ impl TcpOptions {
         Ok(opts)
     }
 
-    /// Bytes `emit` writes, a multiple of four.
+    /// Bytes `emit` writes, a multiple of four and at most 40: SACK blocks
+    /// that would not fit are left out (RFC 2018 §3).
     pub fn buffer_len(&self) -> usize {
+        let n = self.fixed_len();
+        if self.sack_blocks.is_empty() {
+            return n;
+        }
+        n + 4 + 8 * self.sack_blocks_that_fit(n)
+    }
+
+    /// These options as `emit` writes them: without the SACK blocks that
+    /// do not fit in the 40 bytes of option space.
+    pub fn fitted(&self) -> TcpOptions {
+        let mut o = *self;
+        o.sack_blocks.truncate(self.sack_blocks_that_fit(self.fixed_len()));
+        o
+    }
+
+    /// How many SACK blocks fit after `fixed` bytes of other options.
+    fn sack_blocks_that_fit(&self, fixed: usize) -> usize {
+        let room = MAX_HEADER_LEN - HEADER_LEN - fixed;
+        if room < 12 { 0 } else { self.sack_blocks.len().min((room - 4) / 8) }
+    }
+
+    fn fixed_len(&self) -> usize {
         let mut n = 0;
         if self.mss.is_some() {
             n += 4;
@@ -261,9 +293,6 @@ impl TcpOptions {
         }
         if self.window_scale.is_some() {
             n += 4;
-        }
-        if !self.sack_blocks.is_empty() {
-            n += 4 + 8 * self.sack_blocks.len();
         }
         n
     }
@@ -308,13 +337,14 @@ impl TcpOptions {
             out[at + 3] = shift;
             at += 4;
         }
-        if !self.sack_blocks.is_empty() {
+        let blocks = self.sack_blocks_that_fit(at);
+        if !self.sack_blocks.is_empty() && blocks > 0 {
             out[at] = kind::NOP;
             out[at + 1] = kind::NOP;
             out[at + 2] = kind::SACK;
-            out[at + 3] = (2 + 8 * self.sack_blocks.len()) as u8;
+            out[at + 3] = (2 + 8 * blocks) as u8;
             at += 4;
-            for &(l, r) in self.sack_blocks.as_slice() {
+            for &(l, r) in &self.sack_blocks.as_slice()[..blocks] {
                 put_u32(out, at, l);
                 put_u32(out, at + 4, r);
                 at += 8;
@@ -412,10 +442,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// Verifies the checksum over the pseudo-header and the whole segment.
     pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
         let data = self.buffer.as_ref();
-        checksum::verify(
-            checksum::pseudo_header(src, dst, 6, data.len() as u32),
-            data,
-        )
+        checksum::verify(checksum::pseudo_header(src, dst, 6, data.len() as u32), data)
     }
 }
 
@@ -457,10 +484,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
         self.set_checksum(0);
         let data = self.buffer.as_ref();
-        let c = checksum::checksum(
-            checksum::pseudo_header(src, dst, 6, data.len() as u32),
-            data,
-        );
+        let c = checksum::checksum(checksum::pseudo_header(src, dst, 6, data.len() as u32), data);
         self.set_checksum(c);
     }
 }
@@ -484,10 +508,7 @@ impl TcpRepr {
     /// Parses the header and options of a checked packet. The checksum is
     /// verified when `src`/`dst` are given (pass `None` when a device has
     /// already verified it).
-    pub fn parse<T: AsRef<[u8]>>(
-        packet: &TcpPacket<T>,
-        addrs: Option<(Ipv4Addr, Ipv4Addr)>,
-    ) -> Result<TcpRepr> {
+    pub fn parse<T: AsRef<[u8]>>(packet: &TcpPacket<T>, addrs: Option<(Ipv4Addr, Ipv4Addr)>) -> Result<TcpRepr> {
         if let Some((src, dst)) = addrs
             && !packet.verify_checksum(src, dst)
         {
@@ -518,11 +539,7 @@ impl TcpRepr {
     /// Writes the header into the front of `packet`'s buffer, which must
     /// already hold the payload after `header_len()` bytes. Fills in the
     /// checksum over header and payload when `addrs` is given.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        packet: &mut TcpPacket<T>,
-        addrs: Option<(Ipv4Addr, Ipv4Addr)>,
-    ) {
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut TcpPacket<T>, addrs: Option<(Ipv4Addr, Ipv4Addr)>) {
         let hl = self.header_len();
         packet.set_src_port(self.src_port);
         packet.set_dst_port(self.dst_port);
@@ -533,8 +550,7 @@ impl TcpRepr {
         packet.set_window_len(self.window);
         packet.set_checksum(0);
         packet.set_urgent_at(self.urgent);
-        self.options
-            .emit(&mut packet.buffer.as_mut()[HEADER_LEN..hl]);
+        self.options.emit(&mut packet.buffer.as_mut()[HEADER_LEN..hl]);
         match addrs {
             Some((src, dst)) => packet.fill_checksum(src, dst),
             None => packet.set_checksum(0),
@@ -549,11 +565,7 @@ impl TcpRepr {
 
 impl fmt::Display for TcpRepr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}>{} [{}] seq={}",
-            self.src_port, self.dst_port, self.flags, self.seq
-        )?;
+        write!(f, "{}>{} [{}] seq={}", self.src_port, self.dst_port, self.flags, self.seq)?;
         if self.flags.ack() {
             write!(f, " ack={}", self.ack)?;
         }
@@ -593,10 +605,7 @@ mod tests {
         let hl = repr.header_len();
         assert_eq!(hl, 40);
         let mut buf = vec![0u8; hl];
-        repr.emit(
-            &mut TcpPacket::new_unchecked(&mut buf[..]),
-            Some((SRC, DST)),
-        );
+        repr.emit(&mut TcpPacket::new_unchecked(&mut buf[..]), Some((SRC, DST)));
         // mss, sackOK, TS, nop, wscale
         assert_eq!(&buf[20..24], &[2, 4, 0x05, 0xb4]);
         assert_eq!(&buf[24..26], &[4, 2]);
@@ -613,10 +622,7 @@ mod tests {
         let mut repr = syn_repr();
         repr.flags = TcpFlags::ACK | TcpFlags::PSH;
         repr.ack = 77;
-        repr.options = TcpOptions {
-            timestamps: Some((5, 6)),
-            ..Default::default()
-        };
+        repr.options = TcpOptions { timestamps: Some((5, 6)), ..Default::default() };
         repr.options.sack_blocks.push(100, 200);
         repr.options.sack_blocks.push(300, 400);
         repr.options.sack_blocks.push(500, 600);
@@ -624,10 +630,7 @@ mod tests {
         assert_eq!(hl, 20 + 12 + 4 + 24);
         let mut buf = vec![0u8; hl + 5];
         buf[hl..].copy_from_slice(b"hello");
-        repr.emit(
-            &mut TcpPacket::new_unchecked(&mut buf[..]),
-            Some((SRC, DST)),
-        );
+        repr.emit(&mut TcpPacket::new_unchecked(&mut buf[..]), Some((SRC, DST)));
         let p = TcpPacket::new_checked(&buf[..]).unwrap();
         assert_eq!(p.payload(), b"hello");
         assert_eq!(TcpRepr::parse(&p, Some((SRC, DST))).unwrap(), repr);
@@ -638,57 +641,45 @@ mod tests {
     }
 
     #[test]
+    fn options_never_exceed_forty_bytes() {
+        let mut o =
+            TcpOptions { mss: Some(1460), timestamps: Some((1, 2)), window_scale: Some(7), ..Default::default() };
+        for i in 0..4 {
+            o.sack_blocks.push(i, i + 1);
+        }
+        // 4 + 12 + 4 = 20 bytes of other options leave room for 2 blocks.
+        assert_eq!(o.buffer_len(), 40);
+        let mut buf = [0u8; 40];
+        assert_eq!(o.emit(&mut buf), 40);
+        assert_eq!(TcpOptions::parse(&buf).unwrap().sack_blocks.len(), 2);
+        let mut a = SackBlocks::new();
+        a.push(1, 2);
+        a.push(3, 4);
+        a.truncate(1);
+        let mut b = SackBlocks::new();
+        b.push(1, 2);
+        assert_eq!(a, b, "unused places do not count");
+    }
+
+    #[test]
     fn unknown_options_skipped_and_bad_lengths_rejected() {
         // kind 30 (MPTCP) len 4, then MSS.
-        assert_eq!(
-            TcpOptions::parse(&[30, 4, 0, 0, 2, 4, 1, 0]).unwrap().mss,
-            Some(256)
-        );
-        assert_eq!(
-            TcpOptions::parse(&[2, 4, 1, 0, 0, 99, 99]).unwrap().mss,
-            Some(256),
-            "EOL ends the list"
-        );
-        assert_eq!(
-            TcpOptions::parse(&[30, 1]),
-            Err(Error::Malformed),
-            "length below 2"
-        );
-        assert_eq!(
-            TcpOptions::parse(&[30, 9, 0]),
-            Err(Error::Malformed),
-            "length past the end"
-        );
-        assert_eq!(
-            TcpOptions::parse(&[2, 3, 0]),
-            Err(Error::Malformed),
-            "MSS of wrong length"
-        );
-        assert_eq!(
-            TcpOptions::parse(&[5, 6, 0, 0, 0, 0]),
-            Err(Error::Malformed),
-            "SACK not a multiple of 8"
-        );
-        assert_eq!(
-            TcpOptions::parse(&[2]),
-            Err(Error::Malformed),
-            "kind without length"
-        );
+        assert_eq!(TcpOptions::parse(&[30, 4, 0, 0, 2, 4, 1, 0]).unwrap().mss, Some(256));
+        assert_eq!(TcpOptions::parse(&[2, 4, 1, 0, 0, 99, 99]).unwrap().mss, Some(256), "EOL ends the list");
+        assert_eq!(TcpOptions::parse(&[30, 1]), Err(Error::Malformed), "length below 2");
+        assert_eq!(TcpOptions::parse(&[30, 9, 0]), Err(Error::Malformed), "length past the end");
+        assert_eq!(TcpOptions::parse(&[2, 3, 0]), Err(Error::Malformed), "MSS of wrong length");
+        assert_eq!(TcpOptions::parse(&[5, 6, 0, 0, 0, 0]), Err(Error::Malformed), "SACK not a multiple of 8");
+        assert_eq!(TcpOptions::parse(&[2]), Err(Error::Malformed), "kind without length");
     }
 
     #[test]
     fn data_offset_checked() {
         let mut buf = [0u8; 24];
         buf[12] = 4 << 4;
-        assert_eq!(
-            TcpPacket::new_checked(&buf[..]).unwrap_err(),
-            Error::Malformed
-        );
+        assert_eq!(TcpPacket::new_checked(&buf[..]).unwrap_err(), Error::Malformed);
         buf[12] = 7 << 4;
-        assert_eq!(
-            TcpPacket::new_checked(&buf[..]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(TcpPacket::new_checked(&buf[..]).unwrap_err(), Error::Truncated);
         buf[12] = 6 << 4;
         assert!(TcpPacket::new_checked(&buf[..]).is_ok());
     }

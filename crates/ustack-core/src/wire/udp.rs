@@ -82,10 +82,7 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
             return true;
         }
         let len = self.length();
-        checksum::verify(
-            checksum::pseudo_header(src, dst, PROTOCOL, len as u32),
-            &self.buffer.as_ref()[..len as usize],
-        )
+        checksum::verify(checksum::pseudo_header(src, dst, PROTOCOL, len as u32), &self.buffer.as_ref()[..len as usize])
     }
 }
 
@@ -136,10 +133,7 @@ impl UdpRepr {
     /// allows; RFC 1122 §4.1.3.4). Destination port zero is reserved and
     /// `Malformed`; source port zero means "no reply port" and is accepted
     /// (RFC 768).
-    pub fn parse<T: AsRef<[u8]>>(
-        packet: &UdpPacket<T>,
-        addrs: Option<(Ipv4Addr, Ipv4Addr)>,
-    ) -> Result<UdpRepr> {
+    pub fn parse<T: AsRef<[u8]>>(packet: &UdpPacket<T>, addrs: Option<(Ipv4Addr, Ipv4Addr)>) -> Result<UdpRepr> {
         if let Some((src, dst)) = addrs
             && !packet.verify_checksum(src, dst)
         {
@@ -148,10 +142,7 @@ impl UdpRepr {
         if packet.dst_port() == 0 {
             return Err(Error::Malformed);
         }
-        Ok(UdpRepr {
-            src_port: packet.src_port(),
-            dst_port: packet.dst_port(),
-        })
+        Ok(UdpRepr { src_port: packet.src_port(), dst_port: packet.dst_port() })
     }
 
     /// 8 bytes.
@@ -219,40 +210,23 @@ mod tests {
         assert!(p.verify_checksum(SRC, DST));
         assert!(!p.verify_checksum(DST, SRC.to_bits().wrapping_add(1).into()));
         let r = UdpRepr::parse(&p, Some((SRC, DST))).unwrap();
-        assert_eq!(
-            r,
-            UdpRepr {
-                src_port: 53535,
-                dst_port: 53
-            }
-        );
+        assert_eq!(r, UdpRepr { src_port: 53535, dst_port: 53 });
         assert_eq!(r.to_string(), "UDP 53535>53");
 
         // Emitting over the same payload reproduces the datagram.
         let mut buf = DNS_QUERY;
         buf[..8].fill(0);
-        r.emit(
-            &mut UdpPacket::new_unchecked(&mut buf[..]),
-            29,
-            Some((SRC, DST)),
-        );
+        r.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), 29, Some((SRC, DST)));
         assert_eq!(buf, DNS_QUERY);
     }
 
     #[test]
     fn round_trip_and_padding() {
-        let repr = UdpRepr {
-            src_port: 0,
-            dst_port: 9,
-        };
+        let repr = UdpRepr { src_port: 0, dst_port: 9 };
         // The buffer is longer than the datagram (link padding).
         let mut buf = vec![0u8; repr.buffer_len(5) + 10];
         buf[8..13].copy_from_slice(b"hello");
-        repr.emit(
-            &mut UdpPacket::new_unchecked(&mut buf[..]),
-            5,
-            Some((SRC, DST)),
-        );
+        repr.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), 5, Some((SRC, DST)));
         buf[13..].fill(0x77);
         let p = UdpPacket::new_checked(&buf[..]).unwrap();
         assert_eq!(p.payload(), b"hello");
@@ -268,11 +242,7 @@ mod tests {
         assert!(UdpRepr::parse(&p, Some((SRC, DST))).is_ok());
         // emit without addresses sends no checksum.
         let mut buf = DNS_QUERY;
-        UdpRepr {
-            src_port: 1,
-            dst_port: 2,
-        }
-        .emit(&mut UdpPacket::new_unchecked(&mut buf[..]), 29, None);
+        UdpRepr { src_port: 1, dst_port: 2 }.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), 29, None);
         assert_eq!(&buf[6..8], &[0, 0]);
     }
 
@@ -280,22 +250,12 @@ mod tests {
     fn computed_zero_is_sent_as_all_ones() {
         // Choose the payload so that the checksum comes out zero: with the
         // last word free, make the whole sum 0xffff.
-        let repr = UdpRepr {
-            src_port: 1000,
-            dst_port: 2000,
-        };
+        let repr = UdpRepr { src_port: 1000, dst_port: 2000 };
         let mut buf = [0u8; 10];
         repr.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), 2, None);
-        let partial = checksum::combine(
-            checksum::pseudo_header(SRC, DST, PROTOCOL, 10),
-            checksum::sum(&buf),
-        );
+        let partial = checksum::combine(checksum::pseudo_header(SRC, DST, PROTOCOL, 10), checksum::sum(&buf));
         buf[8..10].copy_from_slice(&(!partial).to_be_bytes());
-        repr.emit(
-            &mut UdpPacket::new_unchecked(&mut buf[..]),
-            2,
-            Some((SRC, DST)),
-        );
+        repr.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), 2, Some((SRC, DST)));
         assert_eq!(&buf[6..8], &[0xff, 0xff]);
         let p = UdpPacket::new_checked(&buf[..]).unwrap();
         assert!(p.verify_checksum(SRC, DST));
@@ -305,32 +265,18 @@ mod tests {
     #[test]
     fn validation() {
         for len in 0..HEADER_LEN {
-            assert_eq!(
-                UdpPacket::new_checked(&DNS_QUERY[..len]).unwrap_err(),
-                Error::Truncated
-            );
+            assert_eq!(UdpPacket::new_checked(&DNS_QUERY[..len]).unwrap_err(), Error::Truncated);
         }
         // Length field below the header.
         let mut buf = DNS_QUERY;
         buf[4..6].copy_from_slice(&7u16.to_be_bytes());
-        assert_eq!(
-            UdpPacket::new_checked(&buf[..]).unwrap_err(),
-            Error::Malformed
-        );
+        assert_eq!(UdpPacket::new_checked(&buf[..]).unwrap_err(), Error::Malformed);
         // Length field past the buffer.
-        assert_eq!(
-            UdpPacket::new_checked(&DNS_QUERY[..36]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(UdpPacket::new_checked(&DNS_QUERY[..36]).unwrap_err(), Error::Truncated);
         // Exactly a header.
         let mut buf = DNS_QUERY;
         buf[4..6].copy_from_slice(&8u16.to_be_bytes());
-        assert!(
-            UdpPacket::new_checked(&buf[..])
-                .unwrap()
-                .payload()
-                .is_empty()
-        );
+        assert!(UdpPacket::new_checked(&buf[..]).unwrap().payload().is_empty());
         // Bad checksum, caught only when asked.
         let mut buf = DNS_QUERY;
         buf[20] ^= 0x40;

@@ -1,0 +1,660 @@
+//! The stack's link and network layers: Ethernet and ARP input, IPv4
+//! validation and reassembly, ICMP, routing, and the transmit path.
+
+use super::{Medium, Socket, Stack, TcpSocket};
+use crate::ip::frag::{FragKey, fragment_plan};
+use crate::ip::neighbor::Enqueued;
+use crate::socket::SocketHandle;
+use crate::stats::DropReason;
+use crate::time::{Duration, Instant};
+use crate::wire::icmpv4::{DstUnreachable, TimeExceeded};
+use crate::wire::{
+    self, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame, EthernetRepr, Icmpv4Packet,
+    Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr,
+};
+use std::net::Ipv4Addr;
+
+const ETH_HEADER: usize = wire::ethernet::HEADER_LEN;
+const IP_HEADER: usize = wire::ipv4::HEADER_LEN;
+/// Bytes of the offending datagram quoted in ICMP errors: as much as fits
+/// in 576 bytes (RFC 1812 §4.3.2.3), which includes RFC 792's minimum of
+/// the header and 64 bits of data.
+const ICMP_QUOTE_MAX: usize = 576 - IP_HEADER - 8;
+
+/// An ICMP echo reply received for `Stack::send_echo_request`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EchoReply {
+    pub from: Ipv4Addr,
+    pub ident: u16,
+    pub seq_no: u16,
+    pub ttl: u8,
+    pub data: Vec<u8>,
+    pub received_at: Instant,
+}
+
+impl Stack {
+    // ---- input -----------------------------------------------------------------
+
+    /// An Ethernet frame arrived (Ethernet medium).
+    pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) {
+        self.now = now;
+        self.stats.frames_in += 1;
+        let Ok(eth) = EthernetFrame::new_checked(frame) else {
+            self.stats.count_drop(DropReason::EthTruncated);
+            return;
+        };
+        let repr = EthernetRepr::parse(&eth).unwrap_or(EthernetRepr {
+            src: eth.src_addr(),
+            dst: eth.dst_addr(),
+            ethertype: eth.ethertype(),
+        });
+        if repr.dst != self.cfg.hardware_addr && !repr.dst.is_broadcast() {
+            self.stats.count_drop(DropReason::EthNotForUs);
+            return;
+        }
+        match repr.ethertype {
+            EtherType::Arp => self.arp_input(now, eth.payload()),
+            EtherType::Ipv4 => self.ip_input(now, eth.payload()),
+            _ => self.stats.count_drop(DropReason::EthUnknownType),
+        }
+    }
+
+    /// An IPv4 packet arrived (IP medium, e.g. a TUN device).
+    pub fn handle_ip_packet(&mut self, now: Instant, packet: &[u8]) {
+        self.now = now;
+        self.stats.frames_in += 1;
+        self.ip_input(now, packet);
+    }
+
+    /// The input side of the medium in use.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        match self.cfg.medium {
+            Medium::Ethernet => self.handle_frame(now, data),
+            Medium::Ip => self.handle_ip_packet(now, data),
+        }
+    }
+
+    /// RFC 826: answer requests for our addresses and learn from what we see.
+    fn arp_input(&mut self, now: Instant, payload: &[u8]) {
+        self.stats.arp_in += 1;
+        let Ok(packet) = ArpPacket::new_checked(payload) else {
+            self.stats.count_drop(DropReason::ArpMalformed);
+            return;
+        };
+        let Ok(arp) = ArpRepr::parse(&packet) else {
+            self.stats.count_drop(DropReason::ArpMalformed);
+            return;
+        };
+        let for_us = self.is_local_address(arp.target_protocol_addr);
+        let sender = arp.source_protocol_addr;
+        let hw = *arp.source_hardware_addr.as_bytes();
+        // The RFC 826 merge: update an existing entry from any ARP packet;
+        // create one only when the packet is for us.
+        let released = if for_us {
+            self.neighbors.learn(now, sender, hw)
+        } else {
+            self.neighbors.update_if_present(now, sender, hw).unwrap_or_default()
+        };
+        for packet in released {
+            self.queue_ip_frame(packet, EthernetAddress(hw));
+        }
+        if !for_us {
+            self.stats.count_drop(DropReason::ArpNotForUs);
+            return;
+        }
+        if arp.operation == ArpOperation::Request {
+            let reply = ArpRepr {
+                operation: ArpOperation::Reply,
+                source_hardware_addr: self.cfg.hardware_addr,
+                source_protocol_addr: arp.target_protocol_addr,
+                target_hardware_addr: arp.source_hardware_addr,
+                target_protocol_addr: sender,
+            };
+            self.queue_arp(reply, arp.source_hardware_addr);
+        }
+    }
+
+    /// IPv4 input (RFC 791, RFC 1122 §3.2.1): validate, reassemble, dispatch.
+    fn ip_input(&mut self, now: Instant, data: &[u8]) {
+        let packet = match Ipv4Packet::new_checked(data) {
+            Ok(p) => p,
+            Err(e) => {
+                let reason = match e {
+                    wire::Error::Truncated if data.len() < IP_HEADER => DropReason::IpTruncated,
+                    wire::Error::Truncated => DropReason::IpBadTotalLen,
+                    _ if data.first().is_some_and(|b| b >> 4 != 4) => DropReason::IpBadVersion,
+                    _ if data.first().is_some_and(|b| b & 0xf < 5) => DropReason::IpBadHeaderLen,
+                    _ => DropReason::IpBadTotalLen,
+                };
+                self.stats.count_drop(reason);
+                return;
+            }
+        };
+        let repr = match Ipv4Repr::parse(&packet, self.cfg.checksum.verify_rx) {
+            Ok(r) => r,
+            Err(wire::Error::Checksum) => {
+                self.stats.count_drop(DropReason::IpBadChecksum);
+                return;
+            }
+            Err(_) => {
+                self.stats.count_drop(DropReason::IpBadHeaderLen);
+                return;
+            }
+        };
+        self.stats.ip_in += 1;
+        // RFC 1122 §3.2.1.3: a source address must be a unicast address.
+        if repr.src_addr.is_broadcast() || repr.src_addr.is_multicast() || self.is_directed_broadcast(repr.src_addr) {
+            self.stats.count_drop(DropReason::IpBadSource);
+            return;
+        }
+        let to_us = self.is_local_address(repr.dst_addr);
+        let broadcast = repr.dst_addr.is_broadcast() || self.is_directed_broadcast(repr.dst_addr);
+        if !to_us && !broadcast {
+            // A host does not forward (RFC 1122 §3.3.1.5 makes it optional).
+            self.stats.count_drop(DropReason::IpNotForUs);
+            return;
+        }
+        // RFC 1122 §3.2.1.7: a host does not discard a datagram for its TTL.
+        let payload = packet.payload();
+        if repr.is_fragment() {
+            let key =
+                FragKey { src: repr.src_addr, dst: repr.dst_addr, protocol: repr.protocol.into(), ident: repr.ident };
+            match self.reassembler.add(now, key, repr.frag_offset as usize, repr.more_frags, payload) {
+                Ok(Some(whole)) => {
+                    self.stats.ip_reassembled += 1;
+                    let whole_repr = Ipv4Repr { payload_len: whole.len(), more_frags: false, frag_offset: 0, ..repr };
+                    self.ip_dispatch(now, &whole_repr, &whole, broadcast, data);
+                }
+                Ok(None) => {}
+                Err(_) => self.stats.count_drop(DropReason::IpFragment),
+            }
+            return;
+        }
+        self.ip_dispatch(now, &repr, payload, broadcast, data);
+    }
+
+    fn is_directed_broadcast(&self, addr: Ipv4Addr) -> bool {
+        self.cfg.addresses.iter().any(|c| c.prefix_len() < 31 && c.broadcast() == addr)
+    }
+
+    fn ip_dispatch(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool, original: &[u8]) {
+        match ip.protocol {
+            IpProtocol::Icmp => self.icmp_input(now, ip, payload, broadcast),
+            IpProtocol::Udp => self.udp_input(now, ip, payload, broadcast, original),
+            IpProtocol::Tcp if !broadcast => {
+                let Ok(packet) = TcpPacket::new_checked(payload) else {
+                    self.stats.count_drop(DropReason::TcpMalformed);
+                    return;
+                };
+                let addrs = self.cfg.checksum.verify_rx.then_some((ip.src_addr, ip.dst_addr));
+                match TcpRepr::parse(&packet, addrs) {
+                    Ok(repr) => self.tcp_input(now, ip.src_addr, ip.dst_addr, &repr, packet.payload()),
+                    Err(wire::Error::Checksum) => self.stats.count_drop(DropReason::TcpBadChecksum),
+                    Err(_) => self.stats.count_drop(DropReason::TcpMalformed),
+                }
+            }
+            IpProtocol::Tcp => self.stats.count_drop(DropReason::IpNotForUs),
+            IpProtocol::Unknown(_) => {
+                self.stats.count_drop(DropReason::IpUnknownProtocol);
+                if !broadcast {
+                    self.send_icmp_error(now, DstUnreachable::ProtoUnreachable, original);
+                }
+            }
+        }
+    }
+
+    /// ICMP input (RFC 792, RFC 1122 §3.2.2).
+    fn icmp_input(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool) {
+        self.stats.icmp_in += 1;
+        let Ok(packet) = Icmpv4Packet::new_checked(payload) else {
+            self.stats.count_drop(DropReason::IcmpMalformed);
+            return;
+        };
+        let repr = match Icmpv4Repr::parse(&packet, self.cfg.checksum.verify_rx) {
+            Ok(r) => r,
+            Err(wire::Error::Checksum) => {
+                self.stats.count_drop(DropReason::IcmpBadChecksum);
+                return;
+            }
+            Err(wire::Error::Unsupported) => {
+                self.stats.count_drop(DropReason::IcmpUnsupported);
+                return;
+            }
+            Err(_) => {
+                self.stats.count_drop(DropReason::IcmpMalformed);
+                return;
+            }
+        };
+        match repr {
+            Icmpv4Repr::EchoRequest { ident, seq_no, data } => {
+                // RFC 1122 §3.2.2.6: echo requests to a broadcast address
+                // may be ignored; we do, as Linux does by default.
+                if broadcast {
+                    return;
+                }
+                let reply = Icmpv4Repr::EchoReply { ident, seq_no, data };
+                let mut buf = vec![0u8; reply.buffer_len()];
+                reply.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
+                self.stats.icmp_out += 1;
+                self.send_ip_payload(now, ip.dst_addr, ip.src_addr, IpProtocol::Icmp, &buf, false);
+            }
+            Icmpv4Repr::EchoReply { ident, seq_no, data } => {
+                if self.echo_replies.len() < 1024 {
+                    self.echo_replies.push_back(EchoReply {
+                        from: ip.src_addr,
+                        ident,
+                        seq_no,
+                        ttl: ip.hop_limit,
+                        data: data.to_vec(),
+                        received_at: now,
+                    });
+                }
+            }
+            Icmpv4Repr::DstUnreachable { reason, header, data } => {
+                self.icmp_error_input(now, Some(reason), None, &header, data)
+            }
+            Icmpv4Repr::TimeExceeded { reason, header, data } => {
+                self.icmp_error_input(now, None, Some(reason), &header, data)
+            }
+        }
+    }
+
+    /// An ICMP error about a datagram we sent (RFC 1122 §4.2.3.9 for TCP,
+    /// §4.1.3.3 for UDP), with the RFC 5927 §4.1 check that the quoted
+    /// sequence number is one we have outstanding.
+    fn icmp_error_input(
+        &mut self,
+        now: Instant,
+        unreach: Option<DstUnreachable>,
+        _exceeded: Option<TimeExceeded>,
+        header: &Ipv4Repr,
+        data: &[u8],
+    ) {
+        if data.len() < 8 || !self.is_local_address(header.src_addr) {
+            return;
+        }
+        let src_port = u16::from_be_bytes([data[0], data[1]]);
+        let dst_port = u16::from_be_bytes([data[2], data[3]]);
+        let local = std::net::SocketAddrV4::new(header.src_addr, src_port);
+        let remote = std::net::SocketAddrV4::new(header.dst_addr, dst_port);
+        match header.protocol {
+            IpProtocol::Tcp => {
+                let seq = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+                if let Some(&h) = self.tcp_conns.get(&(local, remote)) {
+                    let _ = self.with_conn(h, now, |c, cx| {
+                        c.icmp_error(cx, seq, unreach);
+                        Ok(())
+                    });
+                }
+            }
+            IpProtocol::Udp => {
+                if let Some(DstUnreachable::PortUnreachable) = unreach {
+                    self.udp_port_unreachable(local, remote);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ---- ICMP errors we send -------------------------------------------------
+
+    /// Sends an ICMP destination unreachable about `original` (a whole IP
+    /// datagram we received), rate limited (RFC 1812 §4.3.2.8) and never
+    /// about an ICMP error, a fragment other than the first, or a
+    /// broadcast (RFC 1122 §3.2.2).
+    pub(super) fn send_icmp_error(&mut self, now: Instant, reason: DstUnreachable, original: &[u8]) {
+        let Ok(packet) = Ipv4Packet::new_checked(original) else {
+            return;
+        };
+        if packet.frag_offset() != 0 {
+            return;
+        }
+        if packet.protocol() == IpProtocol::Icmp
+            && let Some(&t) = packet.payload().first()
+            && !matches!(t, 0 | 8 | 13 | 14 | 15 | 16 | 17 | 18)
+        {
+            return;
+        }
+        if !self.take_icmp_token(now) {
+            self.stats.count_drop(DropReason::IcmpRateLimited);
+            return;
+        }
+        let Ok(header) = Ipv4Repr::parse(&packet, false) else {
+            return;
+        };
+        let quote = &packet.payload()[..packet.payload().len().min(ICMP_QUOTE_MAX)];
+        let repr = Icmpv4Repr::DstUnreachable { reason, header, data: quote };
+        let mut buf = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
+        self.stats.icmp_out += 1;
+        let src = if self.is_local_address(header.dst_addr) { header.dst_addr } else { self.address() };
+        self.send_ip_payload(now, src, header.src_addr, IpProtocol::Icmp, &buf, false);
+    }
+
+    fn take_icmp_token(&mut self, now: Instant) -> bool {
+        let rate = self.cfg.icmp_error_rate;
+        if now.saturating_duration_since(self.icmp_refill) >= Duration::from_secs(1) {
+            self.icmp_tokens = rate;
+            self.icmp_refill = now;
+        }
+        if self.icmp_tokens == 0 {
+            return false;
+        }
+        self.icmp_tokens -= 1;
+        true
+    }
+
+    /// Sends an ICMP echo request (for `ping`).
+    pub fn send_echo_request(&mut self, now: Instant, dst: Ipv4Addr, ident: u16, seq_no: u16, data: &[u8]) -> bool {
+        self.now = now;
+        let Some(src) = self.source_address_for(dst) else {
+            return false;
+        };
+        let repr = Icmpv4Repr::EchoRequest { ident, seq_no, data };
+        let mut buf = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
+        self.stats.icmp_out += 1;
+        self.send_ip_payload(now, src, dst, IpProtocol::Icmp, &buf, false);
+        true
+    }
+
+    /// Echo replies received since the last call.
+    pub fn take_echo_replies(&mut self) -> Vec<EchoReply> {
+        self.echo_replies.drain(..).collect()
+    }
+
+    // ---- routing and output ------------------------------------------------------
+
+    /// The next hop towards `dst`: the gateway, or `dst` itself on-link.
+    pub(super) fn next_hop(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        if dst.is_broadcast() || self.is_directed_broadcast(dst) {
+            return Some(dst);
+        }
+        self.routes.next_hop(dst)
+    }
+
+    /// The source address for a packet to `dst` (RFC 1122 §3.3.4.3): the
+    /// address on the destination's subnet, else the first.
+    pub fn source_address_for(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.next_hop(dst)?;
+        Some(self.cfg.addresses.iter().find(|c| c.contains(dst)).map_or(self.address(), |c| c.address()))
+    }
+
+    fn next_ident(&mut self) -> u16 {
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        self.ip_ident
+    }
+
+    /// Wraps `payload` in an IPv4 header (fragmenting if it exceeds the
+    /// MTU and `dont_frag` is off) and queues it for transmission.
+    pub(super) fn send_ip_payload(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        payload: &[u8],
+        dont_frag: bool,
+    ) {
+        let mtu = self.cfg.mtu;
+        let pieces: Vec<_> = if IP_HEADER + payload.len() <= mtu {
+            vec![crate::ip::frag::FragPiece { offset: 0, len: payload.len(), more: false }]
+        } else if dont_frag || payload.len() > crate::ip::frag::MAX_PAYLOAD {
+            self.stats.count_drop(DropReason::IpTooBig);
+            return;
+        } else {
+            fragment_plan(payload.len(), mtu).collect()
+        };
+        let ident = self.next_ident();
+        for piece in &pieces {
+            let repr = Ipv4Repr {
+                src_addr: src,
+                dst_addr: dst,
+                protocol,
+                payload_len: piece.len,
+                hop_limit: self.cfg.ttl,
+                ident,
+                dont_frag,
+                more_frags: piece.more,
+                frag_offset: piece.offset as u16,
+                dscp_ecn: 0,
+            };
+            let mut buf = vec![0u8; ETH_HEADER + IP_HEADER + piece.len];
+            repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf[ETH_HEADER..]), self.cfg.checksum.fill_tx);
+            buf[ETH_HEADER + IP_HEADER..].copy_from_slice(&payload[piece.offset..piece.offset + piece.len]);
+            self.route_packet(now, buf);
+        }
+        if pieces.len() > 1 {
+            self.stats.ip_fragments_out += pieces.len() as u64;
+        }
+    }
+
+    /// Queues an IP packet that sits at `ETH_HEADER` in `buf`: directly on
+    /// an IP medium, behind ARP resolution on Ethernet.
+    fn route_packet(&mut self, now: Instant, buf: Vec<u8>) {
+        let dst =
+            Ipv4Addr::from([buf[ETH_HEADER + 16], buf[ETH_HEADER + 17], buf[ETH_HEADER + 18], buf[ETH_HEADER + 19]]);
+        match self.cfg.medium {
+            Medium::Ip => {
+                self.stats.ip_out += 1;
+                self.pending.push_back((buf, ETH_HEADER));
+            }
+            Medium::Ethernet => {
+                let Some(hop) = self.next_hop(dst) else {
+                    self.stats.count_drop(DropReason::IpNoRoute);
+                    return;
+                };
+                if hop.is_broadcast() || self.is_directed_broadcast(hop) {
+                    self.stats.ip_out += 1;
+                    self.frame_with(buf, EthernetAddress::BROADCAST);
+                    return;
+                }
+                match self.neighbors.lookup(now, hop) {
+                    Some(hw) => {
+                        self.stats.ip_out += 1;
+                        self.frame_with(buf, EthernetAddress(hw));
+                    }
+                    None => {
+                        let packet = buf[ETH_HEADER..].to_vec();
+                        self.resolve_then_send(now, hop, packet);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parks an IP packet until ARP resolves `hop`.
+    fn resolve_then_send(&mut self, now: Instant, hop: Ipv4Addr, packet: Vec<u8>) {
+        match self.neighbors.enqueue(now, hop, packet) {
+            Enqueued::SendRequest => self.send_arp_request(hop),
+            Enqueued::Queued => {}
+            Enqueued::DroppedOldest => self.stats.count_drop(DropReason::ArpQueueFull),
+            Enqueued::Resolved(hw, packet) => self.queue_ip_frame(packet, EthernetAddress(hw)),
+        }
+    }
+
+    /// Puts the Ethernet header in the headroom of `buf` and queues it.
+    fn frame_with(&mut self, mut buf: Vec<u8>, dst: EthernetAddress) {
+        let eth = EthernetRepr { src: self.cfg.hardware_addr, dst, ethertype: EtherType::Ipv4 };
+        eth.emit(&mut EthernetFrame::new_unchecked(&mut buf[..]));
+        self.pending.push_back((buf, 0));
+    }
+
+    /// Queues a bare IP packet to a known hardware address.
+    fn queue_ip_frame(&mut self, packet: Vec<u8>, dst: EthernetAddress) {
+        let mut buf = vec![0u8; ETH_HEADER + packet.len()];
+        buf[ETH_HEADER..].copy_from_slice(&packet);
+        self.stats.ip_out += 1;
+        self.frame_with(buf, dst);
+    }
+
+    fn send_arp_request(&mut self, target: Ipv4Addr) {
+        let source = self.cfg.addresses.iter().find(|c| c.contains(target)).map_or(self.address(), |c| c.address());
+        let req = ArpRepr {
+            operation: ArpOperation::Request,
+            source_hardware_addr: self.cfg.hardware_addr,
+            source_protocol_addr: source,
+            target_hardware_addr: EthernetAddress([0; 6]),
+            target_protocol_addr: target,
+        };
+        self.queue_arp(req, EthernetAddress::BROADCAST);
+    }
+
+    fn queue_arp(&mut self, arp: ArpRepr, dst: EthernetAddress) {
+        let mut buf = vec![0u8; ETH_HEADER + arp.buffer_len()];
+        EthernetRepr { src: self.cfg.hardware_addr, dst, ethertype: EtherType::Arp }
+            .emit(&mut EthernetFrame::new_unchecked(&mut buf[..]));
+        arp.emit(&mut ArpPacket::new_unchecked(&mut buf[ETH_HEADER..]));
+        self.stats.arp_out += 1;
+        self.pending.push_back((buf, 0));
+    }
+
+    /// ARP retries and failures, and fragment reassembly timeouts.
+    pub(super) fn ip_timeouts(&mut self, now: Instant) {
+        if self.neighbors.poll_timeout().is_some_and(|t| t <= now) {
+            let actions = self.neighbors.handle_timeout(now);
+            for ip in actions.requests {
+                self.send_arp_request(ip);
+            }
+            for (ip, dropped) in actions.failed {
+                for _ in 0..dropped {
+                    self.stats.count_drop(DropReason::ArpUnresolved);
+                }
+                // Linux reports EHOSTUNREACH to a connect whose neighbour
+                // cannot be resolved.
+                self.fail_connects_to(now, ip);
+            }
+        }
+        if self.reassembler.poll_timeout().is_some_and(|t| t <= now) {
+            for timed_out in self.reassembler.handle_timeout(now) {
+                // RFC 792: Time Exceeded (reassembly) only if the first
+                // fragment arrived.
+                if let Some(first) = timed_out.first_fragment {
+                    let k = timed_out.key;
+                    let header = Ipv4Repr {
+                        src_addr: k.src,
+                        dst_addr: k.dst,
+                        protocol: IpProtocol::from(k.protocol),
+                        payload_len: first.len(),
+                        hop_limit: 64,
+                        ident: k.ident,
+                        dont_frag: false,
+                        more_frags: true,
+                        frag_offset: 0,
+                        dscp_ecn: 0,
+                    };
+                    if !self.take_icmp_token(now) {
+                        continue;
+                    }
+                    let quote = &first[..first.len().min(ICMP_QUOTE_MAX)];
+                    let repr = Icmpv4Repr::TimeExceeded { reason: TimeExceeded::FragReassembly, header, data: quote };
+                    let mut buf = vec![0u8; repr.buffer_len()];
+                    repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
+                    self.stats.icmp_out += 1;
+                    self.send_ip_payload(now, k.dst, k.src, IpProtocol::Icmp, &buf, false);
+                }
+            }
+        }
+    }
+
+    // ---- transmit --------------------------------------------------------------
+
+    /// Writes the next frame to send into `buf` and returns its length
+    /// (an Ethernet frame or an IP packet, as the medium is). `buf` should
+    /// hold the MTU plus the link header. Call until it returns `None`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.now = now;
+        loop {
+            if let Some((frame, start)) = self.pending.pop_front() {
+                let n = frame.len() - start;
+                if n > buf.len() {
+                    self.stats.count_drop(DropReason::IpTooBig);
+                    continue;
+                }
+                buf[..n].copy_from_slice(&frame[start..]);
+                self.stats.frames_out += 1;
+                return Some(n);
+            }
+            let index = self.ready.pop_front()?;
+            let slot = &mut self.slots[index as usize];
+            slot.in_ready = false;
+            if slot.socket.is_none() {
+                // Freed while queued: the slot can be reused now.
+                self.free_slots.push(index);
+                continue;
+            }
+            let h = self.handle_at(index);
+            let sent = match &self.slots[index as usize].socket {
+                Some(Socket::Tcp(TcpSocket::Conn(_))) => self.transmit_tcp(now, h, buf),
+                _ => None,
+            };
+            match sent {
+                Some(n) => {
+                    // More may follow; others get their turn first.
+                    self.mark_ready(h);
+                    if n > 0 {
+                        self.stats.frames_out += 1;
+                        return Some(n);
+                    }
+                }
+                None => {
+                    if matches!(&self.slots[index as usize].socket, Some(Socket::Tcp(TcpSocket::Conn(_)))) {
+                        // It has nothing more to send; keep the tables in step
+                        // (an orphan that sent its last segment is freed).
+                        self.sync_conn(h, false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One TCP segment from connection `h`, framed into `buf`. `Some(0)`
+    /// means a segment was produced but parked for ARP.
+    fn transmit_tcp(&mut self, now: Instant, h: SocketHandle, buf: &mut [u8]) -> Option<usize> {
+        let (local, remote) = self.tcp_connection(h).map(|c| (*c.local().ip(), *c.remote().ip()))?;
+        let link = if self.cfg.medium == Medium::Ethernet { ETH_HEADER } else { 0 };
+        let room = self.cfg.mtu.min(buf.len().saturating_sub(link));
+        if room < IP_HEADER + wire::tcp::MAX_HEADER_LEN {
+            return None;
+        }
+        let tcp_start = link + IP_HEADER;
+        let tcp_len = self.tcp_poll_segment(now, h, &mut buf[tcp_start..link + room])?;
+        let repr = Ipv4Repr {
+            src_addr: local,
+            dst_addr: remote,
+            protocol: IpProtocol::Tcp,
+            payload_len: tcp_len,
+            hop_limit: self.cfg.ttl,
+            ident: self.next_ident(),
+            // Path MTU discovery (RFC 1191): TCP sets DF.
+            dont_frag: true,
+            more_frags: false,
+            frag_offset: 0,
+            dscp_ecn: 0,
+        };
+        repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf[link..tcp_start + tcp_len]), self.cfg.checksum.fill_tx);
+        self.stats.ip_out += 1;
+        let total = tcp_start + tcp_len;
+        if link == 0 {
+            return Some(total);
+        }
+        let Some(hop) = self.next_hop(remote) else {
+            self.stats.count_drop(DropReason::IpNoRoute);
+            return Some(0);
+        };
+        match self.neighbors.lookup(now, hop) {
+            Some(hw) => {
+                EthernetRepr { src: self.cfg.hardware_addr, dst: EthernetAddress(hw), ethertype: EtherType::Ipv4 }
+                    .emit(&mut EthernetFrame::new_unchecked(&mut buf[..total]));
+                Some(total)
+            }
+            None => {
+                let packet = buf[link..total].to_vec();
+                self.stats.ip_out -= 1;
+                self.resolve_then_send(now, hop, packet);
+                // The ARP request (if any) is in `pending` now.
+                Some(0)
+            }
+        }
+    }
+}

@@ -1,0 +1,588 @@
+//! One host: an interface, its addresses and routes, and its sockets.
+//!
+//! Frames go in through [`Stack::handle_frame`] (Ethernet) or
+//! [`Stack::handle_ip_packet`] (a TUN device or a point-to-point link) and
+//! come out of [`Stack::poll_transmit`]; [`Stack::poll_timeout`] says when
+//! [`Stack::handle_timeout`] is next due. Applications use the BSD-like
+//! calls (`tcp_socket`, `bind`, `listen`, `accept`, `connect`, `send`,
+//! `recv`, `shutdown`, `close`, and the UDP ones). Every call takes the
+//! caller's notion of time; nothing here reads a clock.
+//!
+//! The layers live in submodules: `ip` (IPv4, ARP, ICMP, the output path),
+//! `tcp` (demultiplexing, listeners, the connection table) and `udp`.
+
+mod ip;
+mod tcp;
+mod udp;
+
+use crate::hash::{KeyedMap, KeyedState};
+use crate::ip::frag::{Reassembler, ReassemblyConfig};
+use crate::ip::neighbor::{NeighborCache, NeighborConfig};
+use crate::ip::route::Routes;
+use crate::rand::Rng;
+use crate::socket::{Error, Shutdown, SocketHandle};
+use crate::stats::Stats;
+use crate::tcp::isn::IsnGenerator;
+use crate::tcp::{Connection, Listener, State, TcpConfig, TcpInfo};
+use crate::time::Instant;
+use crate::trace::{Event, Tracer};
+use crate::udp::UdpSocket;
+use crate::wire::{ChecksumCaps, EthernetAddress, Ipv4Cidr};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+pub use ip::EchoReply;
+
+/// What the interface carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Medium {
+    /// Bare IPv4 packets (a TUN device, a point-to-point link).
+    Ip,
+    /// Ethernet II frames, with ARP (a TAP device, a simulated LAN).
+    Ethernet,
+}
+
+/// How a stack is set up.
+#[derive(Clone, Debug)]
+pub struct StackConfig {
+    pub medium: Medium,
+    /// The interface's MAC address (Ethernet only).
+    pub hardware_addr: EthernetAddress,
+    /// The interface's addresses; the first is the default source.
+    pub addresses: Vec<Ipv4Cidr>,
+    /// Default route.
+    pub gateway: Option<Ipv4Addr>,
+    /// IP MTU of the interface (bytes of IP packet, not counting Ethernet).
+    pub mtu: usize,
+    /// Seeds the stack's random source: ISN key, ephemeral ports, IP IDs.
+    pub seed: u64,
+    /// TTL of packets we originate (RFC 1122 §3.2.1.7; Linux uses 64).
+    pub ttl: u8,
+    /// Defaults for new TCP sockets.
+    pub tcp: TcpConfig,
+    pub neighbor: NeighborConfig,
+    pub reassembly: ReassemblyConfig,
+    /// Ephemeral port range (Linux's default, RFC 6056 §3.2 discusses it).
+    pub ephemeral_ports: (u16, u16),
+    /// Most sockets open at once.
+    pub max_sockets: usize,
+    /// Most half-open connections per listener.
+    pub max_half_open: usize,
+    /// Largest backlog `listen` accepts (Linux `somaxconn`).
+    pub max_backlog: usize,
+    /// Answer segments to closed ports with RST (RFC 9293 §3.10.7.1) and
+    /// UDP to closed ports with ICMP port unreachable; off is a "blackhole".
+    pub reply_to_closed_ports: bool,
+    /// Most ICMP error messages per second (RFC 1812 §4.3.2.8 rate limit).
+    pub icmp_error_rate: u32,
+    pub checksum: ChecksumCaps,
+    /// Most bytes queued per UDP socket, each way.
+    pub udp_buffer: usize,
+}
+
+impl StackConfig {
+    /// A stack on an IP-only interface (TUN) with one address.
+    pub fn ip(address: Ipv4Cidr) -> Self {
+        StackConfig {
+            medium: Medium::Ip,
+            hardware_addr: EthernetAddress([0x02, 0, 0, 0, 0, 1]),
+            addresses: vec![address],
+            gateway: None,
+            mtu: 1500,
+            seed: 0,
+            ttl: 64,
+            tcp: TcpConfig::default(),
+            neighbor: NeighborConfig::default(),
+            reassembly: ReassemblyConfig::default(),
+            ephemeral_ports: (32768, 60999),
+            max_sockets: 1 << 20,
+            max_half_open: 1024,
+            max_backlog: 4096,
+            reply_to_closed_ports: true,
+            icmp_error_rate: 1000,
+            checksum: ChecksumCaps::default(),
+            udp_buffer: 256 * 1024,
+        }
+    }
+
+    /// A stack on an Ethernet interface with one address.
+    pub fn ethernet(hardware_addr: EthernetAddress, address: Ipv4Cidr) -> Self {
+        StackConfig { medium: Medium::Ethernet, hardware_addr, ..Self::ip(address) }
+    }
+
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    pub fn with_gateway(mut self, gateway: Ipv4Addr) -> Self {
+        self.gateway = Some(gateway);
+        self
+    }
+    pub fn with_mtu(mut self, mtu: usize) -> Self {
+        self.mtu = mtu;
+        self
+    }
+    pub fn with_tcp(mut self, tcp: TcpConfig) -> Self {
+        self.tcp = tcp;
+        self
+    }
+}
+
+/// A TCP socket in the table.
+#[derive(Debug)]
+pub(crate) enum TcpSocket {
+    /// Created, maybe bound, not yet listening or connecting.
+    Idle {
+        local: Option<SocketAddrV4>,
+        cfg: Box<TcpConfig>,
+    },
+    Listener(Listener),
+    Conn(Box<Connection>),
+}
+
+#[derive(Debug)]
+pub(crate) enum Socket {
+    Tcp(TcpSocket),
+    Udp(Box<UdpSocket>),
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Slot {
+    generation: u32,
+    socket: Option<Socket>,
+    /// The application holds the handle (it has not called `close`).
+    user_open: bool,
+    /// The listener that created this connection, until it is accepted.
+    parent: Option<SocketHandle>,
+    /// Deadline of this socket's entry in the timer heap.
+    timer_at: Option<Instant>,
+    /// In the transmit queue.
+    in_ready: bool,
+    /// Reuse a port held by a connection in TIME-WAIT (SO_REUSEADDR).
+    reuse_addr: bool,
+    /// Established and waiting in its listener's accept queue.
+    in_accept_queue: bool,
+}
+
+/// A host's TCP/IP stack.
+pub struct Stack {
+    cfg: StackConfig,
+    rng: Rng,
+    isn: IsnGenerator,
+    routes: Routes,
+    neighbors: NeighborCache,
+    reassembler: Reassembler,
+    ip_ident: u16,
+    slots: Vec<Slot>,
+    free_slots: Vec<u32>,
+    open_sockets: usize,
+    /// Connections by (local, remote).
+    tcp_conns: KeyedMap<(SocketAddrV4, SocketAddrV4), SocketHandle>,
+    /// Listeners by local address (0.0.0.0 for any).
+    tcp_listeners: KeyedMap<SocketAddrV4, SocketHandle>,
+    /// TCP sockets holding each local port (bound, listening or connected).
+    tcp_ports: KeyedMap<u16, Vec<SocketHandle>>,
+    /// UDP sockets by local address.
+    udp_ports: KeyedMap<SocketAddrV4, SocketHandle>,
+    /// Socket timers: (deadline, slot index, generation), earliest first.
+    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    /// Sockets that may have something to send.
+    ready: VecDeque<u32>,
+    /// Frames built outside the socket path (ARP, ICMP, RSTs, released
+    /// packets), each with the offset where the frame starts.
+    pending: VecDeque<(Vec<u8>, usize)>,
+    /// Sockets whose readiness changed since `take_woken`.
+    woken: Vec<SocketHandle>,
+    /// ICMP echo replies received, for `ustack ping`.
+    echo_replies: VecDeque<EchoReply>,
+    /// ICMP error tokens (RFC 1812 §4.3.2.8) and when they were refilled.
+    icmp_tokens: u32,
+    icmp_refill: Instant,
+    stats: Stats,
+    tracer: Tracer,
+    now: Instant,
+}
+
+impl Stack {
+    pub fn new(cfg: StackConfig) -> Self {
+        let mut rng = Rng::new(cfg.seed);
+        let mut isn_key = [0u8; 16];
+        rng.fill(&mut isn_key);
+        let hash = KeyedState::new(rng.next_u64(), rng.next_u64());
+        let mut routes = Routes::new();
+        for a in &cfg.addresses {
+            let _ = routes.add(a.network(), None);
+        }
+        if let Some(gw) = cfg.gateway {
+            let _ = routes.add_default(gw);
+        }
+        let ip_ident = rng.next_u32() as u16;
+        Stack {
+            rng,
+            isn: IsnGenerator::new(isn_key),
+            routes,
+            neighbors: NeighborCache::new(cfg.neighbor),
+            reassembler: Reassembler::new(cfg.reassembly),
+            ip_ident,
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            open_sockets: 0,
+            tcp_conns: KeyedMap::with_hasher(hash),
+            tcp_listeners: KeyedMap::with_hasher(hash),
+            tcp_ports: KeyedMap::with_hasher(hash),
+            udp_ports: KeyedMap::with_hasher(hash),
+            timers: BinaryHeap::new(),
+            ready: VecDeque::new(),
+            pending: VecDeque::new(),
+            woken: Vec::new(),
+            echo_replies: VecDeque::new(),
+            icmp_tokens: cfg.icmp_error_rate,
+            icmp_refill: Instant::ZERO,
+            stats: Stats::default(),
+            tracer: Tracer::default(),
+            now: Instant::ZERO,
+            cfg,
+        }
+    }
+
+    pub fn config(&self) -> &StackConfig {
+        &self.cfg
+    }
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+    pub fn routes_mut(&mut self) -> &mut Routes {
+        &mut self.routes
+    }
+    pub fn neighbors_mut(&mut self) -> &mut NeighborCache {
+        &mut self.neighbors
+    }
+    /// The first address: the default source address.
+    pub fn address(&self) -> Ipv4Addr {
+        self.cfg.addresses.first().map_or(Ipv4Addr::UNSPECIFIED, |c| c.address())
+    }
+    pub fn is_local_address(&self, addr: Ipv4Addr) -> bool {
+        self.cfg.addresses.iter().any(|c| c.address() == addr)
+    }
+
+    /// Records trace events while on.
+    pub fn set_tracing(&mut self, on: bool) {
+        self.tracer.set_enabled(on);
+    }
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.tracer.take()
+    }
+
+    /// Sockets whose readiness (readable, writable, connected, closed)
+    /// changed since the last call.
+    pub fn take_woken(&mut self) -> Vec<SocketHandle> {
+        core::mem::take(&mut self.woken)
+    }
+
+    // ---- the socket table ------------------------------------------------
+
+    fn alloc(&mut self, socket: Socket) -> Result<SocketHandle, Error> {
+        if self.open_sockets >= self.cfg.max_sockets {
+            return Err(Error::TooManySockets);
+        }
+        self.open_sockets += 1;
+        let index = match self.free_slots.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot::default());
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.socket = Some(socket);
+        slot.user_open = true;
+        slot.parent = None;
+        slot.timer_at = None;
+        slot.in_ready = false;
+        slot.reuse_addr = false;
+        slot.in_accept_queue = false;
+        Ok(SocketHandle::new(index, slot.generation))
+    }
+
+    fn slot(&self, h: SocketHandle) -> Result<&Slot, Error> {
+        match self.slots.get(h.index as usize) {
+            Some(s) if s.generation == h.generation && s.socket.is_some() => Ok(s),
+            _ => Err(Error::BadHandle),
+        }
+    }
+
+    fn slot_mut(&mut self, h: SocketHandle) -> Result<&mut Slot, Error> {
+        match self.slots.get_mut(h.index as usize) {
+            Some(s) if s.generation == h.generation && s.socket.is_some() => Ok(s),
+            _ => Err(Error::BadHandle),
+        }
+    }
+
+    /// A handle the application holds (not one the stack keeps for an
+    /// orphaned connection).
+    fn user_slot_mut(&mut self, h: SocketHandle) -> Result<&mut Slot, Error> {
+        let s = self.slot_mut(h)?;
+        if s.user_open { Ok(s) } else { Err(Error::BadHandle) }
+    }
+
+    /// Frees a slot; its handle becomes stale.
+    fn release(&mut self, h: SocketHandle) {
+        let Some(slot) = self.slots.get_mut(h.index as usize) else {
+            return;
+        };
+        if slot.generation != h.generation || slot.socket.is_none() {
+            return;
+        }
+        slot.socket = None;
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.user_open = false;
+        slot.parent = None;
+        slot.timer_at = None;
+        self.open_sockets -= 1;
+        // A slot still in the ready queue is skipped there and freed then.
+        if !slot.in_ready {
+            self.free_slots.push(h.index);
+        }
+    }
+
+    fn handle_at(&self, index: u32) -> SocketHandle {
+        SocketHandle::new(index, self.slots[index as usize].generation)
+    }
+
+    /// Puts a socket in the transmit queue.
+    fn mark_ready(&mut self, h: SocketHandle) {
+        if let Ok(slot) = self.slot_mut(h)
+            && !slot.in_ready
+        {
+            slot.in_ready = true;
+            self.ready.push_back(h.index);
+        }
+    }
+
+    /// Registers the socket's next deadline in the timer heap if it is
+    /// earlier than the one registered.
+    fn schedule(&mut self, h: SocketHandle, deadline: Option<Instant>) {
+        let Some(d) = deadline else { return };
+        let Ok(slot) = self.slot_mut(h) else { return };
+        if slot.timer_at.is_none_or(|t| d < t) {
+            slot.timer_at = Some(d);
+            self.timers.push(Reverse((d, h.index, h.generation)));
+        }
+    }
+
+    fn wake(&mut self, h: SocketHandle) {
+        if self.woken.last() != Some(&h) {
+            self.woken.push(h);
+        }
+    }
+
+    // ---- time ----------------------------------------------------------------
+
+    /// The earliest instant at which `handle_timeout` has work to do.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        // Skip stale heap entries so the answer is exact for sockets.
+        while let Some(&Reverse((t, index, generation))) = self.timers.peek() {
+            let slot = &self.slots[index as usize];
+            if slot.generation == generation && slot.timer_at == Some(t) {
+                break;
+            }
+            self.timers.pop();
+        }
+        let sockets = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        [sockets, self.neighbors.poll_timeout(), self.reassembler.poll_timeout()].into_iter().flatten().min()
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        while let Some(&Reverse((t, index, generation))) = self.timers.peek() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let slot = &mut self.slots[index as usize];
+            if slot.generation != generation || slot.timer_at != Some(t) {
+                continue;
+            }
+            slot.timer_at = None;
+            let h = SocketHandle::new(index, generation);
+            self.socket_timeout(now, h);
+        }
+        self.ip_timeouts(now);
+    }
+
+    // ---- socket calls, common to TCP and UDP -----------------------------------
+
+    /// Binds a socket to a local address. Port 0 picks an ephemeral port.
+    /// Fails with EADDRINUSE when the port is taken, EADDRNOTAVAIL when
+    /// the address is not this host's, EINVAL when already bound.
+    pub fn bind(&mut self, h: SocketHandle, addr: SocketAddrV4) -> Result<(), Error> {
+        if !addr.ip().is_unspecified() && !self.is_local_address(*addr.ip()) {
+            return Err(Error::AddrNotAvailable);
+        }
+        match self.user_slot_mut(h)?.socket.as_ref() {
+            Some(Socket::Tcp(_)) => self.tcp_bind(h, addr),
+            Some(Socket::Udp(_)) => self.udp_bind(h, addr),
+            None => Err(Error::BadHandle),
+        }
+    }
+
+    /// The local address, once bound.
+    pub fn local_addr(&self, h: SocketHandle) -> Result<SocketAddrV4, Error> {
+        match self.slot(h)?.socket.as_ref() {
+            Some(Socket::Tcp(TcpSocket::Idle { local, .. })) => local.ok_or(Error::InvalidInput),
+            Some(Socket::Tcp(TcpSocket::Listener(l))) => Ok(l.local()),
+            Some(Socket::Tcp(TcpSocket::Conn(c))) => Ok(c.local()),
+            Some(Socket::Udp(u)) => u.local().ok_or(Error::InvalidInput),
+            None => Err(Error::BadHandle),
+        }
+    }
+
+    /// The remote address of a connected socket.
+    pub fn peer_addr(&self, h: SocketHandle) -> Result<SocketAddrV4, Error> {
+        match self.slot(h)?.socket.as_ref() {
+            Some(Socket::Tcp(TcpSocket::Conn(c))) => match c.state() {
+                State::Closed if c.error().is_some() || c.is_orphan() => Err(Error::NotConnected),
+                _ => Ok(c.remote()),
+            },
+            Some(Socket::Udp(u)) => u.remote().ok_or(Error::NotConnected),
+            _ => Err(Error::NotConnected),
+        }
+    }
+
+    /// SO_REUSEADDR: allow binding a port still held by a connection in
+    /// TIME-WAIT.
+    pub fn set_reuse_addr(&mut self, h: SocketHandle, on: bool) -> Result<(), Error> {
+        self.user_slot_mut(h)?.reuse_addr = on;
+        Ok(())
+    }
+
+    /// Closes the socket. A TCP connection finishes gracefully on its own
+    /// (or is reset if unread data is pending); the handle is stale after.
+    pub fn close(&mut self, h: SocketHandle) -> Result<(), Error> {
+        let slot = self.user_slot_mut(h)?;
+        slot.user_open = false;
+        match slot.socket.as_ref() {
+            Some(Socket::Tcp(_)) => self.tcp_close(h),
+            Some(Socket::Udp(_)) => self.udp_close(h),
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Shuts down one or both directions of a connected socket.
+    pub fn shutdown(&mut self, h: SocketHandle, how: Shutdown) -> Result<(), Error> {
+        let now = self.now;
+        match self.user_slot_mut(h)?.socket.as_mut() {
+            Some(Socket::Tcp(TcpSocket::Conn(_))) => self.with_conn(h, now, |c, cx| {
+                if !matches!(c.state(), State::Closed) || c.error().is_some() {
+                    if matches!(how, Shutdown::Read | Shutdown::Both) {
+                        c.shutdown_read();
+                    }
+                    if matches!(how, Shutdown::Write | Shutdown::Both) {
+                        c.shutdown_write(cx);
+                    }
+                    Ok(())
+                } else {
+                    Err(Error::NotConnected)
+                }
+            }),
+            Some(Socket::Udp(u)) => {
+                if u.remote().is_none() {
+                    return Err(Error::NotConnected);
+                }
+                u.shutdown(how);
+                Ok(())
+            }
+            _ => Err(Error::NotConnected),
+        }
+    }
+
+    /// Sends on a connected socket (TCP, or UDP after `connect`).
+    pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
+        match self.user_slot_mut(h)?.socket.as_ref() {
+            Some(Socket::Tcp(_)) => self.tcp_send(h, data),
+            Some(Socket::Udp(u)) => {
+                let dst = u.remote().ok_or(Error::NotConnected)?;
+                self.send_to(h, data, dst)
+            }
+            None => Err(Error::BadHandle),
+        }
+    }
+
+    /// Receives from a connected socket. For TCP, `Ok(0)` is end of file.
+    pub fn recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
+        match self.user_slot_mut(h)?.socket.as_ref() {
+            Some(Socket::Tcp(_)) => self.tcp_recv(h, buf),
+            Some(Socket::Udp(_)) => self.recv_from(h, buf).map(|(n, _)| n),
+            None => Err(Error::BadHandle),
+        }
+    }
+
+    /// True when `recv` (or `accept`) would not block.
+    pub fn can_recv(&self, h: SocketHandle) -> bool {
+        match self.slot(h).ok().and_then(|s| s.socket.as_ref()) {
+            Some(Socket::Tcp(TcpSocket::Conn(c))) => c.can_recv(),
+            Some(Socket::Tcp(TcpSocket::Listener(l))) => l.pending() > 0,
+            Some(Socket::Udp(u)) => u.can_recv(),
+            _ => true,
+        }
+    }
+
+    /// True when `send` would not block.
+    pub fn can_send(&self, h: SocketHandle) -> bool {
+        match self.slot(h).ok().and_then(|s| s.socket.as_ref()) {
+            Some(Socket::Tcp(TcpSocket::Conn(c))) => c.can_send(),
+            Some(Socket::Tcp(_)) => false,
+            Some(Socket::Udp(u)) => u.can_send(),
+            None => true,
+        }
+    }
+
+    /// The TCP state of a socket (LISTEN for listeners, CLOSED for new ones).
+    pub fn tcp_state(&self, h: SocketHandle) -> Result<State, Error> {
+        match self.slot(h)?.socket.as_ref() {
+            Some(Socket::Tcp(TcpSocket::Idle { .. })) => Ok(State::Closed),
+            Some(Socket::Tcp(TcpSocket::Listener(_))) => Ok(State::Listen),
+            Some(Socket::Tcp(TcpSocket::Conn(c))) => Ok(c.state()),
+            _ => Err(Error::NotSupported),
+        }
+    }
+
+    /// Linux-style TCP_INFO for a connection.
+    pub fn tcp_info(&self, h: SocketHandle) -> Result<TcpInfo, Error> {
+        match self.slot(h)?.socket.as_ref() {
+            Some(Socket::Tcp(TcpSocket::Conn(c))) => Ok(c.info()),
+            Some(Socket::Tcp(_)) => Ok(TcpInfo { state: Some(self.tcp_state(h)?), ..Default::default() }),
+            _ => Err(Error::NotSupported),
+        }
+    }
+
+    /// The connection behind a handle, for inspection.
+    pub fn tcp_connection(&self, h: SocketHandle) -> Option<&Connection> {
+        match self.slot(h).ok()?.socket.as_ref()? {
+            Socket::Tcp(TcpSocket::Conn(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Every TCP connection the stack holds, orphans included, with its
+    /// handle: for `netstat`-like listings and tests.
+    pub fn tcp_connections(&self) -> impl Iterator<Item = (SocketHandle, &Connection)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| match s.socket.as_ref()? {
+            Socket::Tcp(TcpSocket::Conn(c)) => Some((SocketHandle::new(i as u32, s.generation), c.as_ref())),
+            _ => None,
+        })
+    }
+
+    /// Sockets allocated, orphaned connections included.
+    pub fn socket_count(&self) -> usize {
+        self.open_sockets
+    }
+
+    /// Heap bytes held by socket buffers (for memory accounting).
+    pub fn buffer_bytes(&self) -> usize {
+        self.tcp_connections().map(|(_, c)| c.buffer_bytes()).sum()
+    }
+}

@@ -1,0 +1,649 @@
+//! TCP in the stack: socket calls, demultiplexing arriving segments to
+//! connections and listeners (RFC 9293 §3.10.7.1-2), and keeping the
+//! connection table, timers and transmit queue in step with each
+//! connection.
+
+use super::{Socket, Stack, TcpSocket};
+use crate::socket::{Error, SocketHandle};
+use crate::stats::DropReason;
+use crate::tcp::Disposition;
+use crate::tcp::connection::Endpoints;
+use crate::tcp::{Connection, Cx, Listener, State, TcpConfig};
+use crate::time::Instant;
+use crate::trace::{Direction, EventKind};
+use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+impl Stack {
+    /// A new TCP socket (CLOSED), with the stack's default settings.
+    pub fn tcp_socket(&mut self) -> Result<SocketHandle, Error> {
+        let cfg = Box::new(self.cfg.tcp.clone());
+        self.alloc(Socket::Tcp(TcpSocket::Idle { local: None, cfg }))
+    }
+
+    /// The settings of a TCP socket not yet connected or listening.
+    pub fn tcp_config_mut(&mut self, h: SocketHandle) -> Result<&mut TcpConfig, Error> {
+        match self.user_slot_mut(h)?.socket.as_mut() {
+            Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => Ok(cfg),
+            Some(Socket::Tcp(_)) => Err(Error::InvalidInput),
+            _ => Err(Error::NotSupported),
+        }
+    }
+
+    /// TCP_NODELAY on a socket in any state.
+    pub fn set_nodelay(&mut self, h: SocketHandle, nodelay: bool) -> Result<(), Error> {
+        match self.user_slot_mut(h)?.socket.as_mut() {
+            Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => cfg.nagle = !nodelay,
+            Some(Socket::Tcp(TcpSocket::Conn(c))) => c.set_option_nodelay(nodelay),
+            Some(Socket::Tcp(TcpSocket::Listener(_))) => {}
+            _ => return Err(Error::NotSupported),
+        }
+        self.mark_ready(h);
+        Ok(())
+    }
+
+    /// Whether a new TCP socket may take local port `port` on `ip`.
+    fn tcp_port_free(&self, ip: Ipv4Addr, port: u16, reuse: bool) -> bool {
+        let Some(holders) = self.tcp_ports.get(&port) else {
+            return true;
+        };
+        holders.iter().all(|&other| {
+            let Ok(slot) = self.slot(other) else {
+                return true;
+            };
+            let (other_ip, time_wait) = match slot.socket.as_ref() {
+                Some(Socket::Tcp(TcpSocket::Idle { local: Some(l), .. })) => (*l.ip(), false),
+                Some(Socket::Tcp(TcpSocket::Listener(l))) => (*l.local().ip(), false),
+                Some(Socket::Tcp(TcpSocket::Conn(c))) => (*c.local().ip(), c.state() == State::TimeWait),
+                _ => return true,
+            };
+            let overlap = ip.is_unspecified() || other_ip.is_unspecified() || ip == other_ip;
+            // SO_REUSEADDR lets a server rebind while old connections
+            // linger in TIME-WAIT (RFC 9293 §3.6.1, BSD practice).
+            !overlap || (reuse && (time_wait || slot.reuse_addr))
+        })
+    }
+
+    fn claim_port(&mut self, port: u16, h: SocketHandle) {
+        self.tcp_ports.entry(port).or_default().push(h);
+    }
+
+    fn unclaim_port(&mut self, port: u16, h: SocketHandle) {
+        if let Some(v) = self.tcp_ports.get_mut(&port) {
+            v.retain(|&x| x != h);
+            if v.is_empty() {
+                self.tcp_ports.remove(&port);
+            }
+        }
+    }
+
+    /// A random ephemeral port (RFC 6056 §3.3.1, algorithm 1) for which
+    /// `ok` holds.
+    pub(crate) fn pick_ephemeral(&mut self, mut ok: impl FnMut(&Stack, u16) -> bool) -> Option<u16> {
+        let (lo, hi) = self.cfg.ephemeral_ports;
+        let count = (hi as u32).saturating_sub(lo as u32) + 1;
+        let start = self.rng.below(count as u64) as u32;
+        (0..count).map(|i| lo + ((start + i) % count) as u16).find(|&p| ok(self, p))
+    }
+
+    pub(super) fn tcp_bind(&mut self, h: SocketHandle, addr: SocketAddrV4) -> Result<(), Error> {
+        let reuse = self.slot(h)?.reuse_addr;
+        match self.slot(h)?.socket.as_ref() {
+            Some(Socket::Tcp(TcpSocket::Idle { local: None, .. })) => {}
+            _ => return Err(Error::InvalidInput),
+        }
+        let ip = *addr.ip();
+        let port = if addr.port() == 0 {
+            self.pick_ephemeral(|s, p| s.tcp_port_free(ip, p, false)).ok_or(Error::AddrInUse)?
+        } else if self.tcp_port_free(ip, addr.port(), reuse) {
+            addr.port()
+        } else {
+            return Err(Error::AddrInUse);
+        };
+        let local = SocketAddrV4::new(ip, port);
+        if let Some(Socket::Tcp(TcpSocket::Idle { local: l, .. })) = self.slot_mut(h)?.socket.as_mut() {
+            *l = Some(local);
+        }
+        self.claim_port(port, h);
+        Ok(())
+    }
+
+    /// LISTEN with room for `backlog` connections awaiting `accept`. An
+    /// unbound socket gets an ephemeral port, as on Linux.
+    pub fn listen(&mut self, h: SocketHandle, backlog: usize) -> Result<(), Error> {
+        let local = match self.user_slot_mut(h)?.socket.as_ref() {
+            Some(Socket::Tcp(TcpSocket::Idle { local, .. })) => *local,
+            Some(Socket::Tcp(TcpSocket::Listener(_))) => return Ok(()),
+            Some(Socket::Tcp(TcpSocket::Conn(_))) => return Err(Error::InvalidInput),
+            _ => return Err(Error::NotSupported),
+        };
+        let local = match local {
+            Some(l) => l,
+            None => {
+                self.tcp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
+                self.local_addr(h)?
+            }
+        };
+        if self.tcp_listeners.contains_key(&local) {
+            return Err(Error::AddrInUse);
+        }
+        let backlog = backlog.clamp(1, self.cfg.max_backlog);
+        let max_half_open = self.cfg.max_half_open;
+        let slot = self.slot_mut(h)?;
+        let Some(Socket::Tcp(sock)) = slot.socket.as_mut() else {
+            return Err(Error::BadHandle);
+        };
+        let TcpSocket::Idle { cfg, .. } = sock else {
+            return Err(Error::InvalidInput);
+        };
+        // Children inherit the listener's settings.
+        let cfg = core::mem::take(cfg);
+        *sock = TcpSocket::Listener(Listener::new(local, backlog, max_half_open, cfg));
+        self.tcp_listeners.insert(local, h);
+        Ok(())
+    }
+
+    /// Takes an established connection from a listener's accept queue.
+    pub fn accept(&mut self, h: SocketHandle) -> Result<(SocketHandle, SocketAddrV4), Error> {
+        let listener = match self.user_slot_mut(h)?.socket.as_mut() {
+            Some(Socket::Tcp(TcpSocket::Listener(l))) => l,
+            Some(Socket::Tcp(_)) => return Err(Error::InvalidInput),
+            _ => return Err(Error::NotSupported),
+        };
+        let child = listener.accept_queue.pop_front().ok_or(Error::WouldBlock)?;
+        let slot = self.slot_mut(child)?;
+        slot.user_open = true;
+        slot.in_accept_queue = false;
+        let remote = match slot.socket.as_ref() {
+            Some(Socket::Tcp(TcpSocket::Conn(c))) => c.remote(),
+            _ => return Err(Error::ConnectionAborted),
+        };
+        Ok((child, remote))
+    }
+
+    /// Starts an active open. Returns at once, like a non-blocking
+    /// `connect` that gave EINPROGRESS: the connection completes when its
+    /// state becomes ESTABLISHED (or fails with the socket's error).
+    pub fn connect(&mut self, h: SocketHandle, remote: SocketAddrV4) -> Result<(), Error> {
+        let now = self.now;
+        let local = match self.user_slot_mut(h)?.socket.as_ref() {
+            Some(Socket::Tcp(TcpSocket::Idle { local, .. })) => *local,
+            Some(Socket::Tcp(TcpSocket::Conn(c))) => {
+                return Err(match c.state() {
+                    State::SynSent | State::SynReceived => Error::Already,
+                    _ => Error::IsConnected,
+                });
+            }
+            Some(Socket::Tcp(TcpSocket::Listener(_))) => return Err(Error::InvalidInput),
+            Some(Socket::Udp(_)) => return self.udp_connect(h, remote),
+            None => return Err(Error::BadHandle),
+        };
+        if remote.port() == 0
+            || remote.ip().is_unspecified()
+            || remote.ip().is_broadcast()
+            || remote.ip().is_multicast()
+        {
+            return Err(Error::InvalidInput);
+        }
+        let src = self.source_address_for(*remote.ip()).ok_or(Error::NetworkUnreachable)?;
+        let local = match local {
+            Some(l) if l.ip().is_unspecified() => SocketAddrV4::new(src, l.port()),
+            Some(l) => l,
+            None => {
+                let port = self
+                    .pick_ephemeral(|s, p| {
+                        !s.tcp_conns.contains_key(&(SocketAddrV4::new(src, p), remote))
+                            && s.tcp_ports.get(&p).is_none_or(|v| {
+                                v.iter().all(|&o| {
+                                    matches!(
+                                        s.slot(o).map(|sl| sl.socket.as_ref()),
+                                        Ok(Some(Socket::Tcp(TcpSocket::Conn(_))))
+                                    )
+                                })
+                            })
+                    })
+                    .ok_or(Error::AddrNotAvailable)?;
+                self.claim_port(port, h);
+                SocketAddrV4::new(src, port)
+            }
+        };
+        if self.tcp_conns.contains_key(&(local, remote)) {
+            return Err(Error::AddrInUse);
+        }
+        let slot = self.slot_mut(h)?;
+        let Some(Socket::Tcp(sock)) = slot.socket.as_mut() else { unreachable!() };
+        let TcpSocket::Idle { cfg, .. } = sock else { unreachable!() };
+        let cfg = cfg.clone();
+        let iss = self.isn.isn(now, local, remote);
+        let ts_offset = self.rng.next_u32();
+        let local_mss = self.local_mss();
+        let conn = {
+            let mut cx = Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp };
+            Connection::connect(&mut cx, &cfg, Endpoints { local, remote, iss, local_mss, ts_offset })
+        };
+        let slot = self.slot_mut(h)?;
+        slot.socket = Some(Socket::Tcp(TcpSocket::Conn(Box::new(conn))));
+        self.tcp_conns.insert((local, remote), h);
+        self.after_conn(h);
+        Ok(())
+    }
+
+    /// The MSS we advertise: the interface MTU less IP and TCP headers
+    /// (RFC 9293 §3.7.1).
+    pub(crate) fn local_mss(&self) -> usize {
+        self.cfg.mtu.saturating_sub(crate::tcp::connection::IP_TCP_HEADERS)
+    }
+
+    pub(super) fn tcp_send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
+        let now = self.now;
+        self.with_conn(h, now, |c, _| c.send(data))
+    }
+
+    pub(super) fn tcp_recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
+        let now = self.now;
+        match self.slot(h)?.socket.as_ref() {
+            Some(Socket::Tcp(TcpSocket::Conn(_))) => self.with_conn(h, now, |c, cx| c.recv(cx, buf)),
+            _ => Err(Error::NotConnected),
+        }
+    }
+
+    /// Reads without consuming.
+    pub fn peek(&self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
+        match self.slot(h)?.socket.as_ref() {
+            Some(Socket::Tcp(TcpSocket::Conn(c))) => Ok(c.peek(buf)),
+            _ => Err(Error::NotConnected),
+        }
+    }
+
+    /// Resets the connection at once (SO_LINGER with a zero timeout, then
+    /// close): a RST goes to the peer and the handle is closed.
+    pub fn abort(&mut self, h: SocketHandle) -> Result<(), Error> {
+        let now = self.now;
+        self.user_slot_mut(h)?.user_open = false;
+        match self.slot(h)?.socket.as_ref() {
+            Some(Socket::Tcp(TcpSocket::Conn(_))) => {
+                let _ = self.with_conn(h, now, |c, cx| {
+                    c.abort(cx);
+                    Ok(())
+                });
+                Ok(())
+            }
+            _ => {
+                self.tcp_close(h);
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) fn tcp_close(&mut self, h: SocketHandle) {
+        let now = self.now;
+        let Ok(slot) = self.slot_mut(h) else { return };
+        match slot.socket.as_mut() {
+            Some(Socket::Tcp(TcpSocket::Idle { local, .. })) => {
+                if let Some(l) = *local {
+                    self.unclaim_port(l.port(), h);
+                }
+                self.release(h);
+            }
+            Some(Socket::Tcp(TcpSocket::Listener(l))) => {
+                let local = l.local();
+                let children: Vec<SocketHandle> = l.accept_queue.drain(..).collect();
+                self.tcp_listeners.remove(&local);
+                self.unclaim_port(local.port(), h);
+                // Connections never accepted are reset, as Linux does.
+                for child in children {
+                    if let Ok(s) = self.slot_mut(child) {
+                        s.in_accept_queue = false;
+                    }
+                    let _ = self.with_conn(child, now, |c, cx| {
+                        c.abort(cx);
+                        Ok(())
+                    });
+                }
+                // Half-open children go too.
+                let half_open: Vec<SocketHandle> = self
+                    .tcp_connections()
+                    .filter(|(ch, c)| {
+                        c.state() == State::SynReceived && self.slot(*ch).is_ok_and(|s| s.parent == Some(h))
+                    })
+                    .map(|(ch, _)| ch)
+                    .collect();
+                for child in half_open {
+                    let _ = self.with_conn(child, now, |c, cx| {
+                        c.abort(cx);
+                        Ok(())
+                    });
+                }
+                self.release(h);
+            }
+            Some(Socket::Tcp(TcpSocket::Conn(_))) => {
+                let _ = self.with_conn(h, now, |c, cx| {
+                    c.close(cx);
+                    Ok(())
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// The connection behind `h` together with the context its calls need
+    /// (borrowing disjoint parts of the stack).
+    fn conn_cx(&mut self, h: SocketHandle, now: Instant) -> Result<(&mut Connection, Cx<'_>), Error> {
+        let slot = match self.slots.get_mut(h.index as usize) {
+            Some(s) if s.generation == h.generation => s,
+            _ => return Err(Error::BadHandle),
+        };
+        let Some(Socket::Tcp(TcpSocket::Conn(conn))) = slot.socket.as_mut() else {
+            return Err(Error::NotConnected);
+        };
+        Ok((conn, Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp }))
+    }
+
+    /// Runs `f` on the connection behind `h`, then brings the stack's
+    /// tables in step with whatever the connection did.
+    pub(super) fn with_conn<T>(
+        &mut self,
+        h: SocketHandle,
+        now: Instant,
+        f: impl FnOnce(&mut Connection, &mut Cx) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let (conn, mut cx) = self.conn_cx(h, now)?;
+        let r = f(conn, &mut cx);
+        self.after_conn(h);
+        r
+    }
+
+    /// After anything happened to a connection: queue it for transmit,
+    /// register its timer, move it to its listener's accept queue once
+    /// established, wake the application, and free it once nobody can
+    /// refer to it any more.
+    pub(super) fn after_conn(&mut self, h: SocketHandle) {
+        self.sync_conn(h, true)
+    }
+
+    /// `after_conn`, with the choice of putting the connection in the
+    /// transmit queue (not when it has just said it has nothing to send).
+    pub(super) fn sync_conn(&mut self, h: SocketHandle, requeue: bool) {
+        let Ok(slot) = self.slot_mut(h) else { return };
+        let (parent, user_open) = (slot.parent, slot.user_open);
+        let Some(Socket::Tcp(TcpSocket::Conn(conn))) = slot.socket.as_mut() else {
+            return;
+        };
+        let state = conn.state();
+        let deadline = conn.poll_timeout();
+        let woke = conn.take_wake();
+        let rst_pending = conn.rst_due.is_some();
+        let (local, remote) = (conn.local(), conn.remote());
+        if requeue {
+            self.mark_ready(h);
+        }
+        if woke && user_open {
+            self.wake(h);
+        }
+        self.schedule(h, deadline);
+
+        // A listener's child leaves the SYN queue when it leaves
+        // SYN-RECEIVED, and waits for `accept` once established.
+        if let Some(lh) = parent
+            && state != State::SynReceived
+        {
+            let mut queued = false;
+            if let Ok(ls) = self.slot_mut(lh)
+                && let Some(Socket::Tcp(TcpSocket::Listener(l))) = ls.socket.as_mut()
+            {
+                l.half_open = l.half_open.saturating_sub(1);
+                if matches!(state, State::Established | State::CloseWait) {
+                    l.accept_queue.push_back(h);
+                    queued = true;
+                }
+            }
+            if let Ok(s) = self.slot_mut(h) {
+                s.parent = None;
+                s.in_accept_queue = queued;
+            }
+            if queued {
+                self.wake(lh);
+            }
+        }
+        let in_accept_queue = self.slot(h).is_ok_and(|s| s.in_accept_queue);
+        if state == State::Closed && !user_open && !in_accept_queue && !rst_pending {
+            self.tcp_conns.remove(&(local, remote));
+            self.unclaim_port(local.port(), h);
+            self.release(h);
+        }
+    }
+
+    /// A socket timer expired.
+    pub(super) fn socket_timeout(&mut self, now: Instant, h: SocketHandle) {
+        if let Some(Socket::Tcp(TcpSocket::Conn(_))) = self.slot(h).ok().and_then(|s| s.socket.as_ref()) {
+            // `with_conn` queues it for transmit: whatever fired may send.
+            let _ = self.with_conn(h, now, |c, cx| {
+                c.handle_timeout(cx);
+                Ok(())
+            });
+        }
+    }
+
+    /// An arriving TCP segment (its checksum already verified).
+    pub(super) fn tcp_input(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr, payload: &[u8]) {
+        let local = SocketAddrV4::new(dst, repr.dst_port);
+        let remote = SocketAddrV4::new(src, repr.src_port);
+        if let Some(&h) = self.tcp_conns.get(&(local, remote)) {
+            // A new SYN may take over a connection in TIME-WAIT (RFC 9293
+            // §3.10.7.4 note, RFC 6191) when a listener wants it.
+            let recycle = repr.flags.syn()
+                && !repr.flags.ack()
+                && self
+                    .tcp_connection(h)
+                    .is_some_and(|c| c.time_wait_allows_new_syn(repr.seq, repr.options.timestamps.map(|t| t.0)))
+                && self.find_listener(local).is_some();
+            if !recycle {
+                self.tcp_conn_input(now, h, repr, payload);
+                return;
+            }
+            let _ = self.with_conn(h, now, |c, cx| {
+                c.abort(cx);
+                Ok(())
+            });
+            self.drop_connection(h);
+        }
+        if let Some(lh) = self.find_listener(local) {
+            self.listener_input(now, lh, local, remote, repr, payload);
+            return;
+        }
+        self.stats.count_drop(DropReason::TcpNoSocket);
+        self.reply_rst(now, local, remote, repr, payload.len());
+    }
+
+    fn tcp_conn_input(&mut self, now: Instant, h: SocketHandle, repr: &TcpRepr, payload: &[u8]) {
+        // The handshake cannot complete while the accept queue is full:
+        // drop the ACK and let the SYN-ACK be retransmitted (Linux does
+        // this when `tcp_abort_on_overflow` is off).
+        if let Ok(slot) = self.slot(h)
+            && let Some(lh) = slot.parent
+            && repr.flags.ack()
+            && !repr.flags.rst()
+            && self.slot(lh).is_ok_and(
+                |ls| matches!(&ls.socket, Some(Socket::Tcp(TcpSocket::Listener(l))) if l.accept_queue_full()),
+            )
+        {
+            self.stats.count_drop(DropReason::TcpListenOverflow);
+            return;
+        }
+        let d = self.with_conn(h, now, |c, cx| Ok(c.process(cx, repr, payload)));
+        if let Ok(Disposition::Dropped(reason)) = d {
+            self.stats.count_drop(reason);
+        }
+    }
+
+    fn find_listener(&self, local: SocketAddrV4) -> Option<SocketHandle> {
+        self.tcp_listeners
+            .get(&local)
+            .or_else(|| self.tcp_listeners.get(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, local.port())))
+            .copied()
+    }
+
+    /// RFC 9293 §3.10.7.2: a segment for a socket in LISTEN.
+    fn listener_input(
+        &mut self,
+        now: Instant,
+        lh: SocketHandle,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        repr: &TcpRepr,
+        payload: &[u8],
+    ) {
+        let flags = repr.flags;
+        if flags.rst() {
+            // First: an incoming RST is ignored.
+            self.stats.count_drop(DropReason::TcpNoSocket);
+            return;
+        }
+        if flags.ack() {
+            // Second: any ACK is bad here: <SEQ=SEG.ACK><CTL=RST>.
+            self.stats.count_drop(DropReason::TcpBadAck);
+            self.reply_rst(now, local, remote, repr, payload.len());
+            return;
+        }
+        if !flags.syn() {
+            self.stats.count_drop(DropReason::TcpNoSocket);
+            return;
+        }
+        // Third: a SYN. A SYN to a broadcast or multicast address is not
+        // answered (RFC 1122 §4.2.3.10).
+        if remote.ip().is_broadcast() || remote.ip().is_multicast() || remote.ip().is_unspecified() {
+            self.stats.count_drop(DropReason::IpBadSource);
+            return;
+        }
+        let full = match self.slot(lh).ok().and_then(|s| s.socket.as_ref()) {
+            Some(Socket::Tcp(TcpSocket::Listener(l))) => l.syn_queue_full() || l.accept_queue_full(),
+            _ => true,
+        };
+        if full {
+            self.stats.count_drop(DropReason::TcpListenOverflow);
+            return;
+        }
+        let Some(Socket::Tcp(TcpSocket::Listener(l))) = self.slot(lh).ok().and_then(|s| s.socket.as_ref()) else {
+            return;
+        };
+        let cfg = l.cfg.clone();
+        let iss = self.isn.isn(now, local, remote);
+        let ts_offset = self.rng.next_u32();
+        let local_mss = self.local_mss();
+        let conn = {
+            let mut cx = Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp };
+            // Record the SYN as received by the new connection.
+            let (l, r, rp, n) = (local, remote, *repr, payload.len());
+            cx.tracer.record(now, || EventKind::TcpSegment {
+                direction: Direction::Received,
+                local: l,
+                remote: r,
+                repr: rp,
+                payload_len: n,
+                retransmission: false,
+            });
+            cx.stats.segments_in += 1;
+            // The listener's address may be the wildcard; the child's is
+            // the address the SYN was sent to.
+            Connection::accept_syn(&mut cx, &cfg, Endpoints { local, remote, iss, local_mss, ts_offset }, repr)
+        };
+        let Ok(h) = self.alloc(Socket::Tcp(TcpSocket::Conn(Box::new(conn)))) else {
+            self.stats.count_drop(DropReason::TcpNoBufferSpace);
+            return;
+        };
+        if let Ok(slot) = self.slot_mut(h) {
+            slot.user_open = false;
+            slot.parent = Some(lh);
+        }
+        if let Ok(ls) = self.slot_mut(lh)
+            && let Some(Socket::Tcp(TcpSocket::Listener(l))) = ls.socket.as_mut()
+        {
+            l.half_open += 1;
+        }
+        self.claim_port(local.port(), h);
+        self.tcp_conns.insert((local, remote), h);
+        self.after_conn(h);
+    }
+
+    /// Removes a connection from every table at once.
+    fn drop_connection(&mut self, h: SocketHandle) {
+        let Some((local, remote)) = self.tcp_connection(h).map(|c| (c.local(), c.remote())) else {
+            return;
+        };
+        self.tcp_conns.remove(&(local, remote));
+        self.unclaim_port(local.port(), h);
+        self.release(h);
+    }
+
+    /// RFC 9293 §3.10.7.1: the RST answering a segment for no connection.
+    pub(super) fn reply_rst(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr,
+        len: usize,
+    ) {
+        if seg.flags.rst() || !self.cfg.reply_to_closed_ports {
+            return;
+        }
+        let repr = if seg.flags.ack() {
+            TcpRepr {
+                src_port: local.port(),
+                dst_port: remote.port(),
+                seq: seg.ack,
+                flags: TcpFlags::RST,
+                ..Default::default()
+            }
+        } else {
+            TcpRepr {
+                src_port: local.port(),
+                dst_port: remote.port(),
+                seq: 0,
+                ack: seg.seq.wrapping_add(seg.segment_len(len) as u32),
+                flags: TcpFlags::RST | TcpFlags::ACK,
+                options: TcpOptions::default(),
+                ..Default::default()
+            }
+        };
+        self.stats.tcp.resets_out += 1;
+        self.stats.tcp.segments_out += 1;
+        self.tracer.record(now, || EventKind::TcpSegment {
+            direction: Direction::Sent,
+            local,
+            remote,
+            repr,
+            payload_len: 0,
+            retransmission: false,
+        });
+        let mut seg_buf = vec![0u8; repr.header_len()];
+        repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut seg_buf[..]), Some((*local.ip(), *remote.ip())));
+        self.send_ip_payload(now, *local.ip(), *remote.ip(), crate::wire::IpProtocol::Tcp, &seg_buf, true);
+    }
+
+    /// Transmits the next segment of a connection in the ready queue into
+    /// `out` (the TCP part of a frame). Returns its length, or `None` when
+    /// the connection has nothing to send.
+    pub(super) fn tcp_poll_segment(&mut self, now: Instant, h: SocketHandle, out: &mut [u8]) -> Option<usize> {
+        let (conn, mut cx) = self.conn_cx(h, now).ok()?;
+        let n = conn.poll_segment(&mut cx, out);
+        let deadline = conn.poll_timeout();
+        self.schedule(h, deadline);
+        n
+    }
+
+    /// Connections in SYN-SENT towards `ip` fail: ARP gave up on it.
+    pub(super) fn fail_connects_to(&mut self, now: Instant, ip: Ipv4Addr) {
+        let victims: Vec<SocketHandle> = self
+            .tcp_connections()
+            .filter(|(_, c)| c.state() == State::SynSent && self.next_hop(*c.remote().ip()) == Some(ip))
+            .map(|(h, _)| h)
+            .collect();
+        for h in victims {
+            let _ = self.with_conn(h, now, |c, cx| {
+                c.fail(cx, Error::HostUnreachable);
+                Ok(())
+            });
+        }
+    }
+}

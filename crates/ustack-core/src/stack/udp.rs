@@ -1,0 +1,179 @@
+//! UDP in the stack: binding, sending, demultiplexing, and ICMP port
+//! unreachable for closed ports (RFC 1122 §4.1.3.1).
+
+use super::{Socket, Stack};
+use crate::socket::{Error, SocketHandle};
+use crate::stats::DropReason;
+use crate::time::Instant;
+use crate::udp::UdpSocket;
+use crate::wire::icmpv4::DstUnreachable;
+use crate::wire::{IpProtocol, Ipv4Repr, UdpPacket, UdpRepr};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Largest UDP payload in one IPv4 datagram.
+const MAX_UDP_PAYLOAD: usize = 65535 - 20 - 8;
+/// Frames waiting in the stack beyond which `send_to` reports EAGAIN.
+const MAX_PENDING_BYTES: usize = 4 << 20;
+
+impl Stack {
+    pub fn udp_socket(&mut self) -> Result<SocketHandle, Error> {
+        let limit = self.cfg.udp_buffer;
+        self.alloc(Socket::Udp(Box::new(UdpSocket::new(limit))))
+    }
+
+    fn udp_mut(&mut self, h: SocketHandle) -> Result<&mut UdpSocket, Error> {
+        match self.user_slot_mut(h)?.socket.as_mut() {
+            Some(Socket::Udp(u)) => Ok(u),
+            _ => Err(Error::NotSupported),
+        }
+    }
+
+    fn udp_port_free(&self, addr: SocketAddrV4) -> bool {
+        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, addr.port());
+        if addr.ip().is_unspecified() {
+            !self.udp_ports.keys().any(|k| k.port() == addr.port())
+        } else {
+            !self.udp_ports.contains_key(&addr) && !self.udp_ports.contains_key(&any)
+        }
+    }
+
+    pub(super) fn udp_bind(&mut self, h: SocketHandle, addr: SocketAddrV4) -> Result<(), Error> {
+        if self.udp_mut(h)?.local().is_some() {
+            return Err(Error::InvalidInput);
+        }
+        let ip = *addr.ip();
+        let local = if addr.port() == 0 {
+            let port = self.pick_ephemeral(|s, p| s.udp_port_free(SocketAddrV4::new(ip, p))).ok_or(Error::AddrInUse)?;
+            SocketAddrV4::new(ip, port)
+        } else if self.udp_port_free(addr) {
+            addr
+        } else {
+            return Err(Error::AddrInUse);
+        };
+        self.udp_mut(h)?.set_local(local);
+        self.udp_ports.insert(local, h);
+        Ok(())
+    }
+
+    /// Binds to an ephemeral port if the socket is not bound yet.
+    fn udp_autobind(&mut self, h: SocketHandle) -> Result<SocketAddrV4, Error> {
+        if let Some(l) = self.udp_mut(h)?.local() {
+            return Ok(l);
+        }
+        self.udp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
+        self.udp_mut(h)?.local().ok_or(Error::InvalidInput)
+    }
+
+    pub(super) fn udp_connect(&mut self, h: SocketHandle, remote: SocketAddrV4) -> Result<(), Error> {
+        if remote.port() == 0 {
+            return Err(Error::InvalidInput);
+        }
+        self.source_address_for(*remote.ip()).ok_or(Error::NetworkUnreachable)?;
+        self.udp_autobind(h)?;
+        self.udp_mut(h)?.set_remote(Some(remote));
+        Ok(())
+    }
+
+    /// Sends one datagram to `dst`. Binds an ephemeral port first if needed.
+    pub fn send_to(&mut self, h: SocketHandle, data: &[u8], dst: SocketAddrV4) -> Result<usize, Error> {
+        if let Some(e) = self.udp_mut(h)?.take_error() {
+            return Err(e);
+        }
+        if self.udp_mut(h)?.is_write_shut() {
+            return Err(Error::BrokenPipe);
+        }
+        if data.len() > MAX_UDP_PAYLOAD {
+            return Err(Error::MessageTooLong);
+        }
+        if dst.port() == 0 {
+            return Err(Error::InvalidInput);
+        }
+        if self.pending.iter().map(|(f, _)| f.len()).sum::<usize>() > MAX_PENDING_BYTES {
+            return Err(Error::WouldBlock);
+        }
+        let local = self.udp_autobind(h)?;
+        let src = if local.ip().is_unspecified() {
+            self.source_address_for(*dst.ip()).ok_or(Error::NetworkUnreachable)?
+        } else {
+            *local.ip()
+        };
+        let repr = UdpRepr { src_port: local.port(), dst_port: dst.port() };
+        let mut buf = vec![0u8; repr.header_len() + data.len()];
+        buf[repr.header_len()..].copy_from_slice(data);
+        let addrs = self.cfg.checksum.fill_tx.then_some((src, *dst.ip()));
+        repr.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), data.len(), addrs);
+        self.stats.udp_out += 1;
+        let now = self.now;
+        self.send_ip_payload(now, src, *dst.ip(), IpProtocol::Udp, &buf, false);
+        Ok(data.len())
+    }
+
+    /// Receives one datagram and its sender.
+    pub fn recv_from(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<(usize, SocketAddrV4), Error> {
+        self.udp_mut(h)?.recv_from(buf)
+    }
+
+    pub(super) fn udp_close(&mut self, h: SocketHandle) {
+        if let Ok(Some(local)) = self.udp_mut(h).map(|u| u.local()) {
+            self.udp_ports.remove(&local);
+        }
+        self.release(h);
+    }
+
+    /// An arriving UDP datagram.
+    pub(super) fn udp_input(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool, original: &[u8]) {
+        self.stats.udp_in += 1;
+        let Ok(packet) = UdpPacket::new_checked(payload) else {
+            self.stats.count_drop(DropReason::UdpMalformed);
+            return;
+        };
+        let addrs = self.cfg.checksum.verify_rx.then_some((ip.src_addr, ip.dst_addr));
+        let repr = match UdpRepr::parse(&packet, addrs) {
+            Ok(r) => r,
+            Err(crate::wire::Error::Checksum) => {
+                self.stats.count_drop(DropReason::UdpBadChecksum);
+                return;
+            }
+            Err(_) => {
+                self.stats.count_drop(DropReason::UdpMalformed);
+                return;
+            }
+        };
+        let src = SocketAddrV4::new(ip.src_addr, repr.src_port);
+        let exact = SocketAddrV4::new(ip.dst_addr, repr.dst_port);
+        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, repr.dst_port);
+        let target = self.udp_ports.get(&exact).or_else(|| self.udp_ports.get(&any)).copied();
+        let delivered = target.and_then(|h| match self.slot_mut(h).ok()?.socket.as_mut() {
+            Some(Socket::Udp(u)) if u.accepts_from(src) => Some((h, u.deliver(src, packet.payload()))),
+            _ => None,
+        });
+        match delivered {
+            Some((h, true)) => self.wake(h),
+            Some((_, false)) => self.stats.count_drop(DropReason::UdpBufferFull),
+            None => {
+                self.stats.count_drop(DropReason::UdpNoSocket);
+                // RFC 1122 §4.1.3.1: port unreachable, but never for a
+                // broadcast (§3.2.2).
+                if !broadcast && self.cfg.reply_to_closed_ports {
+                    self.send_icmp_error(now, DstUnreachable::PortUnreachable, original);
+                }
+            }
+        }
+    }
+
+    /// ICMP port unreachable for a datagram we sent: a connected socket
+    /// reports ECONNREFUSED on its next call (BSD behaviour).
+    pub(super) fn udp_port_unreachable(&mut self, local: SocketAddrV4, remote: SocketAddrV4) {
+        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, local.port());
+        let Some(h) = self.udp_ports.get(&local).or_else(|| self.udp_ports.get(&any)).copied() else {
+            return;
+        };
+        if let Ok(slot) = self.slot_mut(h)
+            && let Some(Socket::Udp(u)) = slot.socket.as_mut()
+            && u.remote() == Some(remote)
+        {
+            u.set_error(Error::ConnectionRefused);
+            self.wake(h);
+        }
+    }
+}

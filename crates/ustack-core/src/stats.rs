@@ -1,0 +1,126 @@
+//! Counters kept by a stack: packets by layer, and every drop by reason.
+
+use core::fmt;
+
+macro_rules! drop_reasons {
+    ($($name:ident => $text:literal,)*) => {
+        /// Why a packet was dropped. Every drop is counted under one reason.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum DropReason { $($name,)* }
+
+        impl DropReason {
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$name,)*];
+            /// A short snake_case name, as in the `/stats` JSON.
+            pub fn name(self) -> &'static str {
+                match self { $(DropReason::$name => $text,)* }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    EthTruncated => "eth_truncated",
+    EthNotForUs => "eth_not_for_us",
+    EthUnknownType => "eth_unknown_type",
+    ArpMalformed => "arp_malformed",
+    ArpNotForUs => "arp_not_for_us",
+    ArpUnresolved => "arp_unresolved",
+    ArpQueueFull => "arp_queue_full",
+    IpTruncated => "ip_truncated",
+    IpBadVersion => "ip_bad_version",
+    IpBadHeaderLen => "ip_bad_header_len",
+    IpBadTotalLen => "ip_bad_total_len",
+    IpBadChecksum => "ip_bad_checksum",
+    IpTtlExpired => "ip_ttl_expired",
+    IpNotForUs => "ip_not_for_us",
+    IpBadSource => "ip_bad_source",
+    IpUnknownProtocol => "ip_unknown_protocol",
+    IpFragment => "ip_fragment",
+    IpNoRoute => "ip_no_route",
+    IpTooBig => "ip_too_big",
+    IcmpMalformed => "icmp_malformed",
+    IcmpBadChecksum => "icmp_bad_checksum",
+    IcmpUnsupported => "icmp_unsupported",
+    IcmpRateLimited => "icmp_rate_limited",
+    UdpMalformed => "udp_malformed",
+    UdpBadChecksum => "udp_bad_checksum",
+    UdpNoSocket => "udp_no_socket",
+    UdpBufferFull => "udp_buffer_full",
+    TcpMalformed => "tcp_malformed",
+    TcpBadChecksum => "tcp_bad_checksum",
+    TcpNoSocket => "tcp_no_socket",
+    TcpUnacceptable => "tcp_unacceptable",
+    TcpOutOfWindow => "tcp_out_of_window",
+    TcpBadAck => "tcp_bad_ack",
+    TcpListenOverflow => "tcp_listen_overflow",
+    TcpNoBufferSpace => "tcp_no_buffer_space",
+    TcpPaws => "tcp_paws",
+    TcpOther => "tcp_other",
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// TCP counters, in the spirit of the kernel's `netstat -s`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpStats {
+    pub active_opens: u64,
+    pub passive_opens: u64,
+    pub attempt_fails: u64,
+    pub estab_resets: u64,
+    pub segments_in: u64,
+    pub segments_out: u64,
+    pub retransmitted_segments: u64,
+    pub resets_out: u64,
+    pub resets_in: u64,
+    pub timeouts: u64,
+    pub fast_retransmits: u64,
+    pub challenge_acks: u64,
+    pub delayed_acks: u64,
+    pub zero_window_probes: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub out_of_order_segments: u64,
+    pub duplicate_segments: u64,
+    pub connections_timed_out: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub ip_in: u64,
+    pub ip_out: u64,
+    pub ip_reassembled: u64,
+    pub ip_fragments_out: u64,
+    pub icmp_in: u64,
+    pub icmp_out: u64,
+    pub udp_in: u64,
+    pub udp_out: u64,
+    pub arp_in: u64,
+    pub arp_out: u64,
+    pub tcp: TcpStats,
+    drops: Vec<u64>,
+}
+
+impl Stats {
+    pub fn count_drop(&mut self, reason: DropReason) {
+        if self.drops.is_empty() {
+            self.drops = vec![0; DropReason::ALL.len()];
+        }
+        self.drops[reason as usize] += 1;
+    }
+    pub fn drops(&self, reason: DropReason) -> u64 {
+        self.drops.get(reason as usize).copied().unwrap_or(0)
+    }
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+    /// Non-zero drop counters by reason.
+    pub fn drops_by_reason(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL.iter().map(|&r| (r, self.drops(r))).filter(|&(_, n)| n > 0)
+    }
+}

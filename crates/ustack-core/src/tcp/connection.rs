@@ -1,0 +1,852 @@
+//! The transmission control block (RFC 9293 §3.3.1) and the user calls
+//! and timeouts of RFC 9293 §3.10. Segment arrival lives in `input.rs`,
+//! segment emission in `output.rs`.
+
+use super::congestion::Congestion;
+use super::recv_buffer::RecvBuffer;
+use super::ring::Ring;
+use super::rtt::RttEstimator;
+use super::seq::SeqNumber;
+use super::state::State;
+use super::{Cx, TcpConfig};
+use crate::socket::Error;
+use crate::time::{Duration, Instant};
+use crate::trace::{EventKind, Timer};
+use crate::wire::TcpRepr;
+use crate::wire::icmpv4::DstUnreachable;
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+
+/// IPv4 and TCP headers without options: what an MSS leaves out of an MTU.
+pub const IP_TCP_HEADERS: usize = 40;
+/// The MSS assumed when the peer sends no MSS option (RFC 9293 §3.7.1).
+pub const DEFAULT_PEER_MSS: usize = 536;
+/// The largest window a scaled window may offer (RFC 7323 §2.3).
+pub const MAX_WINDOW: usize = 1 << 30;
+/// Largest shift RFC 7323 §2.3 allows.
+pub const MAX_WINDOW_SHIFT: u8 = 14;
+/// Segments acknowledged at once at the start of a connection, before
+/// delayed ACKs begin (Linux's quick-ack mode).
+const QUICKACK_SEGMENTS: u32 = 16;
+
+/// One segment's worth of sequence space in flight.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TxSeg {
+    pub start: SeqNumber,
+    /// One past the last sequence number, counting the FIN.
+    pub end: SeqNumber,
+    pub fin: bool,
+    /// Last (re)transmission time.
+    pub sent_at: Instant,
+    /// Transmissions so far.
+    pub xmits: u8,
+    /// Marked lost and not retransmitted since.
+    pub lost: bool,
+}
+
+impl TxSeg {
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+    /// Data bytes (without the FIN).
+    pub fn data_end(&self) -> SeqNumber {
+        if self.fin { self.end - 1 } else { self.end }
+    }
+}
+
+/// Loss recovery phase (RFC 6582, RFC 5681 §3.2, RFC 6298 §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Recovery {
+    Open,
+    /// Fast recovery until everything sent before it began is acknowledged.
+    Fast {
+        recover: SeqNumber,
+    },
+    /// After a retransmission timeout, until `recover` is acknowledged.
+    Loss {
+        recover: SeqNumber,
+    },
+}
+
+/// When an ACK is owed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum AckDue {
+    No,
+    /// Owed, but may wait for the delayed-ACK timer or piggyback on data.
+    Delayed,
+    /// Owed now.
+    Now,
+}
+
+/// Per-connection figures in the manner of Linux's `TCP_INFO`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpInfo {
+    pub state: Option<State>,
+    pub rtt: Option<Duration>,
+    pub rttvar: Duration,
+    pub rto: Duration,
+    pub cwnd: usize,
+    pub ssthresh: usize,
+    pub mss: usize,
+    pub snd_wnd: usize,
+    pub rcv_wnd: usize,
+    pub bytes_sent: u64,
+    pub bytes_retransmitted: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    pub segments_sent: u64,
+    pub segments_received: u64,
+    pub retransmits: u64,
+    pub in_flight: usize,
+    pub backoff: u32,
+}
+
+/// A TCP connection from SYN-SENT or SYN-RECEIVED to CLOSED.
+#[derive(Debug)]
+pub struct Connection {
+    pub(crate) local: SocketAddrV4,
+    pub(crate) remote: SocketAddrV4,
+    pub(crate) state: State,
+    pub(crate) cfg: TcpConfig,
+    /// Created by a listener (RFC 9293: a passive OPEN), which decides what
+    /// a RST in SYN-RECEIVED does.
+    pub(crate) passive: bool,
+
+    // Send sequence space (RFC 9293 §3.3.1).
+    pub(crate) iss: SeqNumber,
+    pub(crate) snd_una: SeqNumber,
+    /// Next sequence number never sent before (highest sent plus one).
+    pub(crate) snd_nxt: SeqNumber,
+    /// The peer's window in bytes, scaled.
+    pub(crate) snd_wnd: usize,
+    pub(crate) snd_wl1: SeqNumber,
+    pub(crate) snd_wl2: SeqNumber,
+    /// Largest window the peer has offered (RFC 5961 §5.2 MAX.SND.WND).
+    pub(crate) max_snd_wnd: usize,
+    pub(crate) snd_wscale: u8,
+
+    // Receive sequence space.
+    pub(crate) irs: SeqNumber,
+    pub(crate) rcv_nxt: SeqNumber,
+    pub(crate) rcv_wscale: u8,
+    /// Right edge of the window last advertised (RCV.NXT + RCV.WND then).
+    pub(crate) rcv_adv: SeqNumber,
+
+    /// Unacknowledged and unsent bytes, from `snd_una` on.
+    pub(crate) tx: Ring,
+    pub(crate) rx: RecvBuffer,
+    /// Segments sent and not yet acknowledged, in sequence order.
+    pub(crate) rtx: VecDeque<TxSeg>,
+    /// Bytes in flight (RFC 6675 pipe): sent, not acknowledged, not
+    /// marked lost.
+    pub(crate) in_flight: usize,
+    /// Lost segments awaiting retransmission.
+    pub(crate) lost_count: usize,
+
+    /// The application will send no more: a FIN follows the data.
+    pub(crate) tx_closed: bool,
+    /// Sequence number of our FIN once it has been sent.
+    pub(crate) fin_seq: Option<SeqNumber>,
+    /// Sequence number of the peer's FIN, once seen (maybe out of order).
+    pub(crate) rx_fin: Option<SeqNumber>,
+    /// The peer's FIN was processed: reads return end of file.
+    pub(crate) rx_closed: bool,
+    /// The application shut down reading: arriving data is discarded.
+    pub(crate) rx_shutdown: bool,
+    /// The application closed the socket; the connection finishes alone.
+    pub(crate) user_closed: bool,
+
+    // Negotiated options.
+    /// Largest payload we put in a segment, options excluded.
+    pub(crate) mss: usize,
+    /// MSS we advertised (our interface MTU minus headers).
+    pub(crate) local_mss: usize,
+    pub(crate) sack_ok: bool,
+    pub(crate) ts_ok: bool,
+    /// Both SYNs carried the window scale option.
+    pub(crate) ws_ok: bool,
+    /// TS.Recent (RFC 7323 §4.3) and when it was set.
+    pub(crate) ts_recent: u32,
+    pub(crate) ts_recent_age: Instant,
+    /// Added to our millisecond clock for TSval (RFC 7323 §5.4).
+    pub(crate) ts_offset: u32,
+
+    // Timers.
+    pub(crate) rtx_deadline: Option<Instant>,
+    pub(crate) persist_deadline: Option<Instant>,
+    pub(crate) persist_backoff: u32,
+    pub(crate) delack_deadline: Option<Instant>,
+    /// TIME-WAIT or orphaned FIN-WAIT-2 expiry.
+    pub(crate) close_deadline: Option<Instant>,
+    pub(crate) rtt: RttEstimator,
+    /// Consecutive retransmission timeouts without progress.
+    pub(crate) retries: u32,
+
+    // Congestion and recovery.
+    pub(crate) cc: Congestion,
+    pub(crate) recovery: Recovery,
+    pub(crate) dupacks: u32,
+    /// Bytes assumed to have left the network because duplicate ACKs
+    /// arrived for them (without SACK, as Linux's Reno emulation).
+    pub(crate) dupack_credit: usize,
+
+    // Acknowledgements we owe.
+    pub(crate) ack_due: AckDue,
+    /// Full-sized segments received since our last ACK.
+    pub(crate) segs_since_ack: u32,
+    pub(crate) quickacks: u32,
+
+    // Control segments owed.
+    /// The SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) must be (re)sent.
+    pub(crate) syn_due: bool,
+    /// A RST to send before the connection closes: (seq, ack).
+    pub(crate) rst_due: Option<(SeqNumber, Option<SeqNumber>)>,
+    /// A zero-window probe is due.
+    pub(crate) probe_due: bool,
+    /// The next retransmission goes regardless of the congestion window
+    /// (the fast retransmit and NewReno's partial-ACK retransmit).
+    pub(crate) rexmit_now: bool,
+    /// When our first SYN went out, for the first RTT sample.
+    pub(crate) syn_sent_at: Option<Instant>,
+
+    /// The error the next call reports (ECONNRESET, ETIMEDOUT, ...).
+    pub(crate) error: Option<Error>,
+    /// The last ICMP soft error; a timeout reports it instead of ETIMEDOUT
+    /// (RFC 1122 §4.2.3.9, as Linux does).
+    pub(crate) soft_error: Option<Error>,
+    pub(crate) info: TcpInfo,
+    /// Readiness changed since the stack last looked.
+    pub(crate) wake: bool,
+}
+
+/// What names a new connection and what its stack chose for it.
+#[derive(Clone, Copy, Debug)]
+pub struct Endpoints {
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    /// Initial send sequence number (RFC 6528).
+    pub iss: u32,
+    /// The MSS to advertise: the interface MTU less 40.
+    pub local_mss: usize,
+    /// Offset of this connection's timestamp clock (RFC 7323 §5.4).
+    pub ts_offset: u32,
+}
+
+/// Picks the window shift for a receive buffer (RFC 7323 §2.2): the
+/// smallest that lets the 16-bit field cover the buffer.
+pub fn window_shift_for(buffer: usize) -> u8 {
+    let mut shift = 0;
+    while shift < MAX_WINDOW_SHIFT && (0xffff_usize << shift) < buffer {
+        shift += 1;
+    }
+    shift
+}
+
+impl Connection {
+    fn new(cfg: &TcpConfig, ep: Endpoints, now: Instant, passive: bool) -> Self {
+        let Endpoints { local, remote, iss, local_mss, ts_offset } = ep;
+        let state = if passive { State::Listen } else { State::Closed };
+        let iss = SeqNumber(iss);
+        let local_mss = cfg.mss.map_or(local_mss, |m| (m as usize).min(local_mss)).max(64);
+        Connection {
+            local,
+            remote,
+            state,
+            cfg: cfg.clone(),
+            passive,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_wnd: 0,
+            snd_wl1: SeqNumber(0),
+            snd_wl2: SeqNumber(0),
+            max_snd_wnd: 0,
+            snd_wscale: 0,
+            irs: SeqNumber(0),
+            rcv_nxt: SeqNumber(0),
+            rcv_wscale: if cfg.window_scaling { window_shift_for(cfg.recv_buffer) } else { 0 },
+            rcv_adv: SeqNumber(0),
+            tx: Ring::new(cfg.send_buffer),
+            rx: RecvBuffer::new(cfg.recv_buffer.min(if cfg.window_scaling { MAX_WINDOW } else { 0xffff })),
+            rtx: VecDeque::new(),
+            in_flight: 0,
+            lost_count: 0,
+            tx_closed: false,
+            fin_seq: None,
+            rx_fin: None,
+            rx_closed: false,
+            rx_shutdown: false,
+            user_closed: false,
+            mss: DEFAULT_PEER_MSS.min(local_mss),
+            local_mss,
+            sack_ok: false,
+            ts_ok: false,
+            ws_ok: false,
+            ts_recent: 0,
+            ts_recent_age: now,
+            ts_offset,
+            rtx_deadline: None,
+            persist_deadline: None,
+            persist_backoff: 0,
+            delack_deadline: None,
+            close_deadline: None,
+            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            retries: 0,
+            cc: Congestion::new(cfg.congestion, cfg.initial_window.max(1) * DEFAULT_PEER_MSS.min(local_mss)),
+            recovery: Recovery::Open,
+            dupacks: 0,
+            dupack_credit: 0,
+            ack_due: AckDue::No,
+            segs_since_ack: 0,
+            quickacks: QUICKACK_SEGMENTS,
+            syn_due: true,
+            rst_due: None,
+            probe_due: false,
+            rexmit_now: false,
+            syn_sent_at: None,
+            error: None,
+            soft_error: None,
+            info: TcpInfo::default(),
+            wake: false,
+        }
+    }
+
+    /// An active open (RFC 9293 §3.10.1): the connection starts in
+    /// SYN-SENT with its SYN due.
+    pub fn connect(cx: &mut Cx, cfg: &TcpConfig, ep: Endpoints) -> Self {
+        let mut c = Self::new(cfg, ep, cx.now, false);
+        cx.stats.active_opens += 1;
+        c.set_state(cx, State::SynSent);
+        c
+    }
+
+    /// A passive open: a listener received `syn` and creates this
+    /// connection in SYN-RECEIVED with its SYN-ACK due (RFC 9293 §3.10.7.2).
+    pub fn accept_syn(cx: &mut Cx, cfg: &TcpConfig, ep: Endpoints, syn: &TcpRepr) -> Self {
+        let mut c = Self::new(cfg, ep, cx.now, true);
+        cx.stats.passive_opens += 1;
+        c.irs = SeqNumber(syn.seq);
+        c.rcv_nxt = c.irs + 1;
+        c.take_syn_options(syn);
+        // The SYN's window is never scaled (RFC 7323 §2.2).
+        c.snd_wnd = syn.window as usize;
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = c.irs;
+        c.snd_wl2 = c.iss;
+        c.set_state(cx, State::SynReceived);
+        c
+    }
+
+    /// Records what the peer's SYN offers and settles the options both
+    /// sides use.
+    pub(crate) fn take_syn_options(&mut self, syn: &TcpRepr) {
+        let o = &syn.options;
+        let peer_mss = o.mss.map_or(DEFAULT_PEER_MSS, |m| m as usize).max(64);
+        // Window scaling only when both SYNs carry the option (RFC 7323 §2.2).
+        match (self.cfg.window_scaling, o.window_scale) {
+            (true, Some(shift)) => {
+                // RFC 7323 §2.3: a shift above 14 is treated as 14.
+                self.snd_wscale = shift.min(MAX_WINDOW_SHIFT);
+                self.ws_ok = true;
+            }
+            _ => {
+                self.ws_ok = false;
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+                let cap = self.rx.capacity().min(0xffff);
+                self.rx.set_capacity(cap);
+            }
+        }
+        self.sack_ok = self.cfg.sack && o.sack_permitted;
+        self.ts_ok = self.cfg.timestamps && o.timestamps.is_some();
+        if let Some((val, _)) = o.timestamps {
+            self.ts_recent = val;
+        }
+        // RFC 9293 §3.7.1 and RFC 6691: data per segment is the smaller MSS
+        // less the TCP options every segment carries.
+        let opts = if self.ts_ok { 12 } else { 0 };
+        self.mss = peer_mss.min(self.local_mss).saturating_sub(opts).max(1);
+        self.cc.set_cwnd(self.initial_cwnd());
+    }
+
+    /// RFC 6928: min(10 * MSS, max(2 * MSS, 14600)) for the default of 10.
+    fn initial_cwnd(&self) -> usize {
+        let iw = self.cfg.initial_window.max(1);
+        if iw == 10 { (10 * self.mss).min((2 * self.mss).max(14600)) } else { iw * self.mss }
+    }
+
+    pub(crate) fn set_state(&mut self, cx: &mut Cx, to: State) {
+        let from = self.state;
+        if from == to {
+            return;
+        }
+        self.state = to;
+        self.wake = true;
+        let (local, remote) = (self.local, self.remote);
+        cx.tracer.record(cx.now, || EventKind::TcpState { local, remote, from, to });
+        if to == State::Closed {
+            self.enter_closed();
+        }
+    }
+
+    /// CLOSED: every timer stops and every buffer is freed; the error, if
+    /// any, waits for the application.
+    fn enter_closed(&mut self) {
+        self.rtx_deadline = None;
+        self.persist_deadline = None;
+        self.delack_deadline = None;
+        self.close_deadline = None;
+        self.rtx.clear();
+        self.rtx.shrink_to_fit();
+        self.in_flight = 0;
+        self.lost_count = 0;
+        let n = self.tx.len();
+        self.tx.consume(n);
+        self.tx.release_if_empty();
+        if self.user_closed {
+            self.rx.clear();
+        }
+        self.ack_due = AckDue::No;
+        self.syn_due = false;
+        self.probe_due = false;
+    }
+
+    /// Ends the connection with `error` for the application.
+    pub(crate) fn fail(&mut self, cx: &mut Cx, error: Error) {
+        if self.error.is_none() {
+            self.error = Some(error);
+        }
+        self.set_state(cx, State::Closed);
+    }
+
+    // ---- accessors -------------------------------------------------------
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+    pub fn local(&self) -> SocketAddrV4 {
+        self.local
+    }
+    pub fn remote(&self) -> SocketAddrV4 {
+        self.remote
+    }
+    pub fn is_passive(&self) -> bool {
+        self.passive
+    }
+    pub fn error(&self) -> Option<Error> {
+        self.error
+    }
+    pub fn mss(&self) -> usize {
+        self.mss
+    }
+    pub fn config(&self) -> &TcpConfig {
+        &self.cfg
+    }
+    /// The application has closed its handle; the stack may free the
+    /// connection once it reaches CLOSED.
+    pub fn is_orphan(&self) -> bool {
+        self.user_closed
+    }
+    /// Bytes the application can read now.
+    pub fn recv_queue(&self) -> usize {
+        self.rx.len()
+    }
+    /// Bytes the application wrote that are not yet acknowledged.
+    pub fn send_queue(&self) -> usize {
+        self.tx.len()
+    }
+    /// Room for more data in the send buffer.
+    pub fn send_capacity(&self) -> usize {
+        self.tx.free()
+    }
+    /// True when a read would not block: data, end of file, or an error.
+    pub fn can_recv(&self) -> bool {
+        !self.rx.is_empty() || self.rx_closed || self.error.is_some() || self.state == State::Closed
+    }
+    /// True when a write would not block (room, or an error to report).
+    pub fn can_send(&self) -> bool {
+        match self.state {
+            State::Established | State::CloseWait => self.tx_closed || self.tx.free() > 0,
+            State::SynSent | State::SynReceived => false,
+            _ => true,
+        }
+    }
+    /// Takes the "readiness changed" flag.
+    pub fn take_wake(&mut self) -> bool {
+        core::mem::take(&mut self.wake)
+    }
+    /// Heap bytes held by the buffers.
+    pub fn buffer_bytes(&self) -> usize {
+        self.tx.allocated() + self.rx.allocated() + self.rtx.capacity() * core::mem::size_of::<TxSeg>()
+    }
+
+    pub fn info(&self) -> TcpInfo {
+        let mut i = self.info;
+        i.state = Some(self.state);
+        i.rtt = self.rtt.srtt();
+        i.rttvar = self.rtt.rttvar();
+        i.rto = self.rtt.rto();
+        i.cwnd = self.cc.cwnd();
+        i.ssthresh = self.cc.ssthresh();
+        i.mss = self.mss;
+        i.snd_wnd = self.snd_wnd;
+        i.rcv_wnd = self.rcv_adv.since(self.rcv_nxt);
+        i.in_flight = self.in_flight;
+        i.backoff = self.rtt.backoff();
+        i
+    }
+
+    // ---- user calls (RFC 9293 §3.10.2 - §3.10.6) ---------------------------
+
+    /// SEND: queues bytes; returns how many fitted.
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        match self.state {
+            State::Established | State::CloseWait if !self.tx_closed => {
+                if data.is_empty() {
+                    return Ok(0);
+                }
+                let n = self.tx.push(data);
+                if n == 0 { Err(Error::WouldBlock) } else { Ok(n) }
+            }
+            State::SynSent | State::SynReceived if !self.tx_closed => Err(Error::WouldBlock),
+            State::Closed => Err(self.error.take().unwrap_or(Error::BrokenPipe)),
+            _ => Err(Error::BrokenPipe),
+        }
+    }
+
+    /// RECEIVE: copies readable bytes. `Ok(0)` is end of file.
+    pub fn recv(&mut self, cx: &mut Cx, out: &mut [u8]) -> Result<usize, Error> {
+        if !self.rx.is_empty() {
+            if out.is_empty() {
+                return Ok(0);
+            }
+            let n = self.rx.read(out);
+            self.after_read(cx);
+            return Ok(n);
+        }
+        if let Some(e) = self.error {
+            // Report a reset or timeout once, then end of file, as BSD does.
+            self.error = None;
+            self.rx_closed = true;
+            return Err(e);
+        }
+        if self.rx_closed || self.rx_shutdown {
+            return Ok(0);
+        }
+        match self.state {
+            State::Closed => Ok(0),
+            State::Listen => Err(Error::NotConnected),
+            _ => Err(Error::WouldBlock),
+        }
+    }
+
+    /// Peeks at readable bytes without consuming them.
+    pub fn peek(&self, out: &mut [u8]) -> usize {
+        self.rx.peek(out)
+    }
+
+    /// After the application read: if the window can open by a lot, tell
+    /// the peer now rather than waiting for its next segment (RFC 9293
+    /// §3.8.6.2.2, the receiver side of SWS avoidance).
+    fn after_read(&mut self, cx: &mut Cx) {
+        if !self.state.can_receive() {
+            return;
+        }
+        let advertised = self.rcv_adv.since(self.rcv_nxt);
+        let possible = self.rx.free();
+        let threshold = (2 * self.mss).min(self.rx.capacity() / 2).max(1);
+        if possible >= advertised + threshold {
+            self.ack_due = AckDue::Now;
+            self.wake = true;
+        }
+        let _ = cx;
+    }
+
+    /// SHUTDOWN(write) / the sending half of CLOSE: a FIN follows the data
+    /// already queued (RFC 9293 §3.10.4).
+    pub fn shutdown_write(&mut self, cx: &mut Cx) {
+        if self.tx_closed {
+            return;
+        }
+        match self.state {
+            State::SynSent => {
+                self.set_state(cx, State::Closed);
+            }
+            State::SynReceived => {
+                // The FIN goes once our SYN is acknowledged.
+                self.tx_closed = true;
+            }
+            State::Established => {
+                self.tx_closed = true;
+                self.set_state(cx, State::FinWait1);
+            }
+            State::CloseWait => {
+                self.tx_closed = true;
+                self.set_state(cx, State::LastAck);
+            }
+            _ => {}
+        }
+    }
+
+    /// SHUTDOWN(read): reads return end of file; data that still arrives
+    /// is acknowledged and discarded.
+    pub fn shutdown_read(&mut self) {
+        self.rx_shutdown = true;
+        self.rx.clear();
+    }
+
+    /// CLOSE by the application: graceful unless unread data is pending, in
+    /// which case the connection is reset (RFC 1122 §4.2.2.13, RFC 2525
+    /// §2.17). The connection then finishes on its own.
+    pub fn close(&mut self, cx: &mut Cx) {
+        self.user_closed = true;
+        if !self.rx.is_empty() && self.state != State::Closed {
+            self.abort(cx);
+            return;
+        }
+        self.rx_shutdown = true;
+        self.shutdown_write(cx);
+        if self.state == State::FinWait2 {
+            self.close_deadline = Some(cx.now + self.cfg.fin_wait2_timeout);
+        }
+    }
+
+    /// ABORT (RFC 9293 §3.10.5): a RST if the peer knows of us, then CLOSED.
+    pub fn abort(&mut self, cx: &mut Cx) {
+        self.user_closed = true;
+        match self.state {
+            State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                self.rst_due = Some((self.snd_nxt, Some(self.rcv_nxt)));
+                self.error = None;
+                self.set_state(cx, State::Closed);
+                self.wake = true;
+            }
+            State::Closed => {}
+            _ => self.set_state(cx, State::Closed),
+        }
+    }
+
+    // ---- timers (RFC 9293 §3.10.8) -------------------------------------------
+
+    /// The earliest instant a timer of this connection expires.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.rtx_deadline, self.persist_deadline, self.delack_deadline, self.close_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Runs every timer whose deadline has passed.
+    pub fn handle_timeout(&mut self, cx: &mut Cx) {
+        let now = cx.now;
+        if self.close_deadline.is_some_and(|t| t <= now) {
+            self.close_deadline = None;
+            let timer = if self.state == State::TimeWait { Timer::TimeWait } else { Timer::FinWait2 };
+            self.trace_timer(cx, timer);
+            self.set_state(cx, State::Closed);
+            return;
+        }
+        if self.rtx_deadline.is_some_and(|t| t <= now) {
+            self.rtx_deadline = None;
+            self.on_retransmit_timeout(cx);
+        }
+        if self.persist_deadline.is_some_and(|t| t <= now) {
+            self.persist_deadline = None;
+            self.trace_timer(cx, Timer::Persist);
+            self.probe_due = true;
+            self.persist_backoff = self.persist_backoff.saturating_add(1);
+        }
+        if self.delack_deadline.is_some_and(|t| t <= now) {
+            self.delack_deadline = None;
+            if self.ack_due == AckDue::Delayed {
+                self.trace_timer(cx, Timer::DelayedAck);
+                cx.stats.delayed_acks += 1;
+                self.ack_due = AckDue::Now;
+            }
+        }
+    }
+
+    fn trace_timer(&self, cx: &mut Cx, timer: Timer) {
+        let (local, remote, rto, backoff) = (self.local, self.remote, self.rtt.rto(), self.rtt.backoff());
+        cx.tracer.record(cx.now, || EventKind::TcpTimer { local, remote, timer, rto, backoff });
+    }
+
+    /// RFC 6298 §5.4-5.6: retransmit, back off, restart; give up after the
+    /// configured number of tries (RFC 9293 §3.8.3, R2).
+    fn on_retransmit_timeout(&mut self, cx: &mut Cx) {
+        self.trace_timer(cx, Timer::Retransmit);
+        cx.stats.timeouts += 1;
+        self.retries += 1;
+        match self.state {
+            State::SynSent | State::SynReceived => {
+                let limit = if self.state == State::SynSent { self.cfg.syn_retries } else { self.cfg.synack_retries };
+                if self.retries > limit {
+                    cx.stats.attempt_fails += 1;
+                    cx.stats.connections_timed_out += 1;
+                    self.fail(cx, self.soft_error.unwrap_or(Error::TimedOut));
+                    return;
+                }
+                self.rtt.back_off();
+                self.syn_due = true;
+            }
+            State::Closed | State::Listen | State::TimeWait => {}
+            _ => {
+                if self.rtx.is_empty() {
+                    return;
+                }
+                if self.retries > self.cfg.retries {
+                    cx.stats.connections_timed_out += 1;
+                    self.fail(cx, self.soft_error.unwrap_or(Error::TimedOut));
+                    return;
+                }
+                self.rtt.back_off();
+                // After a timeout everything outstanding is presumed lost
+                // (RFC 6675 §5.1, RFC 5681 §3.1) and the window is one
+                // segment; recovery lasts until all of it is acknowledged
+                // (RFC 6582 §4).
+                let flight = self.snd_nxt - self.snd_una;
+                self.cc.on_rto(cx.now, flight, self.mss);
+                self.recovery = Recovery::Loss { recover: self.snd_nxt };
+                self.dupacks = 0;
+                self.dupack_credit = 0;
+                for seg in self.rtx.iter_mut() {
+                    seg.lost = true;
+                }
+                self.lost_count = self.rtx.len();
+                self.in_flight = 0;
+                self.trace_congestion(cx);
+            }
+        }
+        // The timer restarts when the retransmission goes out.
+        self.rtx_deadline = None;
+        self.wake = true;
+    }
+
+    pub(crate) fn trace_congestion(&self, cx: &mut Cx) {
+        if !cx.tracer.enabled() {
+            return;
+        }
+        let (local, remote) = (self.local, self.remote);
+        let (cwnd, ssthresh, in_flight, srtt, rto) =
+            (self.cc.cwnd(), self.cc.ssthresh(), self.in_flight, self.rtt.srtt(), self.rtt.rto());
+        cx.tracer.record(cx.now, || EventKind::TcpCongestion { local, remote, cwnd, ssthresh, in_flight, srtt, rto });
+    }
+
+    /// Starts the retransmission timer unless it runs (RFC 6298 §5.1).
+    pub(crate) fn arm_rtx(&mut self, now: Instant) {
+        if self.rtx_deadline.is_none() {
+            self.rtx_deadline = Some(now + self.rtt.rto());
+        }
+    }
+
+    /// Restarts the retransmission timer (RFC 6298 §5.3).
+    pub(crate) fn restart_rtx(&mut self, now: Instant) {
+        self.rtx_deadline = Some(now + self.rtt.rto());
+    }
+
+    /// Our TSval: a millisecond clock plus this connection's offset.
+    pub(crate) fn ts_now(&self, now: Instant) -> u32 {
+        (now.as_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// TIME-WAIT lasts 2 MSL from its last restart (RFC 9293 §3.10.7.4).
+    pub(crate) fn start_time_wait(&mut self, cx: &mut Cx) {
+        self.set_state(cx, State::TimeWait);
+        self.rtx_deadline = None;
+        self.persist_deadline = None;
+        self.close_deadline = Some(cx.now + self.cfg.msl * 2);
+    }
+
+    /// Sequence number right after the last byte the application queued.
+    pub(crate) fn tx_end(&self) -> SeqNumber {
+        self.snd_una + self.tx.len()
+    }
+
+    /// Bytes queued but never sent.
+    pub(crate) fn unsent(&self) -> usize {
+        self.tx_end().since(self.snd_nxt)
+    }
+
+    /// Flight size for the congestion window check: bytes in flight less
+    /// what duplicate ACKs say has left the network.
+    pub(crate) fn pipe(&self) -> usize {
+        self.in_flight.saturating_sub(self.dupack_credit)
+    }
+
+    /// TCP_NODELAY: turns Nagle's algorithm off (true) or on.
+    pub fn set_option_nodelay(&mut self, nodelay: bool) {
+        self.cfg.nagle = !nodelay;
+    }
+
+    /// An ICMP error arrived about a segment we sent, quoting sequence
+    /// number `seq` (RFC 1122 §4.2.3.9, RFC 5927).
+    pub fn icmp_error(&mut self, cx: &mut Cx, seq: u32, reason: Option<DstUnreachable>) {
+        // RFC 5927 §4.1: only for data we have outstanding; anything else
+        // is stale or forged.
+        let seq = SeqNumber(seq);
+        let outstanding =
+            if self.snd_nxt == self.snd_una { seq == self.snd_una } else { seq.in_range(self.snd_una, self.snd_nxt) };
+        if !outstanding {
+            return;
+        }
+        match reason {
+            Some(DstUnreachable::FragRequired { next_hop_mtu }) => {
+                // RFC 1191 §6.1: use the smaller path MTU at once. A zero
+                // MTU (an old router) leaves the MSS unchanged; a tiny one
+                // is clamped to the IPv4 minimum of 68 (RFC 791).
+                let mtu = next_hop_mtu as usize;
+                if mtu == 0 {
+                    return;
+                }
+                let opts = if self.ts_ok { 12 } else { 0 };
+                let mss = mtu.max(crate::wire::ipv4::MIN_MTU).saturating_sub(IP_TCP_HEADERS + opts).max(8);
+                if mss < self.mss {
+                    self.mss = mss;
+                    // The segment that was too big is resent at the new size.
+                    if self.state.is_synchronized() {
+                        self.mark_front_lost();
+                        self.rexmit_now = true;
+                    }
+                    self.wake = true;
+                }
+            }
+            // Hard errors (codes 2 and 3) end a connection attempt; in a
+            // synchronized state they are treated as soft (RFC 5927 §4.2,
+            // RFC 1122 §4.2.3.9 says SHOULD abort, Linux does not).
+            Some(DstUnreachable::ProtoUnreachable | DstUnreachable::PortUnreachable)
+                if self.state == State::SynSent =>
+            {
+                cx.stats.attempt_fails += 1;
+                self.fail(cx, Error::ConnectionRefused);
+            }
+            Some(DstUnreachable::NetUnreachable) => self.soft_error = Some(Error::NetworkUnreachable),
+            Some(_) => self.soft_error = Some(Error::HostUnreachable),
+            None => self.soft_error = Some(Error::HostUnreachable),
+        }
+    }
+
+    /// True when `poll_segment` may have something to emit.
+    pub fn wants_to_send(&self) -> bool {
+        self.rst_due.is_some()
+            || (self.syn_due && matches!(self.state, State::SynSent | State::SynReceived))
+            || self.lost_count > 0
+            || self.unsent() > 0
+            || (self.tx_closed && self.fin_seq.is_none())
+            || self.probe_due
+            || self.ack_due == AckDue::Now
+    }
+
+    /// Time the connection entered TIME-WAIT or may be reused: for the
+    /// stack's TIME-WAIT recycling of RFC 9293 §3.10.7.4 (note) and RFC 6191.
+    pub fn time_wait_allows_new_syn(&self, syn_seq: u32, syn_tsval: Option<u32>) -> bool {
+        if self.state != State::TimeWait {
+            return false;
+        }
+        match (self.ts_ok, syn_tsval) {
+            // RFC 6191 §2: with timestamps, a SYN whose TSval is newer.
+            (true, Some(tsval)) => tsval.wrapping_sub(self.ts_recent) as i32 > 0,
+            // RFC 1122 §4.2.2.13: without, a sequence number above RCV.NXT.
+            _ => SeqNumber(syn_seq) > self.rcv_nxt,
+        }
+    }
+}

@@ -1,0 +1,686 @@
+//! Segment arrival (RFC 9293 §3.10.7.3 and §3.10.7.4), step by step in the
+//! RFC's order: sequence check, RST, SYN, ACK, text, FIN.
+
+use super::Cx;
+use super::connection::{AckDue, Connection, Recovery};
+use super::seq::SeqNumber;
+use super::state::State;
+use crate::socket::Error;
+use crate::stats::DropReason;
+use crate::trace::{Direction, EventKind};
+use crate::wire::TcpRepr;
+
+/// RFC 7323 §5.5: TS.Recent older than 24 days is invalid for PAWS.
+const PAWS_IDLE: crate::time::Duration = crate::time::Duration::from_secs(24 * 24 * 3600);
+
+/// What became of an arriving segment, for the stack's counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Processed (possibly only its ACK).
+    Accepted,
+    /// Dropped for this reason (an ACK or RST may have been queued).
+    Dropped(DropReason),
+}
+
+impl Connection {
+    /// Processes a segment addressed to this connection. `payload` is the
+    /// segment text. Replies are queued and go out through `poll_segment`.
+    pub fn process(&mut self, cx: &mut Cx, seg: &TcpRepr, payload: &[u8]) -> Disposition {
+        cx.stats.segments_in += 1;
+        self.info.segments_received += 1;
+        let (local, remote) = (self.local, self.remote);
+        cx.tracer.record(cx.now, || EventKind::TcpSegment {
+            direction: Direction::Received,
+            local,
+            remote,
+            repr: *seg,
+            payload_len: payload.len(),
+            retransmission: false,
+        });
+        match self.state {
+            State::Closed | State::Listen => Disposition::Dropped(DropReason::TcpNoSocket),
+            State::SynSent => self.process_syn_sent(cx, seg, payload),
+            _ => self.process_synchronized(cx, seg, payload),
+        }
+    }
+
+    /// RFC 9293 §3.10.7.3: SYN-SENT.
+    fn process_syn_sent(&mut self, cx: &mut Cx, seg: &TcpRepr, payload: &[u8]) -> Disposition {
+        let flags = seg.flags;
+        let ack = SeqNumber(seg.ack);
+        // First, check the ACK bit.
+        if flags.ack() && (ack <= self.iss || ack > self.snd_nxt) {
+            if !flags.rst() {
+                self.rst_due = Some((ack, None));
+                self.wake = true;
+            }
+            return Disposition::Dropped(DropReason::TcpBadAck);
+        }
+        let ack_ok = flags.ack();
+        // Second, the RST bit: only with an acceptable ACK (RFC 5961 §3.2
+        // keeps this rule for SYN-SENT).
+        if flags.rst() {
+            if ack_ok {
+                cx.stats.resets_in += 1;
+                cx.stats.attempt_fails += 1;
+                self.fail(cx, Error::ConnectionRefused);
+                return Disposition::Accepted;
+            }
+            return Disposition::Dropped(DropReason::TcpUnacceptable);
+        }
+        // Fourth, the SYN bit.
+        if !flags.syn() {
+            return Disposition::Dropped(DropReason::TcpUnacceptable);
+        }
+        self.irs = SeqNumber(seg.seq);
+        self.rcv_nxt = self.irs + 1;
+        self.take_syn_options(seg);
+        if ack_ok {
+            // Our SYN is acknowledged: ESTABLISHED.
+            self.snd_una = ack;
+            self.on_syn_acked(cx);
+            // The SYN-ACK's window is not scaled (RFC 7323 §2.2).
+            self.snd_wnd = seg.window as usize;
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = SeqNumber(seg.seq);
+            self.snd_wl2 = ack;
+            if let (true, Some((_, ecr))) = (self.ts_ok, seg.options.timestamps)
+                && ecr != 0
+            {
+                self.rtt_sample_ts(cx, ecr);
+            }
+            self.set_state(cx, State::Established);
+            self.ack_due = AckDue::Now;
+            // Data or a FIN on the SYN-ACK is processed as in ESTABLISHED,
+            // from the sixth step on.
+            if !payload.is_empty() || flags.fin() {
+                let seq = self.irs + 1;
+                self.process_text_and_fin(cx, seq, payload, flags.fin());
+            }
+        } else {
+            // Simultaneous open (RFC 9293 §3.5, figure 7): SYN-RECEIVED,
+            // answer with SYN-ACK from our ISS.
+            self.snd_wnd = seg.window as usize;
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = SeqNumber(seg.seq);
+            self.set_state(cx, State::SynReceived);
+            self.syn_due = true;
+            self.rtx_deadline = None;
+            self.snd_nxt = self.iss;
+        }
+        Disposition::Accepted
+    }
+
+    /// Our SYN was acknowledged: RTT sample (Karn: only if never resent),
+    /// retransmission state reset.
+    fn on_syn_acked(&mut self, cx: &mut Cx) {
+        if self.retries == 0
+            && !self.ts_ok
+            && let Some(sent) = self.syn_sent_at()
+        {
+            self.rtt.sample(cx.now - sent);
+        } else if self.retries > 0 {
+            // RFC 6298 §5.7: a SYN that timed out leaves an RTO of at
+            // least 3 s for the data phase when no sample was taken.
+            // (Linux does the same with TCP_TIMEOUT_FALLBACK.)
+        }
+        self.retries = 0;
+        self.rtt.reset_backoff();
+        self.rtx_deadline = None;
+        self.syn_due = false;
+    }
+
+    /// RFC 9293 §3.10.7.4: every state from SYN-RECEIVED on.
+    fn process_synchronized(&mut self, cx: &mut Cx, seg: &TcpRepr, payload: &[u8]) -> Disposition {
+        let flags = seg.flags;
+        let mut seq = SeqNumber(seg.seq);
+        let mut payload = payload;
+        let mut fin = flags.fin();
+        let seg_len = seg.segment_len(payload.len());
+
+        // RFC 7323 §3.2: once timestamps are in use, a non-RST segment
+        // without them is dropped.
+        if self.ts_ok && seg.options.timestamps.is_none() && !flags.rst() {
+            return Disposition::Dropped(DropReason::TcpUnacceptable);
+        }
+
+        // A retransmitted SYN in SYN-RECEIVED: answer with our SYN-ACK again.
+        if self.state == State::SynReceived && flags.syn() && !flags.ack() && !flags.rst() && seq == self.irs {
+            self.syn_due = true;
+            self.wake = true;
+            return Disposition::Accepted;
+        }
+
+        // PAWS (RFC 7323 §5.3): an old TSval means an old duplicate.
+        if self.ts_ok
+            && let Some((tsval, _)) = seg.options.timestamps
+            && !flags.rst()
+            && (tsval.wrapping_sub(self.ts_recent) as i32) < 0
+        {
+            if cx.now.saturating_duration_since(self.ts_recent_age) > PAWS_IDLE {
+                // R1 of §5.3: the idle connection's TS.Recent is stale.
+                self.ts_recent = tsval;
+                self.ts_recent_age = cx.now;
+            } else {
+                self.ack_due = AckDue::Now;
+                self.wake = true;
+                return Disposition::Dropped(DropReason::TcpPaws);
+            }
+        }
+
+        // First, check the sequence number.
+        let rcv_wnd = self.rcv_adv.since(self.rcv_nxt);
+        let acceptable = match (seg_len, rcv_wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => seq.in_range(self.rcv_nxt, self.rcv_nxt + rcv_wnd),
+            (_, 0) => false,
+            (_, _) => {
+                seq.in_range(self.rcv_nxt, self.rcv_nxt + rcv_wnd)
+                    || (seq + seg_len - 1).in_range(self.rcv_nxt, self.rcv_nxt + rcv_wnd)
+            }
+        };
+        // With a zero window, valid ACKs and RSTs are still processed
+        // (RFC 9293 §3.10.7.4, "special allowance").
+        let zero_window_allowance = !acceptable && rcv_wnd == 0 && seq == self.rcv_nxt;
+        if !acceptable && !zero_window_allowance {
+            if !flags.rst() {
+                self.ack_due = AckDue::Now;
+                self.wake = true;
+                if seg_len > 0 {
+                    cx.stats.duplicate_segments += 1;
+                }
+            }
+            return Disposition::Dropped(DropReason::TcpOutOfWindow);
+        }
+        if zero_window_allowance {
+            // Keep the ACK and RST; drop the text (it does not fit).
+            payload = &[];
+            fin = false;
+            if seg_len > 0 {
+                self.ack_due = AckDue::Now;
+                self.wake = true;
+            }
+        }
+
+        // Trim what was received before and what lies past the window.
+        if seq < self.rcv_nxt {
+            let mut dup = self.rcv_nxt - seq;
+            if flags.syn() {
+                dup -= 1;
+            }
+            let cut = dup.min(payload.len());
+            payload = &payload[cut..];
+            seq += cut + flags.syn() as usize;
+            if seq < self.rcv_nxt {
+                // Only the FIN is left and it was received before.
+                fin = false;
+                seq = self.rcv_nxt;
+            }
+            cx.stats.duplicate_segments += 1;
+        }
+        let space = (self.rcv_nxt + rcv_wnd.max(self.rx.free())).since(seq);
+        if payload.len() > space {
+            payload = &payload[..space];
+            fin = false;
+        }
+
+        // RFC 7323 §4.3: TS.Recent follows the segment that covers
+        // Last.ACK.sent (our RCV.NXT when we last acknowledged).
+        if self.ts_ok
+            && let Some((tsval, _)) = seg.options.timestamps
+            && SeqNumber(seg.seq) <= self.rcv_nxt
+            && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0
+        {
+            self.ts_recent = tsval;
+            self.ts_recent_age = cx.now;
+        }
+
+        // Second, the RST bit.
+        if flags.rst() {
+            return self.process_rst(cx, SeqNumber(seg.seq));
+        }
+
+        // Fourth, the SYN bit: in a synchronized state it is answered with
+        // a challenge ACK (RFC 5961 §4.2, adopted by RFC 9293).
+        if flags.syn() {
+            if self.state == State::SynReceived && self.passive {
+                // RFC 9293: a passive open returns to LISTEN (the stack
+                // drops this half-open connection).
+                self.set_state(cx, State::Closed);
+                return Disposition::Dropped(DropReason::TcpUnacceptable);
+            }
+            cx.stats.challenge_acks += 1;
+            self.ack_due = AckDue::Now;
+            self.wake = true;
+            return Disposition::Dropped(DropReason::TcpUnacceptable);
+        }
+
+        // Fifth, the ACK field.
+        if !flags.ack() {
+            return Disposition::Dropped(DropReason::TcpUnacceptable);
+        }
+        if let Some(d) = self.process_ack(cx, seg, payload.len()) {
+            return d;
+        }
+        if self.state == State::Closed {
+            return Disposition::Accepted;
+        }
+
+        // Sixth (URG) is not supported beyond treating urgent data as
+        // ordinary data, as SO_OOBINLINE does (RFC 6093 §4 recommends
+        // against new uses of urgent data).
+
+        // Seventh and eighth: text and FIN.
+        if !payload.is_empty() || fin {
+            self.process_text_and_fin(cx, seq, payload, fin);
+        }
+        Disposition::Accepted
+    }
+
+    /// RFC 9293 §3.10.7.4 "second, check the RST bit", with RFC 5961 §3.2:
+    /// only an exact match resets; other in-window RSTs get a challenge ACK.
+    fn process_rst(&mut self, cx: &mut Cx, seq: SeqNumber) -> Disposition {
+        if self.cfg.rfc5961 && seq != self.rcv_nxt {
+            cx.stats.challenge_acks += 1;
+            self.ack_due = AckDue::Now;
+            self.wake = true;
+            return Disposition::Dropped(DropReason::TcpUnacceptable);
+        }
+        cx.stats.resets_in += 1;
+        match self.state {
+            State::SynReceived => {
+                if self.passive {
+                    // Back to LISTEN: the half-open connection disappears.
+                    self.set_state(cx, State::Closed);
+                } else {
+                    cx.stats.attempt_fails += 1;
+                    self.fail(cx, Error::ConnectionRefused);
+                }
+            }
+            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                cx.stats.estab_resets += 1;
+                self.rx.clear();
+                self.fail(cx, Error::ConnectionReset);
+            }
+            State::TimeWait if self.cfg.rfc1337 => {
+                // RFC 1337 §3 (TIME-WAIT assassination): ignore it.
+                return Disposition::Dropped(DropReason::TcpUnacceptable);
+            }
+            _ => self.set_state(cx, State::Closed),
+        }
+        Disposition::Accepted
+    }
+
+    /// Fifth step, the ACK field. Returns a disposition when processing of
+    /// the segment ends here.
+    fn process_ack(&mut self, cx: &mut Cx, seg: &TcpRepr, payload_len: usize) -> Option<Disposition> {
+        let ack = SeqNumber(seg.ack);
+        if self.state == State::SynReceived {
+            if ack <= self.snd_una || ack > self.snd_nxt {
+                // RFC 9293: <SEQ=SEG.ACK><CTL=RST>.
+                self.rst_due = Some((ack, None));
+                self.wake = true;
+                return Some(Disposition::Dropped(DropReason::TcpBadAck));
+            }
+            self.snd_una = ack;
+            self.on_syn_acked(cx);
+            if self.ts_ok
+                && let Some((_, ecr)) = seg.options.timestamps
+                && ecr != 0
+            {
+                self.rtt_sample_ts(cx, ecr);
+            }
+            self.snd_wnd = (seg.window as usize) << self.snd_wscale;
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = SeqNumber(seg.seq);
+            self.snd_wl2 = ack;
+            self.set_state(cx, State::Established);
+            if self.tx_closed {
+                self.set_state(cx, State::FinWait1);
+            }
+            return None;
+        }
+
+        // RFC 9293: an ACK for something not yet sent is answered and dropped.
+        if ack > self.snd_nxt {
+            self.ack_due = AckDue::Now;
+            self.wake = true;
+            return Some(Disposition::Dropped(DropReason::TcpBadAck));
+        }
+        // RFC 5961 §5.2: an ACK too far below SND.UNA is a blind injection.
+        if self.cfg.rfc5961 && ack < self.snd_una - self.max_snd_wnd.max(1) {
+            cx.stats.challenge_acks += 1;
+            self.ack_due = AckDue::Now;
+            self.wake = true;
+            return Some(Disposition::Dropped(DropReason::TcpBadAck));
+        }
+
+        let window = (seg.window as usize) << self.snd_wscale;
+        let seg_seq = SeqNumber(seg.seq);
+        let old_wnd = self.snd_wnd;
+        if ack > self.snd_una {
+            self.on_new_ack(cx, seg, ack);
+        } else if ack == self.snd_una
+            && payload_len == 0
+            && !seg.flags.fin()
+            && window == old_wnd
+            && !self.rtx.is_empty()
+        {
+            // A duplicate ACK (RFC 5681 §2).
+            self.on_dupack(cx);
+        }
+
+        // Window update (RFC 9293 §3.10.7.4): only from a segment newer
+        // than the one that last set it.
+        if self.snd_wl1 < seg_seq || (self.snd_wl1 == seg_seq && self.snd_wl2 <= ack) {
+            self.snd_wnd = window;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            self.snd_wl1 = seg_seq;
+            self.snd_wl2 = ack;
+            if window > 0 {
+                self.persist_deadline = None;
+                self.persist_backoff = 0;
+                self.probe_due = false;
+            }
+            if window > old_wnd {
+                self.wake = true;
+            }
+        }
+
+        // State-specific consequences of the acknowledgement.
+        let fin_acked = self.fin_seq.is_some_and(|f| self.snd_una > f);
+        match self.state {
+            State::FinWait1 if fin_acked => {
+                self.set_state(cx, State::FinWait2);
+                if self.user_closed {
+                    // RFC 9293 leaves FIN-WAIT-2 open-ended; an orphan
+                    // waits a bounded time for the FIN (Linux tcp_fin_timeout).
+                    self.close_deadline = Some(cx.now + self.cfg.fin_wait2_timeout);
+                }
+            }
+            State::Closing if fin_acked => self.start_time_wait(cx),
+            State::LastAck if fin_acked => {
+                self.set_state(cx, State::Closed);
+                return Some(Disposition::Accepted);
+            }
+            State::TimeWait => {
+                // Only a retransmitted FIN can arrive here: acknowledge it
+                // and restart the 2 MSL timeout.
+                if seg.flags.fin() {
+                    self.ack_due = AckDue::Now;
+                    self.wake = true;
+                    self.close_deadline = Some(cx.now + self.cfg.msl * 2);
+                }
+                return Some(Disposition::Accepted);
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// New data acknowledged: free it, sample the RTT, grow the window,
+    /// and manage recovery and the timer.
+    fn on_new_ack(&mut self, cx: &mut Cx, seg: &TcpRepr, ack: SeqNumber) {
+        let now = cx.now;
+        let acked = ack - self.snd_una;
+        // Remove what is acknowledged from the retransmission queue.
+        let mut rtt_sample = None;
+        let mut newest_clean: Option<crate::time::Instant> = None;
+        while let Some(front) = self.rtx.front_mut() {
+            if front.end <= ack {
+                let s = *front;
+                self.rtx.pop_front();
+                if s.lost {
+                    self.lost_count -= 1;
+                } else {
+                    self.in_flight -= s.len();
+                }
+                if s.xmits == 1 {
+                    newest_clean = Some(s.sent_at);
+                }
+            } else {
+                if front.start < ack {
+                    let part = ack - front.start;
+                    front.start = ack;
+                    if !front.lost {
+                        self.in_flight -= part;
+                    }
+                }
+                break;
+            }
+        }
+        // Karn's rule (RFC 6298 §3): sample only segments sent once, unless
+        // timestamps tell which transmission is acknowledged.
+        if self.ts_ok {
+            if let Some((_, ecr)) = seg.options.timestamps
+                && ecr != 0
+            {
+                rtt_sample = self.rtt_sample_ts(cx, ecr);
+            }
+        } else if let Some(sent) = newest_clean {
+            let r = now - sent;
+            self.rtt.sample(r);
+            rtt_sample = Some(r);
+        }
+
+        // Free the acknowledged bytes (the FIN is not in the buffer).
+        let data_acked = match self.fin_seq {
+            Some(f) if ack > f => f - self.snd_una,
+            _ => acked,
+        };
+        self.tx.consume(data_acked.min(self.tx.len()));
+        if self.tx.is_empty() {
+            self.tx.release_if_empty();
+        }
+        self.snd_una = ack;
+        self.info.bytes_acked += data_acked as u64;
+        self.retries = 0;
+        self.rtt.reset_backoff();
+        if data_acked > 0 {
+            self.wake = true;
+        }
+
+        // Loss recovery and the congestion window.
+        match self.recovery {
+            Recovery::Fast { recover } | Recovery::Loss { recover } if ack >= recover => {
+                self.recovery = Recovery::Open;
+                self.dupacks = 0;
+                self.dupack_credit = 0;
+                self.cc.on_recovery_end(now);
+            }
+            Recovery::Fast { .. } => {
+                // NewReno partial ACK (RFC 6582 §3.2 step 5): the next hole
+                // is lost too; retransmit it at once.
+                self.dupack_credit = self.dupack_credit.saturating_sub(acked);
+                self.mark_front_lost();
+                self.rexmit_now = true;
+            }
+            Recovery::Loss { .. } => {
+                // Slow start through the retransmissions.
+                self.cc.on_ack(now, acked, self.mss, rtt_sample);
+            }
+            Recovery::Open => {
+                self.dupacks = 0;
+                self.dupack_credit = 0;
+                self.cc.on_ack(now, acked, self.mss, rtt_sample);
+            }
+        }
+        self.trace_congestion(cx);
+
+        // RFC 6298 §5.2 and §5.3.
+        if self.rtx.is_empty() {
+            self.rtx_deadline = None;
+        } else {
+            self.restart_rtx(now);
+        }
+    }
+
+    /// Duplicate ACK handling: fast retransmit on the third (RFC 5681 §3.2,
+    /// RFC 6582 §3.2).
+    fn on_dupack(&mut self, cx: &mut Cx) {
+        self.dupacks += 1;
+        // Each duplicate ACK means a segment left the network.
+        let outstanding = self.snd_nxt - self.snd_una;
+        self.dupack_credit = (self.dupack_credit + self.mss).min(outstanding.saturating_sub(self.mss));
+        match self.recovery {
+            Recovery::Open if self.dupacks == 3 => {
+                // RFC 6582 §3.2 step 2: only when the ACK covers the last
+                // recovery point (here: we are not in recovery at all).
+                cx.stats.fast_retransmits += 1;
+                self.cc.on_congestion_event(cx.now, outstanding, self.mss);
+                self.recovery = Recovery::Fast { recover: self.snd_nxt };
+                self.mark_front_lost();
+                self.rexmit_now = true;
+                self.trace_congestion(cx);
+            }
+            _ => {}
+        }
+        self.wake = true;
+    }
+
+    /// Marks the first unacknowledged segment lost so output resends it.
+    pub(crate) fn mark_front_lost(&mut self) {
+        if let Some(front) = self.rtx.front_mut()
+            && !front.lost
+        {
+            front.lost = true;
+            self.lost_count += 1;
+            self.in_flight -= front.len();
+            self.wake = true;
+        }
+    }
+
+    /// An RTT sample from an echoed timestamp (RFC 7323 §4.1).
+    fn rtt_sample_ts(&mut self, cx: &mut Cx, ecr: u32) -> Option<crate::time::Duration> {
+        let elapsed = self.ts_now(cx.now).wrapping_sub(ecr) as i32;
+        if elapsed < 0 {
+            return None;
+        }
+        let r = crate::time::Duration::from_millis(elapsed as u64);
+        self.rtt.sample(r);
+        Some(r)
+    }
+
+    /// Seventh and eighth steps: segment text and FIN, for a segment
+    /// already trimmed to start at or after RCV.NXT.
+    fn process_text_and_fin(&mut self, cx: &mut Cx, seq: SeqNumber, payload: &[u8], fin: bool) {
+        if fin {
+            let fin_seq = seq + payload.len();
+            if self.rx_fin.is_none() {
+                self.rx_fin = Some(fin_seq);
+            }
+        }
+        if !payload.is_empty() {
+            match self.state {
+                State::Established | State::FinWait1 | State::FinWait2 => {
+                    if self.user_closed {
+                        // New data after the application closed: reset
+                        // (RFC 1122 §4.2.2.13; Linux does the same).
+                        self.rst_due = Some((self.snd_nxt, Some(self.rcv_nxt)));
+                        self.set_state(cx, State::Closed);
+                        return;
+                    }
+                    self.receive_text(cx, seq, payload);
+                }
+                // The peer's FIN came before: text after it is ignored.
+                _ => {}
+            }
+        }
+        // The FIN counts once everything before it has arrived.
+        if let Some(fin_seq) = self.rx_fin
+            && fin_seq == self.rcv_nxt
+            && !self.rx_closed
+        {
+            self.process_fin(cx);
+        }
+    }
+
+    fn receive_text(&mut self, cx: &mut Cx, seq: SeqNumber, payload: &[u8]) {
+        let had_ooo = self.rx.has_out_of_order();
+        let written = if self.rx_shutdown {
+            // Shut down for reading: acknowledge and discard.
+            if seq == self.rcv_nxt {
+                crate::tcp::recv_buffer::Written {
+                    in_order: payload.len(),
+                    new_bytes: payload.len(),
+                    out_of_order: false,
+                }
+            } else {
+                Default::default()
+            }
+        } else {
+            self.rx.write(self.rcv_nxt, seq, payload)
+        };
+        self.rcv_nxt += written.in_order;
+        self.info.bytes_received += written.new_bytes as u64;
+        cx.stats.bytes_in += written.new_bytes as u64;
+        if written.in_order > 0 && !self.rx_shutdown {
+            self.wake = true;
+        }
+        if written.out_of_order {
+            // RFC 5681 §4.2: out-of-order data is acknowledged at once so
+            // the sender sees duplicate ACKs.
+            cx.stats.out_of_order_segments += 1;
+            self.ack_due = AckDue::Now;
+        } else if had_ooo || written.new_bytes == 0 {
+            // A filled hole (RFC 5681 §4.2) or a duplicate: ACK at once.
+            self.ack_due = AckDue::Now;
+        } else {
+            self.schedule_ack(cx, payload.len());
+        }
+        self.wake = true;
+    }
+
+    /// The delayed-ACK policy (RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2): an
+    /// ACK at least every second full-sized segment and within the timeout.
+    fn schedule_ack(&mut self, cx: &mut Cx, len: usize) {
+        let Some(delay) = self.cfg.delayed_ack else {
+            self.ack_due = AckDue::Now;
+            return;
+        };
+        if self.quickacks > 0 {
+            self.quickacks -= 1;
+            self.ack_due = AckDue::Now;
+            return;
+        }
+        if len >= self.mss {
+            self.segs_since_ack += 1;
+        }
+        if self.segs_since_ack >= 2 {
+            self.ack_due = AckDue::Now;
+            return;
+        }
+        if self.ack_due < AckDue::Delayed {
+            self.ack_due = AckDue::Delayed;
+        }
+        if self.delack_deadline.is_none() {
+            self.delack_deadline = Some(cx.now + delay);
+        }
+    }
+
+    /// Eighth step: the FIN (RFC 9293 §3.10.7.4).
+    fn process_fin(&mut self, cx: &mut Cx) {
+        self.rcv_nxt += 1;
+        self.rx_closed = true;
+        self.ack_due = AckDue::Now;
+        self.wake = true;
+        match self.state {
+            State::SynReceived | State::Established => self.set_state(cx, State::CloseWait),
+            State::FinWait1 => {
+                if self.fin_seq.is_some_and(|f| self.snd_una > f) {
+                    self.start_time_wait(cx);
+                } else {
+                    self.set_state(cx, State::Closing);
+                }
+            }
+            State::FinWait2 => self.start_time_wait(cx),
+            State::TimeWait => self.close_deadline = Some(cx.now + self.cfg.msl * 2),
+            _ => {}
+        }
+    }
+
+    /// When our SYN went out, for the first RTT sample.
+    fn syn_sent_at(&self) -> Option<crate::time::Instant> {
+        self.syn_sent_at
+    }
+}

@@ -1,0 +1,384 @@
+//! What a connection sends next, and the segment it writes.
+//!
+//! `poll_segment` is called until it returns `None`; each call writes one
+//! segment. The order of precedence: a RST, the SYN or SYN-ACK, lost
+//! segments, new data (and the FIN), a zero-window probe, a bare ACK.
+
+use super::Cx;
+use super::connection::{AckDue, Connection, TxSeg};
+use super::seq::SeqNumber;
+use super::state::State;
+use crate::trace::{Direction, EventKind};
+use crate::wire::tcp::{HEADER_LEN, MAX_SACK_BLOCKS, SackBlocks};
+use crate::wire::{TcpFlags, TcpOptions, TcpPacket, TcpRepr};
+
+/// What goes into one segment besides its header fields.
+struct Outgoing {
+    seq: SeqNumber,
+    flags: TcpFlags,
+    /// Payload taken from the send buffer: its first sequence number and
+    /// length.
+    data: Option<(SeqNumber, usize)>,
+    syn_options: bool,
+    retransmission: bool,
+}
+
+impl Connection {
+    /// Writes the next segment this connection wants to send into `out`
+    /// (TCP header, options, payload, checksum) and returns its length.
+    /// `out` limits the segment size; it must hold at least a header with
+    /// options (60 bytes).
+    pub fn poll_segment(&mut self, cx: &mut Cx, out: &mut [u8]) -> Option<usize> {
+        if let Some((seq, ack)) = self.rst_due.take() {
+            return Some(self.emit_rst(cx, out, seq, ack));
+        }
+        match self.state {
+            State::Closed | State::Listen => return None,
+            State::SynSent => {
+                if !self.syn_due {
+                    return None;
+                }
+                let seg = Outgoing {
+                    seq: self.iss,
+                    flags: TcpFlags::SYN,
+                    data: None,
+                    syn_options: true,
+                    retransmission: self.retries > 0,
+                };
+                return Some(self.emit_syn(cx, out, seg));
+            }
+            State::SynReceived if self.syn_due => {
+                let seg = Outgoing {
+                    seq: self.iss,
+                    flags: TcpFlags::SYN | TcpFlags::ACK,
+                    data: None,
+                    syn_options: true,
+                    retransmission: self.retries > 0,
+                };
+                return Some(self.emit_syn(cx, out, seg));
+            }
+            _ => {}
+        }
+        if self.lost_count > 0
+            && let Some(n) = self.emit_retransmission(cx, out)
+        {
+            return Some(n);
+        }
+        if let Some(n) = self.emit_new_data(cx, out) {
+            return Some(n);
+        }
+        if self.probe_due {
+            self.probe_due = false;
+            cx.stats.zero_window_probes += 1;
+            // A probe as Linux sends it: an ACK carrying an old sequence
+            // number, which the peer must answer with its window (RFC 9293
+            // §3.8.6.1 lets the probe carry data or not).
+            let seg = Outgoing {
+                seq: self.snd_una - 1,
+                flags: TcpFlags::ACK,
+                data: None,
+                syn_options: false,
+                retransmission: false,
+            };
+            let n = self.emit(cx, out, seg);
+            self.arm_persist(cx);
+            return Some(n);
+        }
+        if self.ack_due == AckDue::Now && self.state != State::SynReceived {
+            let seg = Outgoing {
+                seq: self.snd_nxt,
+                flags: TcpFlags::ACK,
+                data: None,
+                syn_options: false,
+                retransmission: false,
+            };
+            return Some(self.emit(cx, out, seg));
+        }
+        None
+    }
+
+    fn emit_syn(&mut self, cx: &mut Cx, out: &mut [u8], seg: Outgoing) -> usize {
+        self.syn_due = false;
+        if self.syn_sent_at.is_none() {
+            self.syn_sent_at = Some(cx.now);
+        }
+        self.snd_nxt = self.iss + 1;
+        let n = self.emit(cx, out, seg);
+        self.restart_rtx(cx.now);
+        n
+    }
+
+    fn emit_rst(&mut self, cx: &mut Cx, out: &mut [u8], seq: SeqNumber, ack: Option<SeqNumber>) -> usize {
+        cx.stats.resets_out += 1;
+        let flags = if ack.is_some() { TcpFlags::RST | TcpFlags::ACK } else { TcpFlags::RST };
+        let repr = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: seq.0,
+            ack: ack.map_or(0, |a| a.0),
+            flags,
+            window: 0,
+            urgent: 0,
+            options: TcpOptions::default(),
+        };
+        self.write_segment(cx, out, &repr, None, false)
+    }
+
+    /// Resends the first segment marked lost, if the window allows.
+    fn emit_retransmission(&mut self, cx: &mut Cx, out: &mut [u8]) -> Option<usize> {
+        // RFC 6675 §5 (4.3) / RFC 6582: the first retransmission of a
+        // recovery goes regardless of the window; later ones while
+        // pipe < cwnd.
+        if !self.rexmit_now && self.pipe() >= self.cc.cwnd() {
+            return None;
+        }
+        let idx = self.rtx.iter().position(|s| s.lost)?;
+        let max = self.max_payload(out.len());
+        let seg = self.rtx[idx];
+        let data_len = seg.data_end() - seg.start;
+        let (len, fin) = if data_len > max {
+            // The segment no longer fits (a smaller MSS): split it.
+            let rest = TxSeg { start: seg.start + max, ..seg };
+            self.rtx[idx].end = seg.start + max;
+            self.rtx[idx].fin = false;
+            self.rtx.insert(idx + 1, rest);
+            self.lost_count += 1;
+            (max, false)
+        } else {
+            (data_len, seg.fin)
+        };
+        self.rexmit_now = false;
+        let s = &mut self.rtx[idx];
+        s.lost = false;
+        s.xmits = s.xmits.saturating_add(1);
+        s.sent_at = cx.now;
+        let seg_len = s.len();
+        self.lost_count -= 1;
+        self.in_flight += seg_len;
+        cx.stats.retransmitted_segments += 1;
+        self.info.retransmits += 1;
+        self.info.bytes_retransmitted += len as u64;
+        let mut flags = TcpFlags::ACK;
+        if fin {
+            flags |= TcpFlags::FIN;
+        }
+        if len > 0 {
+            flags |= TcpFlags::PSH;
+        }
+        let data = (len > 0).then_some((seg.start, len));
+        let n = self.emit(cx, out, Outgoing { seq: seg.start, flags, data, syn_options: false, retransmission: true });
+        self.arm_rtx(cx.now);
+        Some(n)
+    }
+
+    /// Sends new data and the FIN, as the windows, Nagle's algorithm and
+    /// sender-side silly window syndrome avoidance allow.
+    fn emit_new_data(&mut self, cx: &mut Cx, out: &mut [u8]) -> Option<usize> {
+        if !matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::LastAck | State::Closing
+        ) {
+            return None;
+        }
+        let unsent = self.unsent();
+        let fin_pending = self.tx_closed && self.fin_seq.is_none();
+        if unsent == 0 && !fin_pending {
+            return None;
+        }
+        let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
+        let max = self.max_payload(out.len());
+        let pipe = self.pipe();
+        let cwnd = self.cc.cwnd();
+        // The congestion window admits a segment while the pipe is below
+        // it; an empty pipe always admits one.
+        let cwnd_room = if pipe == 0 { max.max(1) } else { cwnd.saturating_sub(pipe) };
+        let len = unsent.min(max).min(wnd_room).min(cwnd_room);
+        let fin = fin_pending && len == unsent && len < wnd_room && cwnd_room > len;
+
+        if len == 0 && !fin {
+            if wnd_room == 0 && self.rtx.is_empty() {
+                self.arm_persist(cx);
+            }
+            return None;
+        }
+        if len > 0 && !fin {
+            // RFC 9293 §3.8.6.2.1 (sender SWS) and §3.7.4 (Nagle): send a
+            // full segment, or everything queued when nothing is
+            // outstanding (or Nagle is off), or half the largest window
+            // the peer offered.
+            let full = len >= self.mss.min(max);
+            let idle = self.snd_nxt == self.snd_una;
+            let all = len == unsent && (idle || !self.cfg.nagle);
+            let half_window = self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2;
+            if !(full || all || half_window) {
+                if idle && self.rtx.is_empty() && len < unsent {
+                    // Held back by a small window: the persist timer is
+                    // the SWS override timeout.
+                    self.arm_persist(cx);
+                }
+                return None;
+            }
+        }
+
+        let seq = self.snd_nxt;
+        let mut flags = TcpFlags::ACK;
+        if len > 0 && len == unsent {
+            flags |= TcpFlags::PSH;
+        }
+        if fin {
+            flags |= TcpFlags::FIN;
+            self.fin_seq = Some(seq + len);
+        }
+        let seg_len = len + fin as usize;
+        self.snd_nxt = seq + seg_len;
+        self.rtx.push_back(TxSeg { start: seq, end: seq + seg_len, fin, sent_at: cx.now, xmits: 1, lost: false });
+        self.in_flight += seg_len;
+        self.info.bytes_sent += len as u64;
+        cx.stats.bytes_out += len as u64;
+        self.persist_deadline = None;
+        let data = (len > 0).then_some((seq, len));
+        let n = self.emit(cx, out, Outgoing { seq, flags, data, syn_options: false, retransmission: false });
+        self.arm_rtx(cx.now);
+        Some(n)
+    }
+
+    /// Starts the persist timer (RFC 9293 §3.8.6.1) with exponential backoff.
+    fn arm_persist(&mut self, cx: &mut Cx) {
+        if self.persist_deadline.is_some() {
+            return;
+        }
+        let base = self.rtt.rto().max(self.cfg.min_rto);
+        let factor = 1u32 << self.persist_backoff.min(16);
+        let wait = base.saturating_mul(factor).min(self.cfg.max_rto);
+        self.persist_deadline = Some(cx.now + wait);
+    }
+
+    /// Largest payload for a data segment that fits `buf_len` bytes of
+    /// TCP segment with the options this connection sends.
+    fn max_payload(&self, buf_len: usize) -> usize {
+        let opts = self.data_options_len();
+        let base = if self.ts_ok { 12 } else { 0 };
+        let by_mss = (self.mss + base).saturating_sub(opts);
+        by_mss.min(buf_len.saturating_sub(HEADER_LEN + opts)).max(1)
+    }
+
+    fn data_options_len(&self) -> usize {
+        let mut n = if self.ts_ok { 12 } else { 0 };
+        if self.sack_ok && self.rx.has_out_of_order() {
+            let blocks = if self.ts_ok { 3 } else { MAX_SACK_BLOCKS };
+            let have = self.rx.sack_block_count().min(blocks);
+            n += 4 + 8 * have;
+        }
+        n
+    }
+
+    /// The window to advertise, and the field value (RFC 9293 §3.8.6.2.2
+    /// receiver SWS avoidance; RFC 7323 §2.4: never shrink the window).
+    fn window_to_advertise(&mut self, syn: bool) -> u16 {
+        let free = self.rx.free();
+        let current = self.rcv_adv.since(self.rcv_nxt);
+        if syn {
+            let w = free.min(0xffff);
+            self.rcv_adv = self.rcv_nxt + w;
+            return w as u16;
+        }
+        // Move the right edge only by a worthwhile amount: one MSS or half
+        // the buffer, whichever is smaller.
+        let threshold = self.mss.min(self.rx.capacity() / 2).max(1);
+        let mut wnd = if free >= current + threshold || free == self.rx.capacity() { free } else { current };
+        wnd = wnd.max(current).min(super::connection::MAX_WINDOW);
+        let shift = self.rcv_wscale;
+        // Round up so the right edge never moves left (RFC 7323 §2.4).
+        let field = wnd.div_ceil(1 << shift).min(0xffff);
+        self.rcv_adv = (self.rcv_nxt + (field << shift)).max(self.rcv_adv);
+        field as u16
+    }
+
+    /// Builds the header for `seg` and writes the segment.
+    fn emit(&mut self, cx: &mut Cx, out: &mut [u8], seg: Outgoing) -> usize {
+        let syn = seg.flags.syn();
+        let mut options = TcpOptions::default();
+        if seg.syn_options {
+            options.mss = Some(self.local_mss.min(0xffff) as u16);
+            let active = self.state == State::SynSent;
+            if self.cfg.window_scaling && (active || self.snd_wscale_offered()) {
+                options.window_scale = Some(self.rcv_wscale);
+            }
+            options.sack_permitted = if active { self.cfg.sack } else { self.sack_ok };
+            let ts = if active { self.cfg.timestamps } else { self.ts_ok };
+            if ts {
+                let ecr = if active { 0 } else { self.ts_recent };
+                options.timestamps = Some((self.ts_now(cx.now), ecr));
+            }
+        } else {
+            if self.ts_ok {
+                options.timestamps = Some((self.ts_now(cx.now), self.ts_recent));
+            }
+            if self.sack_ok && self.rx.has_out_of_order() && seg.flags.ack() {
+                let max = if self.ts_ok { 3 } else { MAX_SACK_BLOCKS };
+                let mut blocks = SackBlocks::new();
+                for (l, r) in self.rx.sack_block_iter(max) {
+                    blocks.push(l.0, r.0);
+                }
+                options.sack_blocks = blocks;
+            }
+        }
+        let window = self.window_to_advertise(syn);
+        let ack_flag = seg.flags.ack();
+        let repr = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: seg.seq.0,
+            ack: if ack_flag { self.rcv_nxt.0 } else { 0 },
+            flags: seg.flags,
+            window,
+            urgent: 0,
+            options,
+        };
+        if ack_flag {
+            // Every segment with ACK carries our acknowledgement.
+            self.ack_due = AckDue::No;
+            self.delack_deadline = None;
+            self.segs_since_ack = 0;
+        }
+        self.write_segment(cx, out, &repr, seg.data, seg.retransmission)
+    }
+
+    /// Writes header, payload and checksum; records the segment.
+    fn write_segment(
+        &mut self,
+        cx: &mut Cx,
+        out: &mut [u8],
+        repr: &TcpRepr,
+        data: Option<(SeqNumber, usize)>,
+        retransmission: bool,
+    ) -> usize {
+        let hl = repr.header_len();
+        let len = data.map_or(0, |(_, n)| n);
+        if let Some((seq, n)) = data {
+            let offset = seq - self.snd_una;
+            let copied = self.tx.read_at(offset, &mut out[hl..hl + n]);
+            debug_assert_eq!(copied, n, "payload must come from the send buffer");
+        }
+        let total = hl + len;
+        let mut packet = TcpPacket::new_unchecked(&mut out[..total]);
+        repr.emit(&mut packet, Some((*self.local.ip(), *self.remote.ip())));
+        cx.stats.segments_out += 1;
+        self.info.segments_sent += 1;
+        let (local, remote, repr_copy) = (self.local, self.remote, *repr);
+        cx.tracer.record(cx.now, || EventKind::TcpSegment {
+            direction: Direction::Sent,
+            local,
+            remote,
+            repr: repr_copy,
+            payload_len: len,
+            retransmission,
+        });
+        total
+    }
+
+    /// In SYN-RECEIVED: did the peer's SYN offer window scaling?
+    fn snd_wscale_offered(&self) -> bool {
+        self.ws_ok
+    }
+}

@@ -1,0 +1,307 @@
+//! The receive buffer: in-order bytes waiting for the application, and
+//! out-of-order bytes held in place until the gap before them fills
+//! (RFC 9293 §3.10.7.4, "seventh, process the segment text").
+//!
+//! Bytes live in one [`Ring`] at their offset from the first unread byte,
+//! so a filled hole costs no copy. The out-of-order ranges are kept sorted,
+//! with the order in which they last grew, which is what SACK reports
+//! (RFC 2018 §4: the first block holds the most recent segment).
+
+use super::ring::Ring;
+use super::seq::SeqNumber;
+
+/// Most separate out-of-order ranges held. A flood of tiny segments with
+/// gaps between them cannot make the list, or the work per segment, grow
+/// without bound; segments that would open a new range past this are
+/// dropped (the sender will retransmit them).
+pub const MAX_OOO_RANGES: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Range {
+    start: SeqNumber,
+    end: SeqNumber,
+    /// Larger is more recent.
+    touched: u64,
+}
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Bytes that became readable in order (RCV.NXT advances this much).
+    pub in_order: usize,
+    /// Bytes of the segment not stored before (new information).
+    pub new_bytes: usize,
+    /// True when the segment went into the out-of-order queue.
+    pub out_of_order: bool,
+}
+
+#[derive(Debug)]
+pub struct RecvBuffer {
+    ring: Ring,
+    ooo: Vec<Range>,
+    clock: u64,
+}
+
+impl RecvBuffer {
+    pub fn new(capacity: usize) -> Self {
+        RecvBuffer { ring: Ring::new(capacity), ooo: Vec::new(), clock: 0 }
+    }
+
+    /// Bytes readable by the application.
+    pub fn len(&self) -> usize {
+        self.ring.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ring.is_empty()
+    }
+    pub fn capacity(&self) -> usize {
+        self.ring.limit()
+    }
+    pub fn set_capacity(&mut self, cap: usize) {
+        self.ring.set_limit(cap);
+    }
+    pub fn allocated(&self) -> usize {
+        self.ring.allocated()
+    }
+    /// Space left for new in-order data: the basis of the window.
+    pub fn free(&self) -> usize {
+        self.ring.free()
+    }
+    pub fn has_out_of_order(&self) -> bool {
+        !self.ooo.is_empty()
+    }
+    /// Bytes held out of order.
+    pub fn out_of_order_bytes(&self) -> usize {
+        self.ooo.iter().map(|r| r.end - r.start).sum()
+    }
+
+    /// Stores `data`, which starts at `seq`, given the next expected
+    /// sequence number `rcv_nxt`. Bytes before `rcv_nxt` must already be
+    /// trimmed by the caller; bytes beyond the buffer's space are dropped.
+    pub fn write(&mut self, rcv_nxt: SeqNumber, seq: SeqNumber, data: &[u8]) -> Written {
+        debug_assert!(seq >= rcv_nxt);
+        let offset = seq - rcv_nxt;
+        let space = self.ring.free();
+        if offset >= space || data.is_empty() {
+            return Written::default();
+        }
+        let data = &data[..data.len().min(space - offset)];
+        let start = seq;
+        let end = seq + data.len();
+        if offset > 0 {
+            self.clock += 1;
+            let new_bytes = self.insert_range(start, end);
+            let Some(new_bytes) = new_bytes else {
+                return Written::default();
+            };
+            if new_bytes > 0 {
+                self.ring.write_at(self.ring.len() + offset, data);
+            }
+            return Written { in_order: 0, new_bytes, out_of_order: true };
+        }
+        // In order: store, then swallow any out-of-order ranges it reaches.
+        self.ring.write_at(self.ring.len(), data);
+        let mut new_end = end;
+        let mut new_bytes = data.len();
+        let mut i = 0;
+        while i < self.ooo.len() {
+            let r = self.ooo[i];
+            if r.start <= new_end {
+                if r.end > new_end {
+                    new_end = r.end;
+                }
+                // Bytes of this range that the segment also carried were
+                // not new.
+                let overlap = end.min(r.end).since(r.start.max(start));
+                new_bytes -= overlap;
+                self.ooo.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        let in_order = new_end - rcv_nxt;
+        self.ring.extend_len(in_order);
+        Written { in_order, new_bytes, out_of_order: false }
+    }
+
+    /// Merges `[start, end)` into the out-of-order list. Returns the bytes
+    /// not held before, or None when the list is full and the range would
+    /// need a new entry.
+    fn insert_range(&mut self, start: SeqNumber, end: SeqNumber) -> Option<usize> {
+        // Ranges are sorted and disjoint (not even touching).
+        let first = self.ooo.iter().position(|r| r.end >= start);
+        let Some(first) = first else {
+            if self.ooo.len() >= MAX_OOO_RANGES {
+                return None;
+            }
+            self.ooo.push(Range { start, end, touched: self.clock });
+            return Some(end - start);
+        };
+        if self.ooo[first].start > end {
+            if self.ooo.len() >= MAX_OOO_RANGES {
+                return None;
+            }
+            self.ooo.insert(first, Range { start, end, touched: self.clock });
+            return Some(end - start);
+        }
+        // Overlaps or touches `first` and maybe more after it.
+        let mut last = first;
+        while last + 1 < self.ooo.len() && self.ooo[last + 1].start <= end {
+            last += 1;
+        }
+        let covered: usize = self.ooo[first..=last].iter().map(|r| end.min(r.end).since(start.max(r.start))).sum();
+        let merged =
+            Range { start: start.min(self.ooo[first].start), end: end.max(self.ooo[last].end), touched: self.clock };
+        self.ooo.drain(first + 1..=last);
+        self.ooo[first] = merged;
+        Some((end - start) - covered)
+    }
+
+    /// Copies readable bytes into `out` and consumes them.
+    pub fn read(&mut self, out: &mut [u8]) -> usize {
+        let n = self.ring.read_at(0, out);
+        self.ring.consume(n);
+        if self.ring.is_empty() && self.ooo.is_empty() {
+            self.ring.release_if_empty();
+        }
+        n
+    }
+
+    /// Copies readable bytes into `out` without consuming them.
+    pub fn peek(&self, out: &mut [u8]) -> usize {
+        self.ring.read_at(0, out)
+    }
+
+    /// The readable bytes as at most two slices.
+    pub fn as_slices(&self) -> (&[u8], &[u8]) {
+        self.ring.as_slices()
+    }
+
+    /// Consumes `n` readable bytes.
+    pub fn consume(&mut self, n: usize) {
+        self.ring.consume(n);
+        if self.ring.is_empty() && self.ooo.is_empty() {
+            self.ring.release_if_empty();
+        }
+    }
+
+    /// The end of the out-of-order data, if any: the highest sequence
+    /// number received plus one.
+    pub fn highest_ooo_end(&self) -> Option<SeqNumber> {
+        self.ooo.last().map(|r| r.end)
+    }
+
+    /// Number of out-of-order ranges.
+    pub fn sack_block_count(&self) -> usize {
+        self.ooo.len()
+    }
+
+    /// Up to `max` SACK blocks, most recently changed first (RFC 2018 §4),
+    /// without allocating.
+    pub fn sack_block_iter(&self, max: usize) -> impl Iterator<Item = (SeqNumber, SeqNumber)> + '_ {
+        let mut last = u64::MAX;
+        (0..max.min(self.ooo.len())).map_while(move |_| {
+            let r = self.ooo.iter().filter(|r| r.touched < last).max_by_key(|r| r.touched)?;
+            last = r.touched;
+            Some((r.start, r.end))
+        })
+    }
+
+    /// SACK blocks, most recently changed first (RFC 2018 §4).
+    pub fn sack_blocks(&self, max: usize, out: &mut Vec<(SeqNumber, SeqNumber)>) {
+        out.clear();
+        out.extend(self.sack_block_iter(max));
+    }
+
+    /// Drops all out-of-order data (the connection is going away).
+    pub fn clear(&mut self) {
+        self.ooo.clear();
+        let n = self.ring.len();
+        self.ring.consume(n);
+        self.ring.release_if_empty();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(n: u32) -> SeqNumber {
+        SeqNumber(n)
+    }
+
+    #[test]
+    fn in_order_then_read() {
+        let mut b = RecvBuffer::new(100);
+        let w = b.write(s(10), s(10), b"hello");
+        assert_eq!(w, Written { in_order: 5, new_bytes: 5, out_of_order: false });
+        let mut out = [0u8; 10];
+        assert_eq!(b.read(&mut out), 5);
+        assert_eq!(&out[..5], b"hello");
+        assert_eq!(b.allocated(), 0, "storage given back when drained");
+    }
+
+    #[test]
+    fn hole_filled_delivers_everything() {
+        let mut b = RecvBuffer::new(100);
+        assert!(b.write(s(0), s(5), b"world").out_of_order);
+        assert_eq!(b.len(), 0);
+        assert!(b.write(s(0), s(12), b"!!").out_of_order);
+        let mut v = Vec::new();
+        b.sack_blocks(4, &mut v);
+        assert_eq!(v, vec![(s(12), s(14)), (s(5), s(10))], "most recent first");
+        let w = b.write(s(0), s(0), b"hello");
+        assert_eq!(w.in_order, 10);
+        assert!(b.has_out_of_order());
+        let w = b.write(s(10), s(10), b"xy");
+        assert_eq!(w.in_order, 4);
+        let mut out = [0u8; 20];
+        let n = b.read(&mut out);
+        assert_eq!(&out[..n], b"helloworldxy!!");
+        assert!(!b.has_out_of_order());
+    }
+
+    #[test]
+    fn duplicates_are_not_new() {
+        let mut b = RecvBuffer::new(100);
+        b.write(s(0), s(10), b"abcdef");
+        let w = b.write(s(0), s(12), b"cd");
+        assert_eq!(w.new_bytes, 0);
+        let w = b.write(s(0), s(8), b"xxabcdefgh");
+        assert_eq!(w.new_bytes, 4);
+        let w = b.write(s(0), s(0), b"01234567xxabcdefgh");
+        assert_eq!(w.in_order, 18);
+        assert_eq!(w.new_bytes, 8);
+    }
+
+    #[test]
+    fn data_past_the_space_is_dropped() {
+        let mut b = RecvBuffer::new(8);
+        let w = b.write(s(0), s(0), b"0123456789");
+        assert_eq!(w.in_order, 8);
+        assert_eq!(b.free(), 0);
+        assert_eq!(b.write(s(8), s(8), b"x"), Written::default());
+    }
+
+    #[test]
+    fn range_count_is_bounded() {
+        let mut b = RecvBuffer::new(1 << 20);
+        for i in 0..(MAX_OOO_RANGES as u32 + 10) {
+            b.write(s(0), s(10 + i * 10), b"x");
+        }
+        assert_eq!(b.out_of_order_bytes(), MAX_OOO_RANGES);
+        // Extending an existing range is still accepted.
+        assert_eq!(b.write(s(0), s(11), b"y").new_bytes, 1);
+    }
+
+    #[test]
+    fn wraps_around_sequence_space() {
+        let mut b = RecvBuffer::new(100);
+        let base = s(u32::MAX - 3);
+        b.write(base, base + 6, b"ghij");
+        b.write(base, base, b"abcdef");
+        let mut out = [0u8; 10];
+        assert_eq!(b.read(&mut out), 10);
+        assert_eq!(&out, b"abcdefghij");
+    }
+}
