@@ -13,7 +13,7 @@ use crate::stack::Stack;
 use crate::time::Instant;
 
 /// Application logic on a simulated host.
-pub trait App: 'static {
+pub trait App: core::any::Any {
     /// Makes socket calls on `stack`. Returns an instant at which to be
     /// polled again even if no traffic arrives (a timer), or `None`.
     fn poll(&mut self, now: Instant, stack: &mut Stack) -> Option<Instant>;
@@ -48,6 +48,17 @@ impl Host {
     pub fn with_app(mut self, app: impl App) -> Self {
         self.add_app(app);
         self
+    }
+
+    /// The `index`-th application added, if it is a `T`.
+    pub fn app<T: App>(&self, index: usize) -> Option<&T> {
+        let app: &dyn core::any::Any = self.apps.get(index)?.as_ref();
+        app.downcast_ref()
+    }
+
+    pub fn app_mut<T: App>(&mut self, index: usize) -> Option<&mut T> {
+        let app: &mut dyn core::any::Any = self.apps.get_mut(index)?.as_mut();
+        app.downcast_mut()
     }
 
     fn run_apps(&mut self, now: Instant) {

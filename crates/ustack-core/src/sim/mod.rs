@@ -48,10 +48,12 @@
 //! order, the events whose fate is settled: frames delivered or dropped;
 //! frames still on the wire stay until they land.
 
+pub mod apps;
 mod capture;
 mod host;
 mod link;
 mod network;
+pub mod scenario;
 mod switch;
 
 #[cfg(test)]

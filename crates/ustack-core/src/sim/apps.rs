@@ -1,0 +1,388 @@
+//! Applications for simulated hosts, shared by tests, the soak, the demo
+//! and the benchmarks.
+//!
+//! [`StreamApp`] opens or accepts TCP connections and, on each, sends a
+//! reproducible byte pattern, half-closes, reads everything the peer sends
+//! until end of file, and closes. It keeps a [`StreamReport`] per
+//! connection with the length and hash of each direction, so a test checks
+//! that every byte arrived exactly once and in order by comparing the two
+//! ends' reports.
+
+use super::host::App;
+use crate::socket::{Error, Shutdown, SocketHandle};
+use crate::stack::Stack;
+use crate::tcp::State;
+use crate::time::Instant;
+use std::net::SocketAddrV4;
+
+/// Fills `out` with the bytes at `offset..` of the stream named `seed`.
+/// Any stream position can be produced on its own, so a receiver could
+/// check each byte; the reports compare hashes instead.
+pub fn fill_pattern(seed: u64, offset: u64, out: &mut [u8]) {
+    for (i, b) in out.iter_mut().enumerate() {
+        let pos = offset + i as u64;
+        let word = pattern_word(seed, pos / 8);
+        *b = (word >> ((pos % 8) * 8)) as u8;
+    }
+}
+
+fn pattern_word(seed: u64, index: u64) -> u64 {
+    let mut z = seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// FNV-1a, 64 bits, over a byte stream, with its length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamHash {
+    pub hash: u64,
+    pub len: u64,
+}
+
+impl Default for StreamHash {
+    fn default() -> Self {
+        StreamHash { hash: 0xcbf2_9ce4_8422_2325, len: 0 }
+    }
+}
+
+impl StreamHash {
+    pub fn update(&mut self, data: &[u8]) {
+        for &b in data {
+            self.hash ^= b as u64;
+            self.hash = self.hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.len += data.len() as u64;
+    }
+    /// The hash of `len` bytes of pattern `seed`.
+    pub fn of_pattern(seed: u64, len: u64) -> StreamHash {
+        let mut h = StreamHash::default();
+        let mut buf = [0u8; 4096];
+        let mut off = 0;
+        while off < len {
+            let n = (len - off).min(buf.len() as u64) as usize;
+            fill_pattern(seed, off, &mut buf[..n]);
+            h.update(&buf[..n]);
+            off += n as u64;
+        }
+        h
+    }
+}
+
+/// What happened on one connection.
+#[derive(Clone, Debug, Default)]
+pub struct StreamReport {
+    pub local: Option<SocketAddrV4>,
+    pub remote: Option<SocketAddrV4>,
+    pub sent: StreamHash,
+    pub received: StreamHash,
+    /// The peer's FIN was read (end of file).
+    pub eof: bool,
+    /// The error a socket call reported, if any.
+    pub error: Option<Error>,
+    pub established_at: Option<Instant>,
+    pub finished_at: Option<Instant>,
+    /// The connection ran to its end (close called after EOF, or failed).
+    pub done: bool,
+}
+
+/// How a [`StreamApp`] ends its side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseMode {
+    /// shutdown(WRITE) once everything is sent; close after end of file.
+    HalfClose,
+    /// close once everything is sent, without reading to end of file.
+    Close,
+    /// Reset (SO_LINGER 0) once everything is sent.
+    Abort,
+}
+
+/// Whether the app connects or accepts.
+#[derive(Clone, Copy, Debug)]
+pub enum Role {
+    /// Connect to `remote`, from `local` if given (port 0 = ephemeral).
+    Client { remote: SocketAddrV4, local: Option<SocketAddrV4>, connections: usize },
+    /// Listen on `local` and serve up to `connections` connections.
+    Server { local: SocketAddrV4, backlog: usize, connections: usize },
+}
+
+struct Stream {
+    handle: SocketHandle,
+    seed: u64,
+    to_send: u64,
+    shut: bool,
+    report: StreamReport,
+}
+
+/// Sends `send_bytes` of a pattern on each connection and reads what
+/// comes back; see the module documentation.
+pub struct StreamApp {
+    role: Role,
+    send_bytes: u64,
+    seed: u64,
+    close_mode: CloseMode,
+    /// Start sending only after this instant (to model a slow application).
+    pub start_at: Instant,
+    /// Stop reading until this instant (a receiver that does not read).
+    pub read_paused_until: Instant,
+    listener: Option<SocketHandle>,
+    opened: usize,
+    streams: Vec<Stream>,
+    finished: Vec<StreamReport>,
+    setup_error: Option<Error>,
+    buf: Vec<u8>,
+}
+
+impl StreamApp {
+    pub fn client(remote: SocketAddrV4, send_bytes: u64, seed: u64) -> Self {
+        Self::new(Role::Client { remote, local: None, connections: 1 }, send_bytes, seed)
+    }
+
+    pub fn server(local: SocketAddrV4, send_bytes: u64, seed: u64) -> Self {
+        Self::new(Role::Server { local, backlog: 128, connections: usize::MAX }, send_bytes, seed)
+    }
+
+    pub fn new(role: Role, send_bytes: u64, seed: u64) -> Self {
+        StreamApp {
+            role,
+            send_bytes,
+            seed,
+            close_mode: CloseMode::HalfClose,
+            start_at: Instant::ZERO,
+            read_paused_until: Instant::ZERO,
+            listener: None,
+            opened: 0,
+            streams: Vec::new(),
+            finished: Vec::new(),
+            setup_error: None,
+            buf: vec![0u8; 16 * 1024],
+        }
+    }
+
+    pub fn with_close_mode(mut self, mode: CloseMode) -> Self {
+        self.close_mode = mode;
+        self
+    }
+    pub fn with_local(mut self, addr: SocketAddrV4) -> Self {
+        if let Role::Client { local, .. } = &mut self.role {
+            *local = Some(addr);
+        }
+        self
+    }
+    pub fn with_connections(mut self, n: usize) -> Self {
+        match &mut self.role {
+            Role::Client { connections, .. } | Role::Server { connections, .. } => *connections = n,
+        }
+        self
+    }
+    pub fn with_backlog(mut self, n: usize) -> Self {
+        if let Role::Server { backlog, .. } = &mut self.role {
+            *backlog = n;
+        }
+        self
+    }
+
+    /// The pattern seed of the `i`-th connection this app opens or accepts.
+    pub fn stream_seed(&self, i: usize) -> u64 {
+        self.seed.wrapping_add(i as u64)
+    }
+
+    /// Reports of finished connections, in the order they finished, then
+    /// of those still running.
+    pub fn reports(&self) -> Vec<StreamReport> {
+        self.finished.iter().cloned().chain(self.streams.iter().map(|s| s.report.clone())).collect()
+    }
+
+    /// True when every connection the app meant to make has finished.
+    pub fn is_done(&self) -> bool {
+        let wanted = match self.role {
+            Role::Client { connections, .. } | Role::Server { connections, .. } => connections,
+        };
+        self.setup_error.is_some() || (self.opened >= wanted && self.streams.is_empty())
+    }
+
+    /// An error from socket setup (bind, listen, connect).
+    pub fn setup_error(&self) -> Option<Error> {
+        self.setup_error
+    }
+
+    fn open(&mut self, now: Instant, stack: &mut Stack) {
+        match self.role {
+            Role::Client { remote, local, connections } => {
+                while self.opened < connections && self.setup_error.is_none() {
+                    let r = (|| {
+                        let h = stack.tcp_socket()?;
+                        if let Some(l) = local {
+                            stack.bind(h, l)?;
+                        }
+                        stack.connect(h, remote)?;
+                        Ok::<_, Error>(h)
+                    })();
+                    match r {
+                        Ok(h) => self.add_stream(h, now),
+                        Err(e) => self.setup_error = Some(e),
+                    }
+                }
+            }
+            Role::Server { local, backlog, connections } => {
+                if self.listener.is_none() && self.setup_error.is_none() {
+                    let r = (|| {
+                        let h = stack.tcp_socket()?;
+                        stack.bind(h, local)?;
+                        stack.listen(h, backlog)?;
+                        Ok::<_, Error>(h)
+                    })();
+                    match r {
+                        Ok(h) => self.listener = Some(h),
+                        Err(e) => self.setup_error = Some(e),
+                    }
+                }
+                let Some(l) = self.listener else { return };
+                while self.opened < connections {
+                    match stack.accept(l) {
+                        Ok((h, _)) => self.add_stream(h, now),
+                        Err(_) => break,
+                    }
+                }
+                if self.opened >= connections {
+                    let _ = stack.close(l);
+                    self.listener = None;
+                    self.opened = connections;
+                }
+            }
+        }
+    }
+
+    fn add_stream(&mut self, handle: SocketHandle, _now: Instant) {
+        let seed = self.stream_seed(self.opened);
+        self.opened += 1;
+        self.streams.push(Stream {
+            handle,
+            seed,
+            to_send: self.send_bytes,
+            shut: false,
+            report: StreamReport::default(),
+        });
+    }
+
+    /// Drives one connection; returns true when it is finished.
+    fn drive(&mut self, now: Instant, stack: &mut Stack, i: usize) -> bool {
+        let s = &mut self.streams[i];
+        let h = s.handle;
+        let state = stack.tcp_state(h).unwrap_or(State::Closed);
+        if s.report.established_at.is_none() {
+            match state {
+                State::SynSent | State::SynReceived => return false,
+                State::Closed => {}
+                _ => {
+                    s.report.established_at = Some(now);
+                    s.report.local = stack.local_addr(h).ok();
+                    s.report.remote = stack.peer_addr(h).ok();
+                }
+            }
+        }
+        // Read whatever arrived (unless paused), to end of file.
+        if now >= self.read_paused_until {
+            loop {
+                match stack.recv(h, &mut self.buf) {
+                    Ok(0) => {
+                        s.report.eof = true;
+                        break;
+                    }
+                    Ok(n) => s.report.received.update(&self.buf[..n]),
+                    Err(Error::WouldBlock) => break,
+                    Err(e) => {
+                        s.report.error = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if s.report.error.is_some() {
+            let _ = stack.close(h);
+            return true;
+        }
+        // Send the pattern.
+        if now >= self.start_at {
+            while s.to_send > 0 {
+                let off = s.report.sent.len;
+                let n = (s.to_send as usize).min(self.buf.len());
+                fill_pattern(s.seed, off, &mut self.buf[..n]);
+                match stack.send(h, &self.buf[..n]) {
+                    Ok(k) => {
+                        s.report.sent.update(&self.buf[..k]);
+                        s.to_send -= k as u64;
+                    }
+                    Err(Error::WouldBlock) => break,
+                    Err(e) => {
+                        s.report.error = Some(e);
+                        let _ = stack.close(h);
+                        return true;
+                    }
+                }
+            }
+        }
+        if s.to_send == 0 && !s.shut {
+            s.shut = true;
+            match self.close_mode {
+                CloseMode::HalfClose => {
+                    if let Err(e) = stack.shutdown(h, Shutdown::Write) {
+                        s.report.error = Some(e);
+                    }
+                }
+                CloseMode::Close => {
+                    let _ = stack.close(h);
+                    return true;
+                }
+                CloseMode::Abort => {
+                    let _ = stack.abort(h);
+                    return true;
+                }
+            }
+        }
+        if s.shut && s.report.eof {
+            let _ = stack.close(h);
+            return true;
+        }
+        false
+    }
+}
+
+impl App for StreamApp {
+    fn poll(&mut self, now: Instant, stack: &mut Stack) -> Option<Instant> {
+        self.open(now, stack);
+        let mut i = 0;
+        while i < self.streams.len() {
+            if self.drive(now, stack, i) {
+                let mut s = self.streams.swap_remove(i);
+                s.report.done = true;
+                s.report.finished_at = Some(now);
+                self.finished.push(s.report);
+            } else {
+                i += 1;
+            }
+        }
+        // Wake up for a scheduled start or the end of a read pause.
+        [self.start_at, self.read_paused_until].into_iter().filter(|&t| t > now).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_is_position_independent() {
+        let mut a = vec![0u8; 100];
+        fill_pattern(7, 0, &mut a);
+        let mut b = vec![0u8; 37];
+        fill_pattern(7, 50, &mut b);
+        assert_eq!(&a[50..87], &b[..]);
+        let mut c = vec![0u8; 100];
+        fill_pattern(8, 0, &mut c);
+        assert_ne!(a, c);
+        let mut h = StreamHash::default();
+        h.update(&a);
+        assert_eq!(h, StreamHash::of_pattern(7, 100));
+    }
+}
