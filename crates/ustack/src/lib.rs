@@ -1,2 +1,6 @@
-//! ustack shell: devices, the driver loop and std-like socket APIs.
+//! ustack shell: devices, the driver loop and std-like socket APIs over
+//! [`ustack_core`].
+
+pub mod phy;
+
 pub use ustack_core as core;

@@ -225,6 +225,9 @@ impl StreamApp {
                 }
             }
             Role::Server { local, backlog, connections } => {
+                if self.opened >= connections {
+                    return;
+                }
                 if self.listener.is_none() && self.setup_error.is_none() {
                     let r = (|| {
                         let h = stack.tcp_socket()?;
@@ -245,9 +248,9 @@ impl StreamApp {
                     }
                 }
                 if self.opened >= connections {
+                    // Every connection is in: stop listening for good.
                     let _ = stack.close(l);
                     self.listener = None;
-                    self.opened = connections;
                 }
             }
         }

@@ -50,6 +50,7 @@
 
 pub mod apps;
 mod capture;
+pub mod demo;
 mod host;
 mod link;
 mod network;

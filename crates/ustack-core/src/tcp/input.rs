@@ -74,6 +74,8 @@ impl Connection {
         }
         self.irs = SeqNumber(seg.seq);
         self.rcv_nxt = self.irs + 1;
+        // Our SYN offered a window before RCV.NXT was known: anchor it now.
+        self.rcv_adv = self.rcv_nxt + self.rx.free().min(0xffff);
         self.take_syn_options(seg);
         if ack_ok {
             // Our SYN is acknowledged: ESTABLISHED.

@@ -1,0 +1,87 @@
+//! The `ustack demo` command end to end: its output, its pcap as tshark
+//! reads it, and its argument errors.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn ustack() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ustack"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("ustack-test-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn demo_prints_the_textbook_ladder() {
+    let out = ustack().arg("demo").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in
+        ["SYN-SENT", "SYN-RECEIVED", "FIN-WAIT-2", "TIME-WAIT", "CLOSE-WAIT", "LAST-ACK", "PSH-ACK seq=1 ack=1 len=14"]
+    {
+        assert!(text.contains(needle), "missing {needle}:\n{text}");
+    }
+    assert!(text.contains("server received 14 bytes: \"I'm TCP client\""), "{text}");
+    assert!(text.contains("(9 TCP segments), 0 retransmissions"), "{text}");
+}
+
+/// tshark must be installed (`.ci/run` installs it): the pcap has to open
+/// with no malformed packet and no bad checksum, and hold the same nine
+/// TCP segments.
+#[test]
+fn demo_pcap_reads_cleanly_in_tshark() {
+    let pcap = tmp("demo.pcap");
+    let out = ustack().args(["demo", "--pcap"]).arg(&pcap).output().unwrap();
+    assert!(out.status.success());
+    let tshark = |filter: &str| {
+        let o = Command::new("tshark")
+            .args(["-n", "-r"])
+            .arg(&pcap)
+            .args(["-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-Y", filter])
+            .output()
+            .expect("tshark is needed for this test: apt-get install tshark (or run .ci/run)");
+        assert!(o.status.success(), "tshark failed: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert_eq!(tshark("tcp").lines().count(), 9);
+    assert_eq!(tshark("arp").lines().count(), 2);
+    let bad = tshark(
+        "_ws.malformed || tcp.checksum.status == 2 || ip.checksum.status == 2 || _ws.expert.severity >= warning",
+    );
+    assert!(bad.is_empty(), "tshark found problems:\n{bad}");
+    let _ = std::fs::remove_file(&pcap);
+}
+
+#[test]
+fn lossy_demo_retransmits_and_tshark_agrees() {
+    let pcap = tmp("lossy.pcap");
+    let out = ustack().args(["demo", "--loss", "0.3", "--seed", "7", "--pcap"]).arg(&pcap).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("(retransmission)"), "{text}");
+    assert!(text.contains("server received 14 bytes"), "{text}");
+    let o = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(&pcap)
+        .args(["-Y", "tcp.analysis.retransmission"])
+        .output()
+        .expect("tshark is needed for this test");
+    let tshark_rexmits = String::from_utf8(o.stdout).unwrap().lines().count();
+    let ours = text.lines().filter(|l| l.contains("(retransmission)")).count();
+    assert_eq!(tshark_rexmits, ours, "{text}");
+    let _ = std::fs::remove_file(&pcap);
+}
+
+#[test]
+fn bad_arguments_say_what_to_do() {
+    let out = ustack().args(["demo", "--loss", "2"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("outside 0 to 0.9"), "{err}");
+    let out = ustack().args(["demo", "--loss", "lots"]).output().unwrap();
+    assert!(String::from_utf8(out.stderr).unwrap().contains("is not a number"));
+    let out = ustack().args(["demo", "--pcap", "/nonexistent-dir/x.pcap"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr).unwrap().contains("cannot write /nonexistent-dir/x.pcap"));
+}

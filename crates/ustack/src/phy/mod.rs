@@ -1,0 +1,3 @@
+//! Devices and captures: where frames enter and leave a stack.
+
+pub mod pcap;
