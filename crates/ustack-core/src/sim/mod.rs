@@ -1,15 +1,16 @@
 //! The simulated wire: a deterministic discrete-event network with virtual
 //! time.
 //!
-//! A [`Network`] owns [`Node`]s (hosts, a [`Switch`], packet generators)
-//! joined by full-duplex point-to-point links. Each direction of a link has
-//! its own [`LinkConfig`]: delay, jitter, bandwidth with a drop-tail queue,
-//! independent and bursty loss, duplication, reordering, corruption, an MTU,
-//! and an up/down switch. The clock is virtual: [`Network::step`] jumps
-//! straight to the next thing that happens, so hours of traffic run in
-//! seconds. Every random choice comes from [`Rng`](crate::rand::Rng)s seeded
-//! from the network's seed, so the same seed and the same inputs give the
-//! same run, byte for byte.
+//! A [`Network`] owns [`Node`]s (hosts, a [`Switch`], a programmable
+//! [`Middlebox`] that drops, rewrites or injects chosen frames, packet
+//! generators) joined by full-duplex point-to-point links. Each direction
+//! of a link has its own [`LinkConfig`]: delay, jitter, bandwidth with a
+//! drop-tail queue, independent and bursty loss, duplication, reordering,
+//! corruption, an MTU, and an up/down switch. The clock is virtual:
+//! [`Network::step`] jumps straight to the next thing that happens, so
+//! hours of traffic run in seconds. Every random choice comes from
+//! [`Rng`](crate::rand::Rng)s seeded from the network's seed, so the same
+//! seed and the same inputs give the same run, byte for byte.
 //!
 //! The simulator knows nothing about the frames it carries (apart from the
 //! switch reading MAC addresses); any bytes are fine.
@@ -53,6 +54,7 @@ mod capture;
 pub mod demo;
 mod host;
 mod link;
+mod middlebox;
 mod network;
 pub mod scenario;
 mod switch;
@@ -63,6 +65,7 @@ mod test_nodes;
 pub use capture::{DropReason, Fate, WireEvent};
 pub use host::{App, Host};
 pub use link::{Direction, ETHERNET_HEADER_LEN, GilbertElliott, LinkConfig, LinkStats};
+pub use middlebox::{Filter, Middlebox, MiddleboxStats, Verdict};
 pub use network::{LinkId, Network, NetworkStats, NodeId, SimError, TX_BUF_LEN};
 pub use switch::{MAC_TABLE_LIMIT, Switch, SwitchStats};
 

@@ -199,6 +199,8 @@ pub struct Stack {
     /// ICMP error tokens (RFC 1812 §4.3.2.8) and when they were refilled.
     icmp_tokens: u32,
     icmp_refill: Instant,
+    /// Test hook: the ISS of the next TCP connection (see `set_next_iss`).
+    next_iss: Option<u32>,
     stats: Stats,
     tracer: Tracer,
     now: Instant,
@@ -239,6 +241,7 @@ impl Stack {
             echo_replies: VecDeque::new(),
             icmp_tokens: cfg.icmp_error_rate,
             icmp_refill: Instant::ZERO,
+            next_iss: None,
             stats: Stats::default(),
             tracer: Tracer::default(),
             now: Instant::ZERO,
@@ -272,6 +275,15 @@ impl Stack {
     }
     pub fn take_events(&mut self) -> Vec<Event> {
         self.tracer.take()
+    }
+
+    /// Test hook: the next TCP connection created (by `connect`, or by a
+    /// listener for an arriving SYN) takes `iss` as its initial send
+    /// sequence number instead of the RFC 6528 one, once; `None` cancels.
+    /// Lets a test put a connection's sequence numbers next to 2^32 so
+    /// they wrap around. Nothing sets it but the caller.
+    pub fn set_next_iss(&mut self, iss: Option<u32>) {
+        self.next_iss = iss;
     }
 
     /// Sockets whose readiness (readable, writable, connected, closed)

@@ -214,7 +214,7 @@ impl Stack {
         let Some(Socket::Tcp(sock)) = slot.socket.as_mut() else { unreachable!() };
         let TcpSocket::Idle { cfg, .. } = sock else { unreachable!() };
         let cfg = cfg.clone();
-        let iss = self.isn.isn(now, local, remote);
+        let iss = self.next_iss.take().unwrap_or_else(|| self.isn.isn(now, local, remote));
         let ts_offset = self.rng.next_u32();
         let local_mss = self.local_mss();
         let conn = {
@@ -527,7 +527,7 @@ impl Stack {
             return;
         };
         let cfg = l.cfg.clone();
-        let iss = self.isn.isn(now, local, remote);
+        let iss = self.next_iss.take().unwrap_or_else(|| self.isn.isn(now, local, remote));
         let ts_offset = self.rng.next_u32();
         let local_mss = self.local_mss();
         let conn = {
