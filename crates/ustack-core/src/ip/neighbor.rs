@@ -61,8 +61,10 @@ pub struct NeighborConfig {
     /// at least 1.
     pub max_requests: u32,
     /// Packets held per address while resolving; the oldest is dropped when
-    /// full (RFC 1122 §2.3.2.2 asks for at least one). 3, like Linux's
-    /// default `unres_qlen` in packets.
+    /// full (RFC 1122 §2.3.2.2 asks for at least one). 101, Linux's default
+    /// `unres_qlen` since 3.3: the old default of 3 lost all but the last 3
+    /// fragments of a large datagram sent to a fresh neighbour (a 64 KiB UDP
+    /// datagram is 45 fragments at MTU 1500).
     pub max_queued_per_entry: usize,
     /// Learned entries (resolving or reachable) at most; static entries do
     /// not count. 1024, treated as at least 1.
@@ -75,7 +77,7 @@ impl Default for NeighborConfig {
             reachable_time: Duration::from_secs(60),
             retransmit_interval: Duration::from_secs(1),
             max_requests: 3,
-            max_queued_per_entry: 3,
+            max_queued_per_entry: 101,
             max_entries: 1024,
         }
     }
@@ -643,7 +645,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_the_oldest() {
-        let mut c = NeighborCache::default();
+        let mut c = NeighborCache::new(NeighborConfig { max_queued_per_entry: 3, ..Default::default() });
         assert_eq!(c.enqueue(t(0), ip(1), pkt(1)), Enqueued::SendRequest);
         assert_eq!(c.enqueue(t(0), ip(1), pkt(2)), Enqueued::Queued);
         assert_eq!(c.enqueue(t(0), ip(1), pkt(3)), Enqueued::Queued);
