@@ -16,10 +16,18 @@ use std::net::Ipv4Addr;
 
 const ETH_HEADER: usize = wire::ethernet::HEADER_LEN;
 const IP_HEADER: usize = wire::ipv4::HEADER_LEN;
-/// Bytes of the offending datagram quoted in ICMP errors: as much as fits
-/// in 576 bytes (RFC 1812 §4.3.2.3), which includes RFC 792's minimum of
-/// the header and 64 bits of data.
-const ICMP_QUOTE_MAX: usize = 576 - IP_HEADER - 8;
+/// Bytes of the offending datagram's payload quoted in ICMP errors after
+/// its header: as much as keeps the whole ICMP datagram (our IP header,
+/// the ICMP header, the quoted header and this) within 576 bytes (RFC 1812
+/// §4.3.2.3), which includes RFC 792's minimum of 64 bits of data.
+const ICMP_QUOTE_MAX: usize = 576 - IP_HEADER - 8 - IP_HEADER;
+
+/// An ICMP error message we send, by type and code.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum IcmpError {
+    Unreachable(DstUnreachable),
+    Exceeded(TimeExceeded),
+}
 
 /// An ICMP echo reply received for `Stack::send_echo_request`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,7 +62,7 @@ impl Stack {
         }
         match repr.ethertype {
             EtherType::Arp => self.arp_input(now, eth.payload()),
-            EtherType::Ipv4 => self.ip_input(now, eth.payload()),
+            EtherType::Ipv4 => self.ip_input(now, eth.payload(), repr.dst.is_broadcast()),
             _ => self.stats.count_drop(DropReason::EthUnknownType),
         }
     }
@@ -63,7 +71,7 @@ impl Stack {
     pub fn handle_ip_packet(&mut self, now: Instant, packet: &[u8]) {
         self.now = now;
         self.stats.frames_in += 1;
-        self.ip_input(now, packet);
+        self.ip_input(now, packet, false);
     }
 
     /// The input side of the medium in use.
@@ -115,15 +123,19 @@ impl Stack {
     }
 
     /// IPv4 input (RFC 791, RFC 1122 §3.2.1): validate, reassemble, dispatch.
-    fn ip_input(&mut self, now: Instant, data: &[u8]) {
+    /// `link_broadcast`: the frame was sent to the link's broadcast address.
+    fn ip_input(&mut self, now: Instant, data: &[u8], link_broadcast: bool) {
         let packet = match Ipv4Packet::new_checked(data) {
             Ok(p) => p,
-            Err(e) => {
-                let reason = match e {
-                    wire::Error::Truncated if data.len() < IP_HEADER => DropReason::IpTruncated,
-                    wire::Error::Truncated => DropReason::IpBadTotalLen,
-                    _ if data.first().is_some_and(|b| b >> 4 != 4) => DropReason::IpBadVersion,
-                    _ if data.first().is_some_and(|b| b & 0xf < 5) => DropReason::IpBadHeaderLen,
+            Err(_) => {
+                // The checks of `new_checked`, in its order, to name the
+                // field at fault: an IHL past the end of the packet is a
+                // header error (Linux counts it in InHdrErrors too).
+                let header_len = data.first().map_or(0, |b| usize::from(b & 0xf) * 4);
+                let reason = match data.first() {
+                    _ if data.len() < IP_HEADER => DropReason::IpTruncated,
+                    Some(b) if b >> 4 != 4 => DropReason::IpBadVersion,
+                    _ if header_len < IP_HEADER || header_len > data.len() => DropReason::IpBadHeaderLen,
                     _ => DropReason::IpBadTotalLen,
                 };
                 self.stats.count_drop(reason);
@@ -142,15 +154,22 @@ impl Stack {
             }
         };
         self.stats.ip_in += 1;
-        // RFC 1122 §3.2.1.3: a source address must be a unicast address.
-        if repr.src_addr.is_broadcast() || repr.src_addr.is_multicast() || self.is_directed_broadcast(repr.src_addr) {
+        // RFC 1122 §3.2.1.3: a source address must be a unicast address,
+        // and {127, <any>} "MUST NOT appear outside a host".
+        if repr.src_addr.is_broadcast()
+            || repr.src_addr.is_multicast()
+            || repr.src_addr.is_loopback()
+            || self.is_directed_broadcast(repr.src_addr)
+        {
             self.stats.count_drop(DropReason::IpBadSource);
             return;
         }
         let to_us = self.is_local_address(repr.dst_addr);
         let broadcast = repr.dst_addr.is_broadcast() || self.is_directed_broadcast(repr.dst_addr);
-        if !to_us && !broadcast {
-            // A host does not forward (RFC 1122 §3.3.1.5 makes it optional).
+        // A host does not forward (RFC 1122 §3.3.1.5 makes it optional); and
+        // RFC 1122 §3.3.6: a host SHOULD silently discard a datagram that came
+        // in a link-layer broadcast without an IP broadcast destination.
+        if !broadcast && (!to_us || link_broadcast) {
             self.stats.count_drop(DropReason::IpNotForUs);
             return;
         }
@@ -163,24 +182,26 @@ impl Stack {
                 Ok(Some(whole)) => {
                     self.stats.ip_reassembled += 1;
                     let whole_repr = Ipv4Repr { payload_len: whole.len(), more_frags: false, frag_offset: 0, ..repr };
-                    self.ip_dispatch(now, &whole_repr, &whole, broadcast, data);
+                    self.ip_dispatch(now, &whole_repr, &whole, broadcast);
                 }
                 Ok(None) => {}
                 Err(_) => self.stats.count_drop(DropReason::IpFragment),
             }
             return;
         }
-        self.ip_dispatch(now, &repr, payload, broadcast, data);
+        self.ip_dispatch(now, &repr, payload, broadcast);
     }
 
     fn is_directed_broadcast(&self, addr: Ipv4Addr) -> bool {
         self.cfg.addresses.iter().any(|c| c.prefix_len() < 31 && c.broadcast() == addr)
     }
 
-    fn ip_dispatch(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool, original: &[u8]) {
+    /// Hands a whole datagram (`ip` its header, reassembled or not) to its
+    /// protocol.
+    fn ip_dispatch(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool) {
         match ip.protocol {
             IpProtocol::Icmp => self.icmp_input(now, ip, payload, broadcast),
-            IpProtocol::Udp => self.udp_input(now, ip, payload, broadcast, original),
+            IpProtocol::Udp => self.udp_input(now, ip, payload, broadcast),
             IpProtocol::Tcp if !broadcast => {
                 let Ok(packet) = TcpPacket::new_checked(payload) else {
                     self.stats.count_drop(DropReason::TcpMalformed);
@@ -197,7 +218,7 @@ impl Stack {
             IpProtocol::Unknown(_) => {
                 self.stats.count_drop(DropReason::IpUnknownProtocol);
                 if !broadcast {
-                    self.send_icmp_error(now, DstUnreachable::ProtoUnreachable, original);
+                    self.send_icmp_error(now, IcmpError::Unreachable(DstUnreachable::ProtoUnreachable), ip, payload);
                 }
             }
         }
@@ -298,19 +319,19 @@ impl Stack {
 
     // ---- ICMP errors we send -------------------------------------------------
 
-    /// Sends an ICMP destination unreachable about `original` (a whole IP
-    /// datagram we received), rate limited (RFC 1812 §4.3.2.8) and never
-    /// about an ICMP error, a fragment other than the first, or a
-    /// broadcast (RFC 1122 §3.2.2).
-    pub(super) fn send_icmp_error(&mut self, now: Instant, reason: DstUnreachable, original: &[u8]) {
-        let Ok(packet) = Ipv4Packet::new_checked(original) else {
-            return;
-        };
-        if packet.frag_offset() != 0 {
+    /// Sends an ICMP error about a datagram we received (`header` and
+    /// `payload`: the whole datagram, reassembled if it came in fragments),
+    /// rate limited (RFC 1812 §4.3.2.8) and never, as RFC 1122 §3.2.2 asks,
+    /// about an ICMP error, a fragment other than the first, a datagram to
+    /// a broadcast or multicast address (or anything not addressed to us),
+    /// or one whose source does not name a single host. Datagrams that came
+    /// in a link-layer broadcast never get this far (§3.3.6).
+    pub(super) fn send_icmp_error(&mut self, now: Instant, error: IcmpError, header: &Ipv4Repr, payload: &[u8]) {
+        if header.frag_offset != 0 || !self.is_local_address(header.dst_addr) || !self.is_single_host(header.src_addr) {
             return;
         }
-        if packet.protocol() == IpProtocol::Icmp
-            && let Some(&t) = packet.payload().first()
+        if header.protocol == IpProtocol::Icmp
+            && let Some(&t) = payload.first()
             && !matches!(t, 0 | 8 | 13 | 14 | 15 | 16 | 17 | 18)
         {
             return;
@@ -319,16 +340,26 @@ impl Stack {
             self.stats.count_drop(DropReason::IcmpRateLimited);
             return;
         }
-        let Ok(header) = Ipv4Repr::parse(&packet, false) else {
-            return;
+        let quote = &payload[..payload.len().min(ICMP_QUOTE_MAX)];
+        let header = *header;
+        let repr = match error {
+            IcmpError::Unreachable(reason) => Icmpv4Repr::DstUnreachable { reason, header, data: quote },
+            IcmpError::Exceeded(reason) => Icmpv4Repr::TimeExceeded { reason, header, data: quote },
         };
-        let quote = &packet.payload()[..packet.payload().len().min(ICMP_QUOTE_MAX)];
-        let repr = Icmpv4Repr::DstUnreachable { reason, header, data: quote };
         let mut buf = vec![0u8; repr.buffer_len()];
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
         self.stats.icmp_out += 1;
-        let src = if self.is_local_address(header.dst_addr) { header.dst_addr } else { self.address() };
-        self.send_ip_payload(now, src, header.src_addr, IpProtocol::Icmp, &buf, false);
+        self.send_ip_payload(now, header.dst_addr, header.src_addr, IpProtocol::Icmp, &buf, false);
+    }
+
+    /// Whether `addr` names a single host (RFC 1122 §3.2.2): not zero,
+    /// loopback, broadcast, multicast or class E.
+    fn is_single_host(&self, addr: Ipv4Addr) -> bool {
+        !(addr.is_unspecified()
+            || addr.is_loopback()
+            || addr.is_multicast()
+            || addr.octets()[0] >= 240
+            || self.is_directed_broadcast(addr))
     }
 
     fn take_icmp_token(&mut self, now: Instant) -> bool {
@@ -528,7 +559,8 @@ impl Stack {
         if self.reassembler.poll_timeout().is_some_and(|t| t <= now) {
             for timed_out in self.reassembler.handle_timeout(now) {
                 // RFC 792: Time Exceeded (reassembly) only if the first
-                // fragment arrived.
+                // fragment arrived; the reassembler keeps no headers, so the
+                // quoted one is rebuilt from the key.
                 if let Some(first) = timed_out.first_fragment {
                     let k = timed_out.key;
                     let header = Ipv4Repr {
@@ -543,15 +575,7 @@ impl Stack {
                         frag_offset: 0,
                         dscp_ecn: 0,
                     };
-                    if !self.take_icmp_token(now) {
-                        continue;
-                    }
-                    let quote = &first[..first.len().min(ICMP_QUOTE_MAX)];
-                    let repr = Icmpv4Repr::TimeExceeded { reason: TimeExceeded::FragReassembly, header, data: quote };
-                    let mut buf = vec![0u8; repr.buffer_len()];
-                    repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
-                    self.stats.icmp_out += 1;
-                    self.send_ip_payload(now, k.dst, k.src, IpProtocol::Icmp, &buf, false);
+                    self.send_icmp_error(now, IcmpError::Exceeded(TimeExceeded::FragReassembly), &header, &first);
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! UDP in the stack: binding, sending, demultiplexing, and ICMP port
 //! unreachable for closed ports (RFC 1122 §4.1.3.1).
 
+use super::ip::IcmpError;
 use super::{Socket, Stack};
 use crate::socket::{Error, SocketHandle};
 use crate::stats::DropReason;
@@ -121,7 +122,7 @@ impl Stack {
     }
 
     /// An arriving UDP datagram.
-    pub(super) fn udp_input(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool, original: &[u8]) {
+    pub(super) fn udp_input(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool) {
         self.stats.udp_in += 1;
         let Ok(packet) = UdpPacket::new_checked(payload) else {
             self.stats.count_drop(DropReason::UdpMalformed);
@@ -155,7 +156,7 @@ impl Stack {
                 // RFC 1122 §4.1.3.1: port unreachable, but never for a
                 // broadcast (§3.2.2).
                 if !broadcast && self.cfg.reply_to_closed_ports {
-                    self.send_icmp_error(now, DstUnreachable::PortUnreachable, original);
+                    self.send_icmp_error(now, IcmpError::Unreachable(DstUnreachable::PortUnreachable), ip, payload);
                 }
             }
         }
