@@ -3,12 +3,13 @@
 
 use super::Cx;
 use super::connection::{AckDue, Connection, Recovery};
+use super::rtt::RttEstimator;
 use super::seq::SeqNumber;
 use super::state::State;
 use crate::socket::Error;
 use crate::stats::DropReason;
 use crate::trace::{Direction, EventKind};
-use crate::wire::TcpRepr;
+use crate::wire::{TcpFlags, TcpRepr};
 
 /// RFC 7323 §5.5: TS.Recent older than 24 days is invalid for PAWS.
 const PAWS_IDLE: crate::time::Duration = crate::time::Duration::from_secs(24 * 24 * 3600);
@@ -121,10 +122,13 @@ impl Connection {
             && let Some(sent) = self.syn_sent_at()
         {
             self.rtt.sample(cx.now - sent);
-        } else if self.retries > 0 {
+        } else if self.retries > 0 && !self.ts_ok && self.rtt.srtt().is_none() {
             // RFC 6298 §5.7: a SYN that timed out leaves an RTO of at
             // least 3 s for the data phase when no sample was taken.
-            // (Linux does the same with TCP_TIMEOUT_FALLBACK.)
+            // (Linux does the same with TCP_TIMEOUT_FALLBACK.) With
+            // timestamps the SYN-ACK's echo gives a sample right after.
+            let fallback = self.cfg.initial_rto.max(crate::time::Duration::from_secs(3));
+            self.rtt = RttEstimator::new(fallback, self.cfg.min_rto, self.cfg.max_rto);
         }
         self.retries = 0;
         self.rtt.reset_backoff();
@@ -134,6 +138,27 @@ impl Connection {
 
     /// RFC 9293 §3.10.7.4: every state from SYN-RECEIVED on.
     fn process_synchronized(&mut self, cx: &mut Cx, seg: &TcpRepr, payload: &[u8]) -> Disposition {
+        // Simultaneous open (RFC 9293 §3.5, figure 8): in SYN-RECEIVED the
+        // peer's SYN-ACK repeats the SYN we hold (SEQ = IRS) and
+        // acknowledges ours. The SYN is old, the ACK new: process the
+        // segment without its SYN, so that, as the figure shows, its ACK
+        // makes us ESTABLISHED (taken literally, the sequence check would
+        // find it unacceptable and only answer it; Linux strips it too).
+        let without_syn;
+        let seg = if self.state == State::SynReceived
+            && !self.passive
+            && seg.flags.syn()
+            && seg.flags.ack()
+            && !seg.flags.rst()
+            && SeqNumber(seg.seq) == self.irs
+            && SeqNumber(seg.ack) == self.snd_nxt
+        {
+            let flags = TcpFlags::from_bits(seg.flags.bits() & !TcpFlags::SYN.bits());
+            without_syn = TcpRepr { seq: seg.seq.wrapping_add(1), flags, ..*seg };
+            &without_syn
+        } else {
+            seg
+        };
         let flags = seg.flags;
         let mut seq = SeqNumber(seg.seq);
         let mut payload = payload;

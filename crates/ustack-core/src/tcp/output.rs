@@ -84,7 +84,10 @@ impl Connection {
             self.arm_persist(cx);
             return Some(n);
         }
-        if self.ack_due == AckDue::Now && self.state != State::SynReceived {
+        // Also in SYN-RECEIVED: an unacceptable segment is answered with
+        // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> in every synchronized state
+        // and SYN-RECEIVED (RFC 9293 §3.10.7.4, first check).
+        if self.ack_due == AckDue::Now {
             let seg = Outgoing {
                 seq: self.snd_nxt,
                 flags: TcpFlags::ACK,

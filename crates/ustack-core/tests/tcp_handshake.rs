@@ -1,0 +1,517 @@
+//! Connection establishment on the simulator (RFC 9293 §3.5): the
+//! three-way handshake, simultaneous open, the loss of each handshake
+//! segment, refused and timed-out connects, the listen backlog and the
+//! MSS option.
+
+mod common;
+
+use common::*;
+use std::net::SocketAddrV4;
+use ustack_core::Error;
+use ustack_core::sim::Verdict;
+use ustack_core::tcp::State;
+use ustack_core::time::Instant;
+use ustack_core::wire::TcpFlags;
+
+/// RFC 9293 §3.5, figure 6: SYN, SYN-ACK, ACK with the sequence numbers
+/// the figure shows, and the states each side passes through.
+#[test]
+fn three_way_handshake_rfc9293_3_5() {
+    let mut rig = Rig::new(1);
+    let l = rig.listen(8);
+    assert_eq!(rig.s().tcp_state(l), Ok(State::Listen));
+    let c = rig.connect();
+    assert_eq!(rig.c().tcp_state(c), Ok(State::SynSent));
+    rig.run_for(secs(1));
+
+    let p = rig.pkts();
+    assert_eq!(p.len(), 3, "exactly three segments: {p:#?}");
+    let (syn, synack, ack) = (&p[0], &p[1], &p[2]);
+    assert!(syn.from == FROM_CLIENT && syn.flags() == TcpFlags::SYN);
+    assert!(synack.from == FROM_SERVER && synack.flags() == TcpFlags::SYN | TcpFlags::ACK);
+    assert!(ack.from == FROM_CLIENT && ack.flags() == TcpFlags::ACK && ack.payload.is_empty());
+    // <SEQ=100><CTL=SYN> / <SEQ=300><ACK=101><CTL=SYN,ACK> / <SEQ=101><ACK=301><CTL=ACK>
+    assert_eq!(synack.ack(), syn.seq().wrapping_add(1));
+    assert_eq!(ack.seq(), syn.seq().wrapping_add(1));
+    assert_eq!(ack.ack(), synack.seq().wrapping_add(1));
+    assert_eq!(syn.dst(), server_addr());
+    assert_eq!(synack.src(), server_addr());
+    assert_eq!(synack.dst(), syn.src());
+    // Both SYNs carry the options a modern peer expects.
+    for s in [syn, synack] {
+        assert_eq!(s.tcp.options.mss, Some(1460));
+        assert!(s.tcp.options.window_scale.is_some());
+        assert!(s.tcp.options.sack_permitted);
+        assert!(s.tcp.options.timestamps.is_some());
+    }
+
+    // States: the client went SYN-SENT -> ESTABLISHED, the server's new
+    // connection SYN-RECEIVED -> ESTABLISHED, and it waits in accept.
+    let client_local = syn.src();
+    let ce = rig.client_events();
+    assert_eq!(state_path(&ce, client_local), [State::Closed, State::SynSent, State::Established]);
+    let se = rig.server_events();
+    assert_eq!(state_path(&se, server_addr()), [State::Listen, State::SynReceived, State::Established]);
+    // Segments cross the middlebox halfway: the client is established
+    // when the SYN-ACK lands, 15 ms after its SYN passed the middlebox,
+    // the server 5 ms after the ACK passed it.
+    assert_eq!(entered(&ce, client_local, State::Established), Some(syn.at + ms(15)));
+    assert_eq!(entered(&se, server_addr(), State::Established), Some(ack.at + ms(5)));
+
+    assert_eq!(rig.c().tcp_state(c), Ok(State::Established));
+    assert!(rig.s().can_recv(l));
+    let (s, remote) = rig.s().accept(l).unwrap();
+    assert_eq!(remote, client_local);
+    assert_eq!(rig.s().tcp_state(s), Ok(State::Established));
+    assert_eq!(rig.s().local_addr(s), Ok(server_addr()));
+    assert_eq!(rig.c().peer_addr(c), Ok(server_addr()));
+    assert_eq!(rig.s().accept(l), Err(Error::WouldBlock));
+    assert_eq!(rig.s().tcp_state(l), Ok(State::Listen));
+}
+
+/// RFC 9293 §3.5, figure 8: both ends send a SYN at the same instant; each
+/// answers the other's SYN with a SYN-ACK from its own ISS and is
+/// ESTABLISHED when the other's SYN-ACK arrives. No other segment is needed.
+#[test]
+fn simultaneous_open_rfc9293_3_5() {
+    let mut rig = Rig::new(2);
+    let a_addr = SocketAddrV4::new(client_ip(), 40000);
+    let b_addr = SocketAddrV4::new(server_ip(), 40001);
+    let t0 = rig.now();
+    let a = rig.c().tcp_socket().unwrap();
+    rig.c().bind(a, a_addr).unwrap();
+    rig.c().connect(a, b_addr).unwrap();
+    let b = rig.s().tcp_socket().unwrap();
+    rig.s().bind(b, b_addr).unwrap();
+    rig.s().connect(b, a_addr).unwrap();
+    rig.run_for(ms(500));
+
+    let p = rig.pkts();
+    let from_a: Vec<&Pkt> = p.iter().filter(|p| p.from == FROM_CLIENT).collect();
+    let from_b: Vec<&Pkt> = p.iter().filter(|p| p.from == FROM_SERVER).collect();
+    // Each side: <SEQ=ISS><CTL=SYN> then <SEQ=ISS><ACK=peer ISS+1><CTL=SYN,ACK>.
+    for (mine, theirs) in [(&from_a, &from_b), (&from_b, &from_a)] {
+        assert_eq!(mine.len(), 2, "{p:#?}");
+        assert!(mine[0].is_syn() && mine[0].at == t0 + ms(5));
+        assert!(mine[1].is_synack());
+        assert_eq!(mine[1].seq(), mine[0].seq());
+        assert_eq!(mine[1].ack(), theirs[0].seq().wrapping_add(1));
+    }
+    let ae = rig.client_events();
+    let be = rig.server_events();
+    let path = [State::Closed, State::SynSent, State::SynReceived, State::Established];
+    assert_eq!(state_path(&ae, a_addr), path);
+    assert_eq!(state_path(&be, b_addr), path);
+    // ESTABLISHED when the peer's SYN-ACK lands: one round trip after the SYNs.
+    assert_eq!(entered(&ae, a_addr, State::Established), Some(t0 + ms(20)));
+    assert_eq!(entered(&be, b_addr, State::Established), Some(t0 + ms(20)));
+
+    // The connection works both ways.
+    rig.c().send(a, b"from a").unwrap();
+    rig.s().send(b, b"from b").unwrap();
+    rig.run_for(ms(100));
+    let mut got = Vec::new();
+    rig.read_some(rig.server, b, &mut got).unwrap();
+    assert_eq!(got, b"from a");
+    got.clear();
+    rig.read_some(rig.client, a, &mut got).unwrap();
+    assert_eq!(got, b"from b");
+}
+
+/// Drops the segments the rule picks (by index among the logged segments
+/// satisfying `pred`); the others pass.
+fn drop_nth(rig: &mut Rig, nth: usize, pred: impl Fn(&Pkt) -> bool + 'static) {
+    let mut seen = 0;
+    rig.set_rule(move |p| {
+        if pred(p) {
+            seen += 1;
+            if seen == nth + 1 {
+                return Verdict::Drop;
+            }
+        }
+        Verdict::Pass
+    });
+}
+
+/// RFC 9293 §3.8.1 and RFC 6298 §5: a lost SYN is sent again, same ISS,
+/// after the initial RTO of 1 s (RFC 6298 §2.1), and the handshake completes.
+#[test]
+fn lost_syn_is_retransmitted_after_initial_rto_rfc6298_2_1() {
+    let mut rig = Rig::new(3);
+    drop_nth(&mut rig, 0, |p| p.is_syn());
+    let l = rig.listen(8);
+    let c = rig.connect();
+    rig.run_for(secs(3));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::Established));
+    let (s, _) = rig.s().accept(l).unwrap();
+    assert_eq!(rig.s().tcp_state(s), Ok(State::Established));
+
+    let syns: Vec<Pkt> = rig.pkts().into_iter().filter(|p| p.is_syn()).collect();
+    assert_eq!(syns.len(), 2);
+    assert!(syns[0].dropped && !syns[1].dropped);
+    assert_eq!(syns[1].seq(), syns[0].seq());
+    assert_eq!(syns[1].at - syns[0].at, secs(1));
+    assert_eq!(rig.pkts().iter().filter(|p| p.is_synack()).count(), 1);
+    exchange_and_check(&mut rig, c, s);
+}
+
+/// A lost SYN-ACK: the client's SYN retransmission is answered with the
+/// same SYN-ACK (RFC 9293 §3.10.7.4: a duplicate SYN in SYN-RECEIVED), the
+/// server's own retransmission timer would also resend it, and exactly one
+/// connection results.
+#[test]
+fn lost_synack_is_recovered_rfc9293_3_5() {
+    let mut rig = Rig::new(4);
+    drop_nth(&mut rig, 0, |p| p.is_synack());
+    let l = rig.listen(8);
+    let c = rig.connect();
+    rig.run_for(secs(3));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::Established));
+    let (s, _) = rig.s().accept(l).unwrap();
+    assert_eq!(rig.s().accept(l), Err(Error::WouldBlock), "a single connection");
+    assert_eq!(rig.s().tcp_connections().count(), 1);
+
+    let p = rig.pkts();
+    let synacks: Vec<&Pkt> = p.iter().filter(|p| p.is_synack()).collect();
+    assert!(synacks[0].dropped);
+    assert!(synacks.len() >= 2 && !synacks[1].dropped);
+    // Every SYN-ACK is the same: ISS and the ACK of the one SYN.
+    assert!(synacks.iter().all(|s| s.seq() == synacks[0].seq() && s.ack() == synacks[0].ack()));
+    let syns: Vec<&Pkt> = p.iter().filter(|p| p.is_syn()).collect();
+    assert_eq!(syns.len(), 2);
+    // Established one RTT after the retransmitted SYN (1 s after the first).
+    let ce = rig.client_events();
+    assert_eq!(entered(&ce, syns[0].src(), State::Established), Some(syns[1].at + ms(15)));
+    exchange_and_check(&mut rig, c, s);
+}
+
+/// A lost third ACK with an idle client: the server stays in SYN-RECEIVED
+/// until its SYN-ACK retransmission (RTO 1 s) draws a new ACK from the
+/// client, which answers the old SYN-ACK because it is not acceptable
+/// (RFC 9293 §3.10.7.4, first check), then it is ESTABLISHED.
+#[test]
+fn lost_third_ack_idle_client_rfc9293_3_10_7_4() {
+    let mut rig = Rig::new(5);
+    drop_nth(&mut rig, 0, |p| p.from == FROM_CLIENT && p.is_pure_ack());
+    let l = rig.listen(8);
+    let c = rig.connect();
+    rig.run_for(ms(900));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::Established));
+    assert_eq!(rig.s().accept(l), Err(Error::WouldBlock));
+    let half_open: Vec<State> = rig.s().tcp_connections().map(|(_, c)| c.state()).collect();
+    assert_eq!(half_open, [State::SynReceived]);
+    rig.run_for(secs(2));
+    let (s, _) = rig.s().accept(l).unwrap();
+
+    let p = rig.pkts();
+    let synacks: Vec<&Pkt> = p.iter().filter(|p| p.is_synack()).collect();
+    assert_eq!(synacks.len(), 2);
+    assert_eq!(synacks[1].at - synacks[0].at, secs(1));
+    let acks: Vec<&Pkt> = p.iter().filter(|p| p.from == FROM_CLIENT && p.is_pure_ack()).collect();
+    assert_eq!(acks.len(), 2);
+    assert!(acks[0].dropped && !acks[1].dropped);
+    assert_eq!((acks[1].seq(), acks[1].ack()), (acks[0].seq(), acks[0].ack()));
+    let se = rig.server_events();
+    assert_eq!(entered(&se, server_addr(), State::Established), Some(acks[1].at + ms(5)));
+    exchange_and_check(&mut rig, c, s);
+}
+
+/// A lost third ACK when the client sends at once: its first data segment
+/// carries the same acknowledgement and completes the handshake (RFC 9293
+/// §3.10.7.4, fifth check in SYN-RECEIVED), and the data is delivered.
+#[test]
+fn lost_third_ack_data_completes_handshake_rfc9293_3_10_7_4() {
+    let mut rig = Rig::new(6);
+    drop_nth(&mut rig, 0, |p| p.from == FROM_CLIENT && p.is_pure_ack());
+    let l = rig.listen(8);
+    let c = rig.connect();
+    rig.run_until_true(at_ms(500), "client established", |r| r.c().tcp_state(c) == Ok(State::Established));
+    rig.c().send(c, b"hello").unwrap();
+    rig.run_for(ms(100));
+    let (s, _) = rig.s().accept(l).unwrap();
+    let mut got = Vec::new();
+    rig.read_some(rig.server, s, &mut got).unwrap();
+    assert_eq!(got, b"hello");
+    let p = rig.pkts();
+    assert_eq!(p.iter().filter(|p| p.is_synack()).count(), 1, "no SYN-ACK retransmission needed: {p:#?}");
+    exchange_and_check(&mut rig, c, s);
+}
+
+/// Sends a little both ways on an established pair and checks it arrives.
+fn exchange_and_check(rig: &mut Rig, c: ustack_core::SocketHandle, s: ustack_core::SocketHandle) {
+    let up = pattern(3000, 1);
+    let down = pattern(5000, 2);
+    rig.send_all(rig.client, c, &up);
+    rig.send_all(rig.server, s, &down);
+    rig.c().shutdown(c, ustack_core::Shutdown::Write).unwrap();
+    rig.s().shutdown(s, ustack_core::Shutdown::Write).unwrap();
+    let limit = rig.now() + secs(30);
+    let got_up = rig.read_to_eof(rig.server, s, limit);
+    let got_down = rig.read_to_eof(rig.client, c, limit);
+    assert!(got_up == up, "client to server data differs");
+    assert!(got_down == down, "server to client data differs");
+}
+
+/// RFC 9293 §3.10.7.1: a SYN to a port with no listener is answered with
+/// <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>; in SYN-SENT a RST whose ACK
+/// acknowledges the SYN aborts the connect with ECONNREFUSED (§3.10.7.3).
+#[test]
+fn connect_to_closed_port_refused_rfc9293_3_10_7_1() {
+    let mut rig = Rig::new(7);
+    let c = rig.connect();
+    rig.run_for(ms(200));
+    let p = rig.pkts();
+    assert_eq!(p.len(), 2, "{p:#?}");
+    let (syn, rst) = (&p[0], &p[1]);
+    assert!(syn.is_syn());
+    assert_eq!(rst.flags(), TcpFlags::RST | TcpFlags::ACK);
+    assert_eq!(rst.seq(), 0);
+    assert_eq!(rst.ack(), syn.seq().wrapping_add(1));
+    assert_eq!((rst.src(), rst.dst()), (syn.dst(), syn.src()));
+    assert!(rst.payload.is_empty());
+    assert_eq!(rig.c().tcp_state(c), Ok(State::Closed));
+    assert_eq!(rig.s().stats().tcp.resets_out, 1);
+    assert_eq!(rig.c().stats().tcp.attempt_fails, 1);
+    // The error is reported once, then the socket reads as closed.
+    let mut buf = [0u8; 16];
+    assert_eq!(rig.c().recv(c, &mut buf), Err(Error::ConnectionRefused));
+    assert_eq!(rig.c().recv(c, &mut buf), Ok(0));
+    assert!(rig.c().send(c, b"x").is_err());
+    // Nothing more is sent: no SYN retransmission.
+    rig.run_for(secs(5));
+    assert_eq!(rig.pkts().len(), 2);
+}
+
+/// The same through `send`, which a BSD program uses after a non-blocking
+/// connect: the first call reports ECONNREFUSED.
+#[test]
+fn connect_refused_reported_by_send_rfc9293_3_10_7_3() {
+    let mut rig = Rig::new(8);
+    let c = rig.connect();
+    rig.run_for(ms(200));
+    assert_eq!(rig.c().send(c, b"x"), Err(Error::ConnectionRefused));
+    assert_eq!(rig.c().send(c, b"x"), Err(Error::BrokenPipe));
+}
+
+/// RFC 6298 §5.5 and RFC 9293 §3.8.3: SYNs to a silent host are resent
+/// with exponential backoff, 1, 2, 4 s apart, and after `syn_retries`
+/// retransmissions the connect fails with ETIMEDOUT.
+#[test]
+fn syn_retries_back_off_then_etimedout_rfc6298_5_5() {
+    let mut rig = RigConfig::new(9).client_tcp(|t| t.syn_retries = 3).build();
+    rig.set_rule(|_| Verdict::Drop); // a black hole for TCP (ARP still works)
+    let _l = rig.listen(8);
+    let c = rig.connect();
+    let t0 = rig.now();
+    rig.run_for(secs(14));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::SynSent));
+    let info = rig.c().tcp_info(c).unwrap();
+    assert_eq!(info.backoff, 3);
+    assert_eq!(info.rto, secs(8));
+    rig.run_for(secs(2));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::Closed));
+
+    let ce = rig.client_events();
+    let syns: Vec<Seg> = sent(&ce).into_iter().filter(|s| s.is_syn()).collect();
+    let times: Vec<_> = syns.iter().map(|s| s.at - t0).collect();
+    assert_eq!(times, [secs(0), secs(1), secs(3), secs(7)]);
+    assert!(syns.iter().all(|s| s.tcp.seq == syns[0].tcp.seq));
+    assert!(!syns[0].rtx && syns[1..].iter().all(|s| s.rtx));
+    // Failed at the expiry of the last timer: 7 + 8 s.
+    let local = syns[0].local;
+    assert_eq!(entered(&ce, local, State::Closed), Some(t0 + secs(15)));
+    let mut buf = [0u8; 4];
+    assert_eq!(rig.c().recv(c, &mut buf), Err(Error::TimedOut));
+    assert_eq!(rig.c().stats().tcp.connections_timed_out, 1);
+}
+
+/// A listener with a real backlog: 100 sockets on one client host connect
+/// to one port at the same instant; each gets its own connection on the
+/// server (its own 4-tuple) and its own bytes echoed back intact.
+#[test]
+fn listener_backlog_serves_100_clients() {
+    use ustack_core::sim::apps::StreamApp;
+    let mut rig = Rig::new(10);
+    rig.net.host_mut(rig.server).add_app(EchoServer::new(server_addr(), 128));
+    rig.net.host_mut(rig.client).add_app(StreamApp::client(server_addr(), 20_000, 1000).with_connections(100));
+    let (client, server) = (rig.client, rig.server);
+    rig.run_until_true(Instant::from_secs(120), "100 echoes", |r| {
+        r.net.host(client).app::<StreamApp>(0).unwrap().is_done()
+    });
+    let app = rig.net.host(client).app::<StreamApp>(0).unwrap();
+    let reports = app.reports();
+    assert_eq!(reports.len(), 100);
+    let mut locals: Vec<SocketAddrV4> = Vec::new();
+    for (i, r) in reports.iter().enumerate() {
+        assert!(r.error.is_none(), "connection {i}: {:?}", r.error);
+        assert!(r.eof);
+        assert_eq!(r.remote, Some(server_addr()));
+        assert_eq!(r.sent.len, 20_000);
+        // Its own bytes, not another connection's: the pattern seeds differ.
+        assert_eq!(r.received, r.sent, "connection {i} got back other bytes");
+        locals.push(r.local.unwrap());
+    }
+    let hashes: std::collections::HashSet<u64> = reports.iter().map(|r| r.sent.hash).collect();
+    assert_eq!(hashes.len(), 100, "every connection sent its own pattern");
+    locals.sort();
+    locals.dedup();
+    assert_eq!(locals.len(), 100, "100 distinct client ports");
+
+    let echo = rig.net.host(server).app::<EchoServer>(0).unwrap();
+    assert_eq!(echo.accepted.len(), 100);
+    assert_eq!(echo.finished, 100);
+    assert!(echo.errors.is_empty(), "{:?}", echo.errors);
+    let mut remotes: Vec<SocketAddrV4> = echo.accepted.iter().map(|a| a.1).collect();
+    remotes.sort();
+    assert_eq!(remotes, locals, "the server accepted exactly the client sockets");
+    // No handshake needed a retransmission: the backlog held them all.
+    let se = rig.server_events();
+    assert_eq!(sent(&se).iter().filter(|s| s.is_synack() && s.rtx).count(), 0);
+    assert_eq!(rig.s().stats().drops(ustack_core::stats::DropReason::TcpListenOverflow), 0);
+}
+
+/// A full accept queue: with a backlog of 2 and nobody accepting, a third
+/// client's SYNs are not answered (no SYN-ACK, no RST: it keeps
+/// retrying); once the application accepts one connection, the next SYN
+/// retransmission is answered and the third connection completes.
+#[test]
+fn accept_queue_full_leaves_syn_unanswered_until_accept() {
+    let mut rig = Rig::new(11);
+    let l = rig.listen(2);
+    let c1 = rig.connect();
+    let c2 = rig.connect();
+    rig.run_for(ms(200));
+    assert_eq!(rig.c().tcp_state(c1), Ok(State::Established));
+    assert_eq!(rig.c().tcp_state(c2), Ok(State::Established));
+    let c3 = rig.connect();
+    let t3 = rig.now();
+    rig.run_for(ms(3500)); // SYNs at +0, +1 s, +3 s
+    assert_eq!(rig.c().tcp_state(c3), Ok(State::SynSent));
+    let port3 = rig.c().local_addr(c3).unwrap();
+    let to3: Vec<Pkt> = rig.pkts().into_iter().filter(|p| p.dst() == port3).collect();
+    assert!(to3.is_empty(), "nothing may answer the third client: {to3:#?}");
+    let syns3 = rig.pkts().into_iter().filter(|p| p.src() == port3 && p.is_syn()).count();
+    assert_eq!(syns3, 3);
+    assert!(rig.s().stats().drops(ustack_core::stats::DropReason::TcpListenOverflow) >= 3);
+
+    let (a1, _) = rig.s().accept(l).unwrap();
+    rig.run_for(secs(5)); // the SYN at +7 s finds room
+    assert_eq!(rig.c().tcp_state(c3), Ok(State::Established));
+    let established = entered(&rig.client_events(), port3, State::Established).unwrap();
+    assert_eq!(established, t3 + secs(7) + ms(20));
+    let (a2, _) = rig.s().accept(l).unwrap();
+    let (a3, r3) = rig.s().accept(l).unwrap();
+    assert_eq!(r3, port3);
+    assert_eq!(rig.s().accept(l), Err(Error::WouldBlock));
+    for (c, s) in [(c1, a1), (c2, a2), (c3, a3)] {
+        exchange_and_check(&mut rig, c, s);
+    }
+}
+
+/// RFC 9293 §3.7.1 (and RFC 6691): each side's SYN carries its MSS (here
+/// the server's TCP_MAXSEG of 500), and the client then never sends a
+/// segment whose data and options exceed it.
+#[test]
+fn mss_option_sent_and_honoured_rfc9293_3_7_1() {
+    let mut rig = RigConfig::new(12).server_tcp(|t| t.mss = Some(500)).build();
+    let (c, _l, s) = rig.establish();
+    let synack = rig.pkts().into_iter().find(|p| p.is_synack()).unwrap();
+    assert_eq!(synack.tcp.options.mss, Some(500));
+    let syn = rig.pkts().into_iter().find(|p| p.is_syn()).unwrap();
+    assert_eq!(syn.tcp.options.mss, Some(1460));
+    exchange_and_check(&mut rig, c, s);
+    let p = rig.pkts();
+    let client_data: Vec<&Pkt> = p.iter().filter(|p| p.from == FROM_CLIENT && !p.payload.is_empty()).collect();
+    assert!(client_data.len() >= 6);
+    for d in &client_data {
+        assert!(d.len() + d.options_len() <= 500, "client segment too big: {d}");
+    }
+    // Full-sized segments are used: 500 less the 12 bytes of timestamps.
+    assert_eq!(client_data.iter().map(|d| d.len()).max(), Some(488));
+    // The server may send up to the client's MSS.
+    let server_max = p.iter().filter(|p| p.from == FROM_SERVER).map(|p| p.len()).max().unwrap();
+    assert!(server_max <= 500 - 12, "the server also keeps to its own MSS");
+}
+
+/// A server behind a small MTU (576) advertises MSS 536; the link drops
+/// anything larger, so the transfer only works if the client honours it.
+#[test]
+fn small_mtu_server_mss_honoured_rfc9293_3_7_1() {
+    let mut cfg = RigConfig::new(13);
+    cfg.server = cfg.server.with_mtu(576);
+    cfg.link = cfg.link.mtu(576);
+    let mut rig = cfg.build();
+    let (c, _l, s) = rig.establish();
+    let synack = rig.pkts().into_iter().find(|p| p.is_synack()).unwrap();
+    assert_eq!(synack.tcp.options.mss, Some(536));
+    exchange_and_check(&mut rig, c, s);
+    assert!(rig.pkts().iter().all(|p| p.ip.total_len() <= 576));
+    let lost_to_mtu = rig.net.link_stats(rig.client_link, ustack_core::sim::Direction::AtoB).mtu_drops;
+    assert_eq!(lost_to_mtu, 0);
+}
+
+/// RFC 9293 §3.10.7.4, first check, in SYN-RECEIVED: a segment that is not
+/// acceptable is answered with <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and
+/// dropped; the half-open connection stays and completes later.
+#[test]
+fn unacceptable_segment_in_syn_received_is_acked_rfc9293_3_10_7_4() {
+    let mut rig = Rig::new(14);
+    // Lose the client's ACKs for a while: the server stays in SYN-RECEIVED.
+    let mut until = at_ms(300);
+    rig.set_rule(move |p| {
+        if p.from == FROM_CLIENT && p.is_pure_ack() && p.at < until {
+            until = at_ms(300);
+            Verdict::Drop
+        } else {
+            Verdict::Pass
+        }
+    });
+    let l = rig.listen(8);
+    let c = rig.connect();
+    rig.run_for(ms(100));
+    let syn = rig.pkts().into_iter().find(|p| p.is_syn()).unwrap();
+    let synack = rig.pkts().into_iter().find(|p| p.is_synack()).unwrap();
+    let states: Vec<State> = rig.s().tcp_connections().map(|(_, c)| c.state()).collect();
+    assert_eq!(states, [State::SynReceived]);
+
+    // An ACK-bearing segment far beyond the receive window.
+    let bogus = forged_header(&syn, TcpFlags::ACK, syn.seq().wrapping_add(50_000_000), synack.seq().wrapping_add(1));
+    rig.inject(TO_SERVER, forge(&syn, &bogus, b"junk"));
+    let before = rig.pkts().len();
+    rig.run_for(ms(20));
+    let answers: Vec<Pkt> = rig.pkts()[before..].iter().filter(|p| p.from == FROM_SERVER).cloned().collect();
+    assert_eq!(answers.len(), 1, "{answers:#?}");
+    assert_eq!(answers[0].flags(), TcpFlags::ACK);
+    assert_eq!(answers[0].seq(), synack.seq().wrapping_add(1));
+    assert_eq!(answers[0].ack(), syn.seq().wrapping_add(1));
+    assert_eq!(rig.s().stats().drops(ustack_core::stats::DropReason::TcpOutOfWindow), 1);
+    let states: Vec<State> = rig.s().tcp_connections().map(|(_, c)| c.state()).collect();
+    assert_eq!(states, [State::SynReceived]);
+
+    // The SYN-ACK retransmission draws a fresh ACK that gets through.
+    rig.run_for(secs(2));
+    let (s, _) = rig.s().accept(l).unwrap();
+    exchange_and_check(&mut rig, c, s);
+}
+
+/// RFC 6298 §5.7: when the SYN had to be retransmitted and no RTT sample
+/// was taken (no timestamps; Karn's rule forbids sampling the SYN), the RTO
+/// for the data phase is 3 s; the first sample then sets it (§2.2).
+#[test]
+fn rto_is_3s_after_syn_timeout_without_sample_rfc6298_5_7() {
+    let mut rig = RigConfig::new(15).tcp(|t| t.timestamps = false).build();
+    drop_nth(&mut rig, 0, |p| p.is_syn());
+    let (c, _l, s) = rig.establish();
+    let info = rig.c().tcp_info(c).unwrap();
+    assert_eq!(info.rtt, None, "no sample from a retransmitted SYN");
+    assert_eq!(info.rto, secs(3));
+    // The server's SYN-ACK went once: it has a sample and a normal RTO.
+    let sinfo = rig.s().tcp_info(s).unwrap();
+    assert_eq!(sinfo.rtt, Some(ms(20)));
+    assert_eq!(sinfo.rto, ms(200));
+    rig.c().send(c, b"sample").unwrap();
+    rig.run_for(ms(100));
+    let info = rig.c().tcp_info(c).unwrap();
+    assert!(info.rtt.is_some());
+    assert!(info.rto < secs(1), "recomputed from the sample: {:?}", info.rto);
+}
