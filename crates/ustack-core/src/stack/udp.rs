@@ -69,8 +69,17 @@ impl Stack {
         if remote.port() == 0 {
             return Err(Error::InvalidInput);
         }
-        self.source_address_for(*remote.ip()).ok_or(Error::NetworkUnreachable)?;
-        self.udp_autobind(h)?;
+        let src = self.source_address_for(*remote.ip()).ok_or(Error::NetworkUnreachable)?;
+        let local = self.udp_autobind(h)?;
+        // BSD: a socket bound to the wildcard address takes the source
+        // address of the route on connect, and getsockname shows it (Linux
+        // ip4_datagram_connect does the same).
+        if local.ip().is_unspecified() {
+            let local_now = SocketAddrV4::new(src, local.port());
+            self.udp_ports.remove(&local);
+            self.udp_ports.insert(local_now, h);
+            self.udp_mut(h)?.set_local(local_now);
+        }
         self.udp_mut(h)?.set_remote(Some(remote));
         Ok(())
     }
@@ -114,8 +123,16 @@ impl Stack {
         self.udp_mut(h)?.recv_from(buf)
     }
 
+    /// Frees the socket and its port. Called after `close` has taken the
+    /// handle from the application, so the slot is looked up directly.
     pub(super) fn udp_close(&mut self, h: SocketHandle) {
-        if let Ok(Some(local)) = self.udp_mut(h).map(|u| u.local()) {
+        let local = match self.slot(h).ok().and_then(|s| s.socket.as_ref()) {
+            Some(Socket::Udp(u)) => u.local(),
+            _ => None,
+        };
+        if let Some(local) = local
+            && self.udp_ports.get(&local) == Some(&h)
+        {
             self.udp_ports.remove(&local);
         }
         self.release(h);
