@@ -216,6 +216,14 @@ impl Connection {
                 if seg_len > 0 {
                     cx.stats.duplicate_segments += 1;
                 }
+                // TIME-WAIT: "The only thing that can arrive in this state
+                // is a retransmission of the remote FIN. Acknowledge it, and
+                // restart the 2 MSL timeout." (RFC 9293 §3.10.7.4, eighth
+                // step). Its sequence number was received before, so it
+                // never passes the check above: restart the timer here.
+                if self.state == State::TimeWait && fin && self.rx_fin == Some(seq + payload.len()) {
+                    self.close_deadline = Some(cx.now + self.cfg.msl * 2);
+                }
             }
             return Disposition::Dropped(DropReason::TcpOutOfWindow);
         }
