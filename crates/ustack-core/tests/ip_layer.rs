@@ -967,3 +967,300 @@ fn rfc826_two_hosts_resolve_each_other_and_talk() {
     // One ARP request and one reply in all: b learned a from its request.
     assert_eq!(net.host(a).stack.stats().arp_out + net.host(b).stack.stats().arp_out, 2);
 }
+
+// ---- robustness: random and mutated input ----------------------------------------------
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::RngSeed;
+    use ustack_core::wire::{
+        ArpPacket, DstUnreachable, EthernetFrame, Icmpv4Packet, TcpPacket, TimeExceeded, UdpPacket,
+    };
+    use ustack_core::{Medium, StackConfig};
+
+    /// One change to a valid packet. Indices are taken modulo the length.
+    #[derive(Clone, Debug)]
+    enum Mutation {
+        FlipBit(usize),
+        /// A byte in the first 64: the headers.
+        SetHeaderByte(usize, u8),
+        SetByte(usize, u8),
+        Truncate(usize),
+        Extend(Vec<u8>),
+        Insert(usize, u8),
+        Remove(usize),
+    }
+
+    #[derive(Clone, Debug)]
+    enum Input {
+        /// Seed packet `index`, mutated, then (if `refix`) with its IP and
+        /// transport checksums made valid again so that the change reaches
+        /// the upper layers.
+        Seed {
+            index: usize,
+            mutations: Vec<Mutation>,
+            refix: bool,
+            link_broadcast: bool,
+        },
+        Random(Vec<u8>),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            any::<usize>().prop_map(Mutation::FlipBit),
+            (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::SetHeaderByte(i, b)),
+            (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::SetByte(i, b)),
+            any::<usize>().prop_map(Mutation::Truncate),
+            prop::collection::vec(any::<u8>(), 1..64).prop_map(Mutation::Extend),
+            (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Insert(i, b)),
+            any::<usize>().prop_map(Mutation::Remove),
+        ]
+    }
+
+    fn input() -> impl Strategy<Value = Input> {
+        prop_oneof![
+            6 => (any::<usize>(), prop::collection::vec(mutation(), 0..4), any::<bool>(), prop::bool::weighted(0.1))
+                .prop_map(|(index, mutations, refix, link_broadcast)| Input::Seed { index, mutations, refix, link_broadcast }),
+            1 => prop::collection::vec(any::<u8>(), 0..120).prop_map(Input::Random),
+        ]
+    }
+
+    fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
+        let len = bytes.len();
+        match *m {
+            Mutation::FlipBit(i) if len > 0 => bytes[(i / 8) % len] ^= 1 << (i % 8),
+            Mutation::SetHeaderByte(i, b) if len > 0 => bytes[i % len.min(64)] = b,
+            Mutation::SetByte(i, b) if len > 0 => bytes[i % len] = b,
+            Mutation::Truncate(i) => bytes.truncate(i % (len + 1)),
+            Mutation::Extend(ref more) => bytes.extend_from_slice(more),
+            Mutation::Insert(i, b) => bytes.insert(i % (len + 1), b),
+            Mutation::Remove(i) if len > 0 => {
+                bytes.remove(i % len);
+            }
+            _ => {}
+        }
+    }
+
+    /// Makes the IP header checksum, and the transport checksum of an
+    /// unfragmented datagram, valid again where the layout allows.
+    fn refix(packet: &mut [u8]) {
+        let Ok(mut ip) = Ipv4Packet::new_checked(&mut packet[..]) else {
+            return;
+        };
+        ip.fill_checksum();
+        if ip.is_fragment() {
+            return;
+        }
+        let (src, dst, protocol) = (ip.src_addr(), ip.dst_addr(), ip.protocol());
+        let payload = ip.payload_mut();
+        match protocol {
+            IpProtocol::Udp => {
+                if let Ok(mut udp) = UdpPacket::new_checked(payload) {
+                    udp.fill_checksum(src, dst);
+                }
+            }
+            IpProtocol::Tcp => {
+                if let Ok(mut tcp) = TcpPacket::new_checked(payload) {
+                    tcp.fill_checksum(src, dst);
+                }
+            }
+            IpProtocol::Icmp => {
+                if let Ok(mut icmp) = Icmpv4Packet::new_checked(payload) {
+                    icmp.fill_checksum();
+                }
+            }
+            IpProtocol::Unknown(_) => {}
+        }
+    }
+
+    /// Valid IP packets of every kind the stack handles.
+    fn ip_seeds() -> Vec<Vec<u8>> {
+        let third = Ipv4Addr::new(10, 0, 0, 3);
+        let mut seeds = vec![
+            udp_packet(sa(PEER, 1000), sa(US, 7), b"hello"),
+            udp_packet(sa(PEER, 1000), sa(US, 9), b"closed"),
+            tcp_syn(sa(third, 4000), sa(US, 80), 1),
+            tcp_syn(sa(third, 4000), sa(US, 81), 1),
+            icmp_packet(PEER, US, &Icmpv4Repr::EchoRequest { ident: 1, seq_no: 2, data: b"ping" }),
+            udp_packet(sa(PEER, 1000), sa(Ipv4Addr::new(10, 0, 0, 255), 7), b"broadcast"),
+            ipv4(&ip_repr(PEER, US, IpProtocol::Unknown(253), 8), &[0; 8]),
+        ];
+        let ours = udp_packet(sa(US, 7), sa(PEER, 9), b"sent earlier");
+        let header = parse_ip(&ours).0;
+        let reason = DstUnreachable::PortUnreachable;
+        seeds.push(icmp_packet(PEER, US, &Icmpv4Repr::DstUnreachable { reason, header, data: &ours[20..] }));
+        let reason = TimeExceeded::TtlExpired;
+        seeds.push(icmp_packet(PEER, US, &Icmpv4Repr::TimeExceeded { reason, header, data: &ours[20..] }));
+        let mut rst = tcp_syn(sa(third, 4000), sa(US, 80), 1);
+        rst[33] = 0x14; // RST+ACK
+        refix(&mut rst);
+        seeds.push(rst);
+        let udp = udp_bytes(sa(PEER, 1000), sa(US, 7), &[0xab; 3000]);
+        let header = Ipv4Repr { ident: 77, ..ip_repr(PEER, US, IpProtocol::Udp, udp.len()) };
+        seeds.extend(fragments(&header, &udp, 1500));
+        let mut with_options = vec![0u8; 24];
+        with_options.extend_from_slice(&udp_bytes(sa(PEER, 1000), sa(US, 7), b"opt"));
+        ip_repr(PEER, US, IpProtocol::Udp, 11).emit(&mut Ipv4Packet::new_unchecked(&mut with_options[..]), false);
+        with_options[0] = 0x46;
+        with_options[2..4].copy_from_slice(&35u16.to_be_bytes());
+        with_options[20..24].copy_from_slice(&[1, 1, 1, 0]);
+        refix(&mut with_options);
+        seeds.push(with_options);
+        seeds
+    }
+
+    fn arp_seeds() -> Vec<Vec<u8>> {
+        let zero = EthernetAddress([0; 6]);
+        vec![
+            arp_frame(ArpOperation::Request, PEER_MAC, PEER, zero, US),
+            arp_frame(ArpOperation::Reply, PEER_MAC, PEER, US_MAC, US),
+            arp_frame(ArpOperation::Request, OTHER_MAC, PEER, zero, PEER),
+            arp_frame(ArpOperation::Request, PEER_MAC, PEER, zero, Ipv4Addr::new(10, 0, 0, 3)),
+        ]
+    }
+
+    /// The bytes to feed for `input` on `medium`.
+    fn build(input: &Input, medium: Medium, ip: &[Vec<u8>], arp: &[Vec<u8>]) -> Vec<u8> {
+        let Input::Seed { index, mutations, refix: fix, link_broadcast } = input else {
+            let Input::Random(bytes) = input else { unreachable!() };
+            return bytes.clone();
+        };
+        let n = ip.len() + if medium == Medium::Ethernet { arp.len() } else { 0 };
+        let i = index % n;
+        let mut bytes = if i < ip.len() { ip[i].clone() } else { arp[i - ip.len()].clone() };
+        for m in mutations {
+            apply(&mut bytes, m);
+        }
+        if *fix {
+            refix(&mut bytes);
+        }
+        if medium == Medium::Ethernet && i < ip.len() {
+            let dst = if *link_broadcast { EthernetAddress::BROADCAST } else { US_MAC };
+            bytes = eth_frame(PEER_MAC, dst, EtherType::Ipv4, &bytes);
+        }
+        bytes
+    }
+
+    /// Every frame a stack sends must be well formed: a parseable ARP
+    /// packet, or an IPv4 packet with a good header checksum and, unless
+    /// fragmented, a good transport checksum.
+    fn assert_well_formed(frame: &[u8], medium: Medium) {
+        let packet = match medium {
+            Medium::Ip => frame,
+            Medium::Ethernet => {
+                let eth = EthernetFrame::new_checked(frame).expect("an Ethernet frame");
+                assert_eq!(eth.src_addr(), US_MAC);
+                if eth.ethertype() == EtherType::Arp {
+                    let arp = ArpPacket::new_checked(eth.payload()).expect("an ARP packet");
+                    ustack_core::wire::ArpRepr::parse(&arp).expect("a valid ARP packet");
+                    return;
+                }
+                assert_eq!(eth.ethertype(), EtherType::Ipv4);
+                &frame[14..]
+            }
+        };
+        let ip = Ipv4Packet::new_checked(packet).expect("a whole IPv4 packet");
+        assert!(ip.verify_checksum());
+        assert_eq!(ip.total_len() as usize, packet.len());
+        assert_eq!(ip.src_addr(), US, "sent from an address not ours");
+        assert!(ip.hop_limit() > 0);
+        if ip.is_fragment() {
+            return;
+        }
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        match ip.protocol() {
+            IpProtocol::Udp => assert!(UdpPacket::new_checked(ip.payload()).unwrap().verify_checksum(src, dst)),
+            IpProtocol::Tcp => assert!(TcpPacket::new_checked(ip.payload()).unwrap().verify_checksum(src, dst)),
+            IpProtocol::Icmp => assert!(Icmpv4Packet::new_checked(ip.payload()).unwrap().verify_checksum()),
+            IpProtocol::Unknown(p) => panic!("sent protocol {p}"),
+        }
+    }
+
+    fn config(medium: Medium, addr: Ipv4Addr, mac: EthernetAddress) -> StackConfig {
+        match medium {
+            Medium::Ip => ip_config(addr),
+            Medium::Ethernet => eth_config(mac, addr),
+        }
+    }
+
+    /// Feeds `inputs` to a stack with a listener on port 80 and a UDP
+    /// socket on port 7, runs its timers for a minute, then checks that a
+    /// peer can still exchange a datagram, a ping and a TCP connection
+    /// with it.
+    fn survives(medium: Medium, inputs: &[Input]) {
+        let (ip, arp) = (ip_seeds(), arp_seeds());
+        let mut s = Stack::new(config(medium, US, US_MAC));
+        let udp = s.udp_socket().unwrap();
+        s.bind(udp, sa(ANY, 7)).unwrap();
+        let listener = s.tcp_socket().unwrap();
+        s.bind(listener, sa(ANY, 80)).unwrap();
+        s.listen(listener, 8).unwrap();
+        let mut now = Instant::ZERO;
+        for input in inputs {
+            s.handle_input(now, &build(input, medium, &ip, &arp));
+            for f in drain(&mut s, now) {
+                assert_well_formed(&f, medium);
+            }
+            now += Duration::from_millis(37);
+        }
+        let settled = ms(60_000);
+        for (_, f) in run_timers(&mut s, now, settled) {
+            assert_well_formed(&f, medium);
+        }
+        while s.recv_from(udp, &mut [0; 70_000]).is_ok() {}
+        while let Ok((c, _)) = s.accept(listener) {
+            s.close(c).unwrap();
+        }
+
+        let mut peer = Stack::new(config(medium, PEER, PEER_MAC));
+        peer.handle_timeout(settled);
+        let mut pair = Pair { a: peer, b: s, now: settled, log: Vec::new() };
+        let pu = pair.a.udp_socket().unwrap();
+        pair.a.send_to(pu, b"still there?", sa(US, 7)).unwrap();
+        assert!(pair.a.send_echo_request(settled, US, 5, 6, b"ping"));
+        let pt = pair.a.tcp_socket().unwrap();
+        pair.a.connect(pt, sa(US, 80)).unwrap();
+        pair.run_for(Duration::from_secs(5));
+        for (from_a, f) in &pair.log {
+            if !from_a {
+                assert_well_formed(f, medium);
+            }
+        }
+        let mut buf = [0u8; 64];
+        let (n, from) = pair.b.recv_from(udp, &mut buf).expect("the datagram arrived");
+        assert_eq!((&buf[..n], *from.ip()), (&b"still there?"[..], PEER));
+        assert_eq!(pair.a.take_echo_replies().len(), 1, "no echo reply");
+        assert_eq!(pair.a.tcp_state(pt).unwrap(), State::Established);
+        assert!(pair.b.accept(listener).is_ok(), "nothing to accept");
+    }
+
+    const ANY: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
+
+    fn cfg(cases: u32, seed: u64) -> ProptestConfig {
+        ProptestConfig { cases, rng_seed: RngSeed::Fixed(seed), ..ProptestConfig::default() }
+    }
+
+    proptest! {
+        #![proptest_config(cfg(1000, 0x1b_0a7e))]
+
+        /// RFC 1122 §1.2.2 ("be liberal in what you accept") and the design
+        /// rule that no input can panic: random and mutated packets on an
+        /// IP interface are counted and dropped or handled, every reply is
+        /// well formed, and the stack works as before afterwards.
+        #[test]
+        fn rfc1122_1_2_2_ip_medium_survives_random_and_mutated_packets(
+            inputs in prop::collection::vec(input(), 1..24)
+        ) {
+            survives(Medium::Ip, &inputs);
+        }
+
+        /// The same on Ethernet, with ARP packets among the seeds.
+        #[test]
+        fn rfc1122_1_2_2_ethernet_survives_random_and_mutated_frames(
+            inputs in prop::collection::vec(input(), 1..24)
+        ) {
+            survives(Medium::Ethernet, &inputs);
+        }
+    }
+}

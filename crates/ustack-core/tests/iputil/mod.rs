@@ -268,8 +268,8 @@ pub fn icmps(packets: &[Vec<u8>]) -> Vec<Icmp> {
 
 // ---- two IP-medium stacks wired back to back --------------------------------------
 
-/// Two IP-medium stacks joined by a perfect, instant wire that the test
-/// drives by hand.
+/// Two stacks joined by a perfect, instant wire that the test drives by
+/// hand: IP packets between IP-medium stacks, frames between Ethernet ones.
 pub struct Pair {
     pub a: Stack,
     pub b: Stack,
@@ -297,11 +297,11 @@ impl Pair {
                 return;
             }
             for p in from_a {
-                self.b.handle_ip_packet(self.now, &p);
+                self.b.handle_input(self.now, &p);
                 self.log.push((true, p));
             }
             for p in from_b {
-                self.a.handle_ip_packet(self.now, &p);
+                self.a.handle_input(self.now, &p);
                 self.log.push((false, p));
             }
         }
