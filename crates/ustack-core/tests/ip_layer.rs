@@ -181,6 +181,33 @@ fn rfc1122_3_2_1_3_broadcast_multicast_or_loopback_source_is_discarded() {
     }
 }
 
+/// RFC 1122 §3.2.1.3 (a), (b): {0, 0} and {0, <host>} appear only as the
+/// source of a host learning its own address (DHCP, to the limited
+/// broadcast address). Sent to us, they could only be answered to an
+/// address that "MUST NOT be sent"; Linux drops them as martians too, and
+/// RFC 1122 §4.2.3.10 has TCP ignore such a SYN.
+#[test]
+fn rfc1122_3_2_1_3_zero_source_is_accepted_only_towards_the_limited_broadcast() {
+    let zero = Ipv4Addr::UNSPECIFIED;
+    let mut s = ip_stack(US);
+    let dhcp = s.udp_socket().unwrap();
+    s.bind(dhcp, sa(Ipv4Addr::UNSPECIFIED, 67)).unwrap();
+    let l = s.tcp_socket().unwrap();
+    s.bind(l, sa(US, 80)).unwrap();
+    s.listen(l, 4).unwrap();
+    s.handle_ip_packet(ms(0), &udp_packet(sa(zero, 68), sa(Ipv4Addr::BROADCAST, 67), b"discover"));
+    assert_eq!(s.recv_from(dhcp, &mut [0; 16]), Ok((8, sa(zero, 68))));
+    let echo = Icmpv4Repr::EchoRequest { ident: 1, seq_no: 1, data: b"x" };
+    for src in [zero, Ipv4Addr::new(0, 0, 0, 9)] {
+        s.handle_ip_packet(ms(1), &icmp_packet(src, US, &echo));
+        s.handle_ip_packet(ms(1), &tcp_syn(sa(src, 4000), sa(US, 80), 1));
+        s.handle_ip_packet(ms(1), &udp_packet(sa(src, 68), sa(US, 67), b"unicast"));
+    }
+    assert!(drain(&mut s, ms(1)).is_empty(), "answered a zero source");
+    assert_eq!(s.recv_from(dhcp, &mut [0; 16]), Err(Error::WouldBlock));
+    assert_eq!(s.stats().drops(DropReason::IpBadSource), 6);
+}
+
 /// RFC 1122 §3.2.1.3 / §3.3.1.5: a host does not forward; a datagram for
 /// another address is discarded.
 #[test]
@@ -482,6 +509,24 @@ fn rfc1122_2_3_2_1_arp_failure_fails_a_connect_with_ehostunreach() {
     assert!(s.stats().drops(DropReason::ArpUnresolved) >= 1);
 }
 
+/// RFC 1122 §2.3.2.1: a learned mapping is flushed when it times out
+/// (`reachable_time`, 60 s); the next packet resolves it afresh.
+#[test]
+fn rfc1122_2_3_2_1_learned_entries_time_out() {
+    let mut s = eth_stack();
+    let h = s.udp_socket().unwrap();
+    s.handle_frame(ms(0), &arp_frame(ArpOperation::Reply, PEER_MAC, PEER, US_MAC, US));
+    let reachable = s.config().neighbor.reachable_time;
+    let just_before = Instant::ZERO + reachable - Duration::from_millis(1);
+    run_timers(&mut s, ms(0), just_before);
+    s.send_to(h, b"1", sa(PEER, 9)).unwrap();
+    assert!(ip_of(&drain(&mut s, just_before)[0]).is_some(), "still known");
+    let expired = Instant::ZERO + reachable;
+    assert!(run_timers(&mut s, just_before, expired).is_empty());
+    s.send_to(h, b"2", sa(PEER, 9)).unwrap();
+    assert_eq!(first_arp_target(&mut s, expired), [PEER]);
+}
+
 /// RFC 826: a reply (or any ARP) with an unknown hardware or protocol
 /// type is discarded and counted.
 #[test]
@@ -607,6 +652,31 @@ fn rfc1122_4_1_3_3_port_unreachable_gives_a_connected_socket_econnrefused() {
     pair.a.send_to(u, b"anyone?", sa(PEER, 9)).unwrap();
     pair.exchange();
     assert_eq!(pair.a.recv_from(u, &mut [0; 10]), Err(Error::WouldBlock));
+}
+
+/// RFC 792 / RFC 1122 §3.2.2: the transport looks at the first 8 data
+/// bytes an ICMP error quotes to find the socket; those are the transport
+/// header only when the quoted datagram is a first fragment. An error
+/// quoting a later fragment is not pinned on whatever socket its bytes
+/// happen to name.
+#[test]
+fn rfc1122_3_2_2_icmp_error_quoting_a_later_fragment_names_no_socket() {
+    let mut s = ip_stack(US);
+    let c = s.udp_socket().unwrap();
+    s.connect(c, sa(PEER, 9)).unwrap();
+    let local = s.local_addr(c).unwrap();
+    let ours = udp_packet(local, sa(PEER, 9), b"sent");
+    for (offset, refused) in [(1480u16, false), (0, true)] {
+        let header = Ipv4Repr { frag_offset: offset, more_frags: true, ..parse_ip(&ours).0 };
+        let err = Icmpv4Repr::DstUnreachable {
+            reason: ustack_core::wire::DstUnreachable::PortUnreachable,
+            header,
+            data: &ours[20..],
+        };
+        s.handle_ip_packet(ms(0), &icmp_packet(PEER, US, &err));
+        let got = s.recv(c, &mut [0; 8]);
+        assert_eq!(got == Err(Error::ConnectionRefused), refused, "offset {offset}: {got:?}");
+    }
 }
 
 /// RFC 1122 §3.2.2.1: an unknown transport protocol is answered with

@@ -154,11 +154,15 @@ impl Stack {
             }
         };
         self.stats.ip_in += 1;
-        // RFC 1122 §3.2.1.3: a source address must be a unicast address,
-        // and {127, <any>} "MUST NOT appear outside a host".
+        // RFC 1122 §3.2.1.3: a source address must be a unicast address;
+        // {127, <any>} "MUST NOT appear outside a host"; and {0, 0} or
+        // {0, <host>} only as the source of a host learning its address
+        // (DHCP, to the limited broadcast), which nothing may answer.
+        let zero_net = repr.src_addr.octets()[0] == 0;
         if repr.src_addr.is_broadcast()
             || repr.src_addr.is_multicast()
             || repr.src_addr.is_loopback()
+            || (zero_net && !repr.dst_addr.is_broadcast())
             || self.is_directed_broadcast(repr.src_addr)
         {
             self.stats.count_drop(DropReason::IpBadSource);
@@ -291,7 +295,10 @@ impl Stack {
         header: &Ipv4Repr,
         data: &[u8],
     ) {
-        if data.len() < 8 || !self.is_local_address(header.src_addr) {
+        // Only a first fragment starts with the transport header that
+        // names the socket (RFC 792: "the first 64 bits of the original
+        // datagram's data").
+        if data.len() < 8 || header.frag_offset != 0 || !self.is_local_address(header.src_addr) {
             return;
         }
         let src_port = u16::from_be_bytes([data[0], data[1]]);
