@@ -16,7 +16,9 @@ use ustack_core::socket::SocketHandle;
 use ustack_core::stats::DropReason;
 use ustack_core::tcp::State;
 use ustack_core::time::{Duration, Instant};
-use ustack_core::wire::{ArpOperation, EtherType, EthernetAddress, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr};
+use ustack_core::wire::{
+    ArpOperation, EtherType, EthernetAddress, Icmpv4Repr, IpProtocol, Ipv4Cidr, Ipv4Packet, Ipv4Repr,
+};
 use ustack_core::{Error, Stack};
 
 /// A stack at 10.0.0.1 (IP medium) with a UDP socket on port 7.
@@ -363,6 +365,40 @@ fn rfc1122_3_3_1_no_route_is_enetunreach() {
     }
 }
 
+/// RFC 1122 §3.3.4.3: on a multihomed host the source address is the one
+/// on the destination's network (else the first), for datagrams, ARP
+/// requests and echo requests alike; replies and ICMP errors come from the
+/// address the datagram was sent to (§3.2.2.6, §3.2.2).
+#[test]
+fn rfc1122_3_3_4_3_source_address_follows_the_destination_network() {
+    let second = Ipv4Addr::new(192, 168, 5, 1);
+    let neighbour = Ipv4Addr::new(192, 168, 5, 7);
+    let mut cfg = eth_config(US_MAC, US);
+    cfg.addresses.push(Ipv4Cidr::new(second, 24));
+    let mut s = Stack::new(cfg);
+    assert_eq!(s.source_address_for(neighbour), Some(second));
+    assert_eq!(s.source_address_for(PEER), Some(US));
+    let h = s.udp_socket().unwrap();
+    s.send_to(h, b"x", sa(neighbour, 9)).unwrap();
+    let out = drain(&mut s, ms(0));
+    let req = arp_of(&out[0]).unwrap();
+    assert_eq!((req.source_protocol_addr, req.target_protocol_addr), (second, neighbour));
+    s.handle_frame(ms(1), &arp_frame(ArpOperation::Reply, PEER_MAC, neighbour, US_MAC, second));
+    let out = drain(&mut s, ms(1));
+    assert_eq!(ip_of(&out[0]).unwrap().1.src_addr, second);
+    // Answers to the second address come from it.
+    let echo = Icmpv4Repr::EchoRequest { ident: 1, seq_no: 1, data: b"x" };
+    s.handle_frame(ms(2), &eth_frame(PEER_MAC, US_MAC, EtherType::Ipv4, &icmp_packet(neighbour, second, &echo)));
+    let closed = udp_packet(sa(neighbour, 1000), sa(second, 9), b"x");
+    s.handle_frame(ms(2), &eth_frame(PEER_MAC, US_MAC, EtherType::Ipv4, &closed));
+    let out = drain(&mut s, ms(2));
+    assert_eq!(out.len(), 2);
+    for f in &out {
+        let (_, ip, _) = ip_of(f).unwrap();
+        assert_eq!((ip.src_addr, ip.dst_addr), (second, neighbour));
+    }
+}
+
 // ---- ARP (RFC 826, RFC 1122 §2.3.2) ------------------------------------------------
 
 /// RFC 826 "Packet Reception": a request for our address is answered with
@@ -599,6 +635,23 @@ fn rfc792_ping_round_trip_between_two_stacks() {
     // The first took an ARP exchange (one round trip) more than the others.
     assert_eq!(replies[0].received_at, ms(12));
     assert_eq!(replies[1].received_at, ms(106));
+}
+
+/// RFC 1122 §3.2.2.6: an echo request of any size the host can
+/// reassemble is answered, its data intact; both ways go in fragments
+/// here.
+#[test]
+fn rfc1122_3_2_2_6_large_echo_is_reassembled_and_answered_in_fragments() {
+    let mut pair = Pair::new();
+    let data: Vec<u8> = (0..6000u32).map(|i| (i % 241) as u8).collect();
+    assert!(pair.a.send_echo_request(ms(0), PEER, 3, 4, &data));
+    pair.exchange();
+    let replies = pair.a.take_echo_replies();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].data, data);
+    let fragments_each_way: Vec<usize> =
+        [true, false].iter().map(|&dir| pair.log.iter().filter(|(d, _)| *d == dir).count()).collect();
+    assert_eq!(fragments_each_way, [5, 5]);
 }
 
 /// RFC 1122 §4.1.3.1 and §3.2.2.1: a UDP datagram to a closed port is
