@@ -399,6 +399,27 @@ fn rfc1122_3_3_4_3_source_address_follows_the_destination_network() {
     }
 }
 
+/// RFC 1122 §3.3.6: a datagram to the limited or the directed broadcast
+/// address goes out in a link-layer broadcast, without ARP, and a host on
+/// the LAN takes it.
+#[test]
+fn rfc1122_3_3_6_broadcast_datagrams_go_out_as_link_broadcasts() {
+    let mut s = eth_stack();
+    let h = s.udp_socket().unwrap();
+    for dst in [Ipv4Addr::BROADCAST, Ipv4Addr::new(10, 0, 0, 255)] {
+        s.send_to(h, b"all", sa(dst, 67)).unwrap();
+        let out = drain(&mut s, ms(0));
+        assert_eq!(out.len(), 1, "to {dst}");
+        let (eth, ip, _) = ip_of(&out[0]).expect("an IP frame, no ARP");
+        assert_eq!((eth.dst, ip.src_addr, ip.dst_addr), (EthernetAddress::BROADCAST, US, dst));
+        let mut peer = Stack::new(eth_config(PEER_MAC, PEER));
+        let p = peer.udp_socket().unwrap();
+        peer.bind(p, sa(Ipv4Addr::UNSPECIFIED, 67)).unwrap();
+        peer.handle_frame(ms(0), &out[0]);
+        assert_eq!(peer.recv_from(p, &mut [0; 8]), Ok((3, sa(US, s.local_addr(h).unwrap().port()))));
+    }
+}
+
 // ---- ARP (RFC 826, RFC 1122 §2.3.2) ------------------------------------------------
 
 /// RFC 826 "Packet Reception": a request for our address is answered with
