@@ -208,12 +208,14 @@ impl Connection {
             // RFC 9293 §3.8.6.2.1 (sender SWS) and §3.7.4 (Nagle): send a
             // full segment, or everything queued when nothing is
             // outstanding (or Nagle is off), or half the largest window
-            // the peer offered.
+            // the peer offered, or, once the override timeout (the persist
+            // timer) has fired, whatever the window allows.
             let full = len >= self.mss.min(max);
             let idle = self.snd_nxt == self.snd_una;
             let all = len == unsent && (idle || !self.cfg.nagle);
             let half_window = self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2;
-            if !(full || all || half_window) {
+            let override_timeout = self.probe_due && idle;
+            if !(full || all || half_window || override_timeout) {
                 if idle && self.rtx.is_empty() && len < unsent {
                     // Held back by a small window: the persist timer is
                     // the SWS override timeout.
@@ -239,6 +241,8 @@ impl Connection {
         self.info.bytes_sent += len as u64;
         cx.stats.bytes_out += len as u64;
         self.persist_deadline = None;
+        // New data probes the window as well as a probe would.
+        self.probe_due = false;
         let data = (len > 0).then_some((seq, len));
         let n = self.emit(cx, out, Outgoing { seq, flags, data, syn_options: false, retransmission: false });
         self.arm_rtx(cx.now);
