@@ -454,8 +454,11 @@ impl Stack {
     /// The remote address of a connected socket.
     pub fn peer_addr(&self, h: SocketHandle) -> Result<SocketAddrV4, Error> {
         match self.slot(h)?.socket.as_ref() {
+            // As getpeername(2) on Linux and BSD: ENOTCONN until the
+            // handshake completes and once the connection is CLOSED, whether
+            // or not its error has been read.
             Some(Socket::Tcp(TcpSocket::Conn(c))) => match c.state() {
-                State::Closed if c.error().is_some() || c.is_orphan() => Err(Error::NotConnected),
+                State::Closed | State::SynSent => Err(Error::NotConnected),
                 _ => Ok(c.remote()),
             },
             Some(Socket::Udp(u)) => u.remote().ok_or(Error::NotConnected),
