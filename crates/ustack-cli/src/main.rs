@@ -1,10 +1,17 @@
 //! `ustack`: a user-space TCP/IP stack you can watch.
 
+mod net;
+mod services;
+
 use clap::{Parser, Subcommand};
+use net::DeviceArgs;
 use std::fs::File;
 use std::io::BufWriter;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use ustack::phy::pcap::{LinkType, PcapWriter};
 use ustack_core::sim::demo::{self, DemoOptions};
 use ustack_core::time::Duration;
@@ -29,6 +36,53 @@ enum Command {
     /// every frame (relative sequence numbers, flags, lengths, windows) and
     /// each side's TCP state as it changes.
     Demo(DemoArgs),
+    /// Bring up a TUN/TAP device and serve on ustack's address: TCP echo
+    /// (7), discard (9), chargen (19), HTTP (80: /, /bytes/N, /echo,
+    /// /stats), UDP echo (7), and ICMP echo replies. Needs root.
+    ///
+    /// Example: sudo ustack up --tun ustack0 --addr 10.7.0.2/24 --host-addr 10.7.0.1/24
+    /// then `curl http://10.7.0.2/` and `ping 10.7.0.2`. Ctrl-C closes every
+    /// connection and removes the device if ustack created it.
+    Up(UpArgs),
+    /// Connect to HOST:PORT over ustack, like nc: standard input goes to the
+    /// connection (half-closed at end of input), the connection to standard
+    /// output.
+    Connect {
+        #[command(flatten)]
+        dev: DeviceArgs,
+        /// Where to connect, e.g. 10.7.0.1:8000.
+        #[arg(value_parser = net::parse_endpoint)]
+        target: std::net::SocketAddrV4,
+    },
+    /// Fetch http://HOST[:PORT]/PATH over ustack (HTTP/1.1 GET).
+    Get {
+        #[command(flatten)]
+        dev: DeviceArgs,
+        /// The URL; the host must be an IPv4 address.
+        url: String,
+        /// Write the body here instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Send ICMP echo requests through ustack and print the round-trip times.
+    Ping {
+        #[command(flatten)]
+        dev: DeviceArgs,
+        /// The IPv4 address to ping.
+        host: std::net::Ipv4Addr,
+        /// How many requests (one per second).
+        #[arg(short = 'c', long, default_value_t = 4)]
+        count: u16,
+    },
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    #[command(flatten)]
+    dev: DeviceArgs,
+    /// Print a one-line summary of the stack's counters every second.
+    #[arg(long)]
+    stats: bool,
 }
 
 #[derive(clap::Args)]
@@ -75,9 +129,274 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Demo(args) => run_demo(args),
+    let r = match cli.command {
+        Command::Demo(args) => return run_demo(args),
+        Command::Up(args) => run_up(args),
+        Command::Connect { dev, target } => run_connect(dev, target),
+        Command::Get { dev, url, output } => run_get(dev, &url, output),
+        Command::Ping { dev, host, count } => run_ping(dev, host, count),
+    };
+    match r {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+fn run_up(args: UpArgs) -> Result<ExitCode, String> {
+    let node = net::bring_up(&args.dev)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    ctrlc::set_handler(move || stop2.store(true, Ordering::SeqCst))
+        .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
+    services::start_all(&node.net, args.dev.addr.address(), stop.clone()).map_err(net::io_msg)?;
+    eprintln!(
+        "ustack is up on {} ({}{}{}): echo 7, discard 9, chargen 19, http 80, udp echo 7, ping",
+        args.dev.addr,
+        node.device_name,
+        if args.dev.tap { ", TAP" } else { ", TUN" },
+        if node.offload { ", offload on" } else { "" }
+    );
+    if let Some(h) = args.dev.host_addr {
+        eprintln!(
+            "the kernel's side is {h}; try: curl http://{}/  or  ping {}",
+            args.dev.addr.address(),
+            args.dev.addr.address()
+        );
+    }
+    eprintln!("press Ctrl-C to stop");
+    let mut last = std::time::Instant::now();
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if args.stats && last.elapsed() >= std::time::Duration::from_secs(1) {
+            last = std::time::Instant::now();
+            eprintln!("{}", stats_line(&node.net));
+        }
+    }
+    eprintln!("stopping: closing connections");
+    // Every connection gets a FIN (those already closing finish their
+    // way); wait a moment for the peers to answer, then reset what is left.
+    node.net.with_stack(|s, _| {
+        let handles: Vec<_> = s.tcp_connections().map(|(h, _)| h).collect();
+        for h in handles {
+            let _ = s.shutdown(h, ustack_core::Shutdown::Write);
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        let open = node.net.with_stack(|s, _| {
+            s.tcp_connections()
+                .filter(|(_, c)| {
+                    !matches!(c.state(), ustack_core::tcp::State::TimeWait | ustack_core::tcp::State::Closed)
+                })
+                .count()
+        });
+        if open == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    node.net.with_stack(|s, _| {
+        let handles: Vec<_> = s
+            .tcp_connections()
+            .filter(|(_, c)| !matches!(c.state(), ustack_core::tcp::State::TimeWait | ustack_core::tcp::State::Closed))
+            .map(|(h, _)| h)
+            .collect();
+        for h in handles {
+            let _ = s.abort(h);
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let created = node.created;
+    let name = node.device_name.clone();
+    node.net.shutdown().map_err(net::io_msg)?;
+    if created {
+        eprintln!("removed device {name}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line of counters: connections by state, segments, retransmissions,
+/// drops.
+fn stats_line(net: &ustack::NetStack) -> String {
+    net.with_stack(|s, _| {
+        let mut by_state: std::collections::BTreeMap<&'static str, usize> = Default::default();
+        for (_, c) in s.tcp_connections() {
+            *by_state.entry(c.state().name()).or_default() += 1;
+        }
+        let st = s.stats();
+        let states: Vec<String> = by_state.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        format!(
+            "conns [{}] segs in {} out {} rexmit {} drops {}",
+            states.join(", "),
+            st.tcp.segments_in,
+            st.tcp.segments_out,
+            st.tcp.retransmitted_segments,
+            st.total_drops()
+        )
+    })
+}
+
+fn run_connect(dev: DeviceArgs, target: std::net::SocketAddrV4) -> Result<ExitCode, String> {
+    let node = net::bring_up(&dev)?;
+    let conn = ustack::blocking::TcpStream::connect(&node.net, target)
+        .map_err(|e| format!("cannot connect to {target}: {e}"))?;
+    let writer = conn.try_clone().map_err(net::io_msg)?;
+    let up = std::thread::spawn(move || {
+        let mut w = writer;
+        let mut stdin = std::io::stdin().lock();
+        let _ = std::io::copy(&mut stdin, &mut w);
+        let _ = w.shutdown(std::net::Shutdown::Write);
+    });
+    let mut out = std::io::stdout().lock();
+    let mut r = &conn;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                out.write_all(&buf[..n]).map_err(net::io_msg)?;
+                out.flush().map_err(net::io_msg)?;
+            }
+            Err(e) => return Err(format!("connection to {target}: {e}")),
+        }
+    }
+    // The peer closed; stop copying input (the thread may be blocked on
+    // a terminal) and finish.
+    drop(up);
+    drop(conn);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_get(dev: DeviceArgs, url: &str, output: Option<PathBuf>) -> Result<ExitCode, String> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| format!("`{url}` is not an http:// URL"))?;
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let target = if hostport.contains(':') {
+        net::parse_endpoint(hostport)?
+    } else {
+        net::parse_endpoint(&format!("{hostport}:80"))?
+    };
+    let node = net::bring_up(&dev)?;
+    let mut conn = ustack::blocking::TcpStream::connect(&node.net, target)
+        .map_err(|e| format!("cannot connect to {target}: {e}"))?;
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: ustack\r\nConnection: close\r\n\r\n")
+        .map_err(net::io_msg)?;
+    let mut reader = std::io::BufReader::new(&conn);
+    let mut status = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut status).map_err(net::io_msg)?;
+    let code: u16 = status
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("not an HTTP response: {status:?}"))?;
+    let mut length: Option<u64> = None;
+    let mut chunked = false;
+    loop {
+        let mut h = String::new();
+        if std::io::BufRead::read_line(&mut reader, &mut h).map_err(net::io_msg)? == 0 {
+            break;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((n, v)) = h.split_once(':') {
+            match n.trim().to_ascii_lowercase().as_str() {
+                "content-length" => length = v.trim().parse().ok(),
+                "transfer-encoding" => chunked = v.trim().eq_ignore_ascii_case("chunked"),
+                _ => {}
+            }
+        }
+    }
+    let mut sink: Box<dyn Write> = match &output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            File::create(p).map_err(|e| format!("cannot create {}: {e}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let start = std::time::Instant::now();
+    let got = if chunked {
+        copy_chunked(&mut reader, &mut sink)?
+    } else if let Some(n) = length {
+        std::io::copy(&mut (&mut reader).take(n), &mut sink).map_err(net::io_msg)?
+    } else {
+        std::io::copy(&mut reader, &mut sink).map_err(net::io_msg)?
+    };
+    sink.flush().map_err(net::io_msg)?;
+    drop(sink);
+    let secs = start.elapsed().as_secs_f64().max(1e-9);
+    eprintln!("HTTP {code}: {got} bytes in {secs:.3} s ({:.1} Mbit/s)", got as f64 * 8.0 / secs / 1e6);
+    if let Some(n) = length
+        && got < n
+    {
+        return Err(format!("the connection ended after {got} of {n} bytes"));
+    }
+    Ok(if (200..300).contains(&code) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn copy_chunked(reader: &mut impl std::io::BufRead, out: &mut dyn Write) -> Result<u64, String> {
+    let mut total = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).map_err(net::io_msg)?;
+        let size = u64::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+            .map_err(|_| "bad chunk size in response".to_string())?;
+        if size == 0 {
+            return Ok(total);
+        }
+        total += std::io::copy(&mut reader.by_ref().take(size), out).map_err(net::io_msg)?;
+        line.clear();
+        reader.read_line(&mut line).map_err(net::io_msg)?;
+    }
+}
+
+fn run_ping(dev: DeviceArgs, host: std::net::Ipv4Addr, count: u16) -> Result<ExitCode, String> {
+    let node = net::bring_up(&dev)?;
+    let ident = (net::random_seed() & 0xffff) as u16;
+    let payload: Vec<u8> = (0..56u8).collect();
+    println!("PING {host} from {}: {} data bytes", dev.addr.address(), payload.len());
+    let mut received = 0;
+    for seq in 1..=count {
+        let sent_at = std::time::Instant::now();
+        let ok = node.net.with_stack(|s, now| s.send_echo_request(now, host, ident, seq, &payload));
+        if !ok {
+            return Err(format!("no route to {host}: give --gateway or an address in its subnet"));
+        }
+        let deadline = sent_at + std::time::Duration::from_secs(1);
+        let mut got = false;
+        while std::time::Instant::now() < deadline {
+            let replies = node.net.with_stack(|s, _| s.take_echo_replies());
+            if let Some(r) = replies.iter().find(|r| r.ident == ident && r.seq_no == seq && r.from == host) {
+                let ms = sent_at.elapsed().as_secs_f64() * 1000.0;
+                println!(
+                    "{} bytes from {}: icmp_seq={} ttl={} time={:.3} ms",
+                    r.data.len() + 8,
+                    r.from,
+                    seq,
+                    r.ttl,
+                    ms
+                );
+                received += 1;
+                got = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        if !got {
+            println!("no reply for icmp_seq={seq}");
+        }
+        if seq < count {
+            std::thread::sleep(deadline.saturating_duration_since(std::time::Instant::now()));
+        }
+    }
+    println!("{count} packets transmitted, {received} received");
+    Ok(if received > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn run_demo(args: DemoArgs) -> ExitCode {

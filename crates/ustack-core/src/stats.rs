@@ -124,3 +124,61 @@ impl Stats {
         DropReason::ALL.iter().map(|&r| (r, self.drops(r))).filter(|&(_, n)| n > 0)
     }
 }
+
+impl Stats {
+    /// The counters as a JSON object (for `/stats` and `--stats`).
+    pub fn to_json(&self) -> String {
+        let t = &self.tcp;
+        let mut drops = String::new();
+        for (i, (r, n)) in self.drops_by_reason().enumerate() {
+            if i > 0 {
+                drops.push(',');
+            }
+            drops.push_str(&format!("\"{}\":{n}", r.name()));
+        }
+        format!(
+            concat!(
+                "{{\"frames_in\":{},\"frames_out\":{},\"ip_in\":{},\"ip_out\":{},\"ip_reassembled\":{},",
+                "\"ip_fragments_out\":{},\"icmp_in\":{},\"icmp_out\":{},\"udp_in\":{},\"udp_out\":{},",
+                "\"arp_in\":{},\"arp_out\":{},\"tcp\":{{\"active_opens\":{},\"passive_opens\":{},",
+                "\"attempt_fails\":{},\"estab_resets\":{},\"segments_in\":{},\"segments_out\":{},",
+                "\"retransmitted_segments\":{},\"resets_in\":{},\"resets_out\":{},\"timeouts\":{},",
+                "\"fast_retransmits\":{},\"challenge_acks\":{},\"delayed_acks\":{},\"zero_window_probes\":{},",
+                "\"bytes_in\":{},\"bytes_out\":{},\"out_of_order_segments\":{},\"duplicate_segments\":{},",
+                "\"connections_timed_out\":{}}},\"drops\":{{{}}}}}"
+            ),
+            self.frames_in,
+            self.frames_out,
+            self.ip_in,
+            self.ip_out,
+            self.ip_reassembled,
+            self.ip_fragments_out,
+            self.icmp_in,
+            self.icmp_out,
+            self.udp_in,
+            self.udp_out,
+            self.arp_in,
+            self.arp_out,
+            t.active_opens,
+            t.passive_opens,
+            t.attempt_fails,
+            t.estab_resets,
+            t.segments_in,
+            t.segments_out,
+            t.retransmitted_segments,
+            t.resets_in,
+            t.resets_out,
+            t.timeouts,
+            t.fast_retransmits,
+            t.challenge_acks,
+            t.delayed_acks,
+            t.zero_window_probes,
+            t.bytes_in,
+            t.bytes_out,
+            t.out_of_order_segments,
+            t.duplicate_segments,
+            t.connections_timed_out,
+            drops
+        )
+    }
+}

@@ -1,0 +1,520 @@
+//! ustack against the Linux kernel, over TUN and TAP, in network
+//! namespaces each test creates and removes. Every address used lives
+//! inside the test's own namespace; nothing leaves it.
+//!
+//! These need root (network namespaces and TUN/TAP devices) and the tools
+//! curl, python3, ping, socat and tshark, which `.ci/run` installs. They
+//! are `#[ignore]`d for a plain `cargo test`; `.ci/run` runs them with
+//! `--include-ignored`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const NEEDS_ROOT: &str = "needs root, network namespaces and TUN/TAP: run with sudo .ci/run";
+
+fn ustack_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ustack")
+}
+
+/// A network namespace that is deleted, with everything in it, on drop.
+struct Netns {
+    name: String,
+    children: Vec<Child>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let name = format!("ustk-{tag}-{}-{}", std::process::id() % 100000, COUNTER.fetch_add(1, Ordering::SeqCst));
+        let st = Command::new("ip").args(["netns", "add", &name]).status().expect("ip netns add (install iproute2)");
+        assert!(st.success(), "cannot create network namespace {name}: {NEEDS_ROOT}");
+        let ns = Netns { name, children: Vec::new() };
+        ns.run(&["ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).args(args);
+        c
+    }
+
+    /// Runs to completion; panics with its output if it fails.
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd(args).output().unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Starts `ustack up` and waits until its HTTP service answers.
+    fn ustack_up(&mut self, extra: &[&str], host: &str, addr: &str) {
+        let mut args = vec![ustack_bin(), "up", "--addr", addr, "--host-addr", host];
+        args.extend_from_slice(extra);
+        let child = self.cmd(&args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn ustack up");
+        self.children.push(child);
+        let ip = addr.split('/').next().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ok =
+                self.cmd(&["curl", "-s", "-m", "1", &format!("http://{ip}/")]).output().map(|o| o.status.success());
+            if ok.unwrap_or(false) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "ustack up did not start serving on {ip}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn spawn(&mut self, args: &[&str]) {
+        let child = self.cmd(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+        self.children.push(child);
+    }
+
+    /// Stops the first `ustack up` with Ctrl-C (SIGINT) and waits for it.
+    fn stop_ustack(&mut self) -> String {
+        let mut child = self.children.remove(0);
+        let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        err
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = Command::new("kill").args(["-INT", &c.id().to_string()]).status();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+fn tmpfile(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "ustack-interop-{}-{}-{name}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    ))
+}
+
+/// Byte `i` of `/bytes/N` (see the HTTP service).
+fn pattern(offset: u64, out: &mut [u8]) {
+    for (k, b) in out.iter_mut().enumerate() {
+        *b = ((offset + k as u64) % 251) as u8;
+    }
+}
+
+/// Fetches `url` with curl inside `ns` and checks it is exactly `n` bytes of
+/// the `/bytes` pattern, streaming (no 100 MiB buffer).
+fn curl_bytes_checked(ns: &Netns, url: &str, n: u64) {
+    let mut child = ns.cmd(&["curl", "-s", "-S", "-m", "180", url]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut want = vec![0u8; 1 << 16];
+    let mut off = 0u64;
+    loop {
+        let k = out.read(&mut buf).unwrap();
+        if k == 0 {
+            break;
+        }
+        pattern(off, &mut want[..k]);
+        assert!(buf[..k] == want[..k], "byte mismatch near offset {off} of {url}");
+        off += k as u64;
+    }
+    assert!(child.wait().unwrap().success(), "curl {url} failed");
+    assert_eq!(off, n, "{url}: got {off} bytes, want {n}");
+}
+
+fn random_file(len: usize) -> PathBuf {
+    let p = tmpfile("random.bin");
+    let mut data = vec![0u8; len];
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d ^ len as u64;
+    for b in data.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    std::fs::write(&p, &data).unwrap();
+    p
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    std::fs::read(a).unwrap() == std::fs::read(b).unwrap()
+}
+
+/// tshark finds no malformed packet and no bad checksum in `pcap`.
+fn tshark_clean(pcap: &Path) {
+    let out = Command::new("tshark")
+        .arg("-n")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"])
+        .args([
+            "-Y",
+            "_ws.malformed || tcp.checksum.status == 2 || ip.checksum.status == 2 || udp.checksum.status == 2",
+        ])
+        .output()
+        .expect("tshark is needed (apt-get install tshark)");
+    assert!(out.status.success(), "tshark failed on {}: {}", pcap.display(), String::from_utf8_lossy(&out.stderr));
+    let bad = String::from_utf8_lossy(&out.stdout);
+    assert!(bad.trim().is_empty(), "tshark found problems in {}:\n{bad}", pcap.display());
+    let count =
+        Command::new("tshark").arg("-r").arg(pcap).output().unwrap().stdout.iter().filter(|&&b| b == b'\n').count();
+    assert!(count > 10, "the pcap holds only {count} packets");
+}
+
+/// The kernel-side tests, as one Python program: echo with half-close,
+/// 200 concurrent echo connections each checked, UDP echo, a closed TCP
+/// port refused by RST, and a closed UDP port reported by ICMP.
+const PY_CLIENTS: &str = r#"
+import socket, threading, os, sys
+HOST = sys.argv[1]
+s = socket.create_connection((HOST, 7), timeout=30)
+data = os.urandom(1 << 20)
+def writer():
+    s.sendall(data); s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=writer); t.start()
+got = bytearray()
+while True:
+    b = s.recv(65536)
+    if not b: break
+    got += b
+t.join(); s.close()
+assert bytes(got) == data, f"echo mismatch: {len(got)} bytes back"
+errs = []
+def one(i):
+    try:
+        c = socket.create_connection((HOST, 7), timeout=60)
+        msg = (f"connection {i} " * 200).encode()
+        c.sendall(msg); c.shutdown(socket.SHUT_WR)
+        r = bytearray()
+        while True:
+            b = c.recv(65536)
+            if not b: break
+            r += b
+        c.close()
+        if bytes(r) != msg: errs.append((i, len(r)))
+    except Exception as e:
+        errs.append((i, repr(e)))
+ts = [threading.Thread(target=one, args=(i,)) for i in range(200)]
+[t.start() for t in ts]; [t.join() for t in ts]
+assert not errs, f"concurrent echo failures: {errs[:5]}"
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(5)
+u.sendto(b"hello udp", (HOST, 7))
+assert u.recvfrom(100)[0] == b"hello udp"
+try:
+    socket.create_connection((HOST, 4444), timeout=5)
+    raise AssertionError("connected to a closed port")
+except ConnectionRefusedError:
+    pass
+v = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); v.settimeout(5); v.connect((HOST, 4444)); v.send(b"x")
+try:
+    v.recv(10)
+    raise AssertionError("data from a closed UDP port")
+except ConnectionRefusedError:
+    pass
+print("python clients ok")
+"#;
+
+fn kernel_clients_against_ustack_up(tap: bool) {
+    let mut ns = Netns::new(if tap { "tap" } else { "tun" });
+    let mut extra = vec!["--tun", "ust0"];
+    if tap {
+        extra.push("--tap");
+    }
+    // The large transfers first, without a capture (tshark would take
+    // minutes over 130 MB of packets).
+    ns.ustack_up(&extra, "10.7.0.1/24", "10.7.0.2/24");
+    curl_bytes_checked(&ns, "http://10.7.0.2/bytes/104857600", 104_857_600);
+    let up = random_file(10 << 20);
+    let back = tmpfile("echo.bin");
+    ns.run(&[
+        "curl",
+        "-s",
+        "-S",
+        "-m",
+        "120",
+        "--data-binary",
+        &format!("@{}", up.display()),
+        "-o",
+        back.to_str().unwrap(),
+        "http://10.7.0.2/echo",
+    ]);
+    assert!(same_file(&up, &back), "POST /echo did not return the body");
+    let log = ns.stop_ustack();
+    assert!(log.contains("removed device ust0"), "ustack did not clean up:\n{log}");
+    let links = ns.run(&["ip", "link", "show"]);
+    assert!(!String::from_utf8_lossy(&links.stdout).contains("ust0"), "the device is still there");
+
+    // Then everything else, captured, and the capture checked by tshark.
+    let pcap = tmpfile("up.pcap");
+    let pcap_s = pcap.to_str().unwrap().to_string();
+    extra.extend(["--pcap", pcap_s.as_str()]);
+    ns.ustack_up(&extra, "10.7.0.1/24", "10.7.0.2/24");
+    let page = ns.run(&["curl", "-s", "-S", "-m", "10", "http://10.7.0.2/"]);
+    assert!(String::from_utf8_lossy(&page.stdout).contains("Hello from ustack"));
+    curl_bytes_checked(&ns, "http://10.7.0.2/bytes/1000000", 1_000_000);
+    let stats = ns.run(&["curl", "-s", "-m", "10", "http://10.7.0.2/stats"]);
+    assert!(String::from_utf8_lossy(&stats.stdout).contains("\"segments_in\""));
+    let py = ns.run(&["python3", "-c", PY_CLIENTS, "10.7.0.2"]);
+    assert!(String::from_utf8_lossy(&py.stdout).contains("python clients ok"));
+    let ping = ns.run(&["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.7.0.2"]);
+    assert!(String::from_utf8_lossy(&ping.stdout).contains("3 received"));
+    ns.stop_ustack();
+    tshark_clean(&pcap);
+    for f in [pcap, up, back] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and TUN/TAP: run with sudo .ci/run"]
+fn kernel_clients_over_tun() {
+    kernel_clients_against_ustack_up(false);
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and TUN/TAP: run with sudo .ci/run"]
+fn kernel_clients_over_tap() {
+    kernel_clients_against_ustack_up(true);
+}
+
+/// ustack as the client: `ustack get` from Python's http.server and
+/// `ustack connect` to socat, each from its own TUN device.
+#[test]
+#[ignore = "needs root, network namespaces and TUN/TAP: run with sudo .ci/run"]
+fn ustack_clients_against_kernel_servers() {
+    let mut ns = Netns::new("cli");
+    let dir = tmpfile("www");
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = random_file(50 << 20);
+    std::fs::rename(&big, dir.join("big.bin")).unwrap();
+    // The kernel's servers listen on an address of the namespace's
+    // loopback, reached through each TUN's gateway (the kernel's side).
+    ns.run(&["ip", "addr", "add", "10.20.0.1/32", "dev", "lo"]);
+    ns.spawn(&["python3", "-m", "http.server", "8000", "--bind", "10.20.0.1", "--directory", dir.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(800));
+    let got = tmpfile("got.bin");
+    let pcap = tmpfile("get.pcap");
+    ns.run(&[
+        ustack_bin(),
+        "get",
+        "--tun",
+        "ust1",
+        "--addr",
+        "10.9.0.2/24",
+        "--host-addr",
+        "10.9.0.1/24",
+        "--gateway",
+        "10.9.0.1",
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "http://10.20.0.1:8000/big.bin",
+        "-o",
+        got.to_str().unwrap(),
+    ]);
+    assert!(same_file(&dir.join("big.bin"), &got), "ustack get: file differs");
+    tshark_clean(&pcap);
+
+    let sink = tmpfile("socat.bin");
+    ns.spawn(&[
+        "socat",
+        "-u",
+        "TCP-LISTEN:9000,bind=10.20.0.1,reuseaddr",
+        &format!("OPEN:{},creat,trunc", sink.display()),
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    let input = random_file(3 << 20);
+    let st = ns
+        .cmd(&[
+            ustack_bin(),
+            "connect",
+            "--tun",
+            "ust2",
+            "--addr",
+            "10.10.0.2/24",
+            "--host-addr",
+            "10.10.0.1/24",
+            "--gateway",
+            "10.10.0.1",
+            "10.20.0.1:9000",
+        ])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "ustack connect failed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(sink.exists() && std::fs::metadata(&sink).map(|m| m.len()).unwrap_or(0) == 3 << 20)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(same_file(&input, &sink), "socat did not receive what ustack connect sent");
+    let ping = ns.run(&[
+        ustack_bin(),
+        "ping",
+        "--tun",
+        "ust3",
+        "--addr",
+        "10.11.0.2/24",
+        "--host-addr",
+        "10.11.0.1/24",
+        "-c",
+        "2",
+        "10.11.0.1",
+    ]);
+    assert!(String::from_utf8_lossy(&ping.stdout).contains("2 received"));
+    let _ = std::fs::remove_dir_all(&dir);
+    for f in [got, pcap, sink, input] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+/// The same transfers over a bad path: 2% loss, 5% reordering, 1%
+/// duplication, 5 ms delay. With `tc netem` when the kernel has it; this
+/// machine's kernel is built without netem, so ustack's own `--impair`
+/// (which applies the same faults both ways at the device) stands in.
+#[test]
+#[ignore = "needs root, network namespaces and TUN/TAP: run with sudo .ci/run"]
+fn transfers_survive_a_lossy_reordering_path() {
+    let mut ns = Netns::new("loss");
+    let pcap = tmpfile("lossy.pcap");
+    let pcap_s = pcap.to_str().unwrap().to_string();
+    // Probe for netem on the namespace's own loopback.
+    let netem = ns
+        .cmd(&["tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if netem {
+        ns.run(&["tc", "qdisc", "del", "dev", "lo", "root"]);
+    }
+    let spec = "loss=2%,reorder=5%,duplicate=1%,delay=5ms,seed=7";
+    let mut extra = vec!["--tun", "ust0", "--pcap", pcap_s.as_str()];
+    if !netem {
+        extra.extend(["--impair", spec]);
+    }
+    ns.ustack_up(&extra, "10.7.0.1/24", "10.7.0.2/24");
+    if netem {
+        ns.run(&[
+            "tc",
+            "qdisc",
+            "add",
+            "dev",
+            "ust0",
+            "root",
+            "netem",
+            "loss",
+            "2%",
+            "reorder",
+            "5%",
+            "duplicate",
+            "1%",
+            "delay",
+            "5ms",
+        ]);
+    }
+    let start = Instant::now();
+    curl_bytes_checked(&ns, "http://10.7.0.2/bytes/8388608", 8 << 20);
+    let up = random_file(4 << 20);
+    let back = tmpfile("echo.bin");
+    ns.run(&[
+        "curl",
+        "-s",
+        "-S",
+        "-m",
+        "300",
+        "--data-binary",
+        &format!("@{}", up.display()),
+        "-o",
+        back.to_str().unwrap(),
+        "http://10.7.0.2/echo",
+    ]);
+    assert!(same_file(&up, &back), "POST /echo over the lossy path did not return the body");
+    let elapsed = start.elapsed();
+    ns.stop_ustack();
+    tshark_clean(&pcap);
+    // No stall longer than a few RTOs: the longest silence between two
+    // frames of the transfers (ustack's RTO floor is 200 ms, backoff doubles).
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args(["-Y", "tcp", "-T", "fields", "-e", "frame.time_relative"])
+        .output()
+        .unwrap();
+    let times: Vec<f64> = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    eprintln!("lossy transfers took {elapsed:?}, longest silence {gap:.3} s, netem: {netem}");
+    assert!(gap < 3.5, "a stall of {gap:.3} s");
+    for f in [pcap, up, back] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+/// An idle stack does not spin: the driver sleeps in poll(2) until a frame,
+/// a timer or an API call; over two idle seconds it uses almost no CPU.
+#[test]
+#[ignore = "needs root, network namespaces and TUN/TAP: run with sudo .ci/run"]
+fn idle_stack_uses_no_cpu() {
+    let mut ns = Netns::new("idle");
+    ns.ustack_up(&["--tun", "ust0"], "10.7.0.1/24", "10.7.0.2/24");
+    let pid = ns.children[0].id();
+    let cpu = |pid: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let before = cpu(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let ticks = cpu(pid) - before;
+    // Clock ticks are 10 ms: at most 3 ticks in 2 s is under 1.5% CPU.
+    assert!(ticks <= 3, "an idle ustack used {ticks} clock ticks of CPU in 2 s");
+    ns.stop_ustack();
+}
+
+#[test]
+fn without_root_the_error_says_how_to_fix_it() {
+    // This runs for everyone: as root it checks a bad device name instead.
+    let out = Command::new(ustack_bin())
+        .args(["up", "--tun", "this-name-is-too-long", "--addr", "10.7.0.2/24"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sudo") || err.contains("not a valid interface name"), "{err}");
+    let out = Command::new(ustack_bin()).args(["up", "--tun", "x", "--addr", "10.7.0.2"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no prefix length"));
+    let out = Command::new(ustack_bin())
+        .args(["connect", "--tun", "x", "--addr", "10.7.0.2/24", "10.7.0.1:99999"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a port"));
+}

@@ -1,0 +1,371 @@
+//! Sockets that block, like `std::net`: [`TcpListener`], [`TcpStream`]
+//! and [`UdpSocket`] over a [`NetStack`].
+//!
+//! Errors are `std::io::Error`s made from the errno a kernel socket would
+//! return, so their kinds and messages are the ones `std::net` gives.
+//! Read and write timeouts behave as `SO_RCVTIMEO`/`SO_SNDTIMEO` do on
+//! Linux: an expired timeout is `WouldBlock`.
+
+use crate::driver::{NetStack, deadline_after};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown as StdShutdown, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use ustack_core::socket::Shutdown;
+use ustack_core::tcp::State;
+use ustack_core::{Error, SocketHandle, Stack};
+
+/// The `io::Error` a kernel socket gives for this errno.
+pub(crate) fn io_error(e: Error) -> io::Error {
+    io::Error::from_raw_os_error(e.errno())
+}
+
+pub(crate) fn v4(addr: impl Into<SocketAddr>) -> io::Result<SocketAddrV4> {
+    match addr.into() {
+        SocketAddr::V4(a) => Ok(a),
+        SocketAddr::V6(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "ustack speaks IPv4 only")),
+    }
+}
+
+/// A socket handle shared by clones; the socket closes when the last goes.
+pub(crate) struct SocketInner {
+    pub(crate) net: NetStack,
+    pub(crate) handle: SocketHandle,
+    read_timeout: Mutex<Option<Duration>>,
+    write_timeout: Mutex<Option<Duration>>,
+    nonblocking: AtomicBool,
+}
+
+impl SocketInner {
+    pub(crate) fn new(net: NetStack, handle: SocketHandle) -> Arc<Self> {
+        Arc::new(SocketInner {
+            net,
+            handle,
+            read_timeout: Mutex::new(None),
+            write_timeout: Mutex::new(None),
+            nonblocking: AtomicBool::new(false),
+        })
+    }
+
+    fn read_deadline(&self) -> Option<std::time::Instant> {
+        deadline_after(*self.read_timeout.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn write_deadline(&self) -> Option<std::time::Instant> {
+        deadline_after(*self.write_timeout.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::Relaxed)
+    }
+
+    /// Runs a socket call; waits and retries while it would block (unless
+    /// non-blocking), until `deadline`.
+    fn call<R>(
+        &self,
+        deadline: Option<std::time::Instant>,
+        mut f: impl FnMut(&mut Stack, SocketHandle) -> Result<R, Error>,
+    ) -> io::Result<R> {
+        let h = self.handle;
+        let nonblocking = self.nonblocking();
+        self.net.wait(deadline, |stack| match f(stack, h) {
+            Err(Error::WouldBlock) if !nonblocking => None,
+            r => Some(r.map_err(io_error)),
+        })
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.net.with_stack(|s, _| s.local_addr(self.handle)).map(SocketAddr::V4).map_err(io_error)
+    }
+
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.net.with_stack(|s, _| s.peer_addr(self.handle)).map(SocketAddr::V4).map_err(io_error)
+    }
+}
+
+impl Drop for SocketInner {
+    fn drop(&mut self) {
+        let h = self.handle;
+        self.net.with_stack(|s, _| {
+            let _ = s.close(h);
+        });
+    }
+}
+
+/// A TCP socket listening for connections.
+pub struct TcpListener {
+    inner: Arc<SocketInner>,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (port 0 picks one) and listens with a backlog of 128.
+    pub fn bind(net: &NetStack, addr: impl Into<SocketAddr>) -> io::Result<TcpListener> {
+        Self::bind_with_backlog(net, addr, 128)
+    }
+
+    pub fn bind_with_backlog(net: &NetStack, addr: impl Into<SocketAddr>, backlog: usize) -> io::Result<TcpListener> {
+        let addr = v4(addr)?;
+        let h = net
+            .with_stack(|s, _| {
+                let h = s.tcp_socket()?;
+                let r = s.set_reuse_addr(h, true).and_then(|_| s.bind(h, addr)).and_then(|_| s.listen(h, backlog));
+                if let Err(e) = r {
+                    let _ = s.close(h);
+                    return Err(e);
+                }
+                Ok(h)
+            })
+            .map_err(io_error)?;
+        Ok(TcpListener { inner: SocketInner::new(net.clone(), h) })
+    }
+
+    /// Waits for a connection.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (h, peer) = self.inner.call(None, |s, h| s.accept(h))?;
+        Ok((TcpStream { inner: SocketInner::new(self.inner.net.clone(), h) }, SocketAddr::V4(peer)))
+    }
+
+    /// Accepted connections, forever.
+    pub fn incoming(&self) -> impl Iterator<Item = io::Result<TcpStream>> + '_ {
+        std::iter::repeat_with(move || self.accept().map(|(s, _)| s))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.inner.nonblocking.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub fn handle(&self) -> SocketHandle {
+        self.inner.handle
+    }
+}
+
+/// A TCP connection.
+pub struct TcpStream {
+    inner: Arc<SocketInner>,
+}
+
+impl TcpStream {
+    /// Connects to `addr`, waiting until the connection is established or
+    /// fails (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, ...).
+    pub fn connect(net: &NetStack, addr: impl Into<SocketAddr>) -> io::Result<TcpStream> {
+        Self::connect_inner(net, v4(addr)?, None)
+    }
+
+    /// Like `connect`, giving up with `TimedOut` after `timeout`.
+    pub fn connect_timeout(net: &NetStack, addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        Self::connect_inner(net, v4(*addr)?, Some(timeout))
+    }
+
+    fn connect_inner(net: &NetStack, addr: SocketAddrV4, timeout: Option<Duration>) -> io::Result<TcpStream> {
+        let h = net
+            .with_stack(|s, _| {
+                let h = s.tcp_socket()?;
+                if let Err(e) = s.connect(h, addr) {
+                    let _ = s.close(h);
+                    return Err(e);
+                }
+                Ok(h)
+            })
+            .map_err(io_error)?;
+        let inner = SocketInner::new(net.clone(), h);
+        let r = net.wait(deadline_after(timeout), |s| match s.tcp_state(h) {
+            Ok(State::SynSent | State::SynReceived) => None,
+            Ok(State::Closed) => {
+                // The connection failed: its error, like SO_ERROR.
+                let e = s.recv(h, &mut []).err().unwrap_or(Error::ConnectionRefused);
+                Some(Err(io_error(e)))
+            }
+            Ok(_) => Some(Ok(())),
+            Err(e) => Some(Err(io_error(e))),
+        });
+        match r {
+            Ok(()) => Ok(TcpStream { inner }),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io_error(Error::TimedOut)),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+
+    pub fn shutdown(&self, how: StdShutdown) -> io::Result<()> {
+        let how = match how {
+            StdShutdown::Read => Shutdown::Read,
+            StdShutdown::Write => Shutdown::Write,
+            StdShutdown::Both => Shutdown::Both,
+        };
+        let h = self.inner.handle;
+        self.inner.net.with_stack(|s, _| s.shutdown(h, how)).map_err(io_error)
+    }
+
+    /// TCP_NODELAY: send small writes at once instead of coalescing them.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        let h = self.inner.handle;
+        self.inner.net.with_stack(|s, _| s.set_nodelay(h, nodelay)).map_err(io_error)
+    }
+
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        check_timeout(t)?;
+        *self.inner.read_timeout.lock().unwrap_or_else(|e| e.into_inner()) = t;
+        Ok(())
+    }
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        check_timeout(t)?;
+        *self.inner.write_timeout.lock().unwrap_or_else(|e| e.into_inner()) = t;
+        Ok(())
+    }
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.inner.nonblocking.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Another handle to the same connection (the connection closes when
+    /// the last handle is dropped).
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(TcpStream { inner: self.inner.clone() })
+    }
+
+    /// Reads without consuming.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let deadline = self.inner.read_deadline();
+        self.inner.call(deadline, |s, h| {
+            if !s.can_recv(h) {
+                return Err(Error::WouldBlock);
+            }
+            s.peek(h, buf)
+        })
+    }
+
+    /// Resets the connection (SO_LINGER 0 and close): the peer gets a RST.
+    pub fn abort(self) -> io::Result<()> {
+        let h = self.inner.handle;
+        self.inner.net.with_stack(|s, _| s.abort(h)).map_err(io_error)
+    }
+
+    pub fn handle(&self) -> SocketHandle {
+        self.inner.handle
+    }
+}
+
+fn check_timeout(t: Option<Duration>) -> io::Result<()> {
+    if t == Some(Duration::ZERO) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
+    }
+    Ok(())
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let deadline = self.inner.read_deadline();
+        self.inner.call(deadline, |s, h| s.recv(h, buf))
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let deadline = self.inner.write_deadline();
+        self.inner.call(deadline, |s, h| s.send(h, buf))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A UDP socket.
+pub struct UdpSocket {
+    inner: Arc<SocketInner>,
+}
+
+impl UdpSocket {
+    pub fn bind(net: &NetStack, addr: impl Into<SocketAddr>) -> io::Result<UdpSocket> {
+        let addr = v4(addr)?;
+        let h = net
+            .with_stack(|s, _| {
+                let h = s.udp_socket()?;
+                if let Err(e) = s.bind(h, addr) {
+                    let _ = s.close(h);
+                    return Err(e);
+                }
+                Ok(h)
+            })
+            .map_err(io_error)?;
+        Ok(UdpSocket { inner: SocketInner::new(net.clone(), h) })
+    }
+
+    pub fn send_to(&self, buf: &[u8], addr: impl Into<SocketAddr>) -> io::Result<usize> {
+        let dst = v4(addr)?;
+        let deadline = self.inner.write_deadline();
+        self.inner.call(deadline, |s, h| s.send_to(h, buf, dst))
+    }
+
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let deadline = self.inner.read_deadline();
+        self.inner.call(deadline, |s, h| s.recv_from(h, buf)).map(|(n, a)| (n, SocketAddr::V4(a)))
+    }
+
+    pub fn connect(&self, addr: impl Into<SocketAddr>) -> io::Result<()> {
+        let dst = v4(addr)?;
+        let h = self.inner.handle;
+        self.inner.net.with_stack(|s, _| s.connect(h, dst)).map_err(io_error)
+    }
+
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        let deadline = self.inner.write_deadline();
+        self.inner.call(deadline, |s, h| s.send(h, buf))
+    }
+
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let deadline = self.inner.read_deadline();
+        self.inner.call(deadline, |s, h| s.recv(h, buf))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        check_timeout(t)?;
+        *self.inner.read_timeout.lock().unwrap_or_else(|e| e.into_inner()) = t;
+        Ok(())
+    }
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        check_timeout(t)?;
+        *self.inner.write_timeout.lock().unwrap_or_else(|e| e.into_inner()) = t;
+        Ok(())
+    }
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.inner.nonblocking.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! The only `unsafe` in ustack: Linux system calls that have no safe
+//! wrapper in std (TUN/TAP ioctls, eventfd, poll). Each block says why it
+//! is sound.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+const TUNSETVNETHDRSZ: libc::c_ulong = 0x4004_54d8;
+const TUNGETFEATURES: libc::c_ulong = 0x8004_54cf;
+
+pub const IFF_TUN: libc::c_short = 0x0001;
+pub const IFF_TAP: libc::c_short = 0x0002;
+pub const IFF_NO_PI: libc::c_short = 0x1000;
+pub const IFF_VNET_HDR: libc::c_short = 0x4000;
+
+/// Offload flags for TUNSETOFFLOAD (linux/if_tun.h).
+pub const TUN_F_CSUM: libc::c_uint = 0x01;
+pub const TUN_F_TSO4: libc::c_uint = 0x02;
+
+/// `struct ifreq` as far as TUNSETIFF uses it: a name and the flags.
+#[repr(C)]
+struct IfReq {
+    name: [libc::c_char; libc::IFNAMSIZ],
+    flags: libc::c_short,
+    _pad: [u8; 22],
+}
+
+/// Opens `/dev/net/tun` and attaches it to interface `name` with `flags`
+/// (creating the interface if it does not exist). Returns the file and
+/// the name the kernel used.
+pub fn open_tun(name: &str, flags: libc::c_short) -> io::Result<(File, String)> {
+    if name.len() >= libc::IFNAMSIZ || name.contains('/') || name.contains(char::is_whitespace) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("`{name}` is not a valid interface name (at most 15 characters, no '/' or spaces)"),
+        ));
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open("/dev/net/tun")?;
+    let mut req = IfReq { name: [0; libc::IFNAMSIZ], flags, _pad: [0; 22] };
+    for (d, s) in req.name.iter_mut().zip(name.bytes()) {
+        *d = s as libc::c_char;
+    }
+    // SAFETY: `file` is an open descriptor for /dev/net/tun and `req` is a
+    // properly initialised, correctly sized `struct ifreq` that outlives
+    // the call; TUNSETIFF reads and writes only within it.
+    let r = unsafe { libc::ioctl(file.as_raw_fd(), TUNSETIFF, &mut req as *mut IfReq) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let len = req.name.iter().position(|&c| c == 0).unwrap_or(libc::IFNAMSIZ);
+    let actual: String = req.name[..len].iter().map(|&c| c as u8 as char).collect();
+    Ok((file, actual))
+}
+
+/// The IFF_* flags this kernel's TUN driver supports.
+pub fn tun_features(fd: RawFd) -> io::Result<libc::c_uint> {
+    let mut features: libc::c_uint = 0;
+    // SAFETY: TUNGETFEATURES writes one unsigned int to the pointer, which
+    // points to a live local of that type.
+    let r = unsafe { libc::ioctl(fd, TUNGETFEATURES, &mut features as *mut libc::c_uint) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(features) }
+}
+
+/// Tells the kernel which offloads we accept in packets it hands us.
+pub fn set_offload(fd: RawFd, flags: libc::c_uint) -> io::Result<()> {
+    // SAFETY: TUNSETOFFLOAD takes its argument by value; `fd` is a TUN fd.
+    let r = unsafe { libc::ioctl(fd, TUNSETOFFLOAD, flags as libc::c_ulong) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// Sets the size of the virtio-net header in front of each packet.
+pub fn set_vnet_hdr_size(fd: RawFd, size: libc::c_int) -> io::Result<()> {
+    let mut s = size;
+    // SAFETY: TUNSETVNETHDRSZ reads one int from the pointer, which points
+    // to a live local.
+    let r = unsafe { libc::ioctl(fd, TUNSETVNETHDRSZ, &mut s as *mut libc::c_int) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// A non-blocking eventfd, for waking a thread sleeping in `poll`.
+pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes plain integers and returns a new descriptor or -1.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds one to an eventfd's counter (wakes its poller).
+pub fn eventfd_signal(fd: RawFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a live local to a descriptor we own; an
+    // error (counter saturated) is harmless: the poller is awake anyway.
+    let _ = unsafe { libc::write(fd, &one as *const u64 as *const libc::c_void, 8) };
+}
+
+/// Resets an eventfd's counter.
+pub fn eventfd_drain(fd: RawFd) {
+    let mut v: u64 = 0;
+    // SAFETY: reads 8 bytes into a live local; EAGAIN when zero is fine.
+    let _ = unsafe { libc::read(fd, &mut v as *mut u64 as *mut libc::c_void, 8) };
+}
+
+/// Waits until one of `fds` is readable or `timeout_ms` passes (-1: no
+/// limit). Returns which are readable.
+pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
+    let mut p: Vec<libc::pollfd> =
+        fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    // SAFETY: `p` is a valid array of `p.len()` pollfd structs that lives
+    // across the call.
+    let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(vec![false; fds.len()]);
+        }
+        return Err(e);
+    }
+    Ok(p.iter().map(|x| x.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0).collect())
+}

@@ -1,0 +1,87 @@
+//! The blocking API between two driver threads over an in-process device
+//! pair: no root needed.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::thread;
+use std::time::Duration;
+use ustack::blocking::{TcpListener, TcpStream, UdpSocket};
+use ustack::core::sim::scenario::host_config;
+use ustack::core::stack::Medium;
+use ustack::phy::pair::PairDevice;
+use ustack::{DriverOptions, NetStack};
+
+fn pair() -> (NetStack, NetStack) {
+    let (a, b) = PairDevice::pair(Medium::Ethernet, 1500).unwrap();
+    let na = NetStack::start(a, host_config(1, 1), DriverOptions::default()).unwrap();
+    let nb = NetStack::start(b, host_config(2, 2), DriverOptions::default()).unwrap();
+    (na, nb)
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn echo_with_half_close() {
+    let (client, server) = pair();
+    let listener = TcpListener::bind(&server, addr("10.0.0.2:7")).unwrap();
+    let srv = thread::spawn(move || {
+        let (mut conn, peer) = listener.accept().unwrap();
+        assert_eq!(peer.ip().to_string(), "10.0.0.1");
+        let mut buf = [0u8; 4096];
+        let mut total = 0;
+        loop {
+            let n = conn.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            conn.write_all(&buf[..n]).unwrap();
+            total += n;
+        }
+        conn.shutdown(Shutdown::Write).unwrap();
+        total
+    });
+    let mut conn = TcpStream::connect(&client, addr("10.0.0.2:7")).unwrap();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + 3) as u8).collect();
+    let writer = conn.try_clone().unwrap();
+    let d2 = data.clone();
+    let w = thread::spawn(move || {
+        let mut writer = writer;
+        writer.write_all(&d2).unwrap();
+        writer.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::new();
+    conn.read_to_end(&mut back).unwrap();
+    w.join().unwrap();
+    assert_eq!(srv.join().unwrap(), data.len());
+    assert!(back == data, "echoed data differs");
+}
+
+#[test]
+fn refused_and_timeouts_map_to_kernel_errors() {
+    let (client, _server) = pair();
+    let e = TcpStream::connect(&client, addr("10.0.0.2:9")).err().unwrap();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(e.raw_os_error(), Some(111));
+    let u = UdpSocket::bind(&client, addr("0.0.0.0:0")).unwrap();
+    u.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let e = u.recv_from(&mut [0u8; 10]).err().unwrap();
+    assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+}
+
+#[test]
+fn udp_round_trip_and_bind_conflict() {
+    let (client, server) = pair();
+    let s = UdpSocket::bind(&server, addr("10.0.0.2:5353")).unwrap();
+    let e = UdpSocket::bind(&server, addr("10.0.0.2:5353")).err().unwrap();
+    assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+    let c = UdpSocket::bind(&client, addr("0.0.0.0:0")).unwrap();
+    c.send_to(b"ping", addr("10.0.0.2:5353")).unwrap();
+    let mut buf = [0u8; 16];
+    let (n, from) = s.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"ping");
+    s.send_to(b"pong", from).unwrap();
+    let (n, _) = c.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"pong");
+}
