@@ -484,3 +484,79 @@ fn time_wait_reacks_retransmitted_fin_and_restarts_timer_rfc9293_3_10_7_4() {
     let closed = changes(&rig.client_events()).into_iter().rfind(|ch| ch.to == State::Closed).unwrap();
     assert_eq!((closed.local, closed.at), (client_local, end));
 }
+
+/// A FIN that arrives before the data in front of it (the last data
+/// segment was lost) is held (RFC 9293 §3.10.7.4, eighth step: "do not
+/// process the FIN if the state is ... and the sequence number is not
+/// RCV.NXT"): no CLOSE-WAIT, no end of file, until the retransmission
+/// fills the hole; then both come at once, after every byte.
+#[test]
+fn fin_after_hole_waits_for_the_data_rfc9293_3_10_7_4() {
+    let mut rig = rig(32);
+    let (c, l, s) = rig.establish();
+    rig.s().close(l).unwrap();
+    let mut n = 0;
+    rig.set_rule(move |p| {
+        if p.from == FROM_CLIENT && !p.payload.is_empty() {
+            n += 1;
+            if n == 2 {
+                return Verdict::Drop;
+            }
+        }
+        Verdict::Pass
+    });
+    let data = pattern(3 * 1448 - 100, 8);
+    rig.c().send(c, &data).unwrap();
+    rig.c().shutdown(c, Shutdown::Write).unwrap();
+    rig.run_for(ms(30));
+    let sent: Vec<Pkt> = rig.pkts_from(FROM_CLIENT).into_iter().filter(|p| !p.payload.is_empty()).collect();
+    assert_eq!(sent.len(), 3);
+    assert!(sent[2].is_fin(), "the FIN rides on the last data segment");
+    // The FIN arrived out of order: still ESTABLISHED, no end of file.
+    assert_eq!(rig.s().tcp_state(s), Ok(State::Established));
+    let mut got = Vec::new();
+    assert_eq!(rig.read_some(rig.server, s, &mut got), Ok(false));
+    assert_eq!(got.len(), 1448);
+    // Its ACK asks for the hole and SACKs the data and the FIN beyond it.
+    let dup = rig.last_from(FROM_SERVER);
+    assert_eq!(dup.ack(), sent[1].seq());
+    assert_eq!(dup.tcp.options.sack_blocks.as_slice()[0], (sent[2].seq(), sent[2].end() - 1));
+    rig.run_for(secs(1));
+    assert_eq!(rig.s().tcp_state(s), Ok(State::CloseWait));
+    assert_eq!(rig.read_some(rig.server, s, &mut got), Ok(true));
+    assert!(got == data);
+    assert_eq!(rig.last_from(FROM_SERVER).ack(), sent[2].end(), "data and FIN acknowledged");
+}
+
+/// RFC 6191 (and RFC 9293 §3.10.7.4's note on TIME-WAIT): a new SYN for
+/// the 4-tuple of a connection in TIME-WAIT, with a newer timestamp, is
+/// accepted by the listener as a new connection rather than answered as
+/// a stray segment.
+#[test]
+fn time_wait_accepts_new_syn_with_newer_timestamp_rfc6191() {
+    let mut rig = RigConfig::new(33).tcp(|t| t.msl = secs(30)).build();
+    let (c, l, s) = rig.establish();
+    let client_local = rig.c().local_addr(c).unwrap();
+    // The server closes first and keeps TIME-WAIT.
+    rig.s().close(s).unwrap();
+    rig.run_for(ms(50));
+    rig.c().close(c).unwrap();
+    rig.run_for(ms(500));
+    assert_eq!(rig.s().tcp_connections().map(|(_, c)| c.state()).collect::<Vec<_>>(), [State::TimeWait]);
+    assert_eq!(rig.c().tcp_connections().count(), 0);
+    // The same client port again.
+    let c2 = rig.c().tcp_socket().unwrap();
+    rig.c().bind(c2, client_local).unwrap();
+    rig.c().connect(c2, server_addr()).unwrap();
+    rig.run_for(ms(100));
+    assert_eq!(rig.c().tcp_state(c2), Ok(State::Established));
+    let (s2, remote) = rig.s().accept(l).unwrap();
+    assert_eq!(remote, client_local);
+    assert_eq!(rig.s().tcp_state(s2), Ok(State::Established));
+    assert_eq!(rig.s().tcp_connections().count(), 1, "the TIME-WAIT connection gave way");
+    rig.c().send(c2, b"again").unwrap();
+    rig.run_for(ms(100));
+    let mut got = Vec::new();
+    rig.read_some(rig.server, s2, &mut got).unwrap();
+    assert_eq!(got, b"again");
+}

@@ -215,7 +215,7 @@ impl Stack {
         let TcpSocket::Idle { cfg, .. } = sock else { unreachable!() };
         let cfg = cfg.clone();
         let iss = self.next_iss.take().unwrap_or_else(|| self.isn.isn(now, local, remote));
-        let ts_offset = self.rng.next_u32();
+        let ts_offset = self.isn.ts_offset(local, remote);
         let local_mss = self.local_mss();
         let conn = {
             let mut cx = Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp };
@@ -528,7 +528,7 @@ impl Stack {
         };
         let cfg = l.cfg.clone();
         let iss = self.next_iss.take().unwrap_or_else(|| self.isn.isn(now, local, remote));
-        let ts_offset = self.rng.next_u32();
+        let ts_offset = self.isn.ts_offset(local, remote);
         let local_mss = self.local_mss();
         let conn = {
             let mut cx = Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp };
