@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use std::net::SocketAddrV4;
 use ustack_core::Error;
-use ustack_core::sim::Verdict;
+use ustack_core::sim::{LinkConfig, Verdict};
 use ustack_core::tcp::State;
 use ustack_core::time::Instant;
 use ustack_core::wire::TcpFlags;
@@ -514,4 +514,69 @@ fn rto_is_3s_after_syn_timeout_without_sample_rfc6298_5_7() {
     let info = rig.c().tcp_info(c).unwrap();
     assert!(info.rtt.is_some());
     assert!(info.rto < secs(1), "recomputed from the sample: {:?}", info.rto);
+}
+
+/// A burst larger than the backlog: 60 clients at once against a backlog
+/// of 4 and an application that only starts accepting after 3 s. SYNs
+/// that find the accept queue full go unanswered, handshakes that
+/// complete while it is full have their ACK (and any data) dropped so the
+/// SYN-ACK is retransmitted; once the application accepts, every client is
+/// served, each with its own bytes, and none is reset. (The links jitter
+/// by up to 2 ms so that not all 60 retransmissions land in one instant:
+/// only a backlog's worth of them can be admitted per instant.)
+#[test]
+fn backlog_overflow_recovers_every_client() {
+    use ustack_core::sim::apps::StreamApp;
+    use ustack_core::stats::DropReason;
+    for seed in 16..21 {
+        let mut rig = RigConfig::new(seed).link(LinkConfig::default().delay(ms(5)).jitter(ms(2))).build();
+        let mut echo = EchoServer::new(server_addr(), 4);
+        echo.accept_from = Instant::from_secs(3);
+        rig.net.host_mut(rig.server).add_app(echo);
+        rig.net.host_mut(rig.client).add_app(StreamApp::client(server_addr(), 5_000, 77).with_connections(60));
+        let (client, server) = (rig.client, rig.server);
+        rig.run_until_true(Instant::from_secs(300), "60 echoes", |r| {
+            r.net.host(client).app::<StreamApp>(0).unwrap().is_done()
+        });
+        let reports = rig.net.host(client).app::<StreamApp>(0).unwrap().reports();
+        assert_eq!(reports.len(), 60);
+        for (i, r) in reports.iter().enumerate() {
+            assert_eq!(r.error, None, "connection {i}");
+            assert!(r.eof && r.sent.len == 5_000 && r.received == r.sent, "connection {i}");
+        }
+        let echo = rig.net.host(server).app::<EchoServer>(0).unwrap();
+        assert_eq!((echo.accepted.len(), echo.finished), (60, 60));
+        assert!(echo.errors.is_empty());
+        assert!(rig.s().stats().drops(DropReason::TcpListenOverflow) > 0, "the queue did overflow");
+        assert!(rig.pkts().iter().all(|p| !p.is_rst()), "nobody was reset");
+        // Nothing was served before the application started accepting.
+        let first_data = rig.pkts_from(FROM_SERVER).into_iter().find(|p| !p.payload.is_empty()).unwrap();
+        assert!(first_data.at >= Instant::from_secs(3));
+    }
+}
+
+/// Closing a listener resets the connections it had completed but the
+/// application never accepted (Linux does the same; RFC 9293 §3.10.4
+/// leaves them to the implementation): each of those clients reads
+/// ECONNRESET.
+#[test]
+fn closing_listener_resets_unaccepted_connections() {
+    let mut rig = Rig::new(17);
+    let l = rig.listen(8);
+    let c1 = rig.connect();
+    let c2 = rig.connect();
+    rig.run_for(ms(100));
+    assert_eq!(rig.c().tcp_state(c1), Ok(State::Established));
+    assert_eq!(rig.s().tcp_connections().count(), 2);
+    rig.s().close(l).unwrap();
+    rig.run_for(ms(100));
+    let rsts: Vec<Pkt> = rig.pkts_from(FROM_SERVER).into_iter().filter(|p| p.is_rst()).collect();
+    assert_eq!(rsts.len(), 2);
+    let mut buf = [0u8; 4];
+    for c in [c1, c2] {
+        assert_eq!(rig.c().tcp_state(c), Ok(State::Closed));
+        assert_eq!(rig.c().recv(c, &mut buf), Err(Error::ConnectionReset));
+    }
+    assert_eq!(rig.s().tcp_connections().count(), 0);
+    assert_eq!(rig.s().socket_count(), 0);
 }
