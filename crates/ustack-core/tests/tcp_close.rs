@@ -560,3 +560,29 @@ fn time_wait_accepts_new_syn_with_newer_timestamp_rfc6191() {
     rig.read_some(rig.server, s2, &mut got).unwrap();
     assert_eq!(got, b"again");
 }
+
+/// CLOSE with data still queued (RFC 9293 §3.10.4: "all preceding SENDs
+/// ... will be transmitted" before the FIN): the application writes 200 KB
+/// into a connection limited by a small receive window and closes at once;
+/// the orphaned connection keeps sending until everything is delivered,
+/// then the FIN.
+#[test]
+fn close_flushes_queued_data_then_fin_rfc9293_3_10_4() {
+    let mut rig = RigConfig::new(34).server_tcp(|t| t.recv_buffer = 32 * 1024).build();
+    let (c, _l, s) = rig.establish();
+    let data = pattern(200_000, 11);
+    assert_eq!(rig.c().send(c, &data), Ok(200_000));
+    rig.c().close(c).unwrap();
+    assert_eq!(rig.c().tcp_connections().map(|(_, c)| c.state()).collect::<Vec<_>>(), [State::FinWait1]);
+    let got = rig.read_to_eof(rig.server, s, rig.now() + secs(60));
+    assert!(got == data);
+    let fin = rig.pkts_from(FROM_CLIENT).into_iter().find(|p| p.is_fin()).unwrap();
+    let last_data =
+        rig.pkts_from(FROM_CLIENT).into_iter().filter(|p| !p.payload.is_empty()).max_by_key(|p| p.at).unwrap();
+    assert!(fin.at >= last_data.at && fin.end() == last_data.end() + u32::from(!last_data.is_fin()));
+    assert!(rig.pkts().iter().all(|p| !p.is_rst()));
+    rig.s().close(s).unwrap();
+    rig.run_for(secs(120));
+    assert_eq!(rig.c().tcp_connections().count(), 0);
+    assert_eq!(rig.c().socket_count(), 0);
+}

@@ -488,3 +488,38 @@ fn rto_recomputed_from_samples_rfc6298_2() {
     assert!(srtt > ms(590) && srtt <= ms(600), "{slow:?}");
     assert!(slow.rto >= srtt && slow.rto < ms(700), "{slow:?}");
 }
+
+/// The window update that reopens a closed window is lost: the sender's
+/// next zero-window probe draws an ACK with the open window and the
+/// transfer resumes (the reason probes exist, RFC 9293 §3.8.6.1).
+#[test]
+fn lost_window_update_recovered_by_probe_rfc9293_3_8_6_1() {
+    let mut rig = RigConfig::new(69).server_tcp(|t| t.recv_buffer = 16384).build();
+    let (c, _l, s) = rig.establish();
+    let data = pattern(40_000, 12);
+    rig.c().send(c, &data).unwrap();
+    rig.c().shutdown(c, Shutdown::Write).unwrap();
+    rig.run_for(secs(3));
+    assert_eq!(rig.c().tcp_info(c).unwrap().snd_wnd, 0);
+    // Lose the next segment from the server: the window update.
+    let mut lost = false;
+    rig.set_rule(move |p| {
+        if p.from == FROM_SERVER && !lost {
+            lost = true;
+            return Verdict::Drop;
+        }
+        Verdict::Pass
+    });
+    let read_at = rig.now();
+    let mut got = Vec::new();
+    rig.read_some(rig.server, s, &mut got).unwrap();
+    rig.run_for(ms(50));
+    let update = rig.pkts_from(FROM_SERVER).into_iter().find(|p| p.at >= read_at).unwrap();
+    assert!(update.dropped && update.tcp.window > 0, "the window update was sent and lost");
+    assert_eq!(rig.c().tcp_info(c).unwrap().snd_wnd, 0, "the sender does not know");
+    got.extend(rig.read_to_eof(rig.server, s, rig.now() + secs(60)));
+    assert!(got == data);
+    // The first segment the client sent after the read was a probe.
+    let after: Vec<Pkt> = rig.pkts_from(FROM_CLIENT).into_iter().filter(|p| p.at > read_at).collect();
+    assert!(after[0].payload.is_empty() && after[0].seq() == update.ack().wrapping_sub(1), "{:?}", after[0]);
+}

@@ -580,3 +580,29 @@ fn closing_listener_resets_unaccepted_connections() {
     assert_eq!(rig.s().tcp_connections().count(), 0);
     assert_eq!(rig.s().socket_count(), 0);
 }
+
+/// Simultaneous open where one SYN is lost: the side whose SYN got through
+/// receives a SYN-ACK in SYN-SENT (as in an ordinary handshake), the other
+/// goes through SYN-RECEIVED, and both end ESTABLISHED.
+#[test]
+fn simultaneous_open_with_lost_syn_rfc9293_3_5() {
+    let mut rig = Rig::new(18);
+    drop_nth(&mut rig, 0, |p| p.from == FROM_CLIENT && p.is_syn());
+    let a_addr = SocketAddrV4::new(client_ip(), 40000);
+    let b_addr = SocketAddrV4::new(server_ip(), 40001);
+    let a = rig.c().tcp_socket().unwrap();
+    rig.c().bind(a, a_addr).unwrap();
+    rig.c().connect(a, b_addr).unwrap();
+    let b = rig.s().tcp_socket().unwrap();
+    rig.s().bind(b, b_addr).unwrap();
+    rig.s().connect(b, a_addr).unwrap();
+    rig.run_for(secs(3));
+    assert_eq!(rig.c().tcp_state(a), Ok(State::Established));
+    assert_eq!(rig.s().tcp_state(b), Ok(State::Established));
+    assert_eq!(
+        state_path(&rig.client_events(), a_addr),
+        [State::Closed, State::SynSent, State::SynReceived, State::Established]
+    );
+    assert_eq!(state_path(&rig.server_events(), b_addr), [State::Closed, State::SynSent, State::Established]);
+    exchange_and_check(&mut rig, a, b);
+}

@@ -380,3 +380,55 @@ fn rst_in_syn_received_returns_to_listen_rfc9293_3_10_7_4() {
     assert_eq!(rig.c().tcp_state(c2), Ok(State::Established));
     assert!(rig.s().accept(l).is_ok());
 }
+
+/// RFC 9293 §3.10.7.4, fifth check: a segment whose ACK acknowledges
+/// something not yet sent (SEG.ACK > SND.NXT) is answered with an ACK and
+/// dropped, data and all; RFC 5961 §5.2: one whose ACK lies more than
+/// MAX.SND.WND before SND.UNA (a blind injection) likewise draws a
+/// challenge ACK and is dropped.
+#[test]
+fn unacceptable_acks_answered_and_dropped_rfc9293_3_10_7_4_rfc5961_5_2() {
+    let mut rig = Rig::new(51);
+    let (c, _l, s) = rig.establish();
+    rig.s().send(s, b"hello").unwrap();
+    rig.run_for(ms(100));
+    let t = rig.last_from(FROM_CLIENT);
+    let (snd_nxt, rcv_nxt) = server_seqs(&rig);
+    for (what, ack) in
+        [("ahead of SND.NXT", snd_nxt.wrapping_add(10)), ("far behind SND.UNA", snd_nxt.wrapping_sub(1 << 30))]
+    {
+        let seg = forged_header(&t, TcpFlags::ACK | TcpFlags::PSH, rcv_nxt, ack);
+        let before = rig.pkts().len();
+        rig.inject(TO_SERVER, forge(&t, &seg, b"forged data"));
+        rig.run_for(ms(20));
+        let a = server_answers(&rig, before);
+        assert_eq!(a.len(), 1, "{what}: {a:#?}");
+        assert_eq!((a[0].flags(), a[0].seq(), a[0].ack()), (TcpFlags::ACK, snd_nxt, rcv_nxt), "{what}");
+        let mut got = Vec::new();
+        assert_eq!(rig.read_some(rig.server, s, &mut got), Ok(false));
+        assert!(got.is_empty(), "{what}: the data was dropped with the segment");
+    }
+    assert_eq!(rig.s().stats().drops(DropReason::TcpBadAck), 2);
+    // The real data still flows.
+    rig.c().send(c, b"real").unwrap();
+    rig.run_for(ms(50));
+    let mut got = Vec::new();
+    rig.read_some(rig.server, s, &mut got).unwrap();
+    assert_eq!(got, b"real");
+}
+
+/// ABORT in SYN-SENT (RFC 9293 §3.10.5): no RST, since the peer knows
+/// nothing of us; the connection is gone at once.
+#[test]
+fn abort_in_syn_sent_sends_nothing_rfc9293_3_10_5() {
+    let mut rig = Rig::new(52);
+    rig.set_rule(|p| if p.is_syn() { Verdict::Drop } else { Verdict::Pass });
+    let _l = rig.listen(4);
+    let c = rig.connect();
+    rig.run_for(ms(50));
+    rig.c().abort(c).unwrap();
+    rig.run_for(secs(5));
+    assert_eq!(rig.c().tcp_connections().count(), 0);
+    let p = rig.pkts();
+    assert_eq!(p.len(), 1, "only the first SYN: {p:#?}");
+}
