@@ -33,7 +33,7 @@ pub(crate) fn v4(addr: impl Into<SocketAddr>) -> io::Result<SocketAddrV4> {
 pub(crate) struct SocketInner {
     pub(crate) net: NetStack,
     pub(crate) handle: SocketHandle,
-    read_timeout: Mutex<Option<Duration>>,
+    pub(crate) read_timeout: Mutex<Option<Duration>>,
     write_timeout: Mutex<Option<Duration>>,
     nonblocking: AtomicBool,
 }
@@ -88,9 +88,12 @@ impl SocketInner {
 impl Drop for SocketInner {
     fn drop(&mut self) {
         let h = self.handle;
-        self.net.with_stack(|s, _| {
-            let _ = s.close(h);
-        });
+        {
+            let mut g = self.net.shared.lock();
+            let _ = g.stack.close(h);
+            g.wakers.remove(&h);
+        }
+        self.net.shared.kick();
     }
 }
 

@@ -20,6 +20,8 @@
 pub mod blocking;
 pub mod driver;
 pub mod phy;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use driver::{DriverOptions, NetStack};
 pub use ustack_core as core;

@@ -1,0 +1,253 @@
+//! Async sockets for tokio: [`TcpListener`], [`TcpStream`] and
+//! [`UdpSocket`] over a [`NetStack`], with `tokio::io::AsyncRead` and
+//! `AsyncWrite`, so hyper, `tokio::io::copy` and tokio-util codecs run over
+//! ustack unchanged.
+//!
+//! A call that would block registers the task's waker with the driver
+//! under the same lock it checked the socket with, so no readiness change
+//! can slip between the check and the registration; the driver wakes the
+//! task when that socket changes. The driver is its own thread, so these
+//! work in any runtime.
+
+use crate::blocking::{SocketInner, io_error, v4};
+use crate::driver::NetStack;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ustack_core::socket::Shutdown;
+use ustack_core::tcp::State;
+use ustack_core::{Error, SocketHandle, Stack};
+
+/// Runs a non-blocking socket call; on EAGAIN registers the waker and
+/// returns Pending.
+fn poll_call<R>(
+    inner: &SocketInner,
+    cx: &mut Context<'_>,
+    f: impl FnOnce(&mut Stack, SocketHandle) -> Result<R, Error>,
+) -> Poll<io::Result<R>> {
+    let shared = &inner.net.shared;
+    let h = inner.handle;
+    let r = {
+        let mut g = shared.lock();
+        match f(&mut g.stack, h) {
+            Err(Error::WouldBlock) => {
+                let ws = g.wakers.entry(h).or_default();
+                if !ws.iter().any(|w| w.will_wake(cx.waker())) {
+                    ws.push(cx.waker().clone());
+                }
+                None
+            }
+            r => Some(r),
+        }
+    };
+    // Whatever the call queued goes out now.
+    shared.kick();
+    match r {
+        None => Poll::Pending,
+        Some(r) => Poll::Ready(r.map_err(io_error)),
+    }
+}
+
+/// A listening TCP socket.
+pub struct TcpListener {
+    inner: Arc<SocketInner>,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (port 0 picks one) and listens with a backlog of 1024.
+    pub async fn bind(net: &NetStack, addr: impl Into<SocketAddr>) -> io::Result<TcpListener> {
+        let addr = v4(addr)?;
+        let h = net
+            .with_stack(|s, _| {
+                let h = s.tcp_socket()?;
+                let r = s.set_reuse_addr(h, true).and_then(|_| s.bind(h, addr)).and_then(|_| s.listen(h, 1024));
+                if let Err(e) = r {
+                    let _ = s.close(h);
+                    return Err(e);
+                }
+                Ok(h)
+            })
+            .map_err(io_error)?;
+        Ok(TcpListener { inner: SocketInner::new(net.clone(), h) })
+    }
+
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        poll_call(&self.inner, cx, |s, h| s.accept(h)).map_ok(|(h, peer)| {
+            (TcpStream { inner: SocketInner::new(self.inner.net.clone(), h) }, SocketAddr::V4(peer))
+        })
+    }
+
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        let h = self.inner.handle;
+        self.inner.net.with_stack(|s, _| s.local_addr(h)).map(SocketAddr::V4).map_err(io_error)
+    }
+}
+
+/// A TCP connection.
+pub struct TcpStream {
+    inner: Arc<SocketInner>,
+}
+
+impl TcpStream {
+    /// Connects to `addr`, resolving when established or failed.
+    pub async fn connect(net: &NetStack, addr: impl Into<SocketAddr>) -> io::Result<TcpStream> {
+        let addr = v4(addr)?;
+        let h = net
+            .with_stack(|s, _| {
+                let h = s.tcp_socket()?;
+                if let Err(e) = s.connect(h, addr) {
+                    let _ = s.close(h);
+                    return Err(e);
+                }
+                Ok(h)
+            })
+            .map_err(io_error)?;
+        let inner = SocketInner::new(net.clone(), h);
+        poll_fn(|cx| {
+            poll_call(&inner, cx, |s, h| match s.tcp_state(h)? {
+                State::SynSent | State::SynReceived => Err(Error::WouldBlock),
+                State::Closed => Err(s.recv(h, &mut []).err().unwrap_or(Error::ConnectionRefused)),
+                _ => Ok(()),
+            })
+        })
+        .await?;
+        Ok(TcpStream { inner })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        let h = self.inner.handle;
+        self.inner.net.with_stack(|s, _| s.local_addr(h)).map(SocketAddr::V4).map_err(io_error)
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        let h = self.inner.handle;
+        self.inner.net.with_stack(|s, _| s.peer_addr(h)).map(SocketAddr::V4).map_err(io_error)
+    }
+
+    /// TCP_NODELAY.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        let h = self.inner.handle;
+        self.inner.net.with_stack(|s, _| s.set_nodelay(h, nodelay)).map_err(io_error)
+    }
+
+    /// Splits into a reading and a writing half that can move to different
+    /// tasks; the connection closes when both are dropped.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        (OwnedReadHalf { inner: self.inner.clone() }, OwnedWriteHalf { inner: self.inner })
+    }
+}
+
+fn poll_read(inner: &SocketInner, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    let dst = buf.initialize_unfilled();
+    match poll_call(inner, cx, |s, h| s.recv(h, dst)) {
+        Poll::Ready(Ok(n)) => {
+            buf.advance(n);
+            Poll::Ready(Ok(()))
+        }
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+fn poll_write(inner: &SocketInner, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    if data.is_empty() {
+        return Poll::Ready(Ok(0));
+    }
+    poll_call(inner, cx, |s, h| s.send(h, data))
+}
+
+fn shutdown_write(inner: &SocketInner) -> Poll<io::Result<()>> {
+    let h = inner.handle;
+    Poll::Ready(inner.net.with_stack(|s, _| s.shutdown(h, Shutdown::Write)).map_err(io_error))
+}
+
+impl AsyncRead for TcpStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        poll_read(&self.inner, cx, buf)
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        poll_write(&self.inner, cx, data)
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    /// Half-closes: a FIN follows what was written.
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        shutdown_write(&self.inner)
+    }
+}
+
+/// The reading half of a [`TcpStream`].
+pub struct OwnedReadHalf {
+    inner: Arc<SocketInner>,
+}
+
+/// The writing half of a [`TcpStream`].
+pub struct OwnedWriteHalf {
+    inner: Arc<SocketInner>,
+}
+
+impl AsyncRead for OwnedReadHalf {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        poll_read(&self.inner, cx, buf)
+    }
+}
+
+impl AsyncWrite for OwnedWriteHalf {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        poll_write(&self.inner, cx, data)
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        shutdown_write(&self.inner)
+    }
+}
+
+/// A UDP socket.
+pub struct UdpSocket {
+    inner: Arc<SocketInner>,
+}
+
+impl UdpSocket {
+    pub async fn bind(net: &NetStack, addr: impl Into<SocketAddr>) -> io::Result<UdpSocket> {
+        let addr = v4(addr)?;
+        let h = net
+            .with_stack(|s, _| {
+                let h = s.udp_socket()?;
+                if let Err(e) = s.bind(h, addr) {
+                    let _ = s.close(h);
+                    return Err(e);
+                }
+                Ok(h)
+            })
+            .map_err(io_error)?;
+        Ok(UdpSocket { inner: SocketInner::new(net.clone(), h) })
+    }
+
+    pub async fn send_to(&self, data: &[u8], addr: impl Into<SocketAddr>) -> io::Result<usize> {
+        let dst = v4(addr)?;
+        poll_fn(|cx| poll_call(&self.inner, cx, |s, h| s.send_to(h, data, dst))).await
+    }
+
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        poll_fn(|cx| poll_call(&self.inner, cx, |s, h| s.recv_from(h, buf))).await.map(|(n, a)| (n, SocketAddr::V4(a)))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        let h = self.inner.handle;
+        self.inner.net.with_stack(|s, _| s.local_addr(h)).map(SocketAddr::V4).map_err(io_error)
+    }
+}
