@@ -432,3 +432,53 @@ fn abort_in_syn_sent_sends_nothing_rfc9293_3_10_5() {
     let p = rig.pkts();
     assert_eq!(p.len(), 1, "only the first SYN: {p:#?}");
 }
+
+/// RFC 9293 §3.10.7.1: a connection in CLOSED has no TCB as far as the
+/// network is concerned, even while the application still holds its
+/// handle (here: to read the ECONNRESET it has not read yet). A segment
+/// for its 4-tuple is answered as for a closed port, and a new SYN from the
+/// same client port reaches the listener and makes a new connection.
+#[test]
+fn closed_connection_held_by_application_does_not_swallow_segments_rfc9293_3_10_7_1() {
+    let mut rig = Rig::new(53);
+    let (c, l, s) = rig.establish();
+    let client_local = rig.c().local_addr(c).unwrap();
+    rig.c().abort(c).unwrap();
+    rig.run_for(ms(50));
+    assert_eq!(rig.s().tcp_state(s), Ok(State::Closed), "reset; the application has not looked yet");
+    // The client comes back from the same port.
+    let c2 = rig.c().tcp_socket().unwrap();
+    rig.c().bind(c2, client_local).unwrap();
+    rig.c().connect(c2, server_addr()).unwrap();
+    rig.run_for(ms(100));
+    assert_eq!(rig.c().tcp_state(c2), Ok(State::Established));
+    let (s2, remote) = rig.s().accept(l).unwrap();
+    assert_eq!(remote, client_local);
+    // The old handle still reports its reset.
+    let mut buf = [0u8; 4];
+    assert_eq!(rig.s().recv(s, &mut buf), Err(Error::ConnectionReset));
+    rig.s().close(s).unwrap();
+    // Closing the old handle does not disturb the new connection.
+    rig.c().send(c2, b"new").unwrap();
+    rig.run_for(ms(50));
+    let mut got = Vec::new();
+    rig.read_some(rig.server, s2, &mut got).unwrap();
+    assert_eq!(got, b"new");
+    assert_eq!(rig.s().tcp_state(s2), Ok(State::Established));
+
+    // The same on the client's side, where no listener is: its connection
+    // reset by the server and not yet looked at, a stray ACK for its
+    // 4-tuple draws <SEQ=SEG.ACK><CTL=RST>.
+    rig.s().abort(s2).unwrap();
+    rig.run_for(ms(50));
+    assert_eq!(rig.c().tcp_state(c2), Ok(State::Closed));
+    let t = rig.pkts_from(FROM_SERVER).into_iter().rfind(|p| p.dst() == client_local).unwrap();
+    let stray = forged_header(&t, TcpFlags::ACK, 1000, 4242);
+    let before = rig.pkts().len();
+    rig.inject(TO_CLIENT, forge(&t, &stray, b""));
+    rig.run_for(ms(50));
+    let a: Vec<Pkt> = rig.pkts()[before..].iter().filter(|p| p.from == FROM_CLIENT).cloned().collect();
+    assert_eq!(a.len(), 1, "{a:#?}");
+    assert_eq!((a[0].flags(), a[0].seq()), (TcpFlags::RST, 4242));
+    assert_eq!(rig.c().recv(c2, &mut buf), Err(Error::ConnectionReset));
+}

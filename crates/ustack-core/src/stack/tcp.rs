@@ -406,10 +406,19 @@ impl Stack {
             }
         }
         let in_accept_queue = self.slot(h).is_ok_and(|s| s.in_accept_queue);
-        if state == State::Closed && !user_open && !in_accept_queue && !rst_pending {
-            self.tcp_conns.remove(&(local, remote));
-            self.unclaim_port(local.port(), h);
-            self.release(h);
+        if state == State::Closed {
+            // A CLOSED connection has no TCB as far as the network is
+            // concerned (RFC 9293 §3.10.7.1), even while the application
+            // holds its handle to read its error: segments for its 4-tuple
+            // are answered as for a closed port, or reach a listener. (The
+            // 4-tuple may already name a newer connection.)
+            if self.tcp_conns.get(&(local, remote)) == Some(&h) {
+                self.tcp_conns.remove(&(local, remote));
+            }
+            if !user_open && !in_accept_queue && !rst_pending {
+                self.unclaim_port(local.port(), h);
+                self.release(h);
+            }
         }
     }
 
@@ -570,7 +579,9 @@ impl Stack {
         let Some((local, remote)) = self.tcp_connection(h).map(|c| (c.local(), c.remote())) else {
             return;
         };
-        self.tcp_conns.remove(&(local, remote));
+        if self.tcp_conns.get(&(local, remote)) == Some(&h) {
+            self.tcp_conns.remove(&(local, remote));
+        }
         self.unclaim_port(local.port(), h);
         self.release(h);
     }
