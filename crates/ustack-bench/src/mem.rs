@@ -1,0 +1,242 @@
+//! In-memory cases: two stacks in one thread, frames handed from one to
+//! the other with no device in between.
+
+use smoltcp::iface::{Config as SmolConfig, Interface, SocketSet};
+use smoltcp::phy::{Device, DeviceCapabilities, Medium as SmolMedium, RxToken, TxToken};
+use smoltcp::socket::tcp as smol_tcp;
+use smoltcp::time::Instant as SmolInstant;
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, Ipv4Address};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+use std::rc::Rc;
+use std::time::Instant as StdInstant;
+use ustack_core::tcp::TcpConfig;
+use ustack_core::time::Instant;
+use ustack_core::{Error, Stack, StackConfig};
+
+/// A clock for both stacks: nanoseconds since the run began.
+pub struct Clock(StdInstant);
+
+impl Clock {
+    pub fn new() -> Self {
+        Clock(StdInstant::now())
+    }
+    pub fn ustack(&self) -> Instant {
+        Instant::from_nanos(self.0.elapsed().as_nanos() as u64)
+    }
+    pub fn smol(&self) -> SmolInstant {
+        SmolInstant::from_micros(self.0.elapsed().as_micros() as i64)
+    }
+    pub fn secs(&self) -> f64 {
+        self.0.elapsed().as_secs_f64()
+    }
+}
+
+pub fn ustack_config(addr: &str, mtu: usize, buffer: usize, seed: u64) -> StackConfig {
+    let tcp = TcpConfig { recv_buffer: buffer, send_buffer: buffer, ..TcpConfig::default() };
+    StackConfig::ip(addr.parse().unwrap()).with_mtu(mtu).with_tcp(tcp).with_seed(seed)
+}
+
+/// Moves every frame `from` has to send into `to`. Returns how many moved.
+pub fn shuttle(now: Instant, from: &mut Stack, to: &mut Stack, buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    while let Some(len) = from.poll_transmit(now, buf) {
+        to.handle_ip_packet(now, &buf[..len]);
+        n += 1;
+    }
+    n
+}
+
+/// ustack: `bytes` one way over one connection. Returns Gbit/s.
+pub fn ustack_bulk(bytes: u64, mtu: usize, buffer: usize) -> f64 {
+    let mut a = Stack::new(ustack_config("10.0.0.1/24", mtu, buffer, 1));
+    let mut b = Stack::new(ustack_config("10.0.0.2/24", mtu, buffer, 2));
+    let server: SocketAddrV4 = "10.0.0.2:5001".parse().unwrap();
+    let l = b.tcp_socket().unwrap();
+    b.bind(l, server).unwrap();
+    b.listen(l, 8).unwrap();
+    let c = a.tcp_socket().unwrap();
+    a.connect(c, server).unwrap();
+    let mut buf = vec![0u8; 65536 + 64];
+    let chunk = vec![0x5au8; 256 * 1024];
+    let mut rbuf = vec![0u8; 256 * 1024];
+    let clock = Clock::new();
+    let mut conn = None;
+    let (mut sent, mut received) = (0u64, 0u64);
+    let mut start = None;
+    while received < bytes {
+        let now = clock.ustack();
+        if conn.is_none()
+            && let Ok((h, _)) = b.accept(l)
+        {
+            conn = Some(h);
+            start = Some(clock.secs());
+        }
+        while sent < bytes {
+            let want = ((bytes - sent) as usize).min(chunk.len());
+            match a.send(c, &chunk[..want]) {
+                Ok(n) => sent += n as u64,
+                Err(Error::WouldBlock) => break,
+                Err(e) => panic!("send: {e}"),
+            }
+        }
+        shuttle(now, &mut a, &mut b, &mut buf);
+        if let Some(h) = conn {
+            loop {
+                match b.recv(h, &mut rbuf) {
+                    Ok(0) | Err(Error::WouldBlock) => break,
+                    Ok(n) => received += n as u64,
+                    Err(e) => panic!("recv: {e}"),
+                }
+            }
+        }
+        shuttle(now, &mut b, &mut a, &mut buf);
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+    }
+    let secs = clock.secs() - start.unwrap_or(0.0);
+    bytes as f64 * 8.0 / secs / 1e9
+}
+
+/// A pair of in-memory smoltcp devices. Frames are kept in recycled
+/// buffers so neither stack pays an allocation per packet the other does
+/// not.
+#[derive(Clone)]
+pub struct SmolLink {
+    queues: Rc<RefCell<[VecDeque<Vec<u8>>; 2]>>,
+    pool: Rc<RefCell<Vec<Vec<u8>>>>,
+}
+
+pub struct SmolDevice {
+    link: SmolLink,
+    /// Index of the queue this device receives from.
+    rx: usize,
+    mtu: usize,
+}
+
+impl SmolLink {
+    pub fn pair(mtu: usize) -> (SmolDevice, SmolDevice) {
+        let link =
+            SmolLink { queues: Rc::new(RefCell::new([VecDeque::new(), VecDeque::new()])), pool: Default::default() };
+        (SmolDevice { link: link.clone(), rx: 0, mtu }, SmolDevice { link, rx: 1, mtu })
+    }
+}
+
+pub struct SmolRx {
+    frame: Vec<u8>,
+    pool: Rc<RefCell<Vec<Vec<u8>>>>,
+}
+
+pub struct SmolTx<'a> {
+    link: &'a SmolLink,
+    queue: usize,
+}
+
+impl RxToken for SmolRx {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        let r = f(&self.frame);
+        self.pool.borrow_mut().push(self.frame);
+        r
+    }
+}
+
+impl TxToken for SmolTx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut frame = self.link.pool.borrow_mut().pop().unwrap_or_default();
+        frame.resize(len, 0);
+        let r = f(&mut frame);
+        self.link.queues.borrow_mut()[self.queue].push_back(frame);
+        r
+    }
+}
+
+impl Device for SmolDevice {
+    type RxToken<'a> = SmolRx;
+    type TxToken<'a> = SmolTx<'a>;
+
+    fn receive(&mut self, _: SmolInstant) -> Option<(SmolRx, SmolTx<'_>)> {
+        let frame = self.link.queues.borrow_mut()[self.rx].pop_front()?;
+        Some((SmolRx { frame, pool: self.link.pool.clone() }, SmolTx { link: &self.link, queue: 1 - self.rx }))
+    }
+
+    fn transmit(&mut self, _: SmolInstant) -> Option<SmolTx<'_>> {
+        Some(SmolTx { link: &self.link, queue: 1 - self.rx })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = SmolMedium::Ip;
+        caps.max_transmission_unit = self.mtu;
+        caps
+    }
+}
+
+pub fn smol_iface(dev: &mut SmolDevice, addr: [u8; 4], clock: &Clock) -> Interface {
+    let mut cfg = SmolConfig::new(HardwareAddress::Ip);
+    cfg.random_seed = addr[3] as u64;
+    let mut iface = Interface::new(cfg, dev, clock.smol());
+    iface.update_ip_addrs(|a| {
+        a.push(IpCidr::new(IpAddress::Ipv4(Ipv4Address::new(addr[0], addr[1], addr[2], addr[3])), 24)).unwrap();
+    });
+    iface
+}
+
+pub fn smol_socket(buffer: usize) -> smol_tcp::Socket<'static> {
+    smol_tcp::Socket::new(smol_tcp::SocketBuffer::new(vec![0; buffer]), smol_tcp::SocketBuffer::new(vec![0; buffer]))
+}
+
+/// smoltcp: `bytes` one way over one connection. Returns Gbit/s.
+pub fn smoltcp_bulk(bytes: u64, mtu: usize, buffer: usize) -> f64 {
+    let clock = Clock::new();
+    let (mut da, mut db) = SmolLink::pair(mtu);
+    let mut ia = smol_iface(&mut da, [10, 0, 0, 1], &clock);
+    let mut ib = smol_iface(&mut db, [10, 0, 0, 2], &clock);
+    let mut sa = SocketSet::new(vec![]);
+    let mut sb = SocketSet::new(vec![]);
+    let mut server = smol_socket(buffer);
+    server.listen(5001).unwrap();
+    let hs = sb.add(server);
+    let hc = sa.add(smol_socket(buffer));
+    {
+        let c = sa.get_mut::<smol_tcp::Socket>(hc);
+        c.connect(ia.context(), (IpAddress::v4(10, 0, 0, 2), 5001), 40000).unwrap();
+    }
+    let chunk = vec![0x5au8; 256 * 1024];
+    let mut rbuf = vec![0u8; 256 * 1024];
+    let (mut sent, mut received) = (0u64, 0u64);
+    let mut start = None;
+    while received < bytes {
+        let now = clock.smol();
+        {
+            let c = sa.get_mut::<smol_tcp::Socket>(hc);
+            while sent < bytes && c.can_send() {
+                let want = ((bytes - sent) as usize).min(chunk.len());
+                match c.send_slice(&chunk[..want]) {
+                    Ok(0) => break,
+                    Ok(n) => sent += n as u64,
+                    Err(e) => panic!("smoltcp send: {e}"),
+                }
+            }
+        }
+        ia.poll(now, &mut da, &mut sa);
+        ib.poll(now, &mut db, &mut sb);
+        {
+            let s = sb.get_mut::<smol_tcp::Socket>(hs);
+            if start.is_none() && s.is_active() {
+                start = Some(clock.secs());
+            }
+            while s.can_recv() {
+                match s.recv_slice(&mut rbuf) {
+                    Ok(0) => break,
+                    Ok(n) => received += n as u64,
+                    Err(e) => panic!("smoltcp recv: {e}"),
+                }
+            }
+        }
+        ib.poll(now, &mut db, &mut sb);
+        ia.poll(now, &mut da, &mut sa);
+    }
+    let secs = clock.secs() - start.unwrap_or(0.0);
+    bytes as f64 * 8.0 / secs / 1e9
+}
