@@ -586,3 +586,51 @@ fn close_flushes_queued_data_then_fin_rfc9293_3_10_4() {
     assert_eq!(rig.c().tcp_connections().count(), 0);
     assert_eq!(rig.c().socket_count(), 0);
 }
+
+/// Many short connections over a link that loses, reorders and duplicates
+/// 10%, 5% and 5% of frames: every one delivers its bytes and closes, and
+/// once TIME-WAIT has passed neither stack holds a socket, connection or
+/// buffer: no teardown path leaks.
+#[test]
+fn lossy_teardowns_leave_nothing_behind_rfc9293_3_6() {
+    use ustack_core::sim::LinkConfig;
+    use ustack_core::sim::apps::{CloseMode, StreamApp};
+    for seed in 0..6 {
+        let link = LinkConfig::default().delay(ms(5)).loss(0.10).reorder(0.05).duplicate(0.05);
+        let mut rig = RigConfig::new(35 + seed).link(link).tcp(|t| t.msl = ms(MSL_MS)).build();
+        let mode = if seed % 2 == 0 { CloseMode::HalfClose } else { CloseMode::Close };
+        // A client that closes without reading resets a connection on
+        // which data still arrives (RFC 1122 §4.2.2.13): then the server
+        // sends nothing.
+        let down = if mode == CloseMode::HalfClose { 3000 } else { 0 };
+        rig.net.host_mut(rig.server).add_app(StreamApp::server(server_addr(), down, 1).with_connections(30));
+        rig.net
+            .host_mut(rig.client)
+            .add_app(StreamApp::client(server_addr(), 4000, 2).with_connections(30).with_close_mode(mode));
+        let (client, server) = (rig.client, rig.server);
+        rig.run_until_true(Instant::from_secs(600), "30 connections", |r| {
+            r.net.host(client).app::<StreamApp>(0).unwrap().is_done()
+                && r.net.host(server).app::<StreamApp>(0).unwrap().is_done()
+        });
+        let cr = rig.net.host(client).app::<StreamApp>(0).unwrap().reports();
+        let sr = rig.net.host(server).app::<StreamApp>(0).unwrap().reports();
+        assert_eq!((cr.len(), sr.len()), (30, 30));
+        for r in &sr {
+            assert_eq!(r.error, None, "seed {seed}");
+            assert_eq!(r.received.len, 4000, "seed {seed}: the server got every client's bytes");
+            let c = cr.iter().find(|c| c.local == r.remote).unwrap();
+            assert_eq!(r.received, c.sent, "seed {seed}");
+            assert_eq!(c.received, r.sent, "seed {seed}");
+        }
+        // Long enough for any retransmission, FIN-WAIT-2 and TIME-WAIT.
+        rig.run_for(secs(200));
+        for (name, node) in [("client", client), ("server", server)] {
+            let st = &rig.net.host(node).stack;
+            let left: Vec<String> =
+                st.tcp_connections().map(|(_, c)| format!("{} {}", c.remote(), c.state())).collect();
+            assert!(left.is_empty(), "seed {seed}: {name} still holds {left:?}");
+            assert_eq!(st.socket_count(), 0, "seed {seed}: {name}");
+            assert_eq!(st.buffer_bytes(), 0, "seed {seed}: {name}");
+        }
+    }
+}

@@ -606,3 +606,44 @@ fn simultaneous_open_with_lost_syn_rfc9293_3_5() {
     assert_eq!(state_path(&rig.server_events(), b_addr), [State::Closed, State::SynSent, State::Established]);
     exchange_and_check(&mut rig, a, b);
 }
+
+/// Options are used only when both SYNs carry them (RFC 7323 §2.2 window
+/// scaling, §3.2 timestamps; RFC 2018 §2 SACK): against a client that
+/// offers none of them, the server's SYN-ACK offers none either (only the
+/// MSS), no later segment carries timestamps or SACK blocks, windows are
+/// unscaled and never exceed 65535, and a transfer through a lossy link
+/// still works.
+#[test]
+fn options_only_when_both_offer_them_rfc7323_2_2_3_2() {
+    let link = LinkConfig::default().delay(ms(5)).loss(0.02);
+    let mut rig = RigConfig::new(19)
+        .link(link)
+        .client_tcp(|t| {
+            t.window_scaling = false;
+            t.timestamps = false;
+            t.sack = false;
+        })
+        .build();
+    let (c, _l, s) = rig.establish();
+    let syn = rig.pkts().into_iter().find(|p| p.is_syn() && !p.dropped).unwrap();
+    let synack = rig.pkts().into_iter().find(|p| p.is_synack() && !p.dropped).unwrap();
+    for p in [&syn, &synack] {
+        let o = p.tcp.options;
+        assert_eq!((o.window_scale, o.sack_permitted, o.timestamps), (None, false, None), "{p}");
+        assert_eq!(o.mss, Some(1460));
+    }
+    let down = pattern(300_000, 13);
+    rig.send_all(rig.server, s, &down);
+    rig.s().shutdown(s, ustack_core::Shutdown::Write).unwrap();
+    let got = rig.read_to_eof(rig.client, c, rig.now() + secs(120));
+    assert!(got == down);
+    for p in rig.pkts() {
+        assert!(p.tcp.options.timestamps.is_none() && p.tcp.options.sack_blocks.is_empty(), "{p}");
+    }
+    // Data segments use the whole MSS: no option bytes to leave room for.
+    assert_eq!(rig.pkts_from(FROM_SERVER).iter().map(|p| p.len()).max(), Some(1460));
+    // The client's buffer is 256 KiB; unscaled, the window it offers and
+    // the server uses is the field's largest, 65535.
+    assert!(rig.pkts_from(FROM_CLIENT).iter().any(|p| p.tcp.window == 65535));
+    assert_eq!(rig.s().tcp_info(s).unwrap().snd_wnd, 65535);
+}
