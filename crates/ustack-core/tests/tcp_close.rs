@@ -348,7 +348,7 @@ fn half_close_keeps_receiving_rfc9293_3_6() {
 /// sends its FIN) is not kept forever: it goes after `fin_wait2_timeout`
 /// (RFC 9293 leaves FIN-WAIT-2 open-ended; Linux tcp_fin_timeout).
 #[test]
-fn orphan_fin_wait_2_times_out() {
+fn orphan_fin_wait_2_times_out_rfc9293_3_6() {
     let mut rig = RigConfig::new(27).client_tcp(|t| t.fin_wait2_timeout = secs(10)).build();
     let (c, l, s) = rig.establish();
     rig.s().close(l).unwrap();
@@ -533,7 +533,7 @@ fn fin_after_hole_waits_for_the_data_rfc9293_3_10_7_4() {
 /// accepted by the listener as a new connection rather than answered as
 /// a stray segment.
 #[test]
-fn time_wait_accepts_new_syn_with_newer_timestamp_rfc6191() {
+fn time_wait_accepts_new_syn_rfc9293_3_6_1_rfc6191() {
     let mut rig = RigConfig::new(33).tcp(|t| t.msl = secs(30)).build();
     let (c, l, s) = rig.establish();
     let client_local = rig.c().local_addr(c).unwrap();

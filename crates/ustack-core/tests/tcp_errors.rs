@@ -19,7 +19,7 @@ fn any(port: u16) -> SocketAddrV4 {
 /// bound; EADDRNOTAVAIL for an address that is not ours. UDP ports are a
 /// separate namespace.
 #[test]
-fn bind_eaddrinuse_for_tcp() {
+fn bind_eaddrinuse_rfc9293_3_10_1() {
     let mut rig = Rig::new(90);
     let c = rig.c();
     let a = c.tcp_socket().unwrap();
@@ -77,7 +77,7 @@ fn bind_eaddrinuse_for_tcp() {
 /// old one lingers in TIME-WAIT (RFC 9293 §3.6.1 and BSD practice); without
 /// it, EADDRINUSE.
 #[test]
-fn bind_over_time_wait_needs_reuseaddr() {
+fn bind_over_time_wait_needs_reuseaddr_rfc9293_3_6_1() {
     let mut rig = RigConfig::new(91).tcp(|t| t.msl = secs(10)).build();
     let (c, l, s) = rig.establish();
     rig.s().close(l).unwrap();
@@ -106,7 +106,7 @@ fn bind_over_time_wait_needs_reuseaddr() {
 /// listening); EAGAIN while the connection is being set up; EINVAL for
 /// accept on a socket that is not listening and listen on a connected one.
 #[test]
-fn enotconn_and_einval_before_connection() {
+fn enotconn_eagain_ealready_eisconn_rfc9293_3_10() {
     let mut rig = Rig::new(92);
     let mut buf = [0u8; 8];
     let c = rig.c();
@@ -148,7 +148,7 @@ fn enotconn_and_einval_before_connection() {
 /// EPIPE: send after shutdown(Write), in every state that follows it,
 /// while reading still works; EISCONN for connect meanwhile.
 #[test]
-fn epipe_after_shutdown_write() {
+fn epipe_after_shutdown_write_rfc9293_3_10_2() {
     let mut rig = Rig::new(93);
     let (c, _l, s) = rig.establish();
     rig.c().shutdown(c, Shutdown::Write).unwrap();
@@ -190,7 +190,7 @@ fn epipe_after_shutdown_write() {
 /// connection lingers (FIN-WAIT, TIME-WAIT) in the stack, and a stale
 /// handle never reaches the socket that later reuses its slot.
 #[test]
-fn ebadf_on_closed_handle() {
+fn ebadf_on_closed_handle_rfc9293_3_10_4() {
     let mut rig = Rig::new(94);
     let (c, l, _s) = rig.establish();
     rig.c().close(c).unwrap();

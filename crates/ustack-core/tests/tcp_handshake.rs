@@ -329,7 +329,7 @@ fn syn_retries_back_off_then_etimedout_rfc6298_5_5() {
 /// to one port at the same instant; each gets its own connection on the
 /// server (its own 4-tuple) and its own bytes echoed back intact.
 #[test]
-fn listener_backlog_serves_100_clients() {
+fn listener_backlog_serves_100_clients_rfc9293_3_10_7_2() {
     use ustack_core::sim::apps::StreamApp;
     let mut rig = Rig::new(10);
     rig.net.host_mut(rig.server).add_app(EchoServer::new(server_addr(), 128));
@@ -375,7 +375,7 @@ fn listener_backlog_serves_100_clients() {
 /// retrying); once the application accepts one connection, the next SYN
 /// retransmission is answered and the third connection completes.
 #[test]
-fn accept_queue_full_leaves_syn_unanswered_until_accept() {
+fn accept_queue_full_syn_unanswered_until_accept_rfc9293_3_10_7_2() {
     let mut rig = Rig::new(11);
     let l = rig.listen(2);
     let c1 = rig.connect();
@@ -525,7 +525,7 @@ fn rto_is_3s_after_syn_timeout_without_sample_rfc6298_5_7() {
 /// by up to 2 ms so that not all 60 retransmissions land in one instant:
 /// only a backlog's worth of them can be admitted per instant.)
 #[test]
-fn backlog_overflow_recovers_every_client() {
+fn backlog_overflow_recovers_every_client_rfc9293_3_10_7_2() {
     use ustack_core::sim::apps::StreamApp;
     use ustack_core::stats::DropReason;
     for seed in 16..21 {
@@ -560,7 +560,7 @@ fn backlog_overflow_recovers_every_client() {
 /// leaves them to the implementation): each of those clients reads
 /// ECONNRESET.
 #[test]
-fn closing_listener_resets_unaccepted_connections() {
+fn closing_listener_resets_unaccepted_connections_rfc9293_3_10_4() {
     let mut rig = Rig::new(17);
     let l = rig.listen(8);
     let c1 = rig.connect();
@@ -646,4 +646,47 @@ fn options_only_when_both_offer_them_rfc7323_2_2_3_2() {
     // the server uses is the field's largest, 65535.
     assert!(rig.pkts_from(FROM_CLIENT).iter().any(|p| p.tcp.window == 65535));
     assert_eq!(rig.s().tcp_info(s).unwrap().snd_wnd, 65535);
+}
+
+/// ICMP errors during a connect (RFC 1122 §4.2.3.9, RFC 5927): a port
+/// unreachable quoting our SYN is a hard error and fails the connect at
+/// once with ECONNREFUSED; a host unreachable is a soft error: the SYN goes
+/// on being retransmitted and, when the attempt times out, the error
+/// reported is EHOSTUNREACH rather than ETIMEDOUT. An ICMP error quoting a
+/// sequence number we never sent is ignored (RFC 5927 §4.1).
+#[test]
+fn icmp_errors_during_connect_rfc1122_4_2_3_9() {
+    use ustack_core::wire::DstUnreachable;
+    // Hard error.
+    let mut rig = Rig::new(20);
+    rig.set_rule(|p| if p.is_syn() { Verdict::Drop } else { Verdict::Pass });
+    let c = rig.connect();
+    rig.run_for(ms(50));
+    let syn = rig.pkts().into_iter().find(|p| p.is_syn()).unwrap();
+    // First a forgery quoting a wrong sequence number: ignored.
+    let mut wrong = syn.clone();
+    let bogus_seq = syn.seq().wrapping_add(1_000_000);
+    wrong.frame[34 + 4..34 + 8].copy_from_slice(&bogus_seq.to_be_bytes());
+    rig.inject(TO_CLIENT, icmp_unreachable_about(&wrong, DstUnreachable::PortUnreachable));
+    rig.run_for(ms(50));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::SynSent));
+    rig.inject(TO_CLIENT, icmp_unreachable_about(&syn, DstUnreachable::PortUnreachable));
+    rig.run_for(ms(50));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::Closed));
+    let mut buf = [0u8; 4];
+    assert_eq!(rig.c().recv(c, &mut buf), Err(Error::ConnectionRefused));
+
+    // Soft error.
+    let mut rig = RigConfig::new(21).client_tcp(|t| t.syn_retries = 2).build();
+    rig.set_rule(|p| if p.is_syn() { Verdict::Drop } else { Verdict::Pass });
+    let c = rig.connect();
+    rig.run_for(ms(50));
+    let syn = rig.pkts().into_iter().find(|p| p.is_syn()).unwrap();
+    rig.inject(TO_CLIENT, icmp_unreachable_about(&syn, DstUnreachable::HostUnreachable));
+    rig.run_for(secs(2));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::SynSent), "a soft error does not end the attempt");
+    rig.run_for(secs(10)); // SYNs at 0, 1, 3; gives up at 7 s
+    assert_eq!(rig.c().tcp_state(c), Ok(State::Closed));
+    assert_eq!(rig.c().recv(c, &mut buf), Err(Error::HostUnreachable));
+    assert_eq!(rig.pkts().iter().filter(|p| p.is_syn()).count(), 3);
 }

@@ -18,7 +18,8 @@ use ustack_core::tcp::{State, TcpConfig};
 use ustack_core::time::{Duration, Instant};
 use ustack_core::trace::{Direction, Event, EventKind};
 use ustack_core::wire::{
-    EtherType, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpFlags, TcpPacket, TcpRepr,
+    DstUnreachable, EtherType, EthernetFrame, EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr,
+    TcpFlags, TcpPacket, TcpRepr,
 };
 use ustack_core::{Error, Shutdown, SocketHandle, Stack, StackConfig};
 
@@ -188,6 +189,34 @@ pub fn forged_header(template: &Pkt, flags: TcpFlags, seq: u32, ack: u32) -> Tcp
     tcp.options = Default::default();
     tcp.options.timestamps = template.tcp.options.timestamps;
     tcp
+}
+
+/// An ICMP destination unreachable about `original` (a segment logged at
+/// the middlebox), sent by its destination host back to its source, as a
+/// frame to inject toward the source. It quotes the IP header and the
+/// first 8 bytes of the TCP header, as RFC 792 asks.
+pub fn icmp_unreachable_about(original: &Pkt, reason: DstUnreachable) -> Vec<u8> {
+    let tcp = &original.frame[34..];
+    let quote = &tcp[..8];
+    let icmp = Icmpv4Repr::DstUnreachable { reason, header: original.ip, data: quote };
+    let ip = Ipv4Repr {
+        src_addr: original.ip.dst_addr,
+        dst_addr: original.ip.src_addr,
+        protocol: IpProtocol::Icmp,
+        payload_len: icmp.buffer_len(),
+        hop_limit: 64,
+        ident: 0x4343,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+        dscp_ecn: 0,
+    };
+    let mut frame = vec![0u8; 14 + 20 + icmp.buffer_len()];
+    EthernetRepr { src: original.eth.dst, dst: original.eth.src, ethertype: EtherType::Ipv4 }
+        .emit(&mut EthernetFrame::new_unchecked(&mut frame[..]));
+    ip.emit(&mut Ipv4Packet::new_unchecked(&mut frame[14..]), true);
+    icmp.emit(&mut Icmpv4Packet::new_unchecked(&mut frame[34..]));
+    frame
 }
 
 /// Flips bit `bit` of `frame` (bit 0 is the top bit of byte 0).
