@@ -4,6 +4,7 @@
 //! busy stack pays nothing for them. The same events feed the ladder
 //! diagram, the plots and the statistics; see [`ladder`] for the renderer.
 
+pub mod analysis;
 pub mod ladder;
 
 use crate::stats::DropReason;
