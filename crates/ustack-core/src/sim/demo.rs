@@ -14,8 +14,8 @@ use crate::socket::{Error, SocketHandle};
 use crate::stack::Stack;
 use crate::tcp::State;
 use crate::time::{Duration, Instant};
-use crate::trace::EventKind;
 use crate::trace::ladder::{Arrival, Ladder, Side, TcpLabeler};
+use crate::trace::{Event, EventKind};
 use crate::wire::{
     ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetFrame, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr,
 };
@@ -81,6 +81,10 @@ pub struct DemoOutcome {
     pub server_error: Option<Error>,
     /// When the last connection reached CLOSED.
     pub finished_at: Instant,
+    /// Every trace event each stack recorded (segments, states, timers,
+    /// and the congestion state after each change, for plots).
+    pub client_events: Vec<Event>,
+    pub server_events: Vec<Event>,
 }
 
 /// Runs the tutorial scenario.
@@ -148,10 +152,18 @@ pub fn run(opts: &DemoOptions) -> DemoOutcome {
     client.connect(sock, server_addr).expect("connect");
     let message = opts.message.clone();
     let mut step = 0;
+    // A long message goes out as the send buffer frees up.
+    let mut sent = 0;
     let client_app = move |_now: Instant, st: &mut Stack| match (step, st.tcp_state(sock)) {
         (0, Ok(State::Established)) => {
-            match st.send(sock, &message) {
-                Ok(_) => step = 1,
+            match st.send(sock, &message[sent..]) {
+                Ok(n) => {
+                    sent += n;
+                    if sent == message.len() {
+                        step = 1;
+                    }
+                }
+                Err(Error::WouldBlock) => {}
                 Err(e) => *cerr.borrow_mut() = Some(e),
             }
             None
@@ -285,6 +297,8 @@ pub fn run(opts: &DemoOptions) -> DemoOutcome {
         client_error,
         server_error,
         finished_at,
+        client_events,
+        server_events,
     }
 }
 
@@ -404,6 +418,16 @@ mod tests {
         assert!(out.retransmissions > 0, "{}", out.ladder);
         assert!(out.ladder.contains("(retransmission)"));
         assert!(out.ladder.contains("lost"));
+    }
+
+    #[test]
+    fn long_message_over_a_lossy_wire_arrives_whole_with_congestion_events() {
+        let message: Vec<u8> = MESSAGE.iter().copied().cycle().take(200_000).collect();
+        let out = run(&DemoOptions { loss: 0.1, seed: 5, message: message.clone(), ..Default::default() });
+        assert!(out.received == message, "received {} of {} bytes", out.received.len(), message.len());
+        assert!(out.retransmissions > 0);
+        let cwnds = out.client_events.iter().filter(|e| matches!(e.kind, EventKind::TcpCongestion { .. })).count();
+        assert!(cwnds > 10, "{cwnds} congestion events");
     }
 
     #[test]
