@@ -346,10 +346,12 @@ impl Connection {
                 self.last_syn = Some(time);
             }
         }
-        if flags.ack() && !flags.syn() && self.first_rtt.is_none() {
-            if let Some(t) = self.last_syn {
-                self.first_rtt = Some(time.saturating_duration_since(t).as_nanos() as u64);
-            }
+        if flags.ack()
+            && !flags.syn()
+            && self.first_rtt.is_none()
+            && let Some(t) = self.last_syn
+        {
+            self.first_rtt = Some(time.saturating_duration_since(t).as_nanos() as u64);
         }
         // Window scaling applies once both SYNs carried the option, never
         // to a SYN's window (RFC 7323 §2.2).
@@ -711,6 +713,7 @@ mod tests {
             Run { cap: CaptureAnalysis::new(), t: 0 }
         }
         /// A segment `ms` milliseconds after the previous one.
+        #[allow(clippy::too_many_arguments)]
         fn seg(&mut self, ms: u64, from_a: bool, flags: TcpFlags, seq: u32, ack: u32, len: usize, win: u16) {
             self.t += ms * 1_000_000;
             let (src, dst) = if from_a { (A, B) } else { (B, A) };
