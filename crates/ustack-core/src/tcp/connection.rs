@@ -439,6 +439,14 @@ impl Connection {
     pub fn mss(&self) -> usize {
         self.mss
     }
+    /// What the two SYNs agreed on: (window scaling, timestamps, SACK).
+    pub fn negotiated_options(&self) -> (bool, bool, bool) {
+        (self.ws_ok, self.ts_ok, self.sack_ok)
+    }
+    /// The last ICMP soft error (RFC 1122 §4.2.3.9), not yet reported.
+    pub fn soft_error(&self) -> Option<Error> {
+        self.soft_error
+    }
     pub fn config(&self) -> &TcpConfig {
         &self.cfg
     }
@@ -720,6 +728,25 @@ impl Connection {
         // The timer restarts when the retransmission goes out.
         self.rtx_deadline = None;
         self.wake = true;
+    }
+
+    /// Tells the congestion controller about newly acknowledged bytes.
+    pub(crate) fn cc_ack(&mut self, now: Instant, acked: usize, rtt: Option<Duration>, flight_before: usize) {
+        let cwnd = self.cc.cwnd();
+        // Not cwnd-limited (RFC 7661): less than half the window was in use
+        // and nothing waits to be sent.
+        let app_limited = flight_before * 2 < cwnd && self.unsent() == 0;
+        let ack = super::congestion::Ack {
+            now,
+            acked,
+            mss: self.mss,
+            rtt,
+            min_rtt: self.rtt.min_rtt(),
+            srtt: self.rtt.srtt(),
+            in_flight: flight_before,
+            app_limited,
+        };
+        self.cc.on_ack(&ack);
     }
 
     pub(crate) fn trace_congestion(&self, cx: &mut Cx) {

@@ -458,6 +458,7 @@ impl Connection {
     fn on_new_ack(&mut self, cx: &mut Cx, seg: &TcpRepr, ack: SeqNumber) {
         let now = cx.now;
         let acked = ack - self.snd_una;
+        let flight_before = self.in_flight;
         // Remove what is acknowledged from the retransmission queue.
         let mut rtt_sample = None;
         let mut newest_clean: Option<crate::time::Instant> = None;
@@ -532,12 +533,12 @@ impl Connection {
             }
             Recovery::Loss { .. } => {
                 // Slow start through the retransmissions.
-                self.cc.on_ack(now, acked, self.mss, rtt_sample);
+                self.cc_ack(now, acked, rtt_sample, flight_before);
             }
             Recovery::Open => {
                 self.dupacks = 0;
                 self.dupack_credit = 0;
-                self.cc.on_ack(now, acked, self.mss, rtt_sample);
+                self.cc_ack(now, acked, rtt_sample, flight_before);
             }
         }
         self.trace_congestion(cx);

@@ -34,23 +34,53 @@ impl core::str::FromStr for Algorithm {
     }
 }
 
+/// What an acknowledgement of new data tells the algorithm.
+#[derive(Clone, Copy, Debug)]
+pub struct Ack {
+    pub now: Instant,
+    /// Bytes newly acknowledged (cumulatively or by SACK).
+    pub acked: usize,
+    /// The sender's maximum segment size.
+    pub mss: usize,
+    /// The RTT sample this ACK gave, if any.
+    pub rtt: Option<Duration>,
+    /// The smallest RTT seen on the connection.
+    pub min_rtt: Option<Duration>,
+    /// The smoothed RTT.
+    pub srtt: Option<Duration>,
+    /// Bytes in flight before this ACK.
+    pub in_flight: usize,
+    /// The sender was limited by the application, not by cwnd (RFC 7661):
+    /// growing cwnd now would not be validated by use.
+    pub app_limited: bool,
+}
+
 /// What every algorithm is told.
 pub trait CongestionControl {
     /// The congestion window in bytes.
     fn cwnd(&self) -> usize;
     /// The slow-start threshold in bytes.
     fn ssthresh(&self) -> usize;
-    /// `acked` bytes of new data were cumulatively acknowledged while not
-    /// in loss recovery.
-    fn on_ack(&mut self, now: Instant, acked: usize, mss: usize, rtt: Option<Duration>);
+    /// New data was acknowledged while not in loss recovery.
+    fn on_ack(&mut self, ack: &Ack);
     /// Loss was detected by duplicate ACKs or SACK: recovery begins.
     fn on_congestion_event(&mut self, now: Instant, in_flight: usize, mss: usize);
     /// Recovery ended with everything outstanding at its start acknowledged.
     fn on_recovery_end(&mut self, now: Instant);
     /// The retransmission timer expired (RFC 5681 §3.1, equation 4).
     fn on_rto(&mut self, now: Instant, in_flight: usize, mss: usize);
-    /// Replaces the window outright (RFC 7661 after idle, recovery logic).
+    /// Replaces the window outright (recovery logic, initial window).
     fn set_cwnd(&mut self, cwnd: usize);
+    /// The connection sent nothing for an RTO: restart from `restart`
+    /// bytes at most (RFC 5681 §4.1, RFC 7661 §4.4). Algorithms with
+    /// their own epoch state (CUBIC) reset it here.
+    fn on_idle_restart(&mut self, _now: Instant, restart: usize) {
+        let c = self.cwnd().min(restart);
+        self.set_cwnd(c);
+    }
+    /// A loss episode turned out spurious (D-SACK or timestamps showed the
+    /// original arrived): restore the window from before it.
+    fn undo(&mut self, _cwnd: usize, _ssthresh: usize) {}
 }
 
 /// The algorithm state of one connection.
@@ -89,8 +119,14 @@ impl Congestion {
     pub fn ssthresh(&self) -> usize {
         self.inner_ref().ssthresh()
     }
-    pub fn on_ack(&mut self, now: Instant, acked: usize, mss: usize, rtt: Option<Duration>) {
-        self.inner().on_ack(now, acked, mss, rtt)
+    pub fn on_ack(&mut self, ack: &Ack) {
+        self.inner().on_ack(ack)
+    }
+    pub fn on_idle_restart(&mut self, now: Instant, restart: usize) {
+        self.inner().on_idle_restart(now, restart)
+    }
+    pub fn undo(&mut self, cwnd: usize, ssthresh: usize) {
+        self.inner().undo(cwnd, ssthresh)
     }
     pub fn on_congestion_event(&mut self, now: Instant, in_flight: usize, mss: usize) {
         self.inner().on_congestion_event(now, in_flight, mss)

@@ -2,8 +2,8 @@
 //! congestion avoidance with appropriate byte counting (RFC 3465), and
 //! halving on loss.
 
-use super::CongestionControl;
-use crate::time::{Duration, Instant};
+use super::{Ack, CongestionControl};
+use crate::time::Instant;
 
 #[derive(Clone, Debug)]
 pub struct NewReno {
@@ -32,7 +32,12 @@ impl CongestionControl for NewReno {
         self.ssthresh
     }
 
-    fn on_ack(&mut self, _now: Instant, acked: usize, mss: usize, _rtt: Option<Duration>) {
+    fn on_ack(&mut self, ack: &Ack) {
+        let (acked, mss) = (ack.acked, ack.mss);
+        // RFC 7661 §4.3 / RFC 5681: a window not in use is not grown.
+        if ack.app_limited {
+            return;
+        }
         if self.cwnd < self.ssthresh {
             // Slow start with ABC, L = 2 (RFC 3465 §2.2): at most 2 SMSS per ACK.
             self.cwnd += acked.min(2 * mss);
@@ -68,24 +73,33 @@ impl CongestionControl for NewReno {
     fn set_cwnd(&mut self, cwnd: usize) {
         self.cwnd = cwnd;
     }
+
+    fn undo(&mut self, cwnd: usize, ssthresh: usize) {
+        self.cwnd = self.cwnd.max(cwnd);
+        self.ssthresh = self.ssthresh.max(ssthresh);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ack(acked: usize, mss: usize) -> Ack {
+        Ack { now: Instant::ZERO, acked, mss, rtt: None, min_rtt: None, srtt: None, in_flight: 0, app_limited: false }
+    }
+
     #[test]
     fn slow_start_then_avoidance() {
         let mss = 1000;
         let mut c = NewReno::new(10 * mss);
         let t = Instant::ZERO;
-        c.on_ack(t, 5000, mss, None);
+        c.on_ack(&ack(5000, mss));
         assert_eq!(c.cwnd(), 12_000, "ABC caps growth at 2 SMSS per ACK");
         c.on_congestion_event(t, 20_000, mss);
         assert_eq!(c.ssthresh(), 10_000);
         assert_eq!(c.cwnd(), 10_000);
         for _ in 0..10 {
-            c.on_ack(t, 1000, mss, None);
+            c.on_ack(&ack(1000, mss));
         }
         assert_eq!(c.cwnd(), 11_000, "one SMSS per window");
         c.on_rto(t, 3000, mss);
