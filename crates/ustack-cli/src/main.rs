@@ -1,7 +1,9 @@
 //! `ustack`: a user-space TCP/IP stack you can watch.
 
 mod net;
+mod plot;
 mod services;
+mod trace_cmd;
 
 use clap::{Parser, Subcommand};
 use net::DeviceArgs;
@@ -36,6 +38,18 @@ enum Command {
     /// every frame (relative sequence numbers, flags, lengths, windows) and
     /// each side's TCP state as it changes.
     Demo(DemoArgs),
+    /// Read a pcap or pcapng capture (from ustack, tcpdump or Wireshark)
+    /// and draw the ladder diagram of each TCP connection in it.
+    ///
+    /// Connections are found by their 4-tuple (a new SYN on a reused one
+    /// starts another) and numbered; the side that sent the first SYN is on
+    /// the left. Each row shows the segment with relative seq/ack, flags,
+    /// length, window and SYN options, the frame number, and Wireshark's
+    /// expert marks: retransmission (also fast and spurious), duplicate ACK
+    /// #n, out-of-order, zero window, window full, keep-alive, window
+    /// update. Each side's TCP state is inferred from what it sent and
+    /// received. Example: ustack trace capture.pcap --conn 1 --svg conn1.svg
+    Trace(trace_cmd::TraceArgs),
     /// Bring up a TUN/TAP device and serve on ustack's address: TCP echo
     /// (7), discard (9), chargen (19), HTTP (80: /, /bytes/N, /echo,
     /// /stats), UDP echo (7), and ICMP echo replies. Needs root.
@@ -106,6 +120,20 @@ struct DemoArgs {
     /// The message the client sends.
     #[arg(long, default_value = "I'm TCP client")]
     message: String,
+    /// Send N bytes instead (the message repeated): try --bytes 200000
+    /// --loss 0.02 --svg demo.svg to watch slow start, losses and recovery.
+    #[arg(long, value_name = "N", conflicts_with = "message", value_parser = parse_bytes)]
+    bytes: Option<usize>,
+    /// Plot the client's connection to this SVG file: time-sequence graph,
+    /// throughput, and the client's congestion window, ssthresh, smoothed
+    /// RTT and RTO from its trace events.
+    #[arg(long, value_name = "OUT.svg")]
+    svg: Option<PathBuf>,
+}
+
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|_| format!("`{s}` is not a number of bytes"))?;
+    if (1..=100_000_000).contains(&n) { Ok(n) } else { Err(format!("{n} bytes is outside 1 to 100000000")) }
 }
 
 fn parse_probability(s: &str) -> Result<f64, String> {
@@ -131,6 +159,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
         Command::Demo(args) => return run_demo(args),
+        Command::Trace(args) => trace_cmd::run(args).map(|()| ExitCode::SUCCESS),
         Command::Up(args) => run_up(args),
         Command::Connect { dev, target } => run_connect(dev, target),
         Command::Get { dev, url, output } => run_get(dev, &url, output),
@@ -405,12 +434,23 @@ fn run_demo(args: DemoArgs) -> ExitCode {
         seed: args.seed,
         delay: Duration::from_nanos((args.delay_ms * 1e6) as u64),
         bandwidth_bps: (args.rate_mbps * 1e6) as u64,
-        message: args.message.into_bytes(),
+        message: match args.bytes {
+            Some(n) => args.message.as_bytes().iter().copied().cycle().take(n).collect(),
+            None => args.message.into_bytes(),
+        },
     };
     let out = demo::run(&opts);
     print!("{}", out.ladder);
     println!();
-    println!("server received {} bytes: {:?}", out.received.len(), String::from_utf8_lossy(&out.received));
+    if out.received.len() <= 64 {
+        println!("server received {} bytes: {:?}", out.received.len(), String::from_utf8_lossy(&out.received));
+    } else {
+        println!(
+            "server received {} bytes: {:?}...",
+            out.received.len(),
+            String::from_utf8_lossy(&out.received[..out.received.len().min(28)])
+        );
+    }
     println!(
         "{} frames on the wire ({} TCP segments), {} retransmissions; last connection closed at {} s",
         out.frames.len(),
@@ -436,6 +476,13 @@ fn run_demo(args: DemoArgs) -> ExitCode {
             path.display()
         );
     }
+    if let Some(path) = &args.svg {
+        if let Err(e) = write_demo_svg(path, &out) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        println!("wrote plots of the client's connection to {} (open it in a browser)", path.display());
+    }
     if out.received != opts.message {
         eprintln!("error: the message did not arrive intact");
         return ExitCode::FAILURE;
@@ -450,4 +497,16 @@ fn write_pcap(path: &PathBuf, frames: &[demo::WireFrame]) -> std::io::Result<()>
         w.write_packet(f.time, &f.data)?;
     }
     w.flush()
+}
+
+/// Plots the demo's connection from its own wire capture, with the
+/// client's congestion state from its trace events.
+fn write_demo_svg(path: &std::path::Path, out: &demo::DemoOutcome) -> Result<(), String> {
+    let mut analysis = ustack_core::trace::analysis::CaptureAnalysis::new();
+    for f in &out.frames {
+        analysis.add(f.time, LinkType::Ethernet.code(), &f.data);
+    }
+    let conn = analysis.connections.first().ok_or("the demo sent no TCP segment to plot")?;
+    let samples = plot::congestion_samples(&out.client_events);
+    plot::write_svg(path, conn, Some(&samples))
 }

@@ -464,7 +464,10 @@ impl Connection {
                     fwd.nextseq = Some(next);
                     fwd.nextseq_time = time;
                 }
-                if fwd.maxseqtobeacked.is_none_or(|n| seq_gt(next, n)) {
+                // What the peer may acknowledge grows only with segments
+                // that continue what the capture showed (after a gap, an
+                // ACK covering the gap covers unseen data).
+                if fwd.maxseqtobeacked.is_none_or(|n| seq_le(seq, n)) {
                     fwd.maxseqtobeacked = fwd.nextseq;
                 }
             }
