@@ -83,9 +83,9 @@ fn rel(v: u32, base: u32) -> f64 {
     f64::from(v.wrapping_sub(base))
 }
 
-/// A round bin width giving about 50 bins over `secs`.
+/// A round bin width giving about 25 bins over `secs`.
 fn bin_width_ms(secs: f64) -> u64 {
-    let target = (secs * 1000.0 / 50.0).max(1.0);
+    let target = (secs * 1000.0 / 25.0).max(1.0);
     let mut w = 1u64;
     loop {
         for m in [1, 2, 5] {
@@ -195,15 +195,31 @@ fn x_range(duration: f64) -> std::ops::Range<f64> {
     0.0..(duration * 1.02).max(1e-3)
 }
 
+/// Axis labels in bytes: 1500, 45k, 1.2M.
+fn bytes_label(v: &f64) -> String {
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
 fn time_sequence(area: &DrawingArea<SVGBackend, Shift>, s: &Series) -> DrawResult<()> {
-    let ymax = s
+    // The window line may run far above the data; the data decides the
+    // scale and the window line is cut at the top.
+    let data_max = s
         .bars
         .iter()
         .map(|b| b.hi)
-        .chain(s.window.iter().map(|p| p.1))
+        .chain(s.ack.iter().map(|p| p.1))
         .chain(s.sacks.iter().map(|p| p.2))
-        .fold(1.0f64, f64::max)
-        * 1.05;
+        .fold(1.0f64, f64::max);
+    let window_max = s.window.iter().map(|p| p.1).fold(0.0f64, f64::max);
+    let ymax = if window_max < data_max * 1.5 { window_max.max(data_max) * 1.05 } else { data_max * 1.25 };
+    let window: Vec<(f64, f64)> = s.window.iter().map(|&(t, v)| (t, v.min(ymax))).collect();
     let mut chart = ChartBuilder::on(area)
         .caption(format!("time-sequence graph: {}", s.direction), (FONT, 22))
         .margin(12)
@@ -214,11 +230,12 @@ fn time_sequence(area: &DrawingArea<SVGBackend, Shift>, s: &Series) -> DrawResul
         .configure_mesh()
         .x_desc("time (s)")
         .y_desc("relative sequence number (bytes)")
+        .y_label_formatter(&bytes_label)
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
         .draw()?;
     chart
-        .draw_series(LineSeries::new(s.window.iter().copied(), ORANGE.stroke_width(2)))?
+        .draw_series(LineSeries::new(window, ORANGE.stroke_width(2)))?
         .label("receive window (ACK + window)")
         .legend(legend_line(ORANGE));
     chart
@@ -241,8 +258,16 @@ fn time_sequence(area: &DrawingArea<SVGBackend, Shift>, s: &Series) -> DrawResul
                 .filter(|b| b.retransmission)
                 .map(|b| PathElement::new(vec![(b.t, b.lo), (b.t, b.hi)], RED.stroke_width(4))),
         )?
-        .label("retransmission")
+        .label("retransmission (×)")
         .legend(legend_line(RED));
+    // A cross on each retransmission, so a single segment shows at any
+    // scale.
+    chart.draw_series(
+        s.bars
+            .iter()
+            .filter(|b| b.retransmission)
+            .map(|b| Cross::new((b.t, (b.lo + b.hi) / 2.0), 7, RED.stroke_width(2))),
+    )?;
     // SACK blocks: short bars just right of the ACK that carried them.
     let nudge = s.duration * 0.002;
     chart
@@ -276,6 +301,7 @@ fn throughput(area: &DrawingArea<SVGBackend, Shift>, s: &Series) -> DrawResult<(
         .configure_mesh()
         .x_desc("time (s)")
         .y_desc("Mbit/s")
+        .y_label_formatter(&|v: &f64| format!("{v:.1}"))
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
         .draw()?;
@@ -319,6 +345,7 @@ fn lines(area: &DrawingArea<SVGBackend, Shift>, duration: f64, l: &Lines) -> Dra
         .configure_mesh()
         .x_desc("time (s)")
         .y_desc(l.y_desc)
+        .y_label_formatter(&|v: &f64| if l.y_desc == "bytes" { bytes_label(v) } else { format!("{v:.0}") })
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
         .draw()?;
@@ -418,9 +445,9 @@ mod tests {
     #[test]
     fn round_bins() {
         assert_eq!(bin_width_ms(0.0), 1);
-        assert_eq!(bin_width_ms(0.2), 5);
-        assert_eq!(bin_width_ms(5.0), 100);
-        assert_eq!(bin_width_ms(30.0), 1000);
+        assert_eq!(bin_width_ms(0.2), 10);
+        assert_eq!(bin_width_ms(2.5), 100);
+        assert_eq!(bin_width_ms(30.0), 2000);
     }
 
     #[test]
