@@ -326,11 +326,14 @@ fn throughput(area: &DrawingArea<SVGBackend, Shift>, s: &Series) -> DrawResult<(
     Ok(())
 }
 
+/// A named line: its name in the legend, colour, and points.
+type NamedLine<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+
 /// Two quantities over time in one panel.
 struct Lines<'a> {
     caption: String,
     y_desc: &'a str,
-    series: Vec<(&'a str, RGBColor, Vec<(f64, f64)>)>,
+    series: Vec<NamedLine<'a>>,
 }
 
 fn lines(area: &DrawingArea<SVGBackend, Shift>, duration: f64, l: &Lines) -> DrawResult<()> {
