@@ -74,6 +74,7 @@ pub struct TcpStats {
     pub segments_in: u64,
     pub segments_out: u64,
     pub retransmitted_segments: u64,
+    pub tail_loss_probes: u64,
     pub resets_out: u64,
     pub resets_in: u64,
     pub timeouts: u64,

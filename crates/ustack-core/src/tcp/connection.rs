@@ -42,6 +42,8 @@ pub(crate) struct TxSeg {
     pub xmits: u8,
     /// Marked lost and not retransmitted since.
     pub lost: bool,
+    /// SACKed by the receiver (RFC 2018); not in flight, not to be resent.
+    pub sacked: bool,
 }
 
 impl TxSeg {
@@ -99,6 +101,15 @@ pub struct TcpInfo {
     pub retransmits: u64,
     pub in_flight: usize,
     pub backoff: u32,
+    /// Bytes SACKed and segments presumed lost, now.
+    pub sacked_bytes: usize,
+    pub lost_segments: usize,
+    /// D-SACK blocks received (duplicates the peer reported).
+    pub dsacks: u64,
+    /// Recoveries undone because D-SACK showed them spurious.
+    pub undos: u64,
+    /// RACK saw reordering on this path.
+    pub reordering: bool,
 }
 
 /// A TCP connection from SYN-SENT or SYN-RECEIVED to CLOSED.
@@ -142,6 +153,18 @@ pub struct Connection {
     pub(crate) in_flight: usize,
     /// Lost segments awaiting retransmission.
     pub(crate) lost_count: usize,
+    /// Bytes SACKed above SND.UNA.
+    pub(crate) sacked_bytes: usize,
+    /// RACK-TLP state (RFC 8985).
+    pub(crate) rack: super::recovery::Rack,
+    /// Proportional rate reduction during fast recovery (RFC 6937).
+    pub(crate) prr: super::recovery::Prr,
+    /// The window before the current recovery, for undo.
+    pub(crate) undo: super::recovery::Undo,
+    /// The tail loss probe sends one new segment regardless of cwnd.
+    pub(crate) tlp_send_new: bool,
+    /// A duplicate to report in the next ACK's first SACK block (RFC 2883).
+    pub(crate) dsack: Option<(SeqNumber, SeqNumber)>,
 
     /// The application will send no more: a FIN follows the data.
     pub(crate) tx_closed: bool,
@@ -271,6 +294,12 @@ impl Connection {
             rtx: VecDeque::new(),
             in_flight: 0,
             lost_count: 0,
+            sacked_bytes: 0,
+            rack: super::recovery::Rack { reo_wnd_mult: 1, ..Default::default() },
+            prr: Default::default(),
+            undo: Default::default(),
+            tlp_send_new: false,
+            dsack: None,
             tx_closed: false,
             fin_seq: None,
             rx_fin: None,
@@ -400,6 +429,9 @@ impl Connection {
         self.rtx.shrink_to_fit();
         self.in_flight = 0;
         self.lost_count = 0;
+        self.sacked_bytes = 0;
+        self.rack.reorder_deadline = None;
+        self.rack.tlp_deadline = None;
         let n = self.tx.len();
         self.tx.consume(n);
         self.tx.release_if_empty();
@@ -501,6 +533,9 @@ impl Connection {
         i.rcv_wnd = self.rcv_adv.since(self.rcv_nxt);
         i.in_flight = self.in_flight;
         i.backoff = self.rtt.backoff();
+        i.sacked_bytes = self.sacked_bytes;
+        i.lost_segments = self.lost_count;
+        i.reordering = self.rack.reordering_seen;
         i
     }
 
@@ -658,6 +693,17 @@ impl Connection {
             self.rtx_deadline = None;
             self.on_retransmit_timeout(cx);
         }
+        if self.rack.reorder_deadline.is_some_and(|t| t <= now) {
+            // RFC 8985 §6.3: the reordering window has passed.
+            self.rack.reorder_deadline = None;
+            if self.rack_detect_loss(now) > 0 && self.recovery == Recovery::Open {
+                self.enter_fast_recovery(cx);
+            }
+            self.wake = true;
+        }
+        if self.rack.tlp_deadline.is_some_and(|t| t <= now) {
+            self.on_tlp_timeout(cx);
+        }
         if self.persist_deadline.is_some_and(|t| t <= now) {
             self.persist_deadline = None;
             self.trace_timer(cx, Timer::Persist);
@@ -708,20 +754,22 @@ impl Connection {
                     return;
                 }
                 self.rtt.back_off();
-                // After a timeout everything outstanding is presumed lost
-                // (RFC 6675 §5.1, RFC 5681 §3.1) and the window is one
-                // segment; recovery lasts until all of it is acknowledged
-                // (RFC 6582 §4).
+                // After a timeout everything outstanding and not SACKed is
+                // presumed lost (RFC 6675 §5.1, RFC 5681 §3.1) and the window
+                // is one segment; recovery lasts until all of it is
+                // acknowledged (RFC 6582 §4).
                 let flight = self.snd_nxt - self.snd_una;
                 self.cc.on_rto(cx.now, flight, self.mss);
                 self.recovery = Recovery::Loss { recover: self.snd_nxt };
+                self.undo.active = false;
                 self.dupacks = 0;
                 self.dupack_credit = 0;
-                for seg in self.rtx.iter_mut() {
-                    seg.lost = true;
+                self.rack.reorder_deadline = None;
+                self.rack.tlp_deadline = None;
+                self.rack.tlp_end_seq = None;
+                for i in 0..self.rtx.len() {
+                    self.mark_lost(i);
                 }
-                self.lost_count = self.rtx.len();
-                self.in_flight = 0;
                 self.trace_congestion(cx);
             }
         }
@@ -745,6 +793,7 @@ impl Connection {
             srtt: self.rtt.srtt(),
             in_flight: flight_before,
             app_limited,
+            seq: Some(super::congestion::AckSeq { snd_una: self.snd_una, snd_nxt: self.snd_nxt }),
         };
         self.cc.on_ack(&ack);
     }

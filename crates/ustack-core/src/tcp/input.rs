@@ -215,6 +215,10 @@ impl Connection {
                 self.wake = true;
                 if seg_len > 0 {
                     cx.stats.duplicate_segments += 1;
+                    // RFC 2883 §4: report the duplicate in a D-SACK block.
+                    if !payload.is_empty() && seq + payload.len() <= self.rcv_nxt {
+                        self.dsack = Some((seq, seq + payload.len()));
+                    }
                 }
                 // TIME-WAIT: "The only thing that can arrive in this state
                 // is a retransmission of the remote FIN. Acknowledge it, and
@@ -244,6 +248,10 @@ impl Connection {
                 dup -= 1;
             }
             let cut = dup.min(payload.len());
+            if cut > 0 {
+                // RFC 2883 §4: the duplicate part goes in a D-SACK block.
+                self.dsack = Some((seq, seq + cut));
+            }
             payload = &payload[cut..];
             seq += cut + flags.syn() as usize;
             if seq < self.rcv_nxt {
@@ -393,17 +401,7 @@ impl Connection {
         let window = (seg.window as usize) << self.snd_wscale;
         let seg_seq = SeqNumber(seg.seq);
         let old_wnd = self.snd_wnd;
-        if ack > self.snd_una {
-            self.on_new_ack(cx, seg, ack);
-        } else if ack == self.snd_una
-            && payload_len == 0
-            && !seg.flags.fin()
-            && window == old_wnd
-            && !self.rtx.is_empty()
-        {
-            // A duplicate ACK (RFC 5681 §2).
-            self.on_dupack(cx);
-        }
+        self.on_ack_loss_recovery(cx, seg, ack, payload_len, window == old_wnd);
 
         // Window update (RFC 9293 §3.10.7.4): only from a segment newer
         // than the one that last set it.
@@ -453,40 +451,137 @@ impl Connection {
         None
     }
 
-    /// New data acknowledged: free it, sample the RTT, grow the window,
-    /// and manage recovery and the timer.
-    fn on_new_ack(&mut self, cx: &mut Cx, seg: &TcpRepr, ack: SeqNumber) {
+    /// Everything an acceptable ACK means for the sending side: freeing
+    /// acknowledged data, RTT samples, the SACK scoreboard, loss detection
+    /// (RACK with SACK, NewReno without), recovery episodes, the congestion
+    /// window and the timers.
+    fn on_ack_loss_recovery(&mut self, cx: &mut Cx, seg: &TcpRepr, ack: SeqNumber, payload_len: usize, same_wnd: bool) {
         let now = cx.now;
-        let acked = ack - self.snd_una;
+        let prior_una = self.snd_una;
         let flight_before = self.in_flight;
-        // Remove what is acknowledged from the retransmission queue.
+        let advanced = ack > prior_una;
         let mut rtt_sample = None;
-        let mut newest_clean: Option<crate::time::Instant> = None;
-        while let Some(front) = self.rtx.front_mut() {
-            if front.end <= ack {
-                let s = *front;
-                self.rtx.pop_front();
-                if s.lost {
-                    self.lost_count -= 1;
-                } else {
-                    self.in_flight -= s.len();
+        let mut delivered = 0;
+        if advanced {
+            rtt_sample = self.ack_cumulative(cx, seg, ack);
+            delivered += ack - prior_una;
+        }
+        let mut sack = super::recovery::SackOutcome::default();
+        if self.sack_ok && !seg.options.sack_blocks.is_empty() {
+            sack = self.apply_sack(now, seg.options.sack_blocks.as_slice(), ack);
+            delivered += sack.newly_sacked;
+        }
+        // A duplicate ACK (RFC 5681 §2); with SACK, one that reports new
+        // SACK information also counts (RFC 6675 §2).
+        let dupack = !advanced
+            && ack == prior_una
+            && payload_len == 0
+            && !seg.flags.fin()
+            && !self.rtx.is_empty()
+            && (same_wnd || sack.newly_sacked > 0);
+        if dupack {
+            self.dupacks += 1;
+            self.wake = true;
+        }
+
+        self.tlp_on_ack(cx, sack.dsack);
+
+        // The episode ends when everything sent before it is acknowledged.
+        if let Recovery::Fast { recover } | Recovery::Loss { recover } = self.recovery
+            && advanced
+            && self.snd_una >= recover
+        {
+            self.exit_recovery(cx);
+        }
+
+        // Loss detection.
+        let newly_lost = if self.sack_ok {
+            self.rack_detect_loss(now)
+        } else {
+            self.newreno_detect_loss(dupack, advanced, ack - prior_una)
+        };
+        if newly_lost > 0 && self.recovery == Recovery::Open {
+            self.enter_fast_recovery(cx);
+        }
+
+        // The congestion window.
+        match self.recovery {
+            Recovery::Open => {
+                if advanced {
+                    self.dupacks = 0;
+                    self.dupack_credit = 0;
+                    self.cc_ack(now, ack - prior_una, rtt_sample, flight_before);
                 }
-                if s.xmits == 1 {
-                    newest_clean = Some(s.sent_at);
+            }
+            Recovery::Fast { .. } => {
+                // Without SACK each duplicate ACK stands for a segment that
+                // left the network (RFC 6937 §3, DeliveredData).
+                let d = if !self.sack_ok && dupack { delivered + self.mss } else { delivered };
+                self.prr_on_ack(d);
+            }
+            Recovery::Loss { .. } => {
+                // Slow start through the retransmissions.
+                if advanced {
+                    self.cc_ack(now, ack - prior_una, rtt_sample, flight_before);
+                }
+            }
+        }
+        if advanced || delivered > 0 {
+            self.trace_congestion(cx);
+        }
+
+        // RFC 6298 §5.2 and §5.3; the probe timer follows new ACKs.
+        if advanced {
+            if self.rtx.is_empty() {
+                self.rtx_deadline = None;
+                self.rack.tlp_deadline = None;
+            } else {
+                self.restart_rtx(now);
+                self.arm_tlp(now);
+            }
+        }
+    }
+
+    /// The cumulative part of an ACK: frees what it covers, samples the RTT
+    /// (Karn's rule, RFC 6298 §3, unless timestamps say which transmission
+    /// is acknowledged) and feeds RACK.
+    fn ack_cumulative(&mut self, cx: &mut Cx, seg: &TcpRepr, ack: SeqNumber) -> Option<crate::time::Duration> {
+        let now = cx.now;
+        let mut newest_clean: Option<crate::time::Instant> = None;
+        while let Some(&front) = self.rtx.front() {
+            if front.end <= ack {
+                self.rtx.pop_front();
+                if front.sacked {
+                    self.sacked_bytes -= front.len();
+                } else {
+                    if front.lost {
+                        self.lost_count -= 1;
+                    } else {
+                        self.in_flight -= front.len();
+                    }
+                    self.rack_on_delivered(now, &front);
+                }
+                if front.xmits == 1 {
+                    newest_clean = Some(front.sent_at);
                 }
             } else {
                 if front.start < ack {
                     let part = ack - front.start;
-                    front.start = ack;
-                    if !front.lost {
+                    let f = self.rtx.front_mut().expect("front exists");
+                    f.start = ack;
+                    if f.sacked {
+                        self.sacked_bytes -= part;
+                    } else if !f.lost {
                         self.in_flight -= part;
                     }
                 }
                 break;
             }
         }
-        // Karn's rule (RFC 6298 §3): sample only segments sent once, unless
-        // timestamps tell which transmission is acknowledged.
+        if ack > self.rack.fack {
+            self.rack.fack = ack;
+        }
+        let mut rtt_sample = None;
         if self.ts_ok {
             if let Some((_, ecr)) = seg.options.timestamps
                 && ecr != 0
@@ -500,6 +595,7 @@ impl Connection {
         }
 
         // Free the acknowledged bytes (the FIN is not in the buffer).
+        let acked = ack - self.snd_una;
         let data_acked = match self.fin_seq {
             Some(f) if ack > f => f - self.snd_una,
             _ => acked,
@@ -515,75 +611,32 @@ impl Connection {
         if data_acked > 0 {
             self.wake = true;
         }
-
-        // Loss recovery and the congestion window.
-        match self.recovery {
-            Recovery::Fast { recover } | Recovery::Loss { recover } if ack >= recover => {
-                self.recovery = Recovery::Open;
-                self.dupacks = 0;
-                self.dupack_credit = 0;
-                self.cc.on_recovery_end(now);
-            }
-            Recovery::Fast { .. } => {
-                // NewReno partial ACK (RFC 6582 §3.2 step 5): the next hole
-                // is lost too; retransmit it at once.
-                self.dupack_credit = self.dupack_credit.saturating_sub(acked);
-                self.mark_front_lost();
-                self.rexmit_now = true;
-            }
-            Recovery::Loss { .. } => {
-                // Slow start through the retransmissions.
-                self.cc_ack(now, acked, rtt_sample, flight_before);
-            }
-            Recovery::Open => {
-                self.dupacks = 0;
-                self.dupack_credit = 0;
-                self.cc_ack(now, acked, rtt_sample, flight_before);
-            }
-        }
-        self.trace_congestion(cx);
-
-        // RFC 6298 §5.2 and §5.3.
-        if self.rtx.is_empty() {
-            self.rtx_deadline = None;
-        } else {
-            self.restart_rtx(now);
-        }
+        rtt_sample
     }
 
-    /// Duplicate ACK handling: fast retransmit on the third (RFC 5681 §3.2,
-    /// RFC 6582 §3.2).
-    fn on_dupack(&mut self, cx: &mut Cx) {
-        self.dupacks += 1;
-        // Each duplicate ACK means a segment left the network.
-        let outstanding = self.snd_nxt - self.snd_una;
-        self.dupack_credit = (self.dupack_credit + self.mss).min(outstanding.saturating_sub(self.mss));
-        match self.recovery {
-            Recovery::Open if self.dupacks == 3 => {
-                // RFC 6582 §3.2 step 2: only when the ACK covers the last
-                // recovery point (here: we are not in recovery at all).
-                cx.stats.fast_retransmits += 1;
-                self.cc.on_congestion_event(cx.now, outstanding, self.mss);
-                self.recovery = Recovery::Fast { recover: self.snd_nxt };
-                self.mark_front_lost();
-                self.rexmit_now = true;
-                self.trace_congestion(cx);
+    /// NewReno loss detection for peers without SACK (RFC 5681 §3.2,
+    /// RFC 6582 §3.2): the third duplicate ACK marks the first unacknowledged
+    /// segment lost; in recovery, a partial ACK marks the next one.
+    fn newreno_detect_loss(&mut self, dupack: bool, advanced: bool, acked: usize) -> usize {
+        if dupack {
+            // Each duplicate ACK means a segment left the network.
+            let outstanding = self.snd_nxt - self.snd_una;
+            self.dupack_credit = (self.dupack_credit + self.mss).min(outstanding.saturating_sub(self.mss));
+            if self.recovery == Recovery::Open && self.dupacks == super::recovery::DUP_THRESH {
+                return self.mark_front_lost() as usize;
             }
-            _ => {}
+        } else if advanced && matches!(self.recovery, Recovery::Fast { .. }) {
+            // A partial ACK: the next hole is lost too; resend it at once.
+            self.dupack_credit = self.dupack_credit.saturating_sub(acked);
+            self.mark_front_lost();
+            self.rexmit_now = true;
         }
-        self.wake = true;
+        0
     }
 
     /// Marks the first unacknowledged segment lost so output resends it.
-    pub(crate) fn mark_front_lost(&mut self) {
-        if let Some(front) = self.rtx.front_mut()
-            && !front.lost
-        {
-            front.lost = true;
-            self.lost_count += 1;
-            self.in_flight -= front.len();
-            self.wake = true;
-        }
+    pub(crate) fn mark_front_lost(&mut self) -> bool {
+        if self.rtx.is_empty() { false } else { self.mark_lost(0) }
     }
 
     /// An RTT sample from an echoed timestamp (RFC 7323 §4.1).
@@ -661,6 +714,10 @@ impl Connection {
         } else if had_ooo || written.new_bytes == 0 {
             // A filled hole (RFC 5681 §4.2) or a duplicate: ACK at once.
             self.ack_due = AckDue::Now;
+        }
+        if written.new_bytes < payload.len() && !self.rx_shutdown {
+            // Some of it was held already (RFC 2883 §4.1.2).
+            self.dsack = Some((seq, seq + payload.len()));
         } else {
             self.schedule_ack(cx, payload.len());
         }

@@ -17,6 +17,7 @@ mod input;
 pub mod isn;
 pub mod listener;
 mod output;
+pub(crate) mod recovery;
 pub mod recv_buffer;
 pub mod ring;
 pub mod rtt;

@@ -5,7 +5,7 @@
 //! segments, new data (and the FIN), a zero-window probe, a bare ACK.
 
 use super::Cx;
-use super::connection::{AckDue, Connection, TxSeg};
+use super::connection::{AckDue, Connection, Recovery, TxSeg};
 use super::seq::SeqNumber;
 use super::state::State;
 use crate::trace::{Direction, EventKind};
@@ -130,10 +130,16 @@ impl Connection {
     /// Resends the first segment marked lost, if the window allows.
     fn emit_retransmission(&mut self, cx: &mut Cx, out: &mut [u8]) -> Option<usize> {
         // RFC 6675 §5 (4.3) / RFC 6582: the first retransmission of a
-        // recovery goes regardless of the window; later ones while
-        // pipe < cwnd.
-        if !self.rexmit_now && self.pipe() >= self.cc.cwnd() {
-            return None;
+        // recovery goes regardless of the window; then PRR decides in fast
+        // recovery (RFC 6937), pipe < cwnd otherwise.
+        if !self.rexmit_now {
+            let allowed = match self.recovery {
+                Recovery::Fast { .. } => self.prr.sndcnt > 0,
+                _ => self.pipe() < self.cc.cwnd(),
+            };
+            if !allowed {
+                return None;
+            }
         }
         let idx = self.rtx.iter().position(|s| s.lost)?;
         let max = self.max_payload(out.len());
@@ -158,6 +164,10 @@ impl Connection {
         let seg_len = s.len();
         self.lost_count -= 1;
         self.in_flight += seg_len;
+        self.on_recovery_send(seg_len);
+        if self.undo.active {
+            self.undo.retrans += 1;
+        }
         cx.stats.retransmitted_segments += 1;
         self.info.retransmits += 1;
         self.info.bytes_retransmitted += len as u64;
@@ -193,8 +203,18 @@ impl Connection {
         let pipe = self.pipe();
         let cwnd = self.cc.cwnd();
         // The congestion window admits a segment while the pipe is below
-        // it; an empty pipe always admits one.
-        let cwnd_room = if pipe == 0 { max.max(1) } else { cwnd.saturating_sub(pipe) };
+        // it; an empty pipe always admits one. In fast recovery PRR sets the
+        // budget (RFC 6937); a tail loss probe sends one segment regardless
+        // (RFC 8985 §7.3).
+        let cwnd_room = if self.tlp_send_new {
+            max
+        } else if let Recovery::Fast { .. } = self.recovery {
+            self.prr.sndcnt
+        } else if pipe == 0 {
+            max.max(1)
+        } else {
+            cwnd.saturating_sub(pipe)
+        };
         let len = unsent.min(max).min(wnd_room).min(cwnd_room);
         let fin = fin_pending && len == unsent && len < wnd_room && cwnd_room > len;
 
@@ -236,8 +256,21 @@ impl Connection {
         }
         let seg_len = len + fin as usize;
         self.snd_nxt = seq + seg_len;
-        self.rtx.push_back(TxSeg { start: seq, end: seq + seg_len, fin, sent_at: cx.now, xmits: 1, lost: false });
+        self.rtx.push_back(TxSeg {
+            start: seq,
+            end: seq + seg_len,
+            fin,
+            sent_at: cx.now,
+            xmits: 1,
+            lost: false,
+            sacked: false,
+        });
         self.in_flight += seg_len;
+        self.on_recovery_send(seg_len);
+        let probe = core::mem::take(&mut self.tlp_send_new);
+        if probe {
+            self.rack.tlp_end_seq = Some(seq + seg_len);
+        }
         self.info.bytes_sent += len as u64;
         cx.stats.bytes_out += len as u64;
         self.persist_deadline = None;
@@ -246,7 +279,18 @@ impl Connection {
         let data = (len > 0).then_some((seq, len));
         let n = self.emit(cx, out, Outgoing { seq, flags, data, syn_options: false, retransmission: false });
         self.arm_rtx(cx.now);
+        if !probe {
+            self.arm_tlp(cx.now);
+        }
         Some(n)
+    }
+
+    /// Counts what is sent during fast recovery against PRR's budget.
+    fn on_recovery_send(&mut self, len: usize) {
+        if let Recovery::Fast { .. } = self.recovery {
+            self.prr.out += len;
+            self.prr.sndcnt = self.prr.sndcnt.saturating_sub(len);
+        }
     }
 
     /// Starts the persist timer (RFC 9293 §3.8.6.1) with exponential backoff.
@@ -271,12 +315,22 @@ impl Connection {
 
     fn data_options_len(&self) -> usize {
         let mut n = if self.ts_ok { 12 } else { 0 };
-        if self.sack_ok && self.rx.has_out_of_order() {
-            let blocks = if self.ts_ok { 3 } else { MAX_SACK_BLOCKS };
-            let have = self.rx.sack_block_count().min(blocks);
+        let have = self.sack_block_count();
+        if have > 0 {
             n += 4 + 8 * have;
         }
         n
+    }
+
+    /// SACK blocks the next ACK carries: a D-SACK block first if a
+    /// duplicate arrived (RFC 2883), then the most recent out-of-order
+    /// ranges (RFC 2018 §4); 3 blocks fit beside timestamps, 4 without.
+    fn sack_block_count(&self) -> usize {
+        if !self.sack_ok {
+            return 0;
+        }
+        let max = if self.ts_ok { 3 } else { MAX_SACK_BLOCKS };
+        (self.dsack.is_some() as usize + self.rx.sack_block_count()).min(max)
     }
 
     /// The window to advertise, and the field value (RFC 9293 §3.8.6.2.2
@@ -321,10 +375,13 @@ impl Connection {
             if self.ts_ok {
                 options.timestamps = Some((self.ts_now(cx.now), self.ts_recent));
             }
-            if self.sack_ok && self.rx.has_out_of_order() && seg.flags.ack() {
+            if seg.flags.ack() && self.sack_block_count() > 0 {
                 let max = if self.ts_ok { 3 } else { MAX_SACK_BLOCKS };
                 let mut blocks = SackBlocks::new();
-                for (l, r) in self.rx.sack_block_iter(max) {
+                if let Some((l, r)) = self.dsack.take() {
+                    blocks.push(l.0, r.0);
+                }
+                for (l, r) in self.rx.sack_block_iter(max - blocks.len()) {
                     blocks.push(l.0, r.0);
                 }
                 options.sack_blocks = blocks;

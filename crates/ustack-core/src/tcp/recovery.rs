@@ -1,0 +1,418 @@
+//! Loss detection and recovery on the sending side.
+//!
+//! - The SACK scoreboard (RFC 2018, RFC 6675): each segment in flight
+//!   knows whether it is SACKed or presumed lost; `in_flight` is the
+//!   RFC 6675 "pipe" kept exact as marks change.
+//! - RACK (RFC 8985 §6): a segment is lost once a segment sent after it has
+//!   been delivered and more than an RTT plus a reordering window has
+//!   passed since it was sent. A timer covers the wait.
+//! - TLP (RFC 8985 §7): a probe after two RTTs of silence, so the loss of
+//!   the last segments is found without waiting for the RTO.
+//! - PRR (RFC 6937): during fast recovery the sending rate follows the
+//!   delivery rate down to the new window, instead of stopping and
+//!   bursting.
+//! - D-SACK (RFC 2883, RFC 3708): reports of duplicates show spurious
+//!   retransmissions; they widen RACK's reordering window (RFC 8985 §6.2.4)
+//!   and undo the window reduction of a recovery that was not needed.
+//!
+//! Without SACK, NewReno (RFC 6582) with duplicate-ACK counting is used,
+//! in `input.rs`.
+
+use super::Cx;
+use super::connection::{Connection, Recovery, TxSeg};
+use super::seq::SeqNumber;
+use crate::time::{Duration, Instant};
+
+/// RFC 6675 DupThresh.
+pub const DUP_THRESH: u32 = 3;
+/// The worst-case delayed-ACK time TLP allows for (RFC 8985 §7.2, WCDelAckT).
+const WC_DEL_ACK: Duration = Duration::from_millis(200);
+/// Recoveries a widened reordering window persists for (RFC 8985 §6.2.4).
+const REO_WND_PERSIST: u32 = 16;
+
+/// RACK and TLP state (RFC 8985 §5).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Rack {
+    /// Send time and end of the most recently sent segment delivered.
+    pub xmit_ts: Option<Instant>,
+    pub end_seq: SeqNumber,
+    /// RTT of that segment.
+    pub rtt: Duration,
+    /// Highest sequence number SACKed or acknowledged (SND.FACK).
+    pub fack: SeqNumber,
+    /// Reordering has been seen on this connection.
+    pub reordering_seen: bool,
+    /// Multiplier of min_RTT/4 for the reordering window (RFC 8985 §6.2.4).
+    pub reo_wnd_mult: u32,
+    pub reo_wnd_persist: u32,
+    /// A D-SACK arrived since the window was last widened.
+    pub dsack_round: bool,
+    /// When the reordering timer fires.
+    pub reorder_deadline: Option<Instant>,
+    /// When the tail loss probe fires.
+    pub tlp_deadline: Option<Instant>,
+    /// End of the probe segment while a TLP episode is open (RFC 8985 §7.4).
+    pub tlp_end_seq: Option<SeqNumber>,
+    /// The probe was a retransmission (not new data).
+    pub tlp_is_retrans: bool,
+}
+
+/// PRR state (RFC 6937 §3).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Prr {
+    /// Bytes delivered to the receiver since recovery began.
+    pub delivered: usize,
+    /// Bytes sent since recovery began.
+    pub out: usize,
+    /// Flight size when recovery began.
+    pub recover_fs: usize,
+    /// Bytes the sender may still send on the current ACK.
+    pub sndcnt: usize,
+}
+
+/// What the window was before a recovery, to undo it if spurious.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Undo {
+    pub cwnd: usize,
+    pub ssthresh: usize,
+    /// Retransmissions of this episode not yet shown spurious by D-SACK.
+    pub retrans: u32,
+    pub active: bool,
+}
+
+/// What SACK processing of one ACK found.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SackOutcome {
+    /// Bytes newly SACKed.
+    pub newly_sacked: usize,
+    /// The ACK carried a D-SACK block.
+    pub dsack: bool,
+}
+
+impl Connection {
+    // ---- scoreboard marks, keeping `in_flight` exact --------------------------
+
+    pub(crate) fn mark_sacked(&mut self, i: usize) -> usize {
+        let s = &mut self.rtx[i];
+        if s.sacked {
+            return 0;
+        }
+        let len = s.len();
+        if s.lost {
+            s.lost = false;
+            self.lost_count -= 1;
+        } else {
+            self.in_flight -= len;
+        }
+        s.sacked = true;
+        self.sacked_bytes += len;
+        len
+    }
+
+    pub(crate) fn mark_lost(&mut self, i: usize) -> bool {
+        let s = &mut self.rtx[i];
+        if s.sacked || s.lost {
+            return false;
+        }
+        s.lost = true;
+        self.lost_count += 1;
+        self.in_flight -= s.len();
+        self.wake = true;
+        true
+    }
+
+    /// Splits the segment at index `i` at `at` (strictly inside it); both
+    /// halves keep its marks and times.
+    fn split_seg(&mut self, i: usize, at: SeqNumber) {
+        let s = self.rtx[i];
+        debug_assert!(at > s.start && at < s.end);
+        let tail = TxSeg { start: at, ..s };
+        self.rtx[i].end = at;
+        self.rtx[i].fin = false;
+        self.rtx.insert(i + 1, tail);
+        if s.lost && !s.sacked {
+            self.lost_count += 1;
+        }
+    }
+
+    /// Index of the first segment whose end is after `seq`.
+    fn seg_index_after(&self, seq: SeqNumber) -> usize {
+        self.rtx.partition_point(|s| s.end <= seq)
+    }
+
+    // ---- SACK ------------------------------------------------------------------
+
+    /// Applies the SACK blocks of an ACK whose cumulative part has been
+    /// processed (RFC 6675 §5 "update the scoreboard"). Blocks outside
+    /// SND.UNA..SND.NXT are ignored, except D-SACK blocks (RFC 2883 §4),
+    /// which report a duplicate: the first block lies below the cumulative
+    /// ACK or inside the second block.
+    pub(crate) fn apply_sack(&mut self, now: Instant, blocks: &[(u32, u32)], ack: SeqNumber) -> SackOutcome {
+        let mut out = SackOutcome::default();
+        for (k, &(l, r)) in blocks.iter().enumerate() {
+            let (l, r) = (SeqNumber(l), SeqNumber(r));
+            if r <= l {
+                continue;
+            }
+            if k == 0 {
+                let inside_second = blocks.get(1).is_some_and(|&(l2, r2)| l >= SeqNumber(l2) && r <= SeqNumber(r2));
+                if r <= ack || inside_second {
+                    out.dsack = true;
+                    self.on_dsack(l, r);
+                    continue;
+                }
+            }
+            // RFC 2018 §4: only blocks about data we have outstanding.
+            let l = l.max(self.snd_una);
+            let r = r.min(self.snd_nxt);
+            if r <= l {
+                continue;
+            }
+            let mut i = self.seg_index_after(l);
+            while i < self.rtx.len() && self.rtx[i].start < r {
+                if self.rtx[i].start < l {
+                    self.split_seg(i, l);
+                    i += 1;
+                    continue;
+                }
+                if self.rtx[i].end > r {
+                    self.split_seg(i, r);
+                }
+                if !self.rtx[i].sacked {
+                    let seg = self.rtx[i];
+                    out.newly_sacked += self.mark_sacked(i);
+                    self.rack_on_delivered(now, &seg);
+                }
+                i += 1;
+            }
+            if r > self.rack.fack {
+                self.rack.fack = r;
+            }
+        }
+        out
+    }
+
+    /// A D-SACK reported `[l, r)` received twice: a retransmission of it
+    /// was spurious (RFC 3708), and the path reorders (RFC 8985 §6.2.4).
+    fn on_dsack(&mut self, l: SeqNumber, r: SeqNumber) {
+        self.info.dsacks += 1;
+        self.rack.reordering_seen = true;
+        self.rack.dsack_round = true;
+        if self.undo.active && self.undo.retrans > 0 && r > l {
+            self.undo.retrans -= 1;
+        }
+    }
+
+    // ---- RACK (RFC 8985 §6.2) ------------------------------------------------
+
+    /// Step 2: a segment was delivered (cumulatively or by SACK).
+    pub(crate) fn rack_on_delivered(&mut self, now: Instant, seg: &TxSeg) {
+        let rtt = now.saturating_duration_since(seg.sent_at);
+        // A retransmitted segment acknowledged sooner than the minimum RTT
+        // was delivered by an earlier transmission: its time says nothing.
+        if seg.xmits > 1 && self.rtt.min_rtt().is_some_and(|m| rtt < m) {
+            return;
+        }
+        // Step 3: a never-retransmitted segment below the highest one
+        // delivered arrived out of order.
+        if seg.xmits == 1 && seg.end < self.rack.fack {
+            self.rack.reordering_seen = true;
+        }
+        let newer = match self.rack.xmit_ts {
+            None => true,
+            Some(t) => seg.sent_at > t || (seg.sent_at == t && seg.end > self.rack.end_seq),
+        };
+        if newer {
+            self.rack.xmit_ts = Some(seg.sent_at);
+            self.rack.end_seq = seg.end;
+            self.rack.rtt = rtt;
+        }
+    }
+
+    /// Step 4: the reordering window.
+    fn rack_reo_wnd(&self) -> Duration {
+        if !self.rack.reordering_seen {
+            let in_recovery = self.recovery != Recovery::Open;
+            if in_recovery || self.sacked_segments_at_least(DUP_THRESH as usize) {
+                return Duration::ZERO;
+            }
+        }
+        let min_rtt = self.rtt.min_rtt().unwrap_or(Duration::ZERO);
+        let srtt = self.rtt.srtt().unwrap_or(min_rtt);
+        (min_rtt / 4 * self.rack.reo_wnd_mult.max(1)).min(srtt)
+    }
+
+    fn sacked_segments_at_least(&self, n: usize) -> bool {
+        self.sacked_bytes >= n * self.mss || self.rtx.iter().filter(|s| s.sacked).take(n).count() >= n
+    }
+
+    /// Step 5: marks lost every segment sent before the most recently
+    /// delivered one by more than RTT + reo_wnd; arms the reordering timer
+    /// for those still within it. Returns how many became lost.
+    pub(crate) fn rack_detect_loss(&mut self, now: Instant) -> usize {
+        let Some(xmit_ts) = self.rack.xmit_ts else { return 0 };
+        let reo_wnd = self.rack_reo_wnd();
+        let wait = self.rack.rtt + reo_wnd;
+        let mut lost = 0;
+        let mut timeout: Option<Duration> = None;
+        for i in 0..self.rtx.len() {
+            let s = self.rtx[i];
+            // Segments are in sequence order; those never retransmitted are
+            // also in send order, so the first of them sent after the
+            // reference ends the search.
+            let before_ref = s.sent_at < xmit_ts || (s.sent_at == xmit_ts && s.end < self.rack.end_seq);
+            if !before_ref {
+                if s.xmits == 1 {
+                    break;
+                }
+                continue;
+            }
+            if s.sacked || s.lost {
+                continue;
+            }
+            let deadline = s.sent_at + wait;
+            if deadline <= now {
+                if self.mark_lost(i) {
+                    lost += 1;
+                }
+            } else {
+                let left = deadline - now;
+                timeout = Some(timeout.map_or(left, |t: Duration| t.max(left)));
+            }
+        }
+        self.rack.reorder_deadline = timeout.map(|t| now + t);
+        lost
+    }
+
+    /// At the end of a recovery: adapt the reordering window (RFC 8985
+    /// §6.2.4): widen it after a round with a D-SACK, decay it otherwise.
+    pub(crate) fn rack_update_reo_wnd(&mut self) {
+        if self.rack.dsack_round {
+            self.rack.dsack_round = false;
+            self.rack.reo_wnd_mult = (self.rack.reo_wnd_mult.max(1) + 1).min(8);
+            self.rack.reo_wnd_persist = REO_WND_PERSIST;
+        } else if self.rack.reo_wnd_persist > 0 {
+            self.rack.reo_wnd_persist -= 1;
+            if self.rack.reo_wnd_persist == 0 {
+                self.rack.reo_wnd_mult = 1;
+            }
+        }
+    }
+
+    // ---- recovery episodes --------------------------------------------------------
+
+    /// Enters fast recovery: one window reduction per episode (RFC 6675
+    /// §5 step 4, RFC 5681 §3.2), PRR from here (RFC 6937 §3).
+    pub(crate) fn enter_fast_recovery(&mut self, cx: &mut Cx) {
+        cx.stats.fast_retransmits += 1;
+        let flight = self.snd_nxt - self.snd_una;
+        self.undo =
+            super::recovery::Undo { cwnd: self.cc.cwnd(), ssthresh: self.cc.ssthresh(), retrans: 0, active: true };
+        self.cc.on_congestion_event(cx.now, flight, self.mss);
+        self.recovery = Recovery::Fast { recover: self.snd_nxt };
+        self.prr = Prr { delivered: 0, out: 0, recover_fs: flight.max(1), sndcnt: 0 };
+        // The first retransmission goes at once (RFC 6675 §5 step 4.3).
+        self.rexmit_now = true;
+        self.rack.tlp_deadline = None;
+        self.rack.tlp_end_seq = None;
+        self.trace_congestion(cx);
+    }
+
+    /// PRR (RFC 6937 §3.1): how much may be sent for `delivered` bytes this
+    /// ACK reported delivered.
+    pub(crate) fn prr_on_ack(&mut self, delivered: usize) {
+        self.prr.delivered += delivered;
+        let pipe = self.pipe();
+        let ssthresh = self.cc.ssthresh();
+        let sndcnt = if pipe > ssthresh {
+            // Proportional rate reduction.
+            let target = (self.prr.delivered as u128 * ssthresh as u128).div_ceil(self.prr.recover_fs as u128) as usize;
+            target.saturating_sub(self.prr.out)
+        } else {
+            // Slow-start reduction bound (PRR-SSRB).
+            let limit = self.prr.delivered.saturating_sub(self.prr.out).max(delivered) + self.mss;
+            (ssthresh - pipe).min(limit)
+        };
+        self.prr.sndcnt = sndcnt;
+    }
+
+    /// Leaves recovery once everything sent before it began is
+    /// acknowledged; undoes the reduction if every retransmission was
+    /// shown spurious by D-SACK (RFC 3708, as Linux does).
+    pub(crate) fn exit_recovery(&mut self, cx: &mut Cx) {
+        let was = self.recovery;
+        self.recovery = Recovery::Open;
+        self.dupacks = 0;
+        self.dupack_credit = 0;
+        self.cc.on_recovery_end(cx.now);
+        if matches!(was, Recovery::Fast { .. }) && self.undo.active && self.undo.retrans == 0 && self.info.dsacks > 0 {
+            self.cc.undo(self.undo.cwnd, self.undo.ssthresh);
+            self.info.undos += 1;
+        }
+        self.undo.active = false;
+        self.rack_update_reo_wnd();
+        self.trace_congestion(cx);
+    }
+
+    // ---- TLP (RFC 8985 §7) ---------------------------------------------------------
+
+    /// Arms the probe timeout after a transmission in the open state.
+    pub(crate) fn arm_tlp(&mut self, now: Instant) {
+        self.rack.tlp_deadline = None;
+        if !self.sack_ok || self.recovery != Recovery::Open || self.rack.tlp_end_seq.is_some() || self.rtx.is_empty() {
+            return;
+        }
+        let Some(srtt) = self.rtt.srtt() else { return };
+        let mut pto = srtt * 2;
+        // One segment in flight: the peer may be holding a delayed ACK.
+        if self.snd_nxt - self.snd_una <= self.mss {
+            pto += WC_DEL_ACK;
+        }
+        let pto = pto.max(Duration::from_millis(10));
+        let at = now + pto;
+        // Never later than the RTO (§7.2).
+        if self.rtx_deadline.is_none_or(|rto| at < rto) {
+            self.rack.tlp_deadline = Some(at);
+        }
+    }
+
+    /// The probe timer fired: send one new segment if the windows allow,
+    /// otherwise retransmit the last segment (§7.3).
+    pub(crate) fn on_tlp_timeout(&mut self, cx: &mut Cx) {
+        self.rack.tlp_deadline = None;
+        cx.stats.tail_loss_probes += 1;
+        let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
+        if self.unsent() > 0 && wnd_room > 0 {
+            self.tlp_send_new = true;
+            self.rack.tlp_is_retrans = false;
+        } else if let Some(i) = (0..self.rtx.len()).rev().find(|&i| !self.rtx[i].sacked) {
+            // The last segment not known delivered goes again.
+            if !self.rtx[i].lost {
+                self.rtx[i].lost = true;
+                self.lost_count += 1;
+                self.in_flight -= self.rtx[i].len();
+            }
+            self.rexmit_now = true;
+            self.rack.tlp_is_retrans = true;
+            self.rack.tlp_end_seq = Some(self.rtx[i].end);
+        }
+        self.wake = true;
+    }
+
+    /// §7.4: an ACK covers the probe. If the probe was a retransmission and
+    /// no D-SACK says the original arrived too, a tail segment was lost:
+    /// the window comes down once, as for any loss.
+    pub(crate) fn tlp_on_ack(&mut self, cx: &mut Cx, dsack: bool) {
+        let Some(end) = self.rack.tlp_end_seq else { return };
+        if self.snd_una < end {
+            return;
+        }
+        self.rack.tlp_end_seq = None;
+        if self.rack.tlp_is_retrans && !dsack {
+            let flight = self.snd_nxt - self.snd_una;
+            self.cc.on_congestion_event(cx.now, flight, self.mss);
+            self.cc.on_recovery_end(cx.now);
+            self.trace_congestion(cx);
+        }
+    }
+}
