@@ -1,4 +1,5 @@
-//! packetdrill scripts for ustack: the script language's parser and data model.
+//! packetdrill scripts for ustack: the script language's parser and data model, and a
+//! runner that plays them against ustack in virtual time ([`runner`], [`suite`]).
 //!
 //! [packetdrill](https://github.com/google/packetdrill) scripts describe a TCP conversation
 //! line by line: system calls the application makes, packets the script injects (`<`) and
@@ -55,6 +56,8 @@
 pub mod ast;
 pub mod error;
 mod parser;
+pub mod runner;
+pub mod suite;
 
 use std::path::Path;
 

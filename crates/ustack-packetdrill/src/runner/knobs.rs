@@ -1,0 +1,257 @@
+//! The FreeBSD knobs the scripts turn (`` `sysctl -w net.inet.tcp.X=Y` ``) and what each one
+//! becomes in ustack.
+//!
+//! Every knob of the suite falls in one of three classes:
+//!
+//! - **mapped**: ustack has the setting; the value is applied to the stack's configuration
+//!   (`StackConfig`) or to the `TcpConfig` each new socket starts from;
+//! - **equivalent**: ustack has no switch, but its fixed behaviour is what the value asks
+//!   for. Most of these are FreeBSD's default values, which the scripts set at their top
+//!   ("ensure that all relevant sysctl variables have their default values"): housekeeping
+//!   that only undoes what an earlier test on the same machine may have changed;
+//! - **unsupported**: a value asking for a behaviour ustack does not have; the script is
+//!   skipped with "no ustack equivalent for net.inet.tcp.X=Y".
+
+use ustack_core::Duration;
+use ustack_core::tcp::TcpConfig;
+
+/// The settings a script's knobs control: the stack-wide ones and the defaults every new
+/// TCP socket starts from.
+#[derive(Clone, Debug)]
+pub struct Knobs {
+    /// The `TcpConfig` copied into each new socket.
+    pub tcp: TcpConfig,
+    /// `StackConfig::reply_to_closed_ports` (the inverse of FreeBSD's `blackhole`).
+    pub reply_to_closed_ports: bool,
+}
+
+/// A ustack setting a knob changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    /// `net.inet.tcp.rfc1323`: 0 neither, 1 both, 2 window scaling only, 3 timestamps only.
+    Rfc1323 { window_scaling: bool, timestamps: bool },
+    /// `net.inet.tcp.sack.enable`.
+    Sack(bool),
+    /// `net.inet.tcp.insecure_rst` (inverted): RFC 5961 §3 RST handling (and §5 ACK check).
+    Rfc5961(bool),
+    /// `net.inet.tcp.recvspace`: the default receive buffer.
+    RecvBuffer(usize),
+    /// `net.inet.tcp.sendspace`: the default send buffer.
+    SendBuffer(usize),
+    /// `net.inet.tcp.blackhole` 0 or 2 (inverted).
+    ReplyToClosedPorts(bool),
+    /// `net.inet.tcp.rexmit_initial` (ms).
+    InitialRto(Duration),
+    /// `net.inet.tcp.rexmit_min` (ms).
+    MinRto(Duration),
+    /// `net.inet.tcp.delayed_ack`.
+    DelayedAck(bool),
+    /// `net.inet.tcp.delacktime` (ms).
+    DelayedAckTime(Duration),
+    /// `net.inet.tcp.msl` (ms).
+    Msl(Duration),
+    /// `net.inet.tcp.finwait2_timeout` (ms).
+    FinWait2Timeout(Duration),
+}
+
+impl Setting {
+    /// Applies the setting.
+    pub fn apply(self, k: &mut Knobs) {
+        match self {
+            Setting::Rfc1323 { window_scaling, timestamps } => {
+                k.tcp.window_scaling = window_scaling;
+                k.tcp.timestamps = timestamps;
+            }
+            Setting::Sack(on) => k.tcp.sack = on,
+            Setting::Rfc5961(on) => k.tcp.rfc5961 = on,
+            Setting::RecvBuffer(n) => k.tcp.recv_buffer = n,
+            Setting::SendBuffer(n) => k.tcp.send_buffer = n,
+            Setting::ReplyToClosedPorts(on) => k.reply_to_closed_ports = on,
+            Setting::InitialRto(d) => k.tcp.initial_rto = d,
+            Setting::MinRto(d) => k.tcp.min_rto = d,
+            Setting::DelayedAck(on) => {
+                k.tcp.delayed_ack =
+                    if on { Some(k.tcp.delayed_ack.unwrap_or(Duration::from_millis(100))) } else { None }
+            }
+            Setting::DelayedAckTime(d) => {
+                if k.tcp.delayed_ack.is_some() {
+                    k.tcp.delayed_ack = Some(d);
+                }
+            }
+            Setting::Msl(d) => k.tcp.msl = d,
+            Setting::FinWait2Timeout(d) => k.tcp.fin_wait2_timeout = d,
+        }
+    }
+
+    /// Whether FreeBSD reads the knob while segments arrive (so that changing it affects
+    /// connections that exist), where ustack fixes it when the stack or socket is created.
+    /// Such a knob cannot change in the middle of a script.
+    pub fn is_global(self) -> bool {
+        matches!(self, Setting::Rfc5961(_) | Setting::ReplyToClosedPorts(_))
+    }
+}
+
+/// What a `sysctl -w name=value` becomes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mapping {
+    /// A ustack setting.
+    Set(Setting),
+    /// Nothing to do: ustack behaves so already (the reason says why).
+    Equivalent(&'static str),
+    /// The script needs a behaviour ustack does not have.
+    Unsupported(String),
+}
+
+fn ms(v: i64) -> Duration {
+    Duration::from_millis(v.max(0) as u64)
+}
+
+/// Maps one knob. `name` is the full sysctl name, `value` its new value.
+pub fn map_sysctl(name: &str, value: i64) -> Mapping {
+    let unsupported = || Mapping::Unsupported(format!("no ustack equivalent for {name}={value}"));
+    // A FreeBSD default of a knob ustack lacks: housekeeping, ustack's own behaviour stands.
+    let default_only = |default: i64, why: &'static str| {
+        if value == default { Mapping::Equivalent(why) } else { unsupported() }
+    };
+    match name {
+        "net.inet.tcp.rfc1323" => match value {
+            0 => Mapping::Set(Setting::Rfc1323 { window_scaling: false, timestamps: false }),
+            1 => Mapping::Set(Setting::Rfc1323 { window_scaling: true, timestamps: true }),
+            2 => Mapping::Set(Setting::Rfc1323 { window_scaling: true, timestamps: false }),
+            3 => Mapping::Set(Setting::Rfc1323 { window_scaling: false, timestamps: true }),
+            _ => unsupported(),
+        },
+        "net.inet.tcp.sack.enable" => Mapping::Set(Setting::Sack(value != 0)),
+        "net.inet.tcp.insecure_rst" => Mapping::Set(Setting::Rfc5961(value == 0)),
+        "net.inet.tcp.recvspace" if value > 0 => Mapping::Set(Setting::RecvBuffer(value as usize)),
+        "net.inet.tcp.sendspace" if value > 0 => Mapping::Set(Setting::SendBuffer(value as usize)),
+        "net.inet.tcp.blackhole" => match value {
+            0 => Mapping::Set(Setting::ReplyToClosedPorts(true)),
+            2 => Mapping::Set(Setting::ReplyToClosedPorts(false)),
+            // 1: no RST for a SYN only; ustack's switch is all or nothing.
+            _ => unsupported(),
+        },
+        "net.inet.tcp.rexmit_initial" if value > 0 => Mapping::Set(Setting::InitialRto(ms(value))),
+        "net.inet.tcp.rexmit_min" if value > 0 => Mapping::Set(Setting::MinRto(ms(value))),
+        "net.inet.tcp.delayed_ack" => Mapping::Set(Setting::DelayedAck(value != 0)),
+        "net.inet.tcp.delacktime" if value > 0 => Mapping::Set(Setting::DelayedAckTime(ms(value))),
+        "net.inet.tcp.msl" if value > 0 => Mapping::Set(Setting::Msl(ms(value))),
+        "net.inet.tcp.finwait2_timeout" if value > 0 => Mapping::Set(Setting::FinWait2Timeout(ms(value))),
+        "net.inet.tcp.insecure_syn" => {
+            default_only(0, "ustack always answers a SYN in a synchronized state with a challenge ACK (RFC 5961 §4)")
+        }
+        "net.inet.tcp.icmp_may_rst" => {
+            default_only(1, "ustack aborts a connection in SYN-SENT on an ICMP hard error (RFC 1122 §4.2.3.9)")
+        }
+        "net.inet.tcp.rexmit_drop_options" => default_only(0, "ustack keeps the SYN options on SYN retransmissions"),
+        "net.inet.tcp.tolerate_missing_ts" => {
+            default_only(0, "ustack drops non-RST segments without timestamps once they are in use (RFC 7323 §3.2)")
+        }
+        "net.inet.tcp.drop_synfin" => default_only(0, "ustack processes SYN+FIN segments as RFC 9293 says"),
+        "net.inet.tcp.ecn.enable" => match value {
+            0 => Mapping::Equivalent("ustack does not negotiate ECN"),
+            // FreeBSD's default: answer ECN only when the peer asks. Scripts that do
+            // ask (ECN flags or codepoints in their packets) are skipped on their own.
+            2 => Mapping::Equivalent("FreeBSD default (server-side ECN); scripts using ECN are skipped"),
+            _ => unsupported(),
+        },
+        "net.inet.tcp.ecn.maxretries" => default_only(1, "FreeBSD default; ustack does not negotiate ECN"),
+        "net.inet.tcp.rexmit_slop" => default_only(200, "FreeBSD default; ustack's RTO follows RFC 6298"),
+        "kern.ipc.maxsockbuf" => default_only(2_097_152, "FreeBSD default; ustack has no socket buffer cap"),
+        "net.inet.tcp.hostcache.purgenow" => Mapping::Equivalent("ustack has no host cache (a fresh stack per script)"),
+        "net.inet.tcp.keepinit" => default_only(75_000, "FreeBSD default; ustack has no connection-setup timer"),
+        "net.inet.tcp.keepidle" => default_only(7_200_000, "FreeBSD default; ustack has no keep-alive"),
+        "net.inet.tcp.keepintvl" => default_only(75_000, "FreeBSD default; ustack has no keep-alive"),
+        "net.inet.tcp.keepcnt" => default_only(8, "FreeBSD default; ustack has no keep-alive"),
+        "net.inet.tcp.syncookies" => default_only(1, "FreeBSD default"),
+        "net.inet.tcp.syncookies_only" => default_only(0, "FreeBSD default"),
+        "net.inet.tcp.udp_tunneling_port" => default_only(0, "FreeBSD default: no UDP encapsulation"),
+        "net.inet.tcp.udp_tunneling_overhead" => default_only(8, "FreeBSD default"),
+        _ => unsupported(),
+    }
+}
+
+/// A shell command of a script, as the runner understands it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `sysctl -w name=value`.
+    Sysctl { name: String, value: i64 },
+    /// `sockstat ... [-p PORT] ... | grep -c STATE | grep N`: N sockets in STATE.
+    Sockstat { port: Option<u16>, state: String, count: usize },
+    /// A command with no effect on the stack under test (`setkey -F`: IPsec keys).
+    Housekeeping,
+    /// Anything else.
+    Unknown(String),
+}
+
+/// Reads a shell command.
+pub fn parse_command(text: &str) -> Command {
+    let text = text.trim();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.first().copied() {
+        Some("sysctl") => {
+            let assignment = words.iter().skip(1).find(|w| w.contains('='));
+            if let Some((name, value)) = assignment.and_then(|a| a.split_once('='))
+                && let Ok(value) = value.parse::<i64>()
+            {
+                return Command::Sysctl { name: name.to_string(), value };
+            }
+            Command::Unknown(text.to_string())
+        }
+        Some("sockstat") => parse_sockstat(text).unwrap_or_else(|| Command::Unknown(text.to_string())),
+        Some("setkey") => Command::Housekeeping,
+        _ => Command::Unknown(text.to_string()),
+    }
+}
+
+fn parse_sockstat(text: &str) -> Option<Command> {
+    let mut stages = text.split('|').map(str::trim);
+    let head: Vec<&str> = stages.next()?.split_whitespace().collect();
+    let port = head.iter().position(|w| *w == "-p").and_then(|i| head.get(i + 1)).and_then(|p| p.parse().ok());
+    let mut state = None;
+    let mut count = None;
+    for stage in stages {
+        let w: Vec<&str> = stage.split_whitespace().collect();
+        match w.as_slice() {
+            ["grep", "-c", s] => state = Some(s.to_string()),
+            ["grep", n] if state.is_some() => count = n.parse().ok(),
+            ["grep", _] => {}
+            _ => return None,
+        }
+    }
+    Some(Command::Sockstat { port, state: state?, count: count? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knobs_map() {
+        assert_eq!(map_sysctl("net.inet.tcp.insecure_rst", 1), Mapping::Set(Setting::Rfc5961(false)));
+        assert!(matches!(map_sysctl("net.inet.tcp.rexmit_slop", 200), Mapping::Equivalent(_)));
+        assert_eq!(
+            map_sysctl("net.inet.tcp.keepcnt", 2),
+            Mapping::Unsupported("no ustack equivalent for net.inet.tcp.keepcnt=2".into())
+        );
+        assert!(matches!(map_sysctl("net.inet.tcp.whatever", 1), Mapping::Unsupported(_)));
+    }
+
+    #[test]
+    fn commands_parse() {
+        assert_eq!(
+            parse_command("sysctl -w net.inet.tcp.rfc1323=1"),
+            Command::Sysctl { name: "net.inet.tcp.rfc1323".into(), value: 1 }
+        );
+        assert_eq!(
+            parse_command("sockstat -4 -P tcp -s -p 8080 | grep -c SYN_RCVD | grep 1"),
+            Command::Sockstat { port: Some(8080), state: "SYN_RCVD".into(), count: 1 }
+        );
+        assert_eq!(
+            parse_command("sockstat -4 -P tcp -s | grep packetdril | grep -c TIME_WAIT | grep 1"),
+            Command::Sockstat { port: None, state: "TIME_WAIT".into(), count: 1 }
+        );
+        assert_eq!(parse_command("setkey -F"), Command::Housekeeping);
+        assert!(matches!(parse_command("tcpdrop -s TIME_WAIT"), Command::Unknown(_)));
+    }
+}

@@ -1,0 +1,217 @@
+//! The runner on small scripts: what passes, what fails (and how the failure reads), what
+//! is skipped.
+
+use ustack_packetdrill::parse_str;
+use ustack_packetdrill::runner::{Outcome, RunOptions, run_script};
+
+fn run_with(src: &str, opts: &RunOptions) -> Outcome {
+    let script = parse_str("<test>", src).expect("script parses");
+    run_script(&script, opts).outcome
+}
+
+fn run(src: &str) -> Outcome {
+    run_with(src, &RunOptions::default())
+}
+
+fn assert_fail(src: &str, needles: &[&str]) {
+    match run(src) {
+        Outcome::Fail(m) => {
+            for n in needles {
+                assert!(m.contains(n), "failure `{m}` should mention `{n}`");
+            }
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+/// A passive open up to ESTABLISHED, without options.
+const ACCEPTED: &str = "
+--tolerance_usecs=10000
+0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    bind(3, ..., ...) = 0
++0    listen(3, 1) = 0
++0    < S  0:0(0) win 65535 <mss 1460>
++0    > S. 0:0(0) ack 1 win 65535 <mss 1460>
++0.01 <  . 1:1(0) ack 1 win 65535
++0    accept(3, ..., ...) = 4
+";
+
+#[test]
+fn a_handshake_passes() {
+    assert_eq!(run(ACCEPTED), Outcome::Pass);
+}
+
+#[test]
+fn a_wrong_flag_fails_with_line_and_actual_segment() {
+    let src = format!("{ACCEPTED}+0 close(4) = 0\n+0 > R. 1:1(0) ack 1 win 0\n");
+    assert_fail(
+        &src,
+        &["line 11", "expected `+0 > R. 1:1(0) ack 1 win 0`", "got `> F. 1:1(0) ack 1 win 65535`", "(flags)"],
+    );
+}
+
+#[test]
+fn wrong_sequence_and_ack_numbers_fail() {
+    assert_fail(&format!("{ACCEPTED}+0 close(4) = 0\n+0 > F. 2:2(0) ack 1 win 65535\n"), &["sequence number"]);
+    assert_fail(&format!("{ACCEPTED}+0 close(4) = 0\n+0 > F. 1:1(0) ack 2 win 65535\n"), &["acknowledgment number"]);
+}
+
+#[test]
+fn a_missing_packet_fails() {
+    let src = format!("{ACCEPTED}+0 > F. 1:1(0) ack 1 win 65535\n");
+    assert_fail(&src, &["got nothing"]);
+}
+
+#[test]
+fn an_unexpected_packet_fails() {
+    // ustack answers the FIN with an ACK the script does not expect.
+    let src = format!("{ACCEPTED}+0 < F. 1:1(0) ack 1 win 65535\n+0.1 close(4) = 0\n");
+    assert_fail(&src, &["unexpected packet", "> . 1:1(0) ack 2"]);
+}
+
+#[test]
+fn a_packet_at_the_wrong_time_fails() {
+    let src = format!("{ACCEPTED}+0 close(4) = 0\n+0.5 > F. 1:1(0) ack 1 win 65535\n");
+    assert_fail(&src, &["got `> F. 1:1(0) ack 1 win 65535` at 0.010000"]);
+}
+
+#[test]
+fn a_wrong_return_value_or_errno_fails() {
+    assert_fail(&format!("{ACCEPTED}+0 close(4) = -1 EBADF\n"), &["returned 0"]);
+    assert_fail(&format!("{ACCEPTED}+0 close(9) = 0\n"), &["returned -1 EBADF"]);
+    assert_eq!(run(&format!("{ACCEPTED}+0 close(9) = -1 EBADF (Bad file descriptor)\n")), Outcome::Pass);
+}
+
+#[test]
+fn a_wrong_state_fails() {
+    assert_fail(&format!("{ACCEPTED}+0 %{{ assert tcpi_state == TCPI_CLOSE_WAIT }}%\n"), &["ESTABLISHED"]);
+}
+
+#[test]
+fn options_are_lenient_by_default_and_strict_on_demand() {
+    // The SYN-ACK's options in another order, another window and shift: fine by default.
+    let src = "
+--tolerance_usecs=10000
+0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0   bind(3, ..., ...) = 0
++0   listen(3, 1) = 0
++0   < S  0:0(0) win 65535 <mss 1400,nop,wscale 3,sackOK,TS val 7 ecr 0>
++0   > S. 0:0(0) ack 1 win 1000 <mss 1460,nop,wscale 9,sackOK,TS val 1 ecr 7>
+";
+    assert_eq!(run(src), Outcome::Pass);
+    let strict = RunOptions { strict: true, ..Default::default() };
+    assert!(matches!(run_with(src, &strict), Outcome::Fail(_)));
+    // The MSS value, a missing option and the echoed timestamp are always checked.
+    assert!(matches!(run(&src.replace("<mss 1460,", "<mss 1400,")), Outcome::Fail(m) if m.contains("mss")));
+    assert!(matches!(run(&src.replace(",sackOK,TS val 1", ",TS val 1")), Outcome::Fail(m) if m.contains("sackOK")));
+    assert!(matches!(run(&src.replace("ecr 7>", "ecr 8>")), Outcome::Fail(m) if m.contains("TS")));
+}
+
+#[test]
+fn blocking_calls_wait_in_virtual_time() {
+    // A blocking accept returns when the handshake completes, 0.2 s later.
+    let src = "
+--tolerance_usecs=10000
+0          socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0         bind(3, ..., ...) = 0
++0         listen(3, 1) = 0
++0...0.2   accept(3, ..., ...) = 4
++0.1       < S  0:0(0) win 65535 <mss 1460>
++0         > S. 0:0(0) ack 1 win 65535 <mss 1460>
++0.1       <  . 1:1(0) ack 1 win 65535
++0         close(4) = 0
++0         > F. 1:1(0) ack 1 win 65535
+";
+    assert_eq!(run(src), Outcome::Pass);
+    // Returning at another time than the script says fails.
+    assert!(matches!(run(&src.replace("+0...0.2", "+0...0.5")), Outcome::Fail(m) if m.contains("returned at")));
+
+    // A blocking connect returns 0 once established.
+    let src = "
+--tolerance_usecs=10000
+0          socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0...0.05  connect(3, ..., ...) = 0
++0         > S  0:0(0) win 65535 <...>
++0.05      < S. 0:0(0) ack 1 win 65535 <mss 1460>
++0         >  . 1:1(0) ack 1 win 65535
+";
+    assert_eq!(run(src), Outcome::Pass);
+
+    // A blocking connect refused by a RST.
+    let src = "
+--tolerance_usecs=10000
+0          socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0...0.05  connect(3, ..., ...) = -1 ECONNREFUSED (Connection refused)
++0         > S  0:0(0) win 65535 <...>
++0.05      < R. 0:0(0) ack 1 win 0
+";
+    assert_eq!(run(src), Outcome::Pass);
+}
+
+#[test]
+fn nonblocking_calls_say_eagain() {
+    let src = format!(
+        "{ACCEPTED}+0 fcntl(4, F_SETFL, O_RDWR | O_NONBLOCK) = 0\n+0 read(4, ..., 100) = -1 EWOULDBLOCK\n\
+         +0 < P. 1:11(10) ack 1 win 65535\n+0 > . 1:1(0) ack 11 win 65525\n+0 read(4, ..., 100) = 10\n"
+    );
+    assert_eq!(run(&src), Outcome::Pass);
+}
+
+#[test]
+fn timers_fire_between_events() {
+    // The SYN-ACK is retransmitted after the 1 s initial RTO (RFC 6298 §2.1), then 2 s later.
+    let src = "
+--tolerance_usecs=10000
+0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0   bind(3, ..., ...) = 0
++0   listen(3, 1) = 0
++0   < S  0:0(0) win 65535 <mss 1460>
++0   > S. 0:0(0) ack 1 win 65535 <mss 1460>
++1   > S. 0:0(0) ack 1 win 65535 <mss 1460>
++2   > S. 0:0(0) ack 1 win 65535 <mss 1460>
+*    > S. 0:0(0) ack 1 win 65535 <mss 1460>
+";
+    assert_eq!(run(src), Outcome::Pass);
+}
+
+#[test]
+fn knobs_map_or_skip() {
+    let base = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n";
+    // A knob ustack has: window scaling and timestamps off leave only MSS and SACK.
+    let src = "
+--tolerance_usecs=10000
+0    `sysctl -w net.inet.tcp.rfc1323=0`
++0   socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0   fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0   connect(3, ..., ...) = -1 EINPROGRESS
++0   > S 0:0(0) win 65535 <mss 1460,nop,nop,sackOK>
+";
+    assert_eq!(run(src), Outcome::Pass);
+    // FreeBSD defaults of knobs ustack lacks are housekeeping.
+    assert_eq!(run(&format!("0 `sysctl -w net.inet.tcp.rexmit_slop=200`\n+{base}")), Outcome::Pass);
+    // Other values are not.
+    assert_eq!(
+        run(&format!("0 `sysctl -w net.inet.tcp.keepcnt=2`\n+{base}")),
+        Outcome::Skip("no ustack equivalent for net.inet.tcp.keepcnt=2".into())
+    );
+    assert_eq!(run(&format!("--ip_version=ipv6\n{base}")), Outcome::Skip("IPv6 not supported".into()));
+    assert!(matches!(
+        run(&format!("{base}+0 setsockopt(3, IPPROTO_TCP, TCP_KEEPINIT, [5], 4) = 0\n")),
+        Outcome::Skip(m) if m.contains("TCP_KEEPINIT")
+    ));
+    // A cleanup line after the last event is ignored, whatever it sets.
+    assert_eq!(run(&format!("{base}+0 `sysctl -w net.inet.tcp.keepcnt=2`\n")), Outcome::Pass);
+}
+
+#[test]
+fn sockstat_counts_states() {
+    let src = format!(
+        "{ACCEPTED}+0 `sockstat -4 -P tcp -s -p 8080 | grep -c ESTABLISHED | grep 1`\n\
+         +0 `sockstat -4 -P tcp -s | grep -c LISTEN | grep 1`\n"
+    );
+    assert_eq!(run(&src), Outcome::Pass);
+    assert!(matches!(
+        run(&format!("{ACCEPTED}+0 `sockstat -4 -P tcp -s | grep -c TIME_WAIT | grep 1`\n")),
+        Outcome::Fail(m) if m.contains("0 socket(s) in TIME-WAIT")
+    ));
+}
