@@ -500,7 +500,12 @@ impl Connection {
     /// The ladder diagram, times counted from `t0` (the capture's first
     /// frame), with the marks and each frame's number as notes.
     pub fn ladder(&self, t0: Instant) -> Ladder {
-        let mut ladder = Ladder::new(self.endpoints[0].to_string(), self.endpoints[1].to_string());
+        let [l, r] = self.endpoints;
+        let mut ladder = if self.saw_syn {
+            Ladder::new(format!("client {l}"), format!("server {r}"))
+        } else {
+            Ladder::new(l.to_string(), r.to_string())
+        };
         let rel = |t: Instant| Instant::from_nanos(t.saturating_duration_since(t0).as_nanos() as u64);
         let states = self.states();
         let mut next_state = states.iter().peekable();
