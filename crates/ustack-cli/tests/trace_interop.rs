@@ -171,7 +171,7 @@ fn ustack_frames(trace: &str, needle: &str) -> BTreeSet<u64> {
 fn trace_finds_every_connection_and_retransmission_tshark_finds() {
     const CONNECTIONS: usize = 3;
     const BYTES: usize = 1_500_000;
-    let mut a = Netns::new("tra");
+    let a = Netns::new("tra");
     let mut b = Netns::new("trb");
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let (va, vb) = (format!("utr{}a{n}", std::process::id() % 10000), format!("utr{}b{n}", std::process::id() % 10000));

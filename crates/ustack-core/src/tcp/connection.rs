@@ -793,6 +793,7 @@ impl Connection {
             srtt: self.rtt.srtt(),
             in_flight: flight_before,
             app_limited,
+            seq: Some(super::congestion::AckSeq { snd_una: self.snd_una, snd_nxt: self.snd_nxt }),
         };
         self.cc.on_ack(&ack);
     }

@@ -106,7 +106,7 @@ impl Default for TcpConfig {
             msl: Duration::from_secs(30),
             fin_wait2_timeout: Duration::from_secs(60),
             initial_window: 10,
-            congestion: Algorithm::NewReno,
+            congestion: Algorithm::Cubic,
             rfc5961: true,
             rfc1337: true,
         }

@@ -4,21 +4,30 @@
 //! the algorithm only answers how large the congestion window is. Dispatch
 //! is by enum, not trait object, so a connection stays one allocation.
 
+pub mod cubic;
+pub mod hystart;
 pub mod newreno;
 
+use super::seq::SeqNumber;
 use crate::time::{Duration, Instant};
+pub use cubic::Cubic;
+pub use hystart::HyStart;
 pub use newreno::NewReno;
 
 /// Which algorithm a socket uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Algorithm {
+    /// RFC 9438 with HyStart++ (RFC 9406): the default of Linux, Windows
+    /// and Apple stacks.
     #[default]
+    Cubic,
     NewReno,
 }
 
 impl Algorithm {
     pub fn name(self) -> &'static str {
         match self {
+            Algorithm::Cubic => "cubic",
             Algorithm::NewReno => "newreno",
         }
     }
@@ -28,8 +37,9 @@ impl core::str::FromStr for Algorithm {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
+            "cubic" => Ok(Algorithm::Cubic),
             "newreno" | "reno" => Ok(Algorithm::NewReno),
-            other => Err(format!("unknown congestion control `{other}` (known: newreno)")),
+            other => Err(format!("unknown congestion control `{other}` (known: cubic, newreno)")),
         }
     }
 }
@@ -53,6 +63,20 @@ pub struct Ack {
     /// The sender was limited by the application, not by cwnd (RFC 7661):
     /// growing cwnd now would not be validated by use.
     pub app_limited: bool,
+    /// The send sequence space after this ACK, for algorithms that count
+    /// round trips (HyStart++, RFC 9406 §4.2: a round ends when the data
+    /// sent after it began is acknowledged). `None` where there is none to
+    /// give; such algorithms then take a round to be one minimum RTT.
+    pub seq: Option<AckSeq>,
+}
+
+/// Where the send sequence space stands when an ACK has been processed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckSeq {
+    /// The oldest unacknowledged sequence number (this ACK's number).
+    pub snd_una: SeqNumber,
+    /// The next sequence number to be sent.
+    pub snd_nxt: SeqNumber,
 }
 
 /// What every algorithm is told.
@@ -85,30 +109,39 @@ pub trait CongestionControl {
 
 /// The algorithm state of one connection.
 #[derive(Clone, Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "held inline in the connection on purpose: a few hundred bytes beat a second allocation"
+)]
 pub enum Congestion {
+    Cubic(Cubic),
     NewReno(NewReno),
 }
 
 impl Congestion {
     pub fn new(algorithm: Algorithm, initial_window: usize) -> Self {
         match algorithm {
+            Algorithm::Cubic => Congestion::Cubic(Cubic::new(initial_window)),
             Algorithm::NewReno => Congestion::NewReno(NewReno::new(initial_window)),
         }
     }
 
     pub fn algorithm(&self) -> Algorithm {
         match self {
+            Congestion::Cubic(_) => Algorithm::Cubic,
             Congestion::NewReno(_) => Algorithm::NewReno,
         }
     }
 
     fn inner(&mut self) -> &mut dyn CongestionControl {
         match self {
+            Congestion::Cubic(c) => c,
             Congestion::NewReno(c) => c,
         }
     }
     fn inner_ref(&self) -> &dyn CongestionControl {
         match self {
+            Congestion::Cubic(c) => c,
             Congestion::NewReno(c) => c,
         }
     }

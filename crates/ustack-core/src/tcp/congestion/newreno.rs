@@ -85,7 +85,17 @@ mod tests {
     use super::*;
 
     fn ack(acked: usize, mss: usize) -> Ack {
-        Ack { now: Instant::ZERO, acked, mss, rtt: None, min_rtt: None, srtt: None, in_flight: 0, app_limited: false }
+        Ack {
+            now: Instant::ZERO,
+            acked,
+            mss,
+            rtt: None,
+            min_rtt: None,
+            srtt: None,
+            in_flight: 0,
+            app_limited: false,
+            seq: None,
+        }
     }
 
     #[test]
