@@ -87,6 +87,12 @@ pub struct TcpStats {
     pub out_of_order_segments: u64,
     pub duplicate_segments: u64,
     pub connections_timed_out: u64,
+    /// SYN-ACKs sent with a cookie because a SYN queue was full.
+    pub syn_cookies_sent: u64,
+    /// ACKs to a listener that carried a valid cookie.
+    pub syn_cookies_valid: u64,
+    /// ACKs to a listener checked as cookies and found wrong (each got a RST).
+    pub syn_cookies_invalid: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -146,7 +152,8 @@ impl Stats {
                 "\"retransmitted_segments\":{},\"resets_in\":{},\"resets_out\":{},\"timeouts\":{},",
                 "\"fast_retransmits\":{},\"challenge_acks\":{},\"delayed_acks\":{},\"zero_window_probes\":{},",
                 "\"bytes_in\":{},\"bytes_out\":{},\"out_of_order_segments\":{},\"duplicate_segments\":{},",
-                "\"connections_timed_out\":{}}},\"drops\":{{{}}}}}"
+                "\"connections_timed_out\":{},\"syn_cookies_sent\":{},\"syn_cookies_valid\":{},",
+                "\"syn_cookies_invalid\":{}}},\"drops\":{{{}}}}}"
             ),
             self.frames_in,
             self.frames_out,
@@ -179,6 +186,9 @@ impl Stats {
             t.out_of_order_segments,
             t.duplicate_segments,
             t.connections_timed_out,
+            t.syn_cookies_sent,
+            t.syn_cookies_valid,
+            t.syn_cookies_invalid,
             drops
         )
     }

@@ -23,6 +23,7 @@ use crate::rand::Rng;
 use crate::socket::{Error, Shutdown, SocketHandle};
 use crate::stats::Stats;
 use crate::tcp::isn::IsnGenerator;
+use crate::tcp::syncookie::SynCookies;
 use crate::tcp::{Connection, Listener, State, TcpConfig, TcpInfo};
 use crate::time::Instant;
 use crate::trace::{Event, Tracer};
@@ -71,6 +72,9 @@ pub struct StackConfig {
     pub max_half_open: usize,
     /// Largest backlog `listen` accepts (Linux `somaxconn`).
     pub max_backlog: usize,
+    /// Answer SYNs with SYN cookies when a listener's SYN queue is full
+    /// (RFC 4987 §3.6); off, such SYNs are dropped.
+    pub syn_cookies: bool,
     /// Answer segments to closed ports with RST (RFC 9293 §3.10.7.1) and
     /// UDP to closed ports with ICMP port unreachable; off is a "blackhole".
     pub reply_to_closed_ports: bool,
@@ -99,6 +103,7 @@ impl StackConfig {
             max_sockets: 1 << 20,
             max_half_open: 1024,
             max_backlog: 4096,
+            syn_cookies: true,
             reply_to_closed_ports: true,
             icmp_error_rate: 1000,
             checksum: ChecksumCaps::default(),
@@ -170,6 +175,7 @@ pub struct Stack {
     cfg: StackConfig,
     rng: Rng,
     isn: IsnGenerator,
+    syn_cookies: SynCookies,
     routes: Routes,
     neighbors: NeighborCache,
     reassembler: Reassembler,
@@ -211,6 +217,8 @@ impl Stack {
         let mut rng = Rng::new(cfg.seed);
         let mut isn_key = [0u8; 16];
         rng.fill(&mut isn_key);
+        // Derived from the ISN key, so the random stream is not disturbed.
+        let cookie_key = SynCookies::derive_key(isn_key);
         let hash = KeyedState::new(rng.next_u64(), rng.next_u64());
         let mut routes = Routes::new();
         for a in &cfg.addresses {
@@ -223,6 +231,7 @@ impl Stack {
         Stack {
             rng,
             isn: IsnGenerator::new(isn_key),
+            syn_cookies: SynCookies::new(cookie_key),
             routes,
             neighbors: NeighborCache::new(cfg.neighbor),
             reassembler: Reassembler::new(cfg.reassembly),

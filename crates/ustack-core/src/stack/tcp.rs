@@ -8,6 +8,7 @@ use crate::socket::{Error, SocketHandle};
 use crate::stats::DropReason;
 use crate::tcp::Disposition;
 use crate::tcp::connection::Endpoints;
+use crate::tcp::syncookie::{self, CookieOptions};
 use crate::tcp::{Connection, Cx, Listener, State, TcpConfig};
 use crate::time::Instant;
 use crate::trace::{Direction, EventKind};
@@ -509,7 +510,12 @@ impl Stack {
             return;
         }
         if flags.ack() {
-            // Second: any ACK is bad here: <SEQ=SEG.ACK><CTL=RST>.
+            // An ACK completing a handshake we answered with a SYN cookie
+            // (RFC 4987 §3.6): the connection is made now.
+            if !flags.syn() && self.syn_cookie_ack(now, lh, local, remote, repr, payload) {
+                return;
+            }
+            // Second: any other ACK is bad here: <SEQ=SEG.ACK><CTL=RST>.
             self.stats.count_drop(DropReason::TcpBadAck);
             self.reply_rst(now, local, remote, repr, payload.len());
             return;
@@ -524,12 +530,18 @@ impl Stack {
             self.stats.count_drop(DropReason::IpBadSource);
             return;
         }
-        let full = match self.slot(lh).ok().and_then(|s| s.socket.as_ref()) {
-            Some(Socket::Tcp(TcpSocket::Listener(l))) => l.syn_queue_full() || l.accept_queue_full(),
-            _ => true,
+        let (syn_full, accept_full) = match self.slot(lh).ok().and_then(|s| s.socket.as_ref()) {
+            Some(Socket::Tcp(TcpSocket::Listener(l))) => (l.syn_queue_full(), l.accept_queue_full()),
+            _ => (true, true),
         };
-        if full {
+        if accept_full || (syn_full && !self.cfg.syn_cookies) {
             self.stats.count_drop(DropReason::TcpListenOverflow);
+            return;
+        }
+        if syn_full {
+            // RFC 4987 §3.6: the SYN queue is full, but the SYN is answered
+            // all the same, statelessly, with a cookie.
+            self.send_syn_cookie(now, lh, local, remote, repr, payload.len());
             return;
         }
         let Some(Socket::Tcp(TcpSocket::Listener(l))) = self.slot(lh).ok().and_then(|s| s.socket.as_ref()) else {
@@ -572,6 +584,130 @@ impl Stack {
         self.claim_port(local.port(), h);
         self.tcp_conns.insert((local, remote), h);
         self.after_conn(h);
+    }
+
+    /// Answers a SYN with a SYN-ACK whose ISN is a cookie (see
+    /// `tcp::syncookie`). Nothing is stored.
+    fn send_syn_cookie(
+        &mut self,
+        now: Instant,
+        lh: SocketHandle,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        syn: &TcpRepr,
+        len: usize,
+    ) {
+        // The TSval clock the connection will have (RFC 7323 §5.4).
+        let ts_clock = (now.as_millis() as u32).wrapping_add(self.isn.ts_offset(local, remote));
+        let local_mss = self.local_mss();
+        // (The slot by hand: the listener's settings are borrowed while the
+        // cookie generator, another field, is used.)
+        let Some(Socket::Tcp(TcpSocket::Listener(l))) =
+            self.slots.get(lh.index as usize).filter(|s| s.generation == lh.generation).and_then(|s| s.socket.as_ref())
+        else {
+            return;
+        };
+        let cfg = &l.cfg;
+        let opts = CookieOptions::negotiate(cfg, &syn.options);
+        let cookie = self.syn_cookies.encode(now, local, remote, syn.seq, &opts, ts_clock);
+        let repr = syncookie::syn_ack_repr(cfg, local_mss, syn, &opts, &cookie);
+        let t = &mut self.stats.tcp;
+        t.syn_cookies_sent += 1;
+        t.segments_in += 1;
+        t.segments_out += 1;
+        let received = *syn;
+        self.tracer.record(now, || EventKind::TcpSegment {
+            direction: Direction::Received,
+            local,
+            remote,
+            repr: received,
+            payload_len: len,
+            retransmission: false,
+        });
+        self.tracer.record(now, || EventKind::TcpSegment {
+            direction: Direction::Sent,
+            local,
+            remote,
+            repr,
+            payload_len: 0,
+            retransmission: false,
+        });
+        let mut seg_buf = [0u8; 60];
+        let n = repr.header_len();
+        repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut seg_buf[..n]), Some((*local.ip(), *remote.ip())));
+        self.send_ip_payload(now, *local.ip(), *remote.ip(), crate::wire::IpProtocol::Tcp, &seg_buf[..n], true);
+    }
+
+    /// An ACK (without SYN or RST) reached listener `lh` for a 4-tuple with
+    /// no connection: if it returns a SYN cookie we sent, the connection is
+    /// created in ESTABLISHED, put in the accept queue, and the segment
+    /// processed by it (its text and FIN are not lost). Returns false when
+    /// the segment is no cookie's (the caller answers with a RST).
+    fn syn_cookie_ack(
+        &mut self,
+        now: Instant,
+        lh: SocketHandle,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        repr: &TcpRepr,
+        payload: &[u8],
+    ) -> bool {
+        // Only while a cookie we sent may still come back: otherwise no
+        // ACK can be one, and blind guesses are not even hashed.
+        if !self.cfg.syn_cookies || !self.syn_cookies.recently_sent(now) {
+            return false;
+        }
+        let Some(Socket::Tcp(TcpSocket::Listener(l))) = self.slot(lh).ok().and_then(|s| s.socket.as_ref()) else {
+            return false;
+        };
+        let tsecr = repr.options.timestamps.filter(|_| l.cfg.timestamps).map(|(_, ecr)| ecr);
+        let accept_full = l.accept_queue_full();
+        let client_isn = repr.seq.wrapping_sub(1);
+        let Some(opts) = self.syn_cookies.decode(now, local, remote, client_isn, repr.ack.wrapping_sub(1), tsecr)
+        else {
+            self.stats.tcp.syn_cookies_invalid += 1;
+            return false;
+        };
+        self.stats.tcp.syn_cookies_valid += 1;
+        if accept_full {
+            // As for a handshake completing into a full accept queue: drop
+            // the ACK; the peer's next segment brings the cookie again.
+            self.stats.count_drop(DropReason::TcpListenOverflow);
+            return true;
+        }
+        let Some(Socket::Tcp(TcpSocket::Listener(l))) = self.slot(lh).ok().and_then(|s| s.socket.as_ref()) else {
+            return false;
+        };
+        let cfg = l.cfg.clone();
+        let ts_offset = self.isn.ts_offset(local, remote);
+        let local_mss = self.local_mss();
+        let conn = {
+            let mut cx = Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp };
+            let ep = Endpoints { local, remote, iss: 0, local_mss, ts_offset };
+            Connection::from_syn_cookie(&mut cx, &cfg, ep, repr, &opts)
+        };
+        let Ok(h) = self.alloc(Socket::Tcp(TcpSocket::Conn(Box::new(conn)))) else {
+            self.stats.count_drop(DropReason::TcpNoBufferSpace);
+            return true;
+        };
+        // Never half-open: straight into the accept queue.
+        if let Ok(slot) = self.slot_mut(h) {
+            slot.user_open = false;
+            slot.parent = None;
+            slot.in_accept_queue = true;
+        }
+        if let Ok(ls) = self.slot_mut(lh)
+            && let Some(Socket::Tcp(TcpSocket::Listener(l))) = ls.socket.as_mut()
+        {
+            l.accept_queue.push_back(h);
+        }
+        self.claim_port(local.port(), h);
+        self.tcp_conns.insert((local, remote), h);
+        self.wake(lh);
+        // The segment itself: its ACK, window, timestamps, text and FIN,
+        // as ESTABLISHED processes them (RFC 9293 §3.10.7.4).
+        self.tcp_conn_input(now, h, repr, payload);
+        true
     }
 
     /// Removes a connection from every table at once.

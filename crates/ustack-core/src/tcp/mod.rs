@@ -9,7 +9,8 @@
 //! - [`rtt`]: RFC 6298 retransmission timeout;
 //! - [`congestion`]: window arithmetic;
 //! - [`isn`]: RFC 6528 initial sequence numbers;
-//! - [`listener`]: LISTEN sockets with their SYN and accept queues.
+//! - [`listener`]: LISTEN sockets with their SYN and accept queues;
+//! - [`syncookie`]: SYN cookies for a full SYN queue (RFC 4987 §3.6).
 
 pub mod congestion;
 pub mod connection;
@@ -23,6 +24,7 @@ pub mod ring;
 pub mod rtt;
 pub mod seq;
 pub mod state;
+pub mod syncookie;
 
 pub use congestion::Algorithm;
 pub use connection::{Connection, TcpInfo};
