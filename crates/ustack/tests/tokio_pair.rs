@@ -51,6 +51,9 @@ async fn hyper_client_and_server() {
     for i in 0..20 {
         let body = vec![b'x'; 1000 * i];
         let req = Request::post("http://10.0.0.2:8080/").body(Full::new(Bytes::from(body.clone()))).unwrap();
+        // hyper takes one request at a time: wait until the connection has
+        // finished with the previous response.
+        sender.ready().await.unwrap();
         let resp = sender.send_request(req).await.unwrap();
         assert_eq!(resp.status(), 200);
         let got = resp.into_body().collect().await.unwrap().to_bytes();
