@@ -309,7 +309,9 @@ impl StreamApp {
         if now >= self.start_at {
             while s.to_send > 0 {
                 let off = s.report.sent.len;
-                let n = (s.to_send as usize).min(self.buf.len());
+                // Make only as much pattern as the stack can take now.
+                let room = stack.send_capacity(h);
+                let n = (s.to_send as usize).min(self.buf.len()).min(room.max(1));
                 fill_pattern(s.seed, off, &mut self.buf[..n]);
                 match stack.send(h, &self.buf[..n]) {
                     Ok(k) => {

@@ -567,6 +567,14 @@ impl Stack {
         }
     }
 
+    /// Bytes `send` would accept now on a TCP connection (0 otherwise).
+    pub fn send_capacity(&self, h: SocketHandle) -> usize {
+        match self.slot(h).ok().and_then(|s| s.socket.as_ref()) {
+            Some(Socket::Tcp(TcpSocket::Conn(c))) if c.can_send() => c.send_capacity(),
+            _ => 0,
+        }
+    }
+
     /// True when `send` would not block.
     pub fn can_send(&self, h: SocketHandle) -> bool {
         match self.slot(h).ok().and_then(|s| s.socket.as_ref()) {
