@@ -4,6 +4,9 @@
 //! through as a textbook derives them from what it sent and received, and
 //! the ladder diagram of each connection.
 //!
+//! A side whose SYN the capture lacks starts where its first segment
+//! says.
+//!
 //! Feed [`CaptureAnalysis::add`] every frame of a capture in file order
 //! (non-TCP frames too, so frame numbers match Wireshark's); then read
 //! [`CaptureAnalysis::connections`].
@@ -27,10 +30,11 @@
 //! - for a segment with data, SYN or FIN that does not advance `nextseq`
 //!   (and is not a keep-alive): *fast retransmission* if the peer sent at
 //!   least two duplicate ACKs, the last one for this `seq`, under 20 ms
-//!   ago; else *out-of-order* if it came within the connection's first RTT
-//!   (SYN to first ACK; 3 ms if unknown) after the highest segment and
-//!   does not end where that one did; else *spurious retransmission* if
-//!   the peer had already acknowledged all of it; else *retransmission*.
+//!   ago; else *spurious retransmission* if the peer had already
+//!   acknowledged all of it; else *out-of-order* if it came within the
+//!   connection's first RTT (SYN to first ACK; 3 ms if unknown) after the
+//!   highest segment and does not end where that one did; else
+//!   *retransmission*.
 //!   Fast and spurious retransmissions are retransmissions too (they match
 //!   Wireshark's `tcp.analysis.retransmission` filter).
 
@@ -370,6 +374,12 @@ impl Connection {
             let [a, b] = &mut self.flows;
             (b, a)
         };
+        // A side first seen without its SYN (the capture began late or
+        // lost it) is taken to be where its first segment says, as
+        // Wireshark does: its pure ACKs can then be duplicates.
+        if fwd.frames == 0 && !flags.syn() && fwd.nextseq.is_none() {
+            fwd.nextseq = Some(seq);
+        }
         fwd.frames += 1;
         fwd.bytes += u64::from(seglen);
         let same_seq_ack = fwd.nextseq == Some(seq) && fwd.lastack == Some(ack);
@@ -444,13 +454,13 @@ impl Connection {
                 let since_dupack = time.saturating_duration_since(rev.lastack_time).as_nanos() as u64;
                 if not_advanced && rev.dupacks >= 2 && rev.lastack == Some(seq) && since_dupack < 20_000_000 {
                     m.insert(Marks::FAST_RETRANSMISSION);
+                } else if seglen > 0 && rev.lastack.is_some_and(|a| seq_le(seq.wrapping_add(seglen), a)) {
+                    m.insert(Marks::SPURIOUS_RETRANSMISSION);
                 } else {
                     let since_highest = time.saturating_duration_since(fwd.nextseq_time).as_nanos() as u64;
                     let threshold = self.first_rtt.filter(|&r| r != 0).unwrap_or(3_000_000);
                     if not_advanced && since_highest < threshold && fwd.nextseq != Some(seq.wrapping_add(seglen)) {
                         m.insert(Marks::OUT_OF_ORDER);
-                    } else if seglen > 0 && rev.lastack.is_some_and(|a| seq_le(seq.wrapping_add(seglen), a)) {
-                        m.insert(Marks::SPURIOUS_RETRANSMISSION);
                     } else if not_advanced {
                         m.insert(Marks::RETRANSMISSION);
                     }
@@ -801,6 +811,23 @@ mod tests {
         let m = r.marks(0);
         assert_eq!(m[3], vec!["(previous segment not captured)"]);
         assert_eq!(m[4], vec!["(out-of-order)"]);
+    }
+
+    #[test]
+    fn mid_connection_capture_and_spurious_before_out_of_order() {
+        let mut r = Run::new();
+        r.seg(0, true, ACK, 1000, 5000, 100, 1000); // no SYN in the capture
+        r.seg(0, true, ACK, 1100, 5000, 100, 1000);
+        r.seg(1, false, ACK, 5000, 1100, 0, 1000);
+        r.seg(0, false, ACK, 5000, 1100, 0, 1000);
+        // Already acknowledged, and right after the highest segment:
+        // spurious, not out-of-order.
+        r.seg(0, true, ACK, 1000, 5000, 100, 1000);
+        let m = r.marks(0);
+        assert!(m[..3].iter().all(|v| v.is_empty()), "{m:?}");
+        assert_eq!(m[3], vec!["(duplicate ACK #1)"]);
+        assert_eq!(m[4], vec!["(spurious retransmission)"]);
+        assert!(!r.cap.connections[0].saw_syn);
     }
 
     #[test]
