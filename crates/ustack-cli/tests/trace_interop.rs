@@ -123,8 +123,17 @@ for _ in range(int(sys.argv[1])):
 
 const SENDER: &str = r#"
 import socket, sys, time
+def connect():
+    # The receiver may still be starting on a busy machine.
+    for _ in range(100):
+        try:
+            return socket.create_connection((sys.argv[1], 5001), timeout=60)
+        except ConnectionRefusedError:
+            time.sleep(0.1)
+    raise SystemExit("the receiver never listened")
+
 for i in range(int(sys.argv[2])):
-    s = socket.create_connection((sys.argv[1], 5001), timeout=60)
+    s = connect()
     # Paced (about 16 MB/s), so tcpdump keeps up on a busy machine.
     chunk = bytes(range(256)) * 64
     for _ in range(int(sys.argv[3]) // len(chunk)):
