@@ -19,10 +19,15 @@ use std::net::SocketAddrV4;
 /// Any stream position can be produced on its own, so a receiver could
 /// check each byte; the reports compare hashes instead.
 pub fn fill_pattern(seed: u64, offset: u64, out: &mut [u8]) {
-    for (i, b) in out.iter_mut().enumerate() {
-        let pos = offset + i as u64;
-        let word = pattern_word(seed, pos / 8);
-        *b = (word >> ((pos % 8) * 8)) as u8;
+    let mut pos = offset;
+    let mut i = 0;
+    while i < out.len() {
+        let word = pattern_word(seed, pos / 8).to_le_bytes();
+        let skip = (pos % 8) as usize;
+        let n = (8 - skip).min(out.len() - i);
+        out[i..i + n].copy_from_slice(&word[skip..skip + n]);
+        i += n;
+        pos += n as u64;
     }
 }
 
@@ -33,27 +38,55 @@ fn pattern_word(seed: u64, index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// FNV-1a, 64 bits, over a byte stream, with its length.
+/// A 64-bit hash of a byte stream, with its length. It mixes eight bytes
+/// at a time (fast enough for gigabytes of simulated traffic) and gives the
+/// same value however the stream is cut into pieces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StreamHash {
     pub hash: u64,
     pub len: u64,
+    /// Bytes not yet making a whole word.
+    tail: u64,
 }
 
 impl Default for StreamHash {
     fn default() -> Self {
-        StreamHash { hash: 0xcbf2_9ce4_8422_2325, len: 0 }
+        StreamHash { hash: 0xcbf2_9ce4_8422_2325, len: 0, tail: 0 }
     }
 }
 
 impl StreamHash {
-    pub fn update(&mut self, data: &[u8]) {
-        for &b in data {
-            self.hash ^= b as u64;
-            self.hash = self.hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.len += data.len() as u64;
+    fn mix(&mut self, word: u64) {
+        self.hash = (self.hash ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.hash ^= self.hash >> 29;
     }
+
+    pub fn update(&mut self, mut data: &[u8]) {
+        // Complete a partial word first.
+        let fill = (self.len % 8) as usize;
+        if fill != 0 {
+            let n = (8 - fill).min(data.len());
+            for (k, &b) in data[..n].iter().enumerate() {
+                self.tail |= (b as u64) << (8 * (fill + k));
+            }
+            self.len += n as u64;
+            data = &data[n..];
+            if self.len.is_multiple_of(8) {
+                let w = core::mem::take(&mut self.tail);
+                self.mix(w);
+            }
+        }
+        let mut words = data.chunks_exact(8);
+        for w in &mut words {
+            self.mix(u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]));
+        }
+        let rest = words.remainder();
+        for (k, &b) in rest.iter().enumerate() {
+            self.tail |= (b as u64) << (8 * k);
+        }
+        self.len += (data.len() - rest.len()) as u64 + rest.len() as u64;
+    }
+
     /// The hash of `len` bytes of pattern `seed`.
     pub fn of_pattern(seed: u64, len: u64) -> StreamHash {
         let mut h = StreamHash::default();
@@ -389,5 +422,25 @@ mod tests {
         let mut h = StreamHash::default();
         h.update(&a);
         assert_eq!(h, StreamHash::of_pattern(7, 100));
+    }
+
+    #[test]
+    fn hash_does_not_depend_on_how_the_stream_is_cut() {
+        let mut data = vec![0u8; 1000];
+        fill_pattern(3, 0, &mut data);
+        let mut whole = StreamHash::default();
+        whole.update(&data);
+        for cut in [1usize, 3, 7, 8, 9, 13, 64, 999] {
+            let mut h = StreamHash::default();
+            for piece in data.chunks(cut) {
+                h.update(piece);
+            }
+            assert_eq!(h, whole, "pieces of {cut}");
+        }
+        let mut other = StreamHash::default();
+        data[500] ^= 1;
+        other.update(&data);
+        assert_ne!(other, whole);
+        assert_eq!(whole.len, 1000);
     }
 }
