@@ -216,3 +216,50 @@ mod tests {
         assert_eq!(Error::WouldBlock.to_string(), "operation would block (EAGAIN)");
     }
 }
+
+/// A socket option with its value, as `setsockopt` names them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SockOpt {
+    /// SO_REUSEADDR: bind a port still held by a connection in TIME-WAIT.
+    ReuseAddr(bool),
+    /// SO_RCVBUF: receive buffer bytes (the window never exceeds it).
+    RecvBuffer(usize),
+    /// SO_SNDBUF: send buffer bytes.
+    SendBuffer(usize),
+    /// SO_LINGER: `Some(0)` makes close send a RST.
+    Linger(Option<crate::time::Duration>),
+    /// SO_KEEPALIVE.
+    KeepAlive(bool),
+    /// TCP_NODELAY: turn Nagle's algorithm off.
+    NoDelay(bool),
+    /// TCP_MAXSEG: the largest segment to send and advertise.
+    MaxSegment(u16),
+    /// TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT.
+    KeepIdle(crate::time::Duration),
+    KeepInterval(crate::time::Duration),
+    KeepCount(u32),
+    /// TCP_USER_TIMEOUT: abort when data stays unacknowledged this long.
+    UserTimeout(Option<crate::time::Duration>),
+    /// TCP_CONGESTION: the congestion control algorithm.
+    Congestion(crate::tcp::Algorithm),
+    /// SO_ERROR (read only): the pending error, cleared by reading it.
+    Error(Option<Error>),
+}
+
+/// The name of a socket option, for `get_option`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockOptName {
+    ReuseAddr,
+    RecvBuffer,
+    SendBuffer,
+    Linger,
+    KeepAlive,
+    NoDelay,
+    MaxSegment,
+    KeepIdle,
+    KeepInterval,
+    KeepCount,
+    UserTimeout,
+    Congestion,
+    Error,
+}

@@ -104,10 +104,17 @@ impl UdpSocket {
         Ok((n, src))
     }
 
+    pub fn recv_limit(&self) -> usize {
+        self.rx_limit
+    }
+    pub(crate) fn set_recv_limit(&mut self, n: usize) {
+        self.rx_limit = n;
+    }
+
     pub(crate) fn set_error(&mut self, e: Error) {
         self.error = Some(e);
     }
-    pub(crate) fn take_error(&mut self) -> Option<Error> {
+    pub fn take_error(&mut self) -> Option<Error> {
         self.error.take()
     }
 }

@@ -266,7 +266,12 @@ fn sequence_numbers_wrap_around_rfc9293_3_4() {
 /// when the application reads; every byte arrives.
 #[test]
 fn receive_window_respected_rfc9293_3_8_6() {
-    let mut rig = RigConfig::new(65).server_tcp(|t| t.recv_buffer = 16384).build();
+    let mut rig = RigConfig::new(65)
+        .server_tcp(|t| {
+            t.recv_buffer = 16384;
+            t.autotune = false; // a fixed SO_RCVBUF, as Linux has it
+        })
+        .build();
     let (c, _l, s) = rig.establish();
     let data = pattern(150_000, 6);
     rig.c().send(c, &data).unwrap();
@@ -325,7 +330,10 @@ fn check_window_respected(events: &[ustack_core::trace::Event]) {
 #[test]
 fn zero_window_probes_keep_connection_alive_rfc9293_3_8_6_1() {
     let mut rig = RigConfig::new(66)
-        .server_tcp(|t| t.recv_buffer = 16384)
+        .server_tcp(|t| {
+            t.recv_buffer = 16384;
+            t.autotune = false; // a fixed SO_RCVBUF, as Linux has it
+        })
         .client_tcp(|t| {
             t.retries = 3;
             t.max_rto = secs(60);
@@ -494,7 +502,12 @@ fn rto_recomputed_from_samples_rfc6298_2() {
 /// transfer resumes (the reason probes exist, RFC 9293 §3.8.6.1).
 #[test]
 fn lost_window_update_recovered_by_probe_rfc9293_3_8_6_1() {
-    let mut rig = RigConfig::new(69).server_tcp(|t| t.recv_buffer = 16384).build();
+    let mut rig = RigConfig::new(69)
+        .server_tcp(|t| {
+            t.recv_buffer = 16384;
+            t.autotune = false; // a fixed SO_RCVBUF, as Linux has it
+        })
+        .build();
     let (c, _l, s) = rig.establish();
     let data = pattern(40_000, 12);
     rig.c().send(c, &data).unwrap();

@@ -19,8 +19,9 @@ use ustack_core::wire::{EtherType, EthernetAddress, EthernetRepr, TcpFlags, TcpO
 /// The host that sends SYNs and never completes a handshake.
 const PHANTOM_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 66);
 const PHANTOM_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x42];
-/// The client's window shift for its 256 KiB receive buffer (RFC 7323 §2.2).
-const CLIENT_WSCALE: u8 = 3;
+/// The client's window shift: a default stack auto-tunes its receive
+/// buffer up to 16 MiB, which needs a shift of 9 (RFC 7323 §2.3).
+const CLIENT_WSCALE: u8 = 9;
 
 /// A rig whose server has a SYN queue of `max_half_open`, knows the
 /// phantom's MAC address, and whose middlebox drops what is sent to the

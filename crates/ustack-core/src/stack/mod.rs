@@ -12,6 +12,7 @@
 //! `tcp` (demultiplexing, listeners, the connection table) and `udp`.
 
 mod ip;
+mod options;
 mod tcp;
 mod udp;
 

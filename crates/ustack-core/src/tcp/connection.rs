@@ -56,6 +56,21 @@ impl TxSeg {
     }
 }
 
+/// How much of the congestion window was used, per round trip, so the
+/// window grows only when it limited sending (RFC 7661 §4.3, RFC 9438
+/// §5.8), as Linux's `tcp_is_cwnd_limited` does.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CwndUse {
+    /// The round ends when this is acknowledged.
+    pub round_end: SeqNumber,
+    /// Largest flight and whether cwnd stopped sending, this round and the
+    /// previous one.
+    pub max_flight: usize,
+    pub limited: bool,
+    pub prev_max_flight: usize,
+    pub prev_limited: bool,
+}
+
 /// Loss recovery phase (RFC 6582, RFC 5681 §3.2, RFC 6298 §5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Recovery {
@@ -165,6 +180,28 @@ pub struct Connection {
     pub(crate) tlp_send_new: bool,
     /// A duplicate to report in the next ACK's first SACK block (RFC 2883).
     pub(crate) dsack: Option<(SeqNumber, SeqNumber)>,
+    /// Whether the congestion window limited sending, per round trip
+    /// (RFC 7661): a window not in use is not grown.
+    pub(crate) cwnd_use: CwndUse,
+    /// When a segment last carried new data or a retransmission.
+    pub(crate) last_send_at: Option<Instant>,
+    /// When a segment last arrived, for keep-alive.
+    pub(crate) last_recv_at: Instant,
+    pub(crate) keepalive_deadline: Option<Instant>,
+    /// Keep-alive probes sent without an answer.
+    pub(crate) keepalive_probes: u32,
+    /// A keep-alive probe is due.
+    pub(crate) keepalive_due: bool,
+    /// Since when sent data has been waiting for an acknowledgement, for
+    /// the user timeout.
+    pub(crate) unacked_since: Option<Instant>,
+    /// Receive-side RTT (from echoed timestamps) and the bytes the
+    /// application took in the current measurement round, for auto-tuning.
+    pub(crate) rcv_rtt: Option<Duration>,
+    pub(crate) rcv_space_start: Instant,
+    pub(crate) rcv_space_bytes: usize,
+    /// TSecr of the segment being processed.
+    pub(crate) last_tsecr: Option<u32>,
 
     /// The application will send no more: a FIN follows the data.
     pub(crate) tx_closed: bool,
@@ -287,7 +324,12 @@ impl Connection {
             snd_wscale: 0,
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
-            rcv_wscale: if cfg.window_scaling { window_shift_for(cfg.recv_buffer) } else { 0 },
+            // The shift must allow the largest window auto-tuning may offer.
+            rcv_wscale: if cfg.window_scaling {
+                window_shift_for(if cfg.autotune { cfg.recv_buffer_max.max(cfg.recv_buffer) } else { cfg.recv_buffer })
+            } else {
+                0
+            },
             rcv_adv: SeqNumber(0),
             tx: Ring::new(cfg.send_buffer),
             rx: RecvBuffer::new(cfg.recv_buffer.min(if cfg.window_scaling { MAX_WINDOW } else { 0xffff })),
@@ -300,6 +342,17 @@ impl Connection {
             undo: Default::default(),
             tlp_send_new: false,
             dsack: None,
+            cwnd_use: CwndUse::default(),
+            last_send_at: None,
+            last_recv_at: now,
+            keepalive_deadline: None,
+            keepalive_probes: 0,
+            keepalive_due: false,
+            unacked_since: None,
+            rcv_rtt: None,
+            rcv_space_start: now,
+            rcv_space_bytes: 0,
+            last_tsecr: None,
             tx_closed: false,
             fin_seq: None,
             rx_fin: None,
@@ -399,7 +452,7 @@ impl Connection {
     }
 
     /// RFC 6928: min(10 * MSS, max(2 * MSS, 14600)) for the default of 10.
-    fn initial_cwnd(&self) -> usize {
+    pub(crate) fn initial_cwnd(&self) -> usize {
         let iw = self.cfg.initial_window.max(1);
         if iw == 10 { (10 * self.mss).min((2 * self.mss).max(14600)) } else { iw * self.mss }
     }
@@ -415,6 +468,9 @@ impl Connection {
         cx.tracer.record(cx.now, || EventKind::TcpState { local, remote, from, to });
         if to == State::Closed {
             self.enter_closed();
+        } else if to == State::Established {
+            self.last_recv_at = cx.now;
+            self.arm_keepalive();
         }
     }
 
@@ -432,6 +488,8 @@ impl Connection {
         self.sacked_bytes = 0;
         self.rack.reorder_deadline = None;
         self.rack.tlp_deadline = None;
+        self.rack.sent.clear();
+        self.keepalive_deadline = None;
         let n = self.tx.len();
         self.tx.consume(n);
         self.tx.release_if_empty();
@@ -564,7 +622,7 @@ impl Connection {
                 return Ok(0);
             }
             let n = self.rx.read(out);
-            self.after_read(cx);
+            self.after_read(cx, n);
             return Ok(n);
         }
         if let Some(e) = self.error {
@@ -591,10 +649,11 @@ impl Connection {
     /// After the application read: if the window can open by a lot, tell
     /// the peer now rather than waiting for its next segment (RFC 9293
     /// §3.8.6.2.2, the receiver side of SWS avoidance).
-    fn after_read(&mut self, cx: &mut Cx) {
+    fn after_read(&mut self, cx: &mut Cx, n: usize) {
         if !self.state.can_receive() {
             return;
         }
+        self.autotune_recv(cx.now, n);
         let advertised = self.rcv_adv.since(self.rcv_nxt);
         let possible = self.rx.free();
         let threshold = (2 * self.mss).min(self.rx.capacity() / 2).max(1);
@@ -603,6 +662,41 @@ impl Connection {
             self.wake = true;
         }
         let _ = cx;
+    }
+
+    /// Receive-buffer auto-tuning: once per receive-side RTT, grow the
+    /// buffer to twice what the application consumed in that RTT, so the
+    /// window keeps ahead of the bandwidth-delay product (the scheme of
+    /// Linux's tcp_rcv_space_adjust).
+    fn autotune_recv(&mut self, now: Instant, n: usize) {
+        self.rcv_space_bytes += n;
+        if !self.cfg.autotune {
+            return;
+        }
+        let Some(rtt) = self.rcv_rtt.or(self.rtt.srtt()) else { return };
+        if now.saturating_duration_since(self.rcv_space_start) < rtt {
+            return;
+        }
+        let want = (2 * self.rcv_space_bytes).min(self.cfg.recv_buffer_max);
+        let cap = if self.ws_ok { want } else { want.min(0xffff) };
+        if cap > self.rx.capacity() {
+            self.rx.set_capacity(cap);
+            self.wake = true;
+        }
+        self.rcv_space_bytes = 0;
+        self.rcv_space_start = now;
+    }
+
+    /// Send-buffer auto-tuning: room for twice the congestion window.
+    pub(crate) fn autotune_send(&mut self) {
+        if !self.cfg.autotune {
+            return;
+        }
+        let want = (2 * self.cc.cwnd()).min(self.cfg.send_buffer_max);
+        if want > self.tx.limit() {
+            self.tx.set_limit(want);
+            self.wake = true;
+        }
     }
 
     /// SHUTDOWN(write) / the sending half of CLOSE: a FIN follows the data
@@ -643,6 +737,11 @@ impl Connection {
     /// §2.17). The connection then finishes on its own.
     pub fn close(&mut self, cx: &mut Cx) {
         self.user_closed = true;
+        // SO_LINGER with a zero timeout: close is an abort (a RST).
+        if self.cfg.linger == Some(Duration::ZERO) {
+            self.abort(cx);
+            return;
+        }
         if !self.rx.is_empty() && self.state != State::Closed {
             self.abort(cx);
             return;
@@ -704,8 +803,19 @@ impl Connection {
         if self.rack.tlp_deadline.is_some_and(|t| t <= now) {
             self.on_tlp_timeout(cx);
         }
+        if self.keepalive_deadline.is_some_and(|t| t <= now) {
+            self.keepalive_deadline = None;
+            self.on_keepalive_timeout(cx);
+        }
         if self.persist_deadline.is_some_and(|t| t <= now) {
             self.persist_deadline = None;
+            // RFC 5482: the user timeout covers data held back by a zero
+            // window too.
+            if self.user_timeout_expired(now) {
+                cx.stats.connections_timed_out += 1;
+                self.fail(cx, Error::TimedOut);
+                return;
+            }
             self.trace_timer(cx, Timer::Persist);
             self.probe_due = true;
             self.persist_backoff = self.persist_backoff.saturating_add(1);
@@ -748,7 +858,7 @@ impl Connection {
                 if self.rtx.is_empty() {
                     return;
                 }
-                if self.retries > self.cfg.retries {
+                if self.user_timeout_expired(cx.now) || self.retries > self.cfg.retries {
                     cx.stats.connections_timed_out += 1;
                     self.fail(cx, self.soft_error.unwrap_or(Error::TimedOut));
                     return;
@@ -781,9 +891,22 @@ impl Connection {
     /// Tells the congestion controller about newly acknowledged bytes.
     pub(crate) fn cc_ack(&mut self, now: Instant, acked: usize, rtt: Option<Duration>, flight_before: usize) {
         let cwnd = self.cc.cwnd();
-        // Not cwnd-limited (RFC 7661): less than half the window was in use
-        // and nothing waits to be sent.
-        let app_limited = flight_before * 2 < cwnd && self.unsent() == 0;
+        // A new round trip begins once the round's data is acknowledged.
+        let u = &mut self.cwnd_use;
+        if self.snd_una >= u.round_end {
+            u.prev_max_flight = u.max_flight;
+            u.prev_limited = u.limited;
+            u.max_flight = 0;
+            u.limited = false;
+            u.round_end = self.snd_nxt;
+        }
+        // Cwnd-limited (RFC 7661 §4.3): in slow start, when the window is
+        // less than twice what was in flight; in congestion avoidance, when
+        // the window stopped sending in this round or the last. A window
+        // the receiver or the application holds back is not grown.
+        let max_flight = u.max_flight.max(u.prev_max_flight).max(flight_before);
+        let cwnd_limited = if cwnd < self.cc.ssthresh() { cwnd < 2 * max_flight } else { u.limited || u.prev_limited };
+        let app_limited = !cwnd_limited;
         let ack = super::congestion::Ack {
             now,
             acked,
@@ -806,6 +929,119 @@ impl Connection {
         let (cwnd, ssthresh, in_flight, srtt, rto) =
             (self.cc.cwnd(), self.cc.ssthresh(), self.in_flight, self.rtt.srtt(), self.rtt.rto());
         cx.tracer.record(cx.now, || EventKind::TcpCongestion { local, remote, cwnd, ssthresh, in_flight, srtt, rto });
+    }
+
+    /// True when data has waited longer than TCP_USER_TIMEOUT for an
+    /// acknowledgement (RFC 5482 §2, RFC 9293 §3.8.3).
+    fn user_timeout_expired(&self, now: Instant) -> bool {
+        match (self.cfg.user_timeout, self.unacked_since) {
+            (Some(limit), Some(since)) => now.saturating_duration_since(since) >= limit,
+            _ => false,
+        }
+    }
+
+    /// Keep-alive (RFC 1122 §4.2.3.6): after `keep_idle` without a segment
+    /// from the peer, probe every `keep_interval`; after `keep_count`
+    /// unanswered probes, give up with ETIMEDOUT and a RST, as Linux does.
+    fn on_keepalive_timeout(&mut self, cx: &mut Cx) {
+        if !self.cfg.keepalive || !matches!(self.state, State::Established | State::CloseWait | State::FinWait2) {
+            return;
+        }
+        let now = cx.now;
+        let idle_for = now.saturating_duration_since(self.last_recv_at);
+        if idle_for < self.cfg.keep_idle && self.keepalive_probes == 0 {
+            self.keepalive_deadline = Some(self.last_recv_at + self.cfg.keep_idle);
+            return;
+        }
+        // Data in flight is the retransmission timer's business.
+        if !self.rtx.is_empty() {
+            self.keepalive_deadline = Some(now + self.cfg.keep_interval);
+            return;
+        }
+        if self.keepalive_probes >= self.cfg.keep_count {
+            self.trace_timer(cx, Timer::Keepalive);
+            cx.stats.connections_timed_out += 1;
+            self.rst_due = Some((self.snd_nxt, Some(self.rcv_nxt)));
+            self.fail(cx, Error::TimedOut);
+            return;
+        }
+        self.trace_timer(cx, Timer::Keepalive);
+        self.keepalive_probes += 1;
+        self.keepalive_due = true;
+        self.wake = true;
+        self.keepalive_deadline = Some(now + self.cfg.keep_interval);
+    }
+
+    /// (Re)arms keep-alive from the last segment received.
+    pub(crate) fn arm_keepalive(&mut self) {
+        if self.cfg.keepalive && matches!(self.state, State::Established | State::CloseWait | State::FinWait2) {
+            self.keepalive_deadline = Some(self.last_recv_at + self.cfg.keep_idle);
+        } else {
+            self.keepalive_deadline = None;
+        }
+    }
+
+    /// Sets a socket option on a live connection.
+    pub fn set_keepalive(&mut self, on: bool, idle: Option<Duration>, interval: Option<Duration>, count: Option<u32>) {
+        self.cfg.keepalive = on;
+        if let Some(i) = idle {
+            self.cfg.keep_idle = i;
+        }
+        if let Some(i) = interval {
+            self.cfg.keep_interval = i;
+        }
+        if let Some(c) = count {
+            self.cfg.keep_count = c;
+        }
+        self.arm_keepalive();
+    }
+
+    /// The settings a live connection may still change.
+    pub fn config_mut(&mut self) -> &mut TcpConfig {
+        &mut self.cfg
+    }
+
+    pub fn congestion(&self) -> &Congestion {
+        &self.cc
+    }
+    pub fn congestion_mut(&mut self) -> &mut Congestion {
+        &mut self.cc
+    }
+
+    /// SO_ERROR: takes the pending error.
+    pub fn take_error(&mut self) -> Option<Error> {
+        self.error.take()
+    }
+
+    /// SO_RCVBUF on a live connection: the buffer grows at once; it never
+    /// shrinks below what it holds or what the window has promised, and
+    /// without window scaling it stays within 64 KiB (RFC 7323 §2.2).
+    pub fn set_recv_buffer(&mut self, n: usize) {
+        self.cfg.recv_buffer = n;
+        let cap = if self.state.is_synchronized() && !self.ws_ok { n.min(0xffff) } else { n.min(MAX_WINDOW) };
+        let promised = self.rcv_adv.since(self.rcv_nxt) + self.rx.len();
+        self.rx.set_capacity(cap.max(promised));
+        self.wake = true;
+    }
+
+    /// SO_SNDBUF on a live connection.
+    pub fn set_send_buffer(&mut self, n: usize) {
+        self.cfg.send_buffer = n;
+        self.tx.set_limit(n);
+        self.wake = true;
+    }
+
+    pub fn recv_buffer_size(&self) -> usize {
+        self.rx.capacity()
+    }
+    pub fn send_buffer_size(&self) -> usize {
+        self.tx.limit()
+    }
+
+    /// TCP_MAXSEG on a live connection: segments no larger than `m`.
+    pub fn clamp_mss(&mut self, m: usize) {
+        let opts = if self.ts_ok { 12 } else { 0 };
+        self.mss = self.mss.min(m.saturating_sub(opts)).max(1);
     }
 
     /// Starts the retransmission timer unless it runs (RFC 6298 §5.1).

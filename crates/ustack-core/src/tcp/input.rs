@@ -29,6 +29,13 @@ impl Connection {
     pub fn process(&mut self, cx: &mut Cx, seg: &TcpRepr, payload: &[u8]) -> Disposition {
         cx.stats.segments_in += 1;
         self.info.segments_received += 1;
+        // Anything from the peer answers keep-alive (RFC 1122 §4.2.3.6).
+        self.last_recv_at = cx.now;
+        self.last_tsecr = seg.options.timestamps.map(|t| t.1);
+        self.keepalive_probes = 0;
+        if self.cfg.keepalive {
+            self.arm_keepalive();
+        }
         let (local, remote) = (self.local, self.remote);
         cx.tracer.record(cx.now, || EventKind::TcpSegment {
             direction: Direction::Received,
@@ -511,6 +518,7 @@ impl Connection {
                     self.dupacks = 0;
                     self.dupack_credit = 0;
                     self.cc_ack(now, ack - prior_una, rtt_sample, flight_before);
+                    self.autotune_send();
                 }
             }
             Recovery::Fast { .. } => {
@@ -532,6 +540,7 @@ impl Connection {
 
         // RFC 6298 §5.2 and §5.3; the probe timer follows new ACKs.
         if advanced {
+            self.unacked_since = if self.rtx.is_empty() { None } else { Some(now) };
             if self.rtx.is_empty() {
                 self.rtx_deadline = None;
                 self.rack.tlp_deadline = None;
@@ -551,6 +560,9 @@ impl Connection {
         while let Some(&front) = self.rtx.front() {
             if front.end <= ack {
                 self.rtx.pop_front();
+                if !front.sacked && !front.lost {
+                    self.rack.sent.remove(&(front.sent_at, front.start.0));
+                }
                 if front.sacked {
                     self.sacked_bytes -= front.len();
                 } else {
@@ -567,6 +579,10 @@ impl Connection {
             } else {
                 if front.start < ack {
                     let part = ack - front.start;
+                    if !front.sacked && !front.lost {
+                        self.rack.sent.remove(&(front.sent_at, front.start.0));
+                        self.rack.sent.insert((front.sent_at, ack.0));
+                    }
                     let f = self.rtx.front_mut().expect("front exists");
                     f.start = ack;
                     if f.sacked {
@@ -639,6 +655,20 @@ impl Connection {
         if self.rtx.is_empty() { false } else { self.mark_lost(0) }
     }
 
+    /// The receive side's RTT estimate, for auto-tuning: the age of the
+    /// TSval a data segment echoes (Linux's rcv_rtt_est).
+    fn sample_rcv_rtt(&mut self, now: crate::time::Instant) {
+        if let Some(ecr) = self.last_tsecr
+            && ecr != 0
+        {
+            let ms = self.ts_now(now).wrapping_sub(ecr) as i32;
+            if ms >= 0 {
+                let r = crate::time::Duration::from_millis(ms.max(1) as u64);
+                self.rcv_rtt = Some(self.rcv_rtt.map_or(r, |old| old * 7 / 8 + r / 8));
+            }
+        }
+    }
+
     /// An RTT sample from an echoed timestamp (RFC 7323 §4.1).
     fn rtt_sample_ts(&mut self, cx: &mut Cx, ecr: u32) -> Option<crate::time::Duration> {
         let elapsed = self.ts_now(cx.now).wrapping_sub(ecr) as i32;
@@ -685,6 +715,7 @@ impl Connection {
     }
 
     fn receive_text(&mut self, cx: &mut Cx, seq: SeqNumber, payload: &[u8]) {
+        self.sample_rcv_rtt(cx.now);
         let had_ooo = self.rx.has_out_of_order();
         let written = if self.rx_shutdown {
             // Shut down for reading: acknowledge and discard.

@@ -46,6 +46,13 @@ pub struct TcpConfig {
     pub recv_buffer: usize,
     /// Send buffer (SO_SNDBUF): unacknowledged plus unsent bytes.
     pub send_buffer: usize,
+    /// Grow the receive buffer with the measured bandwidth-delay product
+    /// up to `recv_buffer_max`, and the send buffer with the congestion
+    /// window up to `send_buffer_max` (Linux's "dynamic right-sizing"). An
+    /// explicit SO_RCVBUF/SO_SNDBUF turns this off, as on Linux.
+    pub autotune: bool,
+    pub recv_buffer_max: usize,
+    pub send_buffer_max: usize,
     /// Largest segment we advertise and send (TCP_MAXSEG); `None` derives
     /// it from the interface MTU.
     pub mss: Option<u16>,
@@ -86,6 +93,22 @@ pub struct TcpConfig {
     pub rfc5961: bool,
     /// RFC 1337: ignore RST in TIME-WAIT.
     pub rfc1337: bool,
+    /// SO_KEEPALIVE: probe an idle connection (RFC 1122 §4.2.3.6).
+    pub keepalive: bool,
+    /// TCP_KEEPIDLE: idle time before the first probe (RFC 1122: at least
+    /// two hours by default).
+    pub keep_idle: Duration,
+    /// TCP_KEEPINTVL: time between unanswered probes.
+    pub keep_interval: Duration,
+    /// TCP_KEEPCNT: unanswered probes before the connection is dropped.
+    pub keep_count: u32,
+    /// TCP_USER_TIMEOUT (RFC 5482 semantics, RFC 9293 §3.8.3 R2): abort
+    /// when sent data stays unacknowledged this long. `None` leaves it to
+    /// the retry count.
+    pub user_timeout: Option<Duration>,
+    /// SO_LINGER: `Some(0)` makes `close` reset the connection; other
+    /// values are kept for the blocking API, which waits that long.
+    pub linger: Option<Duration>,
 }
 
 impl Default for TcpConfig {
@@ -93,6 +116,9 @@ impl Default for TcpConfig {
         TcpConfig {
             recv_buffer: 256 * 1024,
             send_buffer: 256 * 1024,
+            autotune: true,
+            recv_buffer_max: 16 << 20,
+            send_buffer_max: 16 << 20,
             mss: None,
             window_scaling: true,
             timestamps: true,
@@ -111,6 +137,12 @@ impl Default for TcpConfig {
             congestion: Algorithm::Cubic,
             rfc5961: true,
             rfc1337: true,
+            keepalive: false,
+            keep_idle: Duration::from_secs(7200),
+            keep_interval: Duration::from_secs(75),
+            keep_count: 9,
+            user_timeout: None,
+            linger: None,
         }
     }
 }

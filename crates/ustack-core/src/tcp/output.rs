@@ -67,6 +67,19 @@ impl Connection {
         if let Some(n) = self.emit_new_data(cx, out) {
             return Some(n);
         }
+        if self.keepalive_due {
+            self.keepalive_due = false;
+            // RFC 1122 §4.2.3.6: an old sequence number, no data; the peer
+            // must answer with an ACK.
+            let seg = Outgoing {
+                seq: self.snd_una - 1,
+                flags: TcpFlags::ACK,
+                data: None,
+                syn_options: false,
+                retransmission: false,
+            };
+            return Some(self.emit(cx, out, seg));
+        }
         if self.probe_due {
             self.probe_due = false;
             cx.stats.zero_window_probes += 1;
@@ -162,6 +175,8 @@ impl Connection {
         s.xmits = s.xmits.saturating_add(1);
         s.sent_at = cx.now;
         let seg_len = s.len();
+        let key = (s.sent_at, s.start.0);
+        self.rack.sent.insert(key);
         self.lost_count -= 1;
         self.in_flight += seg_len;
         self.on_recovery_send(seg_len);
@@ -200,6 +215,16 @@ impl Connection {
         }
         let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
         let max = self.max_payload(out.len());
+        // Restart after idle (RFC 5681 §4.1, RFC 7661 §4.4): after an RTO
+        // without sending, the window starts again from the initial window.
+        if self.rtx.is_empty()
+            && let Some(last) = self.last_send_at
+            && cx.now.saturating_duration_since(last) > self.rtt.rto()
+        {
+            self.last_send_at = Some(cx.now);
+            let iw = self.initial_cwnd();
+            self.cc.on_idle_restart(cx.now, iw);
+        }
         let pipe = self.pipe();
         let cwnd = self.cc.cwnd();
         // The congestion window admits a segment while the pipe is below
@@ -217,6 +242,10 @@ impl Connection {
         };
         let len = unsent.min(max).min(wnd_room).min(cwnd_room);
         let fin = fin_pending && len == unsent && len < wnd_room && cwnd_room > len;
+        // The congestion window is what held this segment back (RFC 7661).
+        if cwnd_room < unsent.min(max).min(wnd_room) {
+            self.cwnd_use.limited = true;
+        }
 
         if len == 0 && !fin {
             if wnd_room == 0 && self.rtx.is_empty() {
@@ -265,7 +294,13 @@ impl Connection {
             lost: false,
             sacked: false,
         });
+        self.rack.sent.insert((cx.now, seq.0));
         self.in_flight += seg_len;
+        self.cwnd_use.max_flight = self.cwnd_use.max_flight.max(self.in_flight);
+        self.last_send_at = Some(cx.now);
+        if self.unacked_since.is_none() {
+            self.unacked_since = Some(cx.now);
+        }
         self.on_recovery_send(seg_len);
         let probe = core::mem::take(&mut self.tlp_send_new);
         if probe {
@@ -344,14 +379,25 @@ impl Connection {
             return w as u16;
         }
         // Move the right edge only by a worthwhile amount: one MSS or half
-        // the buffer, whichever is smaller.
+        // the buffer, whichever is smaller (RFC 9293 §3.8.6.2.2).
         let threshold = self.mss.min(self.rx.capacity() / 2).max(1);
-        let mut wnd = if free >= current + threshold || free == self.rx.capacity() { free } else { current };
-        wnd = wnd.max(current).min(super::connection::MAX_WINDOW);
-        let shift = self.rcv_wscale;
-        // Round up so the right edge never moves left (RFC 7323 §2.4).
-        let field = wnd.div_ceil(1 << shift).min(0xffff);
-        self.rcv_adv = (self.rcv_nxt + (field << shift)).max(self.rcv_adv);
+        let desired = if free >= current + threshold || free == self.rx.capacity() { free } else { current };
+        let desired = desired.min(super::connection::MAX_WINDOW);
+        // The scaled field counts units of 2^shift bytes. Never promise
+        // more than the buffer can hold (round down); keep the edge already
+        // promised when the buffer has room for the rounding up. A retreat
+        // of less than one unit remains possible when the buffer is nearly
+        // full (RFC 7323 §2.4 asks senders to tolerate it); data sent up to
+        // the old edge is still accepted, since acceptance uses the
+        // furthest edge ever advertised.
+        let unit = 1usize << self.rcv_wscale;
+        let mut field = desired / unit;
+        let keep = current.div_ceil(unit);
+        if field < keep && keep * unit <= free {
+            field = keep;
+        }
+        let field = field.min(0xffff);
+        self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + field * unit);
         field as u16
     }
 

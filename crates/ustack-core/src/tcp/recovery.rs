@@ -22,6 +22,7 @@ use super::Cx;
 use super::connection::{Connection, Recovery, TxSeg};
 use super::seq::SeqNumber;
 use crate::time::{Duration, Instant};
+use std::collections::BTreeSet;
 
 /// RFC 6675 DupThresh.
 pub const DUP_THRESH: u32 = 3;
@@ -55,6 +56,11 @@ pub(crate) struct Rack {
     pub tlp_end_seq: Option<SeqNumber>,
     /// The probe was a retransmission (not new data).
     pub tlp_is_retrans: bool,
+    /// Segments in flight, neither delivered nor marked lost, by last send
+    /// time then start (the RFC's "time-ordered" view of the scoreboard):
+    /// loss detection visits only these, so its cost is the number of
+    /// holes, not the size of the window.
+    pub sent: BTreeSet<(Instant, u32)>,
 }
 
 /// PRR state (RFC 6937 §3).
@@ -105,7 +111,9 @@ impl Connection {
             self.in_flight -= len;
         }
         s.sacked = true;
+        let key = (s.sent_at, s.start.0);
         self.sacked_bytes += len;
+        self.rack.sent.remove(&key);
         len
     }
 
@@ -115,8 +123,10 @@ impl Connection {
             return false;
         }
         s.lost = true;
+        let key = (s.sent_at, s.start.0);
         self.lost_count += 1;
         self.in_flight -= s.len();
+        self.rack.sent.remove(&key);
         self.wake = true;
         true
     }
@@ -132,6 +142,8 @@ impl Connection {
         self.rtx.insert(i + 1, tail);
         if s.lost && !s.sacked {
             self.lost_count += 1;
+        } else if !s.sacked {
+            self.rack.sent.insert((tail.sent_at, at.0));
         }
     }
 
@@ -243,7 +255,8 @@ impl Connection {
     }
 
     fn sacked_segments_at_least(&self, n: usize) -> bool {
-        self.sacked_bytes >= n * self.mss || self.rtx.iter().filter(|s| s.sacked).take(n).count() >= n
+        // RFC 6675's DupThresh in bytes: (DupThresh - 1) * SMSS + 1 SACKed.
+        self.sacked_bytes > (n - 1) * self.mss
     }
 
     /// Step 5: marks lost every segment sent before the most recently
@@ -253,31 +266,33 @@ impl Connection {
         let Some(xmit_ts) = self.rack.xmit_ts else { return 0 };
         let reo_wnd = self.rack_reo_wnd();
         let wait = self.rack.rtt + reo_wnd;
-        let mut lost = 0;
+        let mut expired: Vec<(Instant, u32)> = Vec::new();
         let mut timeout: Option<Duration> = None;
-        for i in 0..self.rtx.len() {
-            let s = self.rtx[i];
-            // Segments are in sequence order; those never retransmitted are
-            // also in send order, so the first of them sent after the
-            // reference ends the search.
-            let before_ref = s.sent_at < xmit_ts || (s.sent_at == xmit_ts && s.end < self.rack.end_seq);
-            if !before_ref {
-                if s.xmits == 1 {
-                    break;
+        for &(sent_at, start) in self.rack.sent.range(..=(xmit_ts, u32::MAX)) {
+            if sent_at == xmit_ts {
+                // Sent at the same instant: only segments before the
+                // reference in sequence count.
+                let i = self.seg_index_after(SeqNumber(start));
+                if self.rtx.get(i).is_none_or(|s| s.end >= self.rack.end_seq) {
+                    continue;
                 }
-                continue;
             }
-            if s.sacked || s.lost {
-                continue;
-            }
-            let deadline = s.sent_at + wait;
+            let deadline = sent_at + wait;
             if deadline <= now {
-                if self.mark_lost(i) {
-                    lost += 1;
-                }
+                expired.push((sent_at, start));
             } else {
                 let left = deadline - now;
                 timeout = Some(timeout.map_or(left, |t: Duration| t.max(left)));
+            }
+        }
+        let mut lost = 0;
+        for (_, start) in expired {
+            let i = self.seg_index_after(SeqNumber(start));
+            if i < self.rtx.len() && self.rtx[i].start == SeqNumber(start) && self.mark_lost(i) {
+                lost += 1;
+            } else {
+                // A stale entry (the segment changed under it): drop it.
+                self.rack.sent.retain(|&(_, s)| s != start);
             }
         }
         self.rack.reorder_deadline = timeout.map(|t| now + t);
@@ -344,7 +359,12 @@ impl Connection {
         self.recovery = Recovery::Open;
         self.dupacks = 0;
         self.dupack_credit = 0;
-        self.cc.on_recovery_end(cx.now);
+        // Fast recovery ends at ssthresh (RFC 6582 §3.2 step 3); after a
+        // timeout the window is whatever slow start has reached (RFC 5681
+        // §3.1), not a jump to ssthresh.
+        if matches!(was, Recovery::Fast { .. }) {
+            self.cc.on_recovery_end(cx.now);
+        }
         if matches!(was, Recovery::Fast { .. }) && self.undo.active && self.undo.retrans == 0 && self.info.dsacks > 0 {
             self.cc.undo(self.undo.cwnd, self.undo.ssthresh);
             self.info.undos += 1;
@@ -387,11 +407,7 @@ impl Connection {
             self.rack.tlp_is_retrans = false;
         } else if let Some(i) = (0..self.rtx.len()).rev().find(|&i| !self.rtx[i].sacked) {
             // The last segment not known delivered goes again.
-            if !self.rtx[i].lost {
-                self.rtx[i].lost = true;
-                self.lost_count += 1;
-                self.in_flight -= self.rtx[i].len();
-            }
+            self.mark_lost(i);
             self.rexmit_now = true;
             self.rack.tlp_is_retrans = true;
             self.rack.tlp_end_seq = Some(self.rtx[i].end);

@@ -1,0 +1,163 @@
+//! `setsockopt` and `getsockopt`: socket options on sockets in any state.
+//!
+//! On a socket not yet connected, an option changes the settings the
+//! connection will start from; on a listener, those of the connections it
+//! will accept; on a live connection, what can still change does (buffers
+//! grow, keep-alive starts, Nagle turns off, the algorithm is replaced).
+
+use super::{Socket, Stack, TcpSocket};
+use crate::socket::{Error, SockOpt, SockOptName, SocketHandle};
+use crate::tcp::congestion::Congestion;
+use crate::tcp::{State, TcpConfig};
+use crate::time::Duration;
+
+/// Smallest buffer a socket may be given (Linux rounds up to about this).
+const MIN_BUFFER: usize = 2048;
+/// Largest (Linux's default `net.core.rmem_max` is far smaller; this is the
+/// RFC 7323 window limit).
+const MAX_BUFFER: usize = 1 << 30;
+
+impl Stack {
+    /// Sets a socket option. Fails with EINVAL for a value out of range,
+    /// ENOPROTOOPT for an option the socket type does not have, EBADF for
+    /// a closed handle.
+    pub fn set_option(&mut self, h: SocketHandle, opt: SockOpt) -> Result<(), Error> {
+        if let SockOpt::ReuseAddr(on) = opt {
+            return self.set_reuse_addr(h, on);
+        }
+        let udp_limit = |n: usize| n.clamp(MIN_BUFFER, MAX_BUFFER);
+        let slot = self.user_slot_mut(h)?;
+        match slot.socket.as_mut() {
+            Some(Socket::Udp(u)) => match opt {
+                SockOpt::RecvBuffer(n) => {
+                    u.set_recv_limit(udp_limit(n));
+                    Ok(())
+                }
+                SockOpt::SendBuffer(_) => Ok(()),
+                SockOpt::Error(_) => Err(Error::InvalidInput),
+                _ => Err(Error::NoProtocolOption),
+            },
+            Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => apply(cfg, opt),
+            Some(Socket::Tcp(TcpSocket::Listener(l))) => apply(&mut l.cfg, opt),
+            Some(Socket::Tcp(TcpSocket::Conn(c))) => {
+                let mut cfg = c.config().clone();
+                apply(&mut cfg, opt)?;
+                match opt {
+                    SockOpt::RecvBuffer(_) => c.set_recv_buffer(cfg.recv_buffer),
+                    SockOpt::SendBuffer(_) => c.set_send_buffer(cfg.send_buffer),
+                    SockOpt::NoDelay(on) => c.set_option_nodelay(on),
+                    SockOpt::KeepAlive(_) | SockOpt::KeepIdle(_) | SockOpt::KeepInterval(_) | SockOpt::KeepCount(_) => {
+                        c.set_keepalive(
+                            cfg.keepalive,
+                            Some(cfg.keep_idle),
+                            Some(cfg.keep_interval),
+                            Some(cfg.keep_count),
+                        )
+                    }
+                    SockOpt::Congestion(a) => {
+                        if c.congestion().algorithm() != a {
+                            let cwnd = c.congestion().cwnd();
+                            *c.congestion_mut() = Congestion::new(a, cwnd);
+                        }
+                        c.config_mut().congestion = a;
+                    }
+                    SockOpt::MaxSegment(m) => c.clamp_mss(m as usize),
+                    _ => {}
+                }
+                let live = c.config_mut();
+                live.autotune = cfg.autotune;
+                live.recv_buffer_max = cfg.recv_buffer_max;
+                live.send_buffer_max = cfg.send_buffer_max;
+                live.linger = cfg.linger;
+                live.user_timeout = cfg.user_timeout;
+                self.mark_ready(h);
+                Ok(())
+            }
+            None => Err(Error::BadHandle),
+        }
+    }
+
+    /// Reads a socket option.
+    pub fn get_option(&mut self, h: SocketHandle, name: SockOptName) -> Result<SockOpt, Error> {
+        let reuse = self.slot(h)?.reuse_addr;
+        let slot = self.user_slot_mut(h)?;
+        let cfg: TcpConfig = match slot.socket.as_mut() {
+            Some(Socket::Udp(u)) => {
+                return match name {
+                    SockOptName::ReuseAddr => Ok(SockOpt::ReuseAddr(reuse)),
+                    SockOptName::RecvBuffer => Ok(SockOpt::RecvBuffer(u.recv_limit())),
+                    SockOptName::SendBuffer => Ok(SockOpt::SendBuffer(MIN_BUFFER.max(65536))),
+                    SockOptName::Error => Ok(SockOpt::Error(u.take_error())),
+                    _ => Err(Error::NoProtocolOption),
+                };
+            }
+            Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => (**cfg).clone(),
+            Some(Socket::Tcp(TcpSocket::Listener(l))) => (*l.cfg).clone(),
+            Some(Socket::Tcp(TcpSocket::Conn(c))) => {
+                match name {
+                    SockOptName::Error => {
+                        // SO_ERROR: the pending error, then the soft error.
+                        let e = if c.state() == State::Closed { c.take_error() } else { None };
+                        return Ok(SockOpt::Error(e.or(c.soft_error())));
+                    }
+                    SockOptName::MaxSegment => return Ok(SockOpt::MaxSegment(c.mss().min(0xffff) as u16)),
+                    SockOptName::RecvBuffer => return Ok(SockOpt::RecvBuffer(c.recv_buffer_size())),
+                    SockOptName::SendBuffer => return Ok(SockOpt::SendBuffer(c.send_buffer_size())),
+                    _ => {}
+                }
+                c.config().clone()
+            }
+            None => return Err(Error::BadHandle),
+        };
+        Ok(match name {
+            SockOptName::ReuseAddr => SockOpt::ReuseAddr(reuse),
+            SockOptName::RecvBuffer => SockOpt::RecvBuffer(cfg.recv_buffer),
+            SockOptName::SendBuffer => SockOpt::SendBuffer(cfg.send_buffer),
+            SockOptName::Linger => SockOpt::Linger(cfg.linger),
+            SockOptName::KeepAlive => SockOpt::KeepAlive(cfg.keepalive),
+            SockOptName::NoDelay => SockOpt::NoDelay(!cfg.nagle),
+            SockOptName::MaxSegment => SockOpt::MaxSegment(cfg.mss.unwrap_or(536)),
+            SockOptName::KeepIdle => SockOpt::KeepIdle(cfg.keep_idle),
+            SockOptName::KeepInterval => SockOpt::KeepInterval(cfg.keep_interval),
+            SockOptName::KeepCount => SockOpt::KeepCount(cfg.keep_count),
+            SockOptName::UserTimeout => SockOpt::UserTimeout(cfg.user_timeout),
+            SockOptName::Congestion => SockOpt::Congestion(cfg.congestion),
+            SockOptName::Error => SockOpt::Error(None),
+        })
+    }
+}
+
+/// Applies an option to a configuration, checking its range.
+fn apply(cfg: &mut TcpConfig, opt: SockOpt) -> Result<(), Error> {
+    match opt {
+        // An explicit size turns auto-tuning off (Linux's SOCK_RCVBUF_LOCK).
+        SockOpt::RecvBuffer(n) => {
+            cfg.recv_buffer = n.clamp(MIN_BUFFER, MAX_BUFFER);
+            cfg.recv_buffer_max = cfg.recv_buffer;
+            cfg.autotune = false;
+        }
+        SockOpt::SendBuffer(n) => {
+            cfg.send_buffer = n.clamp(MIN_BUFFER, MAX_BUFFER);
+            cfg.send_buffer_max = cfg.send_buffer;
+            cfg.autotune = false;
+        }
+        SockOpt::Linger(l) => cfg.linger = l,
+        SockOpt::KeepAlive(on) => cfg.keepalive = on,
+        SockOpt::NoDelay(on) => cfg.nagle = !on,
+        // Linux accepts 88..=32767 (RFC 9293 §3.7.1 leaves the floor open).
+        SockOpt::MaxSegment(m) if (88..=32767).contains(&m) => cfg.mss = Some(m),
+        SockOpt::MaxSegment(_) => return Err(Error::InvalidInput),
+        SockOpt::KeepIdle(d) | SockOpt::KeepInterval(d) if d.is_zero() || d > Duration::from_secs(32767) => {
+            return Err(Error::InvalidInput);
+        }
+        SockOpt::KeepIdle(d) => cfg.keep_idle = d,
+        SockOpt::KeepInterval(d) => cfg.keep_interval = d,
+        SockOpt::KeepCount(n) if n == 0 || n > 127 => return Err(Error::InvalidInput),
+        SockOpt::KeepCount(n) => cfg.keep_count = n,
+        SockOpt::UserTimeout(t) => cfg.user_timeout = t.filter(|d| !d.is_zero()),
+        SockOpt::Congestion(a) => cfg.congestion = a,
+        SockOpt::ReuseAddr(_) => {}
+        SockOpt::Error(_) => return Err(Error::InvalidInput),
+    }
+    Ok(())
+}
