@@ -202,6 +202,11 @@ pub struct Connection {
     pub(crate) rcv_space_bytes: usize,
     /// TSecr of the segment being processed.
     pub(crate) last_tsecr: Option<u32>,
+    /// What the application consumed in the previous auto-tuning round.
+    pub(crate) rcv_space_prev: usize,
+    /// When pacing lets the next segment go.
+    pub(crate) pacing_next: Option<Instant>,
+    pub(crate) pacing_deadline: Option<Instant>,
 
     /// The application will send no more: a FIN follows the data.
     pub(crate) tx_closed: bool,
@@ -353,6 +358,9 @@ impl Connection {
             rcv_space_start: now,
             rcv_space_bytes: 0,
             last_tsecr: None,
+            rcv_space_prev: 0,
+            pacing_next: None,
+            pacing_deadline: None,
             tx_closed: false,
             fin_seq: None,
             rx_fin: None,
@@ -677,12 +685,23 @@ impl Connection {
         if now.saturating_duration_since(self.rcv_space_start) < rtt {
             return;
         }
-        let want = (2 * self.rcv_space_bytes).min(self.cfg.recv_buffer_max);
+        // Twice what was consumed this round, plus room for a burst; and
+        // while consumption is still growing (the sender in slow start),
+        // more in proportion to the growth, so the window stays ahead of a
+        // window that doubles every round.
+        let copied = self.rcv_space_bytes;
+        let mut want = 2 * copied + 16 * self.mss;
+        if self.rcv_space_prev > 0 && copied > self.rcv_space_prev {
+            let growth = (copied - self.rcv_space_prev) as u128 * want as u128 / self.rcv_space_prev as u128;
+            want = want.saturating_add(2 * growth.min(usize::MAX as u128 / 2) as usize);
+        }
+        let want = want.min(self.cfg.recv_buffer_max);
         let cap = if self.ws_ok { want } else { want.min(0xffff) };
         if cap > self.rx.capacity() {
             self.rx.set_capacity(cap);
             self.wake = true;
         }
+        self.rcv_space_prev = copied;
         self.rcv_space_bytes = 0;
         self.rcv_space_start = now;
     }
@@ -772,10 +791,19 @@ impl Connection {
 
     /// The earliest instant a timer of this connection expires.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.rtx_deadline, self.persist_deadline, self.delack_deadline, self.close_deadline]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.rtx_deadline,
+            self.persist_deadline,
+            self.delack_deadline,
+            self.close_deadline,
+            self.rack.reorder_deadline,
+            self.rack.tlp_deadline,
+            self.keepalive_deadline,
+            self.pacing_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs every timer whose deadline has passed.
@@ -806,6 +834,11 @@ impl Connection {
         if self.keepalive_deadline.is_some_and(|t| t <= now) {
             self.keepalive_deadline = None;
             self.on_keepalive_timeout(cx);
+        }
+        if self.pacing_deadline.is_some_and(|t| t <= now) {
+            // The paced segment may go now.
+            self.pacing_deadline = None;
+            self.wake = true;
         }
         if self.persist_deadline.is_some_and(|t| t <= now) {
             self.persist_deadline = None;
@@ -877,7 +910,14 @@ impl Connection {
                 self.rack.reorder_deadline = None;
                 self.rack.tlp_deadline = None;
                 self.rack.tlp_end_seq = None;
+                // RFC 2018 §8: the receiver may have reneged on what it
+                // SACKed; after a timeout nothing SACKed is trusted.
                 for i in 0..self.rtx.len() {
+                    if self.rtx[i].sacked {
+                        self.rtx[i].sacked = false;
+                        self.sacked_bytes -= self.rtx[i].len();
+                        self.in_flight += self.rtx[i].len();
+                    }
                     self.mark_lost(i);
                 }
                 self.trace_congestion(cx);
@@ -1145,6 +1185,8 @@ impl Connection {
             || self.unsent() > 0
             || (self.tx_closed && self.fin_seq.is_none())
             || self.probe_due
+            || self.keepalive_due
+            || self.tlp_send_new
             || self.ack_due == AckDue::Now
     }
 

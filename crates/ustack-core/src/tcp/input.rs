@@ -724,6 +724,7 @@ impl Connection {
                     in_order: payload.len(),
                     new_bytes: payload.len(),
                     out_of_order: false,
+                    dropped: false,
                 }
             } else {
                 Default::default()
@@ -746,8 +747,10 @@ impl Connection {
             // A filled hole (RFC 5681 §4.2) or a duplicate: ACK at once.
             self.ack_due = AckDue::Now;
         }
-        if written.new_bytes < payload.len() && !self.rx_shutdown {
-            // Some of it was held already (RFC 2883 §4.1.2).
+        if written.new_bytes < payload.len() && !written.dropped && !self.rx_shutdown {
+            // Some of it was held already (RFC 2883 §4.1.2). A segment
+            // dropped for want of room is not a duplicate and must not be
+            // reported: the sender would take it as SACKed.
             self.dsack = Some((seq, seq + payload.len()));
         } else {
             self.schedule_ack(cx, payload.len());

@@ -109,6 +109,10 @@ pub struct TcpConfig {
     /// SO_LINGER: `Some(0)` makes `close` reset the connection; other
     /// values are kept for the blocking API, which waits that long.
     pub linger: Option<Duration>,
+    /// Spread a window's segments over the round trip instead of sending
+    /// them in one burst: at cwnd/SRTT times 2 in slow start and 1.2
+    /// after, the ratios Linux uses.
+    pub pacing: bool,
 }
 
 impl Default for TcpConfig {
@@ -143,6 +147,7 @@ impl Default for TcpConfig {
             keep_count: 9,
             user_timeout: None,
             linger: None,
+            pacing: true,
         }
     }
 }

@@ -253,6 +253,15 @@ impl Connection {
             }
             return None;
         }
+        // Pacing: the next segment waits for its slot, unless it is a
+        // probe or the slot is within one segment's time.
+        if let Some(next) = self.pacing_next
+            && !self.tlp_send_new
+            && next > cx.now
+        {
+            self.pacing_deadline = Some(next);
+            return None;
+        }
         if len > 0 && !fin {
             // RFC 9293 §3.8.6.2.1 (sender SWS) and §3.7.4 (Nagle): send a
             // full segment, or everything queued when nothing is
@@ -295,6 +304,7 @@ impl Connection {
             sacked: false,
         });
         self.rack.sent.insert((cx.now, seq.0));
+        self.pace(cx.now, seg_len);
         self.in_flight += seg_len;
         self.cwnd_use.max_flight = self.cwnd_use.max_flight.max(self.in_flight);
         self.last_send_at = Some(cx.now);
@@ -318,6 +328,23 @@ impl Connection {
             self.arm_tlp(cx.now);
         }
         Some(n)
+    }
+
+    /// Sets when the next paced segment may go: `len` bytes at
+    /// cwnd/SRTT times 2 in slow start, 1.2 in congestion avoidance. A
+    /// sender ahead of schedule by less than two segments' time may send at
+    /// once (a small burst, Linux fq's quantum).
+    fn pace(&mut self, now: crate::time::Instant, len: usize) {
+        if !self.cfg.pacing {
+            return;
+        }
+        let Some(srtt) = self.rtt.srtt() else { return };
+        let cwnd = self.cc.cwnd().max(self.mss);
+        let ratio = if cwnd < self.cc.ssthresh() { 2.0 } else { 1.2 };
+        let bytes_per_sec = cwnd as f64 * ratio / srtt.as_secs_f64().max(1e-6);
+        let gap = crate::time::Duration::from_secs_f64(len as f64 / bytes_per_sec);
+        let base = self.pacing_next.filter(|&t| t > now - gap * 2).unwrap_or(now);
+        self.pacing_next = Some(base + gap);
     }
 
     /// Counts what is sent during fast recovery against PRR's budget.

@@ -13,8 +13,9 @@ use super::seq::SeqNumber;
 /// Most separate out-of-order ranges held. A flood of tiny segments with
 /// gaps between them cannot make the list, or the work per segment, grow
 /// without bound; segments that would open a new range past this are
-/// dropped (the sender will retransmit them).
-pub const MAX_OOO_RANGES: usize = 64;
+/// dropped (the sender will retransmit them). A 16 MiB window that loses
+/// one segment in ten has about a thousand holes.
+pub const MAX_OOO_RANGES: usize = 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Range {
@@ -33,6 +34,8 @@ pub struct Written {
     pub new_bytes: usize,
     /// True when the segment went into the out-of-order queue.
     pub out_of_order: bool,
+    /// Not stored at all (no room, or too many ranges): not a duplicate.
+    pub dropped: bool,
 }
 
 #[derive(Debug)]
@@ -82,8 +85,11 @@ impl RecvBuffer {
         debug_assert!(seq >= rcv_nxt);
         let offset = seq - rcv_nxt;
         let space = self.ring.free();
-        if offset >= space || data.is_empty() {
+        if data.is_empty() {
             return Written::default();
+        }
+        if offset >= space {
+            return Written { dropped: true, ..Written::default() };
         }
         let data = &data[..data.len().min(space - offset)];
         let start = seq;
@@ -92,12 +98,12 @@ impl RecvBuffer {
             self.clock += 1;
             let new_bytes = self.insert_range(start, end);
             let Some(new_bytes) = new_bytes else {
-                return Written::default();
+                return Written { dropped: true, ..Written::default() };
             };
             if new_bytes > 0 {
                 self.ring.write_at(self.ring.len() + offset, data);
             }
-            return Written { in_order: 0, new_bytes, out_of_order: true };
+            return Written { in_order: 0, new_bytes, out_of_order: true, dropped: false };
         }
         // In order: store, then swallow any out-of-order ranges it reaches.
         self.ring.write_at(self.ring.len(), data);
@@ -121,7 +127,7 @@ impl RecvBuffer {
         }
         let in_order = new_end - rcv_nxt;
         self.ring.extend_len(in_order);
-        Written { in_order, new_bytes, out_of_order: false }
+        Written { in_order, new_bytes, out_of_order: false, dropped: false }
     }
 
     /// Merges `[start, end)` into the out-of-order list. Returns the bytes
@@ -129,7 +135,8 @@ impl RecvBuffer {
     /// need a new entry.
     fn insert_range(&mut self, start: SeqNumber, end: SeqNumber) -> Option<usize> {
         // Ranges are sorted and disjoint (not even touching).
-        let first = self.ooo.iter().position(|r| r.end >= start);
+        let first = self.ooo.partition_point(|r| r.end < start);
+        let first = (first < self.ooo.len()).then_some(first);
         let Some(first) = first else {
             if self.ooo.len() >= MAX_OOO_RANGES {
                 return None;
@@ -280,7 +287,7 @@ mod tests {
         let w = b.write(s(0), s(0), b"0123456789");
         assert_eq!(w.in_order, 8);
         assert_eq!(b.free(), 0);
-        assert_eq!(b.write(s(8), s(8), b"x"), Written::default());
+        assert_eq!(b.write(s(8), s(8), b"x"), Written { dropped: true, ..Written::default() });
     }
 
     #[test]
