@@ -241,7 +241,7 @@ mod tests {
     fn in_order_then_read() {
         let mut b = RecvBuffer::new(100);
         let w = b.write(s(10), s(10), b"hello");
-        assert_eq!(w, Written { in_order: 5, new_bytes: 5, out_of_order: false });
+        assert_eq!(w, Written { in_order: 5, new_bytes: 5, out_of_order: false, dropped: false });
         let mut out = [0u8; 10];
         assert_eq!(b.read(&mut out), 5);
         assert_eq!(&out[..5], b"hello");
