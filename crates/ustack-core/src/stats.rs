@@ -80,6 +80,10 @@ pub struct TcpStats {
     pub timeouts: u64,
     pub fast_retransmits: u64,
     pub challenge_acks: u64,
+    /// Challenge ACKs not sent because of the RFC 5961 §7 rate limit.
+    pub challenge_acks_limited: u64,
+    /// Out-of-order segments dropped because the stack-wide limit was reached.
+    pub ooo_limit_drops: u64,
     pub delayed_acks: u64,
     pub zero_window_probes: u64,
     pub bytes_in: u64,

@@ -58,6 +58,15 @@ fn run_seed(seed: u64) -> Result<(), String> {
         if host.stack.socket_count() != 0 {
             return Err(format!("seed {seed}: {name} still holds {} sockets", host.stack.socket_count()));
         }
+        if host.stack.out_of_order_bytes() != 0 {
+            return Err(format!(
+                "seed {seed}: {name} still counts {} out-of-order bytes",
+                host.stack.out_of_order_bytes()
+            ));
+        }
+        if host.stack.poll_timeout().is_some() {
+            return Err(format!("seed {seed}: {name} still has a timer at {:?}", host.stack.poll_timeout()));
+        }
     }
     Ok(())
 }

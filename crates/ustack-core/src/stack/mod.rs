@@ -76,6 +76,10 @@ pub struct StackConfig {
     /// Answer SYNs with SYN cookies when a listener's SYN queue is full
     /// (RFC 4987 §3.6); off, such SYNs are dropped.
     pub syn_cookies: bool,
+    /// RFC 5961 §7: the most challenge ACKs sent per second.
+    pub challenge_ack_limit: u32,
+    /// The most bytes all connections together may hold out of order.
+    pub ooo_memory_limit: usize,
     /// Answer segments to closed ports with RST (RFC 9293 §3.10.7.1) and
     /// UDP to closed ports with ICMP port unreachable; off is a "blackhole".
     pub reply_to_closed_ports: bool,
@@ -106,6 +110,8 @@ impl StackConfig {
             max_backlog: 4096,
             syn_cookies: true,
             reply_to_closed_ports: true,
+            challenge_ack_limit: 1000,
+            ooo_memory_limit: 64 << 20,
             icmp_error_rate: 1000,
             checksum: ChecksumCaps::default(),
             udp_buffer: 256 * 1024,
@@ -210,6 +216,8 @@ pub struct Stack {
     next_iss: Option<u32>,
     stats: Stats,
     tracer: Tracer,
+    /// Limits shared by all TCP connections.
+    tcp_shared: crate::tcp::TcpShared,
     now: Instant,
 }
 
@@ -254,6 +262,7 @@ impl Stack {
             next_iss: None,
             stats: Stats::default(),
             tracer: Tracer::default(),
+            tcp_shared: crate::tcp::TcpShared::new(cfg.challenge_ack_limit, cfg.ooo_memory_limit),
             now: Instant::ZERO,
             cfg,
         }
@@ -368,6 +377,10 @@ impl Stack {
         };
         if slot.generation != h.generation || slot.socket.is_none() {
             return;
+        }
+        // A connection's out-of-order bytes leave the stack-wide count.
+        if let Some(Socket::Tcp(TcpSocket::Conn(c))) = slot.socket.as_ref() {
+            self.tcp_shared.ooo_bytes = self.tcp_shared.ooo_bytes.saturating_sub(c.ooo_reported());
         }
         slot.socket = None;
         slot.generation = slot.generation.wrapping_add(1);
@@ -628,6 +641,11 @@ impl Stack {
     }
 
     /// Heap bytes held by socket buffers (for memory accounting).
+    /// Bytes all TCP connections hold out of order.
+    pub fn out_of_order_bytes(&self) -> usize {
+        self.tcp_shared.ooo_bytes
+    }
+
     pub fn buffer_bytes(&self) -> usize {
         self.tcp_connections().map(|(_, c)| c.buffer_bytes()).sum()
     }

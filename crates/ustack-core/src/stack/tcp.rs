@@ -219,7 +219,7 @@ impl Stack {
         let ts_offset = self.isn.ts_offset(local, remote);
         let local_mss = self.local_mss();
         let conn = {
-            let mut cx = Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp };
+            let mut cx = Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp, shared: &mut self.tcp_shared };
             Connection::connect(&mut cx, &cfg, Endpoints { local, remote, iss, local_mss, ts_offset })
         };
         let slot = self.slot_mut(h)?;
@@ -337,7 +337,7 @@ impl Stack {
         let Some(Socket::Tcp(TcpSocket::Conn(conn))) = slot.socket.as_mut() else {
             return Err(Error::NotConnected);
         };
-        Ok((conn, Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp }))
+        Ok((conn, Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp, shared: &mut self.tcp_shared }))
     }
 
     /// Runs `f` on the connection behind `h`, then brings the stack's
@@ -374,7 +374,9 @@ impl Stack {
         let deadline = conn.poll_timeout();
         let woke = conn.take_wake();
         let rst_pending = conn.rst_due.is_some();
+        let ooo_delta = conn.take_ooo_delta();
         let (local, remote) = (conn.local(), conn.remote());
+        self.tcp_shared.ooo_bytes = self.tcp_shared.ooo_bytes.saturating_add_signed(ooo_delta);
         if requeue {
             self.mark_ready(h);
         }
@@ -552,7 +554,7 @@ impl Stack {
         let ts_offset = self.isn.ts_offset(local, remote);
         let local_mss = self.local_mss();
         let conn = {
-            let mut cx = Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp };
+            let mut cx = Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp, shared: &mut self.tcp_shared };
             // Record the SYN as received by the new connection.
             let (l, r, rp, n) = (local, remote, *repr, payload.len());
             cx.tracer.record(now, || EventKind::TcpSegment {
@@ -682,7 +684,7 @@ impl Stack {
         let ts_offset = self.isn.ts_offset(local, remote);
         let local_mss = self.local_mss();
         let conn = {
-            let mut cx = Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp };
+            let mut cx = Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp, shared: &mut self.tcp_shared };
             let ep = Endpoints { local, remote, iss: 0, local_mss, ts_offset };
             Connection::from_syn_cookie(&mut cx, &cfg, ep, repr, &opts)
         };

@@ -27,7 +27,7 @@ pub const MAX_WINDOW: usize = 1 << 30;
 pub const MAX_WINDOW_SHIFT: u8 = 14;
 /// Segments acknowledged at once at the start of a connection, before
 /// delayed ACKs begin (Linux's quick-ack mode).
-const QUICKACK_SEGMENTS: u32 = 16;
+pub(crate) const QUICKACK_SEGMENTS: u32 = 16;
 
 /// One segment's worth of sequence space in flight.
 #[derive(Clone, Copy, Debug)]
@@ -204,6 +204,10 @@ pub struct Connection {
     pub(crate) last_tsecr: Option<u32>,
     /// What the application consumed in the previous auto-tuning round.
     pub(crate) rcv_space_prev: usize,
+    /// Out-of-order bytes last reported to the stack's total.
+    pub(crate) ooo_reported: usize,
+    /// When data last arrived, for quick-ACK after idle.
+    pub(crate) last_data_at: Option<Instant>,
     /// When pacing lets the next segment go.
     pub(crate) pacing_next: Option<Instant>,
     pub(crate) pacing_deadline: Option<Instant>,
@@ -359,6 +363,8 @@ impl Connection {
             rcv_space_bytes: 0,
             last_tsecr: None,
             rcv_space_prev: 0,
+            ooo_reported: 0,
+            last_data_at: None,
             pacing_next: None,
             pacing_deadline: None,
             tx_closed: false,
@@ -581,6 +587,20 @@ impl Connection {
     pub fn take_wake(&mut self) -> bool {
         core::mem::take(&mut self.wake)
     }
+    /// The change in out-of-order bytes since the last call, for the
+    /// stack-wide total.
+    pub(crate) fn take_ooo_delta(&mut self) -> isize {
+        let now = self.rx.out_of_order_bytes();
+        let d = now as isize - self.ooo_reported as isize;
+        self.ooo_reported = now;
+        d
+    }
+
+    /// Out-of-order bytes counted in the stack's total.
+    pub(crate) fn ooo_reported(&self) -> usize {
+        self.ooo_reported
+    }
+
     /// Heap bytes held by the buffers.
     pub fn buffer_bytes(&self) -> usize {
         self.tx.allocated() + self.rx.allocated() + self.rtx.capacity() * core::mem::size_of::<TxSeg>()

@@ -299,8 +299,7 @@ impl Connection {
                 self.set_state(cx, State::Closed);
                 return Disposition::Dropped(DropReason::TcpUnacceptable);
             }
-            cx.stats.challenge_acks += 1;
-            self.ack_due = AckDue::Now;
+            self.challenge_ack(cx);
             self.wake = true;
             return Disposition::Dropped(DropReason::TcpUnacceptable);
         }
@@ -331,8 +330,7 @@ impl Connection {
     /// only an exact match resets; other in-window RSTs get a challenge ACK.
     fn process_rst(&mut self, cx: &mut Cx, seq: SeqNumber) -> Disposition {
         if self.cfg.rfc5961 && seq != self.rcv_nxt {
-            cx.stats.challenge_acks += 1;
-            self.ack_due = AckDue::Now;
+            self.challenge_ack(cx);
             self.wake = true;
             return Disposition::Dropped(DropReason::TcpUnacceptable);
         }
@@ -399,8 +397,7 @@ impl Connection {
         }
         // RFC 5961 §5.2: an ACK too far below SND.UNA is a blind injection.
         if self.cfg.rfc5961 && ack < self.snd_una - self.max_snd_wnd.max(1) {
-            cx.stats.challenge_acks += 1;
-            self.ack_due = AckDue::Now;
+            self.challenge_ack(cx);
             self.wake = true;
             return Some(Disposition::Dropped(DropReason::TcpBadAck));
         }
@@ -669,6 +666,17 @@ impl Connection {
         }
     }
 
+    /// Sends a challenge ACK (RFC 5961 §3.2, §4.2, §5.2) if the stack-wide
+    /// rate limit of §7 allows it.
+    fn challenge_ack(&mut self, cx: &mut Cx) {
+        if cx.shared.allow_challenge_ack(cx.now) {
+            cx.stats.challenge_acks += 1;
+            self.ack_due = AckDue::Now;
+        } else {
+            cx.stats.challenge_acks_limited += 1;
+        }
+    }
+
     /// An RTT sample from an echoed timestamp (RFC 7323 §4.1).
     fn rtt_sample_ts(&mut self, cx: &mut Cx, ecr: u32) -> Option<crate::time::Duration> {
         let elapsed = self.ts_now(cx.now).wrapping_sub(ecr) as i32;
@@ -716,6 +724,27 @@ impl Connection {
 
     fn receive_text(&mut self, cx: &mut Cx, seq: SeqNumber, payload: &[u8]) {
         self.sample_rcv_rtt(cx.now);
+        // Quick-ACK after idle: data after a pause longer than the RTO is
+        // acknowledged at once for a while, as at the start (Linux does
+        // this; the sender is restarting from a small window).
+        if let Some(last) = self.last_data_at
+            && cx.now.saturating_duration_since(last) > self.rtt.rto()
+        {
+            self.quickacks = self.quickacks.max(super::connection::QUICKACK_SEGMENTS);
+        }
+        self.last_data_at = Some(cx.now);
+        // The stack-wide bound on out-of-order data: past it, a segment
+        // that would be held out of order is dropped (and acknowledged, so
+        // the sender learns where the hole is).
+        if seq > self.rcv_nxt
+            && cx.shared.ooo_bytes + self.rx.out_of_order_bytes().saturating_sub(self.ooo_reported) + payload.len()
+                > cx.shared.ooo_limit
+        {
+            cx.stats.ooo_limit_drops += 1;
+            self.ack_due = AckDue::Now;
+            self.wake = true;
+            return;
+        }
         let had_ooo = self.rx.has_out_of_order();
         let written = if self.rx_shutdown {
             // Shut down for reading: acknowledge and discard.

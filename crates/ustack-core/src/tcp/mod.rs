@@ -157,4 +157,44 @@ pub struct Cx<'a> {
     pub now: Instant,
     pub tracer: &'a mut Tracer,
     pub stats: &'a mut TcpStats,
+    pub shared: &'a mut TcpShared,
+}
+
+/// What the connections of one stack share: limits that hold across them.
+#[derive(Clone, Debug)]
+pub struct TcpShared {
+    /// RFC 5961 §7: challenge ACKs per second, stack-wide, so that an
+    /// attacker cannot use them to make the stack flood the network.
+    pub challenge_ack_rate: u32,
+    challenge_tokens: u32,
+    challenge_refill: Instant,
+    /// Bytes held out of order by all connections, and the most allowed:
+    /// floods of segments with gaps cannot take memory without bound.
+    pub ooo_bytes: usize,
+    pub ooo_limit: usize,
+}
+
+impl TcpShared {
+    pub fn new(challenge_ack_rate: u32, ooo_limit: usize) -> Self {
+        TcpShared {
+            challenge_ack_rate,
+            challenge_tokens: challenge_ack_rate,
+            challenge_refill: Instant::ZERO,
+            ooo_bytes: 0,
+            ooo_limit,
+        }
+    }
+
+    /// Takes a challenge-ACK token; false when this second's are spent.
+    pub fn allow_challenge_ack(&mut self, now: Instant) -> bool {
+        if now.saturating_duration_since(self.challenge_refill) >= Duration::from_secs(1) {
+            self.challenge_refill = now;
+            self.challenge_tokens = self.challenge_ack_rate;
+        }
+        if self.challenge_tokens == 0 {
+            return false;
+        }
+        self.challenge_tokens -= 1;
+        true
+    }
 }

@@ -43,11 +43,13 @@ pub struct RecvBuffer {
     ring: Ring,
     ooo: Vec<Range>,
     clock: u64,
+    /// Bytes held in `ooo`, kept as ranges change.
+    ooo_bytes: usize,
 }
 
 impl RecvBuffer {
     pub fn new(capacity: usize) -> Self {
-        RecvBuffer { ring: Ring::new(capacity), ooo: Vec::new(), clock: 0 }
+        RecvBuffer { ring: Ring::new(capacity), ooo: Vec::new(), clock: 0, ooo_bytes: 0 }
     }
 
     /// Bytes readable by the application.
@@ -75,7 +77,7 @@ impl RecvBuffer {
     }
     /// Bytes held out of order.
     pub fn out_of_order_bytes(&self) -> usize {
-        self.ooo.iter().map(|r| r.end - r.start).sum()
+        self.ooo_bytes
     }
 
     /// Stores `data`, which starts at `seq`, given the next expected
@@ -103,6 +105,7 @@ impl RecvBuffer {
             if new_bytes > 0 {
                 self.ring.write_at(self.ring.len() + offset, data);
             }
+            self.ooo_bytes += new_bytes;
             return Written { in_order: 0, new_bytes, out_of_order: true, dropped: false };
         }
         // In order: store, then swallow any out-of-order ranges it reaches.
@@ -120,6 +123,7 @@ impl RecvBuffer {
                 // not new.
                 let overlap = end.min(r.end).since(r.start.max(start));
                 new_bytes -= overlap;
+                self.ooo_bytes -= r.end - r.start;
                 self.ooo.remove(i);
             } else {
                 i += 1;
@@ -223,6 +227,7 @@ impl RecvBuffer {
     /// Drops all out-of-order data (the connection is going away).
     pub fn clear(&mut self) {
         self.ooo.clear();
+        self.ooo_bytes = 0;
         let n = self.ring.len();
         self.ring.consume(n);
         self.ring.release_if_empty();
