@@ -240,3 +240,207 @@ pub fn smoltcp_bulk(bytes: u64, mtu: usize, buffer: usize) -> f64 {
     let secs = clock.secs() - start.unwrap_or(0.0);
     bytes as f64 * 8.0 / secs / 1e9
 }
+
+/// ustack: `n` connect / 64-byte request / 64-byte response / close
+/// transactions, one after the other. Returns connections per second.
+pub fn ustack_crr(n: usize) -> f64 {
+    let mut a = Stack::new(ustack_config("10.0.0.1/24", 1500, 64 * 1024, 3));
+    let mut b = Stack::new(ustack_config("10.0.0.2/24", 1500, 64 * 1024, 4));
+    let server: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
+    let l = b.tcp_socket().unwrap();
+    b.bind(l, server).unwrap();
+    b.listen(l, 128).unwrap();
+    let mut buf = vec![0u8; 65536 + 64];
+    let req = [0x42u8; 64];
+    let mut tmp = [0u8; 256];
+    let clock = Clock::new();
+    for _ in 0..n {
+        let c = a.tcp_socket().unwrap();
+        a.connect(c, server).unwrap();
+        let mut s = None;
+        let (mut sent_req, mut got_req, mut got_resp) = (false, 0usize, 0usize);
+        let mut closed_c = false;
+        loop {
+            let now = clock.ustack();
+            shuttle(now, &mut a, &mut b, &mut buf);
+            if s.is_none()
+                && let Ok((h, _)) = b.accept(l)
+            {
+                s = Some(h);
+            }
+            shuttle(now, &mut b, &mut a, &mut buf);
+            if !sent_req && a.can_send(c) {
+                a.send(c, &req).unwrap();
+                sent_req = true;
+            }
+            if let Some(h) = s
+                && got_req < 64
+            {
+                while let Ok(k) = b.recv(h, &mut tmp) {
+                    if k == 0 {
+                        break;
+                    }
+                    got_req += k;
+                }
+                if got_req >= 64 {
+                    // The server answers and closes first (HTTP/1.0 style),
+                    // so TIME-WAIT sits on its side and client ports recycle.
+                    b.send(h, &req).unwrap();
+                    b.close(h).unwrap();
+                }
+            }
+            if got_resp < 64 {
+                while let Ok(k) = a.recv(c, &mut tmp) {
+                    if k == 0 {
+                        break;
+                    }
+                    got_resp += k;
+                }
+            }
+            if got_resp >= 64 && !closed_c {
+                a.close(c).unwrap();
+                closed_c = true;
+            }
+            if closed_c && a.socket_count() == 0 {
+                break;
+            }
+            a.handle_timeout(now);
+            b.handle_timeout(now);
+        }
+    }
+    n as f64 / clock.secs()
+}
+
+/// smoltcp: the same transactions. Its listening socket serves one
+/// connection at a time; after each, the server socket (in TIME-WAIT, as
+/// the first to close) is reset and listens again, and the client socket
+/// is replaced.
+pub fn smoltcp_crr(n: usize) -> f64 {
+    let clock = Clock::new();
+    let (mut da, mut db) = SmolLink::pair(1500);
+    let mut ia = smol_iface(&mut da, [10, 0, 0, 1], &clock);
+    let mut ib = smol_iface(&mut db, [10, 0, 0, 2], &clock);
+    let mut sa = SocketSet::new(vec![]);
+    let mut sb = SocketSet::new(vec![]);
+    let mut server = smol_socket(64 * 1024);
+    server.listen(80).unwrap();
+    let hs = sb.add(server);
+    let req = [0x42u8; 64];
+    let mut tmp = [0u8; 256];
+    let mut port = 40000u16;
+    for _ in 0..n {
+        port = if port >= 60000 { 40000 } else { port + 1 };
+        let hc = sa.add(smol_socket(64 * 1024));
+        sa.get_mut::<smol_tcp::Socket>(hc).connect(ia.context(), (IpAddress::v4(10, 0, 0, 2), 80), port).unwrap();
+        let (mut sent_req, mut got_req, mut got_resp, mut closed_c) = (false, 0usize, 0usize, false);
+        loop {
+            let now = clock.smol();
+            ia.poll(now, &mut da, &mut sa);
+            ib.poll(now, &mut db, &mut sb);
+            {
+                let s = sb.get_mut::<smol_tcp::Socket>(hs);
+                if got_req < 64 && s.can_recv() {
+                    got_req += s.recv_slice(&mut tmp).unwrap_or(0);
+                    if got_req >= 64 {
+                        s.send_slice(&req).unwrap();
+                        s.close();
+                    }
+                }
+            }
+            {
+                let c = sa.get_mut::<smol_tcp::Socket>(hc);
+                if !sent_req && c.can_send() {
+                    c.send_slice(&req).unwrap();
+                    sent_req = true;
+                }
+                if got_resp < 64 && c.can_recv() {
+                    got_resp += c.recv_slice(&mut tmp).unwrap_or(0);
+                }
+                if got_resp >= 64 && !closed_c {
+                    c.close();
+                    closed_c = true;
+                }
+            }
+            ia.poll(now, &mut da, &mut sa);
+            ib.poll(now, &mut db, &mut sb);
+            let c_done = !sa.get::<smol_tcp::Socket>(hc).is_open();
+            let s = sb.get_mut::<smol_tcp::Socket>(hs);
+            let s_done = matches!(s.state(), smol_tcp::State::TimeWait | smol_tcp::State::Closed);
+            if closed_c && c_done && s_done {
+                s.abort();
+                s.listen(80).unwrap();
+                break;
+            }
+        }
+        sa.remove(hc);
+    }
+    n as f64 / clock.secs()
+}
+
+/// ustack: `total` bytes one way split over `flows` connections at once.
+/// Returns (Gbit/s, nanoseconds per segment received).
+pub fn ustack_many_flows(total: u64, flows: usize) -> (f64, f64) {
+    let buffer = 64 * 1024;
+    let mut a = Stack::new(ustack_config("10.0.0.1/24", 1500, buffer, 5));
+    let mut b = Stack::new(ustack_config("10.0.0.2/24", 1500, buffer, 6));
+    let server: SocketAddrV4 = "10.0.0.2:5001".parse().unwrap();
+    let l = b.tcp_socket().unwrap();
+    b.bind(l, server).unwrap();
+    b.listen(l, 4096).unwrap();
+    let clients: Vec<_> = (0..flows)
+        .map(|_| {
+            let c = a.tcp_socket().unwrap();
+            a.connect(c, server).unwrap();
+            c
+        })
+        .collect();
+    let per = total / flows as u64;
+    let mut sent = vec![0u64; flows];
+    let mut servers = Vec::with_capacity(flows);
+    let mut buf = vec![0u8; 65536 + 64];
+    let chunk = vec![0x5au8; 16 * 1024];
+    let mut rbuf = vec![0u8; 64 * 1024];
+    let clock = Clock::new();
+    // Establish everything first; the measurement is the transfer.
+    while servers.len() < flows {
+        let now = clock.ustack();
+        shuttle(now, &mut a, &mut b, &mut buf);
+        while let Ok((h, _)) = b.accept(l) {
+            servers.push(h);
+        }
+        shuttle(now, &mut b, &mut a, &mut buf);
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+    }
+    let start = clock.secs();
+    let seg_before = b.stats().tcp.segments_in;
+    let mut received = 0u64;
+    while received < per * flows as u64 {
+        let now = clock.ustack();
+        for (i, &c) in clients.iter().enumerate() {
+            while sent[i] < per {
+                let want = ((per - sent[i]) as usize).min(chunk.len());
+                match a.send(c, &chunk[..want]) {
+                    Ok(n) => sent[i] += n as u64,
+                    Err(Error::WouldBlock) => break,
+                    Err(e) => panic!("send: {e}"),
+                }
+            }
+        }
+        shuttle(now, &mut a, &mut b, &mut buf);
+        for &h in &servers {
+            while let Ok(n) = b.recv(h, &mut rbuf) {
+                if n == 0 {
+                    break;
+                }
+                received += n as u64;
+            }
+        }
+        shuttle(now, &mut b, &mut a, &mut buf);
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+    }
+    let secs = clock.secs() - start;
+    let segs = (b.stats().tcp.segments_in - seg_before).max(1);
+    (received as f64 * 8.0 / secs / 1e9, secs * 1e9 / segs as f64)
+}

@@ -1,0 +1,90 @@
+//! Memory per connection: many established connections in one process,
+//! heap measured with a counting allocator.
+
+use crate::mem::{Clock, shuttle, ustack_config};
+use stats_alloc::{Region, StatsAlloc};
+use std::alloc::System;
+use std::net::SocketAddrV4;
+use ustack_core::{Error, Stack};
+
+/// Heap bytes in use now, as the counting allocator sees them.
+fn heap_now(region: &Region<'_, System>) -> isize {
+    let c = region.change();
+    c.bytes_allocated as isize - c.bytes_deallocated as isize + c.bytes_reallocated
+}
+
+/// Opens `n` connections between two stacks, then measures the heap per
+/// connection (both ends counted: two connections per pair) idle, after
+/// each has moved `moved` bytes, and after that data was read.
+/// Returns (idle, while holding data, after reading) bytes per connection.
+pub fn idle_memory(alloc: &'static StatsAlloc<System>, n: usize, moved: usize) -> (f64, f64, f64) {
+    let region = Region::new(alloc);
+    let base = heap_now(&region);
+    let mut cfg_a = ustack_config("10.0.0.1/16", 1500, 256 * 1024, 7);
+    let mut cfg_b = ustack_config("10.0.0.2/16", 1500, 256 * 1024, 8);
+    // Enough ephemeral ports and listener backlog for every connection.
+    cfg_a.ephemeral_ports = (1024, 65535);
+    cfg_b.max_backlog = n + 16;
+    cfg_b.max_half_open = n + 16;
+    let mut a = Stack::new(cfg_a);
+    let mut b = Stack::new(cfg_b);
+    let server: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
+    let l = b.tcp_socket().unwrap();
+    b.bind(l, server).unwrap();
+    b.listen(l, n + 16).unwrap();
+    let mut buf = vec![0u8; 65536 + 64];
+    let clock = Clock::new();
+    let mut clients = Vec::with_capacity(n);
+    let mut servers = Vec::with_capacity(n);
+    // Connect in batches so SYN queues stay small.
+    while servers.len() < n {
+        while clients.len() < n && clients.len() < servers.len() + 512 {
+            let c = a.tcp_socket().unwrap();
+            a.connect(c, server).unwrap();
+            clients.push(c);
+        }
+        let now = clock.ustack();
+        shuttle(now, &mut a, &mut b, &mut buf);
+        while let Ok((h, _)) = b.accept(l) {
+            servers.push(h);
+        }
+        shuttle(now, &mut b, &mut a, &mut buf);
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+    }
+    // Let delayed ACKs and the like settle.
+    for _ in 0..4 {
+        let now = clock.ustack();
+        shuttle(now, &mut a, &mut b, &mut buf);
+        shuttle(now, &mut b, &mut a, &mut buf);
+    }
+    let per_conn = |region: &Region<'_, System>| (heap_now(region) - base) as f64 / (2 * n) as f64;
+    let idle = per_conn(&region);
+    let data = vec![0x33u8; moved];
+    for &c in &clients {
+        match a.send(c, &data) {
+            Ok(_) | Err(Error::WouldBlock) => {}
+            Err(e) => panic!("send: {e}"),
+        }
+    }
+    let now = clock.ustack();
+    shuttle(now, &mut a, &mut b, &mut buf);
+    shuttle(now, &mut b, &mut a, &mut buf);
+    let holding = per_conn(&region);
+    let mut rbuf = vec![0u8; moved.max(1)];
+    for &h in &servers {
+        while let Ok(k) = b.recv(h, &mut rbuf) {
+            if k == 0 {
+                break;
+            }
+        }
+    }
+    for _ in 0..4 {
+        let now = clock.ustack();
+        shuttle(now, &mut a, &mut b, &mut buf);
+        shuttle(now, &mut b, &mut a, &mut buf);
+    }
+    let after = per_conn(&region);
+    drop((a, b, clients, servers));
+    (idle, holding, after)
+}
