@@ -346,12 +346,14 @@ impl Connection {
             in_flight: 0,
             lost_count: 0,
             sacked_bytes: 0,
-            rack: super::recovery::Rack { reo_wnd_mult: 1, ..Default::default() },
+            // Sequence numbers start from the ISS, not zero: comparisons are
+            // modulo 2^32 (RFC 9293 §3.4), and zero may lie "ahead" of it.
+            rack: super::recovery::Rack { reo_wnd_mult: 1, fack: iss, end_seq: iss, ..Default::default() },
             prr: Default::default(),
             undo: Default::default(),
             tlp_send_new: false,
             dsack: None,
-            cwnd_use: CwndUse::default(),
+            cwnd_use: CwndUse { round_end: iss, ..CwndUse::default() },
             last_send_at: None,
             last_recv_at: now,
             keepalive_deadline: None,
@@ -921,7 +923,7 @@ impl Connection {
                 // presumed lost (RFC 6675 §5.1, RFC 5681 §3.1) and the window
                 // is one segment; recovery lasts until all of it is
                 // acknowledged (RFC 6582 §4).
-                let flight = self.snd_nxt - self.snd_una;
+                let flight = self.flight_size();
                 self.cc.on_rto(cx.now, flight, self.mss);
                 self.recovery = Recovery::Loss { recover: self.snd_nxt };
                 self.undo.active = false;
@@ -931,7 +933,11 @@ impl Connection {
                 self.rack.tlp_deadline = None;
                 self.rack.tlp_end_seq = None;
                 // RFC 2018 §8: the receiver may have reneged on what it
-                // SACKed; after a timeout nothing SACKed is trusted.
+                // SACKed; after a timeout nothing SACKed is trusted. RACK's
+                // highest SACKed sequence number goes with it: a segment
+                // SACKed before and acknowledged again now was not
+                // reordered (RFC 8985 §6.2 step 3).
+                self.rack.fack = self.snd_una;
                 for i in 0..self.rtx.len() {
                     if self.rtx[i].sacked {
                         self.rtx[i].sacked = false;
@@ -1137,6 +1143,19 @@ impl Connection {
     /// Bytes queued but never sent.
     pub(crate) fn unsent(&self) -> usize {
         self.tx_end().since(self.snd_nxt)
+    }
+
+    /// The FlightSize a window reduction starts from (RFC 5681 §3.1
+    /// equation 4, RFC 9438 §4.6): bytes sent and not cumulatively
+    /// acknowledged, but never more than the congestion window. With SACK,
+    /// a hole holds SND.UNA back while the sender goes on sending for what
+    /// the receiver reports delivered, so SND.NXT - SND.UNA may be far
+    /// larger than the window; a reduction computed from it would raise
+    /// the window on a congestion event. (Linux reduces from cwnd, which
+    /// RFC 9438 §4.6 allows; the minimum also keeps RFC 5681's point that
+    /// a window the application does not fill is not the base.)
+    pub(crate) fn flight_size(&self) -> usize {
+        (self.snd_nxt - self.snd_una).min(self.cc.cwnd())
     }
 
     /// Flight size for the congestion window check: bytes in flight less

@@ -161,6 +161,8 @@ impl Connection {
     /// ACK or inside the second block.
     pub(crate) fn apply_sack(&mut self, now: Instant, blocks: &[(u32, u32)], ack: SeqNumber) -> SackOutcome {
         let mut out = SackOutcome::default();
+        let mut sorted = [(SeqNumber(0), SeqNumber(0)); crate::wire::tcp::MAX_SACK_BLOCKS];
+        let mut n = 0;
         for (k, &(l, r)) in blocks.iter().enumerate() {
             let (l, r) = (SeqNumber(l), SeqNumber(r));
             if r <= l {
@@ -174,6 +176,18 @@ impl Connection {
                     continue;
                 }
             }
+            if n < sorted.len() {
+                sorted[n] = (l, r);
+                n += 1;
+            }
+        }
+        // The receiver lists the most recent block first (RFC 2018 §4);
+        // RACK visits newly delivered segments in ascending sequence order
+        // (RFC 8985 §6.2 step 3), or a block that an earlier, lost ACK
+        // reported would pass for reordering.
+        let sorted = &mut sorted[..n];
+        sorted.sort_by_key(|b| b.0.diff(ack));
+        for &(l, r) in sorted.iter() {
             // RFC 2018 §4: only blocks about data we have outstanding.
             let l = l.max(self.snd_una);
             let r = r.min(self.snd_nxt);
@@ -320,12 +334,16 @@ impl Connection {
     /// §5 step 4, RFC 5681 §3.2), PRR from here (RFC 6937 §3).
     pub(crate) fn enter_fast_recovery(&mut self, cx: &mut Cx) {
         cx.stats.fast_retransmits += 1;
-        let flight = self.snd_nxt - self.snd_una;
+        let flight = self.flight_size();
         self.undo =
             super::recovery::Undo { cwnd: self.cc.cwnd(), ssthresh: self.cc.ssthresh(), retrans: 0, active: true };
         self.cc.on_congestion_event(cx.now, flight, self.mss);
         self.recovery = Recovery::Fast { recover: self.snd_nxt };
-        self.prr = Prr { delivered: 0, out: 0, recover_fs: flight.max(1), sndcnt: 0 };
+        // RFC 6937 §3: RecoverFS is what the episode will see delivered;
+        // bytes SACKed already never count in prr_delivered, so they are
+        // left out, or the window would end the episode short of ssthresh.
+        let undelivered = (self.snd_nxt - self.snd_una).saturating_sub(self.sacked_bytes);
+        self.prr = Prr { delivered: 0, out: 0, recover_fs: undelivered.max(1), sndcnt: 0 };
         // The first retransmission goes at once (RFC 6675 §5 step 4.3).
         self.rexmit_now = true;
         self.rack.tlp_deadline = None;
@@ -425,7 +443,7 @@ impl Connection {
         }
         self.rack.tlp_end_seq = None;
         if self.rack.tlp_is_retrans && !dsack {
-            let flight = self.snd_nxt - self.snd_una;
+            let flight = self.flight_size();
             self.cc.on_congestion_event(cx.now, flight, self.mss);
             self.cc.on_recovery_end(cx.now);
             self.trace_congestion(cx);

@@ -11,11 +11,14 @@ pub struct NewReno {
     ssthresh: usize,
     /// Bytes acknowledged since cwnd last grew in congestion avoidance.
     bytes_acked: usize,
+    /// A retransmission timeout happened and no new data has been
+    /// acknowledged since.
+    rto_pending: bool,
 }
 
 impl NewReno {
     pub fn new(initial_window: usize) -> Self {
-        NewReno { cwnd: initial_window, ssthresh: usize::MAX, bytes_acked: 0 }
+        NewReno { cwnd: initial_window, ssthresh: usize::MAX, bytes_acked: 0, rto_pending: false }
     }
 }
 
@@ -34,6 +37,7 @@ impl CongestionControl for NewReno {
 
     fn on_ack(&mut self, ack: &Ack) {
         let (acked, mss) = (ack.acked, ack.mss);
+        self.rto_pending = false;
         // RFC 7661 §4.3 / RFC 5681: a window not in use is not grown.
         if ack.app_limited {
             return;
@@ -64,7 +68,12 @@ impl CongestionControl for NewReno {
     }
 
     fn on_rto(&mut self, _now: Instant, in_flight: usize, mss: usize) {
-        self.ssthresh = half_flight(in_flight, mss);
+        // RFC 5681 §3.1: when the timer expires again for a segment it
+        // already retransmitted, ssthresh is held constant.
+        if !self.rto_pending {
+            self.ssthresh = half_flight(in_flight, mss);
+        }
+        self.rto_pending = true;
         // Loss window: one segment (RFC 5681 §3.1).
         self.cwnd = mss;
         self.bytes_acked = 0;
@@ -115,5 +124,21 @@ mod tests {
         c.on_rto(t, 3000, mss);
         assert_eq!(c.ssthresh(), 2000);
         assert_eq!(c.cwnd(), 1000);
+    }
+
+    /// RFC 5681 §3.1: a second timeout for the same data holds ssthresh;
+    /// an acknowledgement of new data in between starts a new episode.
+    #[test]
+    fn repeated_timeout_holds_ssthresh() {
+        let mss = 1000;
+        let mut c = NewReno::new(10 * mss);
+        let t = Instant::ZERO;
+        c.on_rto(t, 40_000, mss);
+        assert_eq!(c.ssthresh(), 20_000);
+        c.on_rto(t, mss, mss);
+        assert_eq!((c.ssthresh(), c.cwnd()), (20_000, mss));
+        c.on_ack(&ack(mss, mss));
+        c.on_rto(t, 4 * mss, mss);
+        assert_eq!(c.ssthresh(), 2 * mss);
     }
 }
