@@ -382,7 +382,15 @@ fn zero_window_probes_keep_connection_alive_rfc9293_3_8_6_1() {
 /// connection fails with ETIMEDOUT.
 #[test]
 fn rto_backs_off_then_etimedout_when_link_down_rfc6298_5_5() {
-    let mut rig = RigConfig::new(67).client_tcp(|t| t.retries = 5).build();
+    // Without SACK there is no tail loss probe: with it, RFC 8985 §7.2
+    // sends a probe at the first timeout's time instead, and the backoff
+    // starts one RTO later.
+    let mut rig = RigConfig::new(67)
+        .client_tcp(|t| {
+            t.retries = 5;
+            t.sack = false;
+        })
+        .build();
     let (c, _l, s) = rig.establish();
     stream_a_little(&mut rig, c, s);
     let info = rig.c().tcp_info(c).unwrap();
@@ -442,7 +450,15 @@ fn stream_a_little(rig: &mut Rig, c: ustack_core::SocketHandle, s: ustack_core::
 fn rto_recomputed_from_samples_rfc6298_2() {
     // 50 ms per link: a 200 ms round trip; ACK at once so every sample is
     // exactly the path's.
-    let mut rig = RigConfig::new(68).link(LinkConfig::default().delay(ms(50))).tcp(|t| t.delayed_ack = None).build();
+    // (Without SACK, so without tail loss probes: the outage below is
+    // met by retransmission timeouts alone, RFC 8985 §7.2 aside.)
+    let mut rig = RigConfig::new(68)
+        .link(LinkConfig::default().delay(ms(50)))
+        .tcp(|t| {
+            t.delayed_ack = None;
+            t.sack = false;
+        })
+        .build();
     let (c, _l, s) = rig.establish();
     // The handshake gave the client its first sample (the SYN-ACK's echo).
     let info = rig.c().tcp_info(c).unwrap();

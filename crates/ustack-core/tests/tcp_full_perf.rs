@@ -86,8 +86,9 @@ fn mathis_bps(mss: usize, rtt: Duration, p: f64) -> f64 {
 /// Mathis' formula says), so a window holds two or more losses only about
 /// 1.5% of the time; the rest of the time SACK and NewReno each repair a
 /// single loss in one round trip and reduce the window once, identically.
-/// Measured (CUBIC, seeds 1-3): SACK 3.67, 3.53, 3.46 Mbit/s, without SACK
-/// 3.57, 3.44, 3.42 Mbit/s, Mathis 2.83 Mbit/s. The SACK sender is not
+/// Measured (CUBIC, seeds 1-3): SACK 3.41, 3.19, 2.95 Mbit/s, without SACK
+/// 3.21, 3.05, 2.87 Mbit/s (NewReno: 3.05, 2.83, 2.69 against 2.96, 2.67,
+/// 2.63), Mathis 2.83 Mbit/s. The SACK sender is not
 /// wasting anything: it has no timeouts and retransmits exactly the
 /// segments the link lost, no more; what NewReno without SACK loses is its
 /// occasional timeout (a lost retransmission) and the go-back-N after it.

@@ -838,6 +838,11 @@ impl Connection {
             self.set_state(cx, State::Closed);
             return;
         }
+        // The tail loss probe first: one due at the same time as the RTO
+        // goes instead of it and restarts it (RFC 8985 §7.2).
+        if self.rack.tlp_deadline.is_some_and(|t| t <= now) {
+            self.on_tlp_timeout(cx);
+        }
         if self.rtx_deadline.is_some_and(|t| t <= now) {
             self.rtx_deadline = None;
             self.on_retransmit_timeout(cx);
@@ -849,9 +854,6 @@ impl Connection {
                 self.enter_fast_recovery(cx);
             }
             self.wake = true;
-        }
-        if self.rack.tlp_deadline.is_some_and(|t| t <= now) {
-            self.on_tlp_timeout(cx);
         }
         if self.keepalive_deadline.is_some_and(|t| t <= now) {
             self.keepalive_deadline = None;

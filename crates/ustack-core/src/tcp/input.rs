@@ -196,6 +196,13 @@ impl Connection {
                 self.ts_recent = tsval;
                 self.ts_recent_age = cx.now;
             } else {
+                // R1: acknowledge and drop. A copy of data received before
+                // is reported with D-SACK, as any duplicate (RFC 2883 §4;
+                // Linux does the same).
+                let seq = SeqNumber(seg.seq);
+                if !payload.is_empty() && seq + payload.len() <= self.rcv_nxt {
+                    self.dsack = Some((seq, seq + payload.len()));
+                }
                 self.ack_due = AckDue::Now;
                 self.wake = true;
                 return Disposition::Dropped(DropReason::TcpPaws);
@@ -496,6 +503,11 @@ impl Connection {
             && self.snd_una >= recover
         {
             self.exit_recovery(cx);
+        }
+
+        // A D-SACK after the episode ended may complete its undo.
+        if sack.dsack && self.recovery == Recovery::Open {
+            self.try_undo(cx);
         }
 
         // Loss detection.

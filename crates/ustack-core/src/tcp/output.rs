@@ -455,6 +455,9 @@ impl Connection {
                     blocks.push(l.0, r.0);
                 }
                 for (l, r) in self.rx.sack_block_iter(max - blocks.len()) {
+                    // A FIN held beyond a hole is reported with the data it
+                    // ends, or the sender would take it for lost.
+                    let r = if self.rx_fin == Some(r) { r + 1 } else { r };
                     blocks.push(l.0, r.0);
                 }
                 options.sack_blocks = blocks;

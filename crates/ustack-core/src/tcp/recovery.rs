@@ -81,8 +81,15 @@ pub(crate) struct Prr {
 pub(crate) struct Undo {
     pub cwnd: usize,
     pub ssthresh: usize,
+    /// SND.UNA when the episode began: D-SACKs for data below it are
+    /// about older retransmissions.
+    pub marker: SeqNumber,
     /// Retransmissions of this episode not yet shown spurious by D-SACK.
     pub retrans: u32,
+    /// A D-SACK reported one of this episode's retransmissions.
+    pub dsacked: bool,
+    /// The episode may still be undone: it is in progress, or it ended and
+    /// the D-SACKs for its retransmissions may still be on their way.
     pub active: bool,
 }
 
@@ -224,8 +231,12 @@ impl Connection {
         self.info.dsacks += 1;
         self.rack.reordering_seen = true;
         self.rack.dsack_round = true;
-        if self.undo.active && self.undo.retrans > 0 && r > l {
-            self.undo.retrans -= 1;
+        // RFC 3708 §3: each duplicate reported within the episode's data
+        // is a retransmission that was not needed.
+        if self.undo.active && r > self.undo.marker {
+            let segments = (r - l).div_ceil(self.mss.max(1)) as u32;
+            self.undo.retrans = self.undo.retrans.saturating_sub(segments);
+            self.undo.dsacked = true;
         }
     }
 
@@ -335,8 +346,14 @@ impl Connection {
     pub(crate) fn enter_fast_recovery(&mut self, cx: &mut Cx) {
         cx.stats.fast_retransmits += 1;
         let flight = self.flight_size();
-        self.undo =
-            super::recovery::Undo { cwnd: self.cc.cwnd(), ssthresh: self.cc.ssthresh(), retrans: 0, active: true };
+        self.undo = Undo {
+            cwnd: self.cc.cwnd(),
+            ssthresh: self.cc.ssthresh(),
+            marker: self.snd_una,
+            retrans: 0,
+            dsacked: false,
+            active: true,
+        };
         self.cc.on_congestion_event(cx.now, flight, self.mss);
         self.recovery = Recovery::Fast { recover: self.snd_nxt };
         // RFC 6937 §3: RecoverFS is what the episode will see delivered;
@@ -382,14 +399,30 @@ impl Connection {
         // §3.1), not a jump to ssthresh.
         if matches!(was, Recovery::Fast { .. }) {
             self.cc.on_recovery_end(cx.now);
+            // The D-SACK for a needless retransmission often comes after
+            // the episode ended (the original arrived first and completed
+            // the cumulative ACK): the episode stays undoable until the next
+            // congestion event.
+            self.try_undo(cx);
+        } else {
+            self.undo.active = false;
         }
-        if matches!(was, Recovery::Fast { .. }) && self.undo.active && self.undo.retrans == 0 && self.info.dsacks > 0 {
-            self.cc.undo(self.undo.cwnd, self.undo.ssthresh);
-            self.info.undos += 1;
-        }
-        self.undo.active = false;
         self.rack_update_reo_wnd();
         self.trace_congestion(cx);
+    }
+
+    /// Restores the window from before the last fast recovery once D-SACKs
+    /// have shown every retransmission of it needless (RFC 3708 §3, Linux's
+    /// tcp_try_undo_dsack). Returns whether it did.
+    pub(crate) fn try_undo(&mut self, cx: &mut Cx) -> bool {
+        if !(self.undo.active && self.undo.dsacked && self.undo.retrans == 0) {
+            return false;
+        }
+        self.undo.active = false;
+        self.cc.undo(self.undo.cwnd, self.undo.ssthresh);
+        self.info.undos += 1;
+        self.trace_congestion(cx);
+        true
     }
 
     // ---- TLP (RFC 8985 §7) ---------------------------------------------------------
@@ -407,11 +440,10 @@ impl Connection {
             pto += WC_DEL_ACK;
         }
         let pto = pto.max(Duration::from_millis(10));
-        let at = now + pto;
-        // Never later than the RTO (§7.2).
-        if self.rtx_deadline.is_none_or(|rto| at < rto) {
-            self.rack.tlp_deadline = Some(at);
-        }
+        // §7.2: if the RTO would fire first, the probe goes at the RTO's
+        // time instead (and the RTO is rearmed after it).
+        let at = self.rtx_deadline.map_or(now + pto, |rto| rto.min(now + pto));
+        self.rack.tlp_deadline = Some(at);
     }
 
     /// The probe timer fired: send one new segment if the windows allow,
@@ -419,6 +451,8 @@ impl Connection {
     pub(crate) fn on_tlp_timeout(&mut self, cx: &mut Cx) {
         self.rack.tlp_deadline = None;
         cx.stats.tail_loss_probes += 1;
+        // §7.3: the RTO timer restarts with the probe.
+        self.restart_rtx(cx.now);
         let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
         if self.unsent() > 0 && wnd_room > 0 {
             self.tlp_send_new = true;
@@ -444,6 +478,7 @@ impl Connection {
         self.rack.tlp_end_seq = None;
         if self.rack.tlp_is_retrans && !dsack {
             let flight = self.flight_size();
+            self.undo.active = false;
             self.cc.on_congestion_event(cx.now, flight, self.mss);
             self.cc.on_recovery_end(cx.now);
             self.trace_congestion(cx);
