@@ -4,10 +4,7 @@
 //! The fuzz harness's peer is rebuilt here in small: an IP-medium stack at
 //! 10.0.0.1, a peer at 10.0.0.2 whose segments are built with the `wire`
 //! emitters (correct checksums), and virtual time that jumps from timer to
-//! timer. A test marked `#[ignore = "fuzz crash: ..."]` is a bug whose fix
-//! is pending in code owned elsewhere; the fuzz harness lets that bug pass
-//! (unless `USTACK_FUZZ_STRICT=1`) so that fuzzing goes on past it. When the
-//! fix lands, the `ignore` goes and so does the harness's tolerance.
+//! timer. A new crash gets its test here first (failing), then its fix.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use ustack_core::socket::SockOpt;
@@ -148,19 +145,6 @@ impl Rig {
     }
 }
 
-/// The `#[ignore]`d tests reproduce bugs whose fixes are pending. CI runs
-/// every test with `--include-ignored` (for the root-only interop tests), so
-/// these return at once unless asked for:
-/// `USTACK_FUZZ_PENDING=1 cargo test -p ustack-core --test fuzz_regressions -- --include-ignored`.
-/// When a fix lands, its test loses both the `ignore` and this early return.
-fn skip_pending(name: &str) -> bool {
-    let skip = std::env::var_os("USTACK_FUZZ_PENDING").is_none();
-    if skip {
-        eprintln!("{name}: fix pending; set USTACK_FUZZ_PENDING=1 to run it");
-    }
-    skip
-}
-
 /// tcp_conversation, minimised: the stack connects, the peer's SYN-ACK
 /// offers a zero window, the application closes at once, the peer falls
 /// silent. The FIN waits for the window; the persist timer probes every
@@ -170,11 +154,7 @@ fn skip_pending(name: &str) -> bool {
 /// the receiving TCP continues to send acknowledgments in response to the
 /// probe segments".
 #[test]
-#[ignore = "fuzz crash: orphan in FIN-WAIT-1 probes a silent zero window forever; fix pending in tcp/connection.rs (persist timer has no retry limit)"]
 fn orphan_persists_forever_against_a_silent_zero_window() {
-    if skip_pending("orphan_persists_forever_against_a_silent_zero_window") {
-        return;
-    }
     let mut rig = Rig::new(1500);
     let s = rig.stack.tcp_socket().unwrap();
     rig.stack.connect(s, SocketAddrV4::new(PEER_IP, 443)).unwrap();
@@ -202,11 +182,7 @@ fn orphan_persists_forever_against_a_silent_zero_window() {
 /// (a SYN flood at this MTU fills the queue for good). A connecting
 /// socket likewise sits in SYN-SENT with no timer: connect never fails.
 #[test]
-#[ignore = "fuzz crash: with an MTU below 80 no TCP segment is sent and half-open connections never expire; fix pending in stack/ip.rs (transmit_tcp)"]
 fn mtu_68_half_open_connections_never_expire() {
-    if skip_pending("mtu_68_half_open_connections_never_expire") {
-        return;
-    }
     let mut rig = Rig::new(68);
     rig.listen();
     rig.input(rig.seg(TcpFlags::SYN, 0x7575_7575, 0, 0), 0);
@@ -228,11 +204,7 @@ fn mtu_68_half_open_connections_never_expire() {
 /// RFC 9293 §3.10.7.4: "If the ACK is a duplicate (SEG.ACK =< SND.UNA), it
 /// can be ignored."
 #[test]
-#[ignore = "fuzz crash: ACK below SND.UNA without SACK panics 'sequence subtraction underflow'; fix pending in tcp/input.rs (newreno_detect_loss argument)"]
 fn old_ack_without_sack_underflows_in_newreno_loss_detection() {
-    if skip_pending("old_ack_without_sack_underflows_in_newreno_loss_detection") {
-        return;
-    }
     let mut rig = Rig::new(1500);
     let (_l, h, iss, next) = rig.accept(0x4000_0000, TcpOptions::default(), 55_296);
     let una = iss.wrapping_add(1);
@@ -250,11 +222,7 @@ fn old_ack_without_sack_underflows_in_newreno_loss_detection() {
 /// ("bad socket handle") instead of seeing a closed connection, and the
 /// slot may be given to another socket.
 #[test]
-#[ignore = "fuzz crash: a SYN recycling TIME-WAIT frees a socket the application still holds (close gives BadHandle); fix pending in stack/tcp.rs (tcp_input recycle / drop_connection)"]
 fn time_wait_recycle_frees_a_socket_the_application_holds() {
-    if skip_pending("time_wait_recycle_frees_a_socket_the_application_holds") {
-        return;
-    }
     let mut rig = Rig::new(1500);
     let ts = TcpOptions {
         mss: Some(1460),
@@ -295,11 +263,7 @@ fn time_wait_recycle_frees_a_socket_the_application_holds() {
 /// overflows on `2 * cwnd` in debug builds; in release builds the window no
 /// longer limits sending at all.
 #[test]
-#[ignore = "fuzz crash: switching congestion control during recovery makes cwnd usize::MAX ('attempt to multiply with overflow' in autotune_send); fix pending in stack/options.rs and tcp/congestion"]
 fn congestion_switch_in_recovery_leaves_cwnd_unbounded() {
-    if skip_pending("congestion_switch_in_recovery_leaves_cwnd_unbounded") {
-        return;
-    }
     let mut rig = Rig::with(1500, |c| {
         c.tcp.timestamps = false;
         c.tcp.delayed_ack = None;
@@ -362,11 +326,7 @@ fn congestion_switch_in_recovery_leaves_cwnd_unbounded() {
 /// `transmit_tcp` (stack/ip.rs) lets MTU 80 through (it asks for room for
 /// a 60-byte header, not for a byte of data).
 #[test]
-#[ignore = "fuzz crash: MTU 80 with timestamps and 3 SACK blocks: 'range end index 61 out of range for slice of length 60' in tcp/output.rs write_segment; fix pending in tcp/output.rs (max_payload) and stack/ip.rs"]
 fn full_header_leaves_no_room_for_data_at_mtu_80() {
-    if skip_pending("full_header_leaves_no_room_for_data_at_mtu_80") {
-        return;
-    }
     let mut rig = Rig::new(80);
     let s = rig.stack.tcp_socket().unwrap();
     rig.stack.connect(s, SocketAddrV4::new(PEER_IP, 443)).unwrap();

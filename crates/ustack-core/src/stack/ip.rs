@@ -645,7 +645,9 @@ impl Stack {
         let (local, remote) = self.tcp_connection(h).map(|c| (*c.local().ip(), *c.remote().ip()))?;
         let link = if self.cfg.medium == Medium::Ethernet { ETH_HEADER } else { 0 };
         let room = self.cfg.mtu.min(buf.len().saturating_sub(link));
-        if room < IP_HEADER + wire::tcp::MAX_HEADER_LEN {
+        // RFC 791's smallest MTU, 68, leaves 48 bytes: a SYN with every
+        // option, or a data segment with timestamps and a SACK block.
+        if room < wire::ipv4::MIN_MTU {
             return None;
         }
         let tcp_start = link + IP_HEADER;

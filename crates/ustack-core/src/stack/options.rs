@@ -7,7 +7,6 @@
 
 use super::{Socket, Stack, TcpSocket};
 use crate::socket::{Error, SockOpt, SockOptName, SocketHandle};
-use crate::tcp::congestion::Congestion;
 use crate::tcp::{State, TcpConfig};
 use crate::time::Duration;
 
@@ -55,10 +54,7 @@ impl Stack {
                         )
                     }
                     SockOpt::Congestion(a) => {
-                        if c.congestion().algorithm() != a {
-                            let cwnd = c.congestion().cwnd();
-                            *c.congestion_mut() = Congestion::new(a, cwnd);
-                        }
+                        c.congestion_mut().switch(a);
                         c.config_mut().congestion = a;
                     }
                     SockOpt::MaxSegment(m) => c.clamp_mss(m as usize),

@@ -453,11 +453,13 @@ impl Stack {
                 self.tcp_conn_input(now, h, repr, payload);
                 return;
             }
+            // The old connection ends without a word to the peer; an
+            // application still holding its socket sees it closed, and
+            // `with_conn` frees it now if nobody does.
             let _ = self.with_conn(h, now, |c, cx| {
-                c.abort(cx);
+                c.end_time_wait(cx);
                 Ok(())
             });
-            self.drop_connection(h);
         }
         if let Some(lh) = self.find_listener(local) {
             self.listener_input(now, lh, local, remote, repr, payload);
@@ -710,18 +712,6 @@ impl Stack {
         // as ESTABLISHED processes them (RFC 9293 §3.10.7.4).
         self.tcp_conn_input(now, h, repr, payload);
         true
-    }
-
-    /// Removes a connection from every table at once.
-    fn drop_connection(&mut self, h: SocketHandle) {
-        let Some((local, remote)) = self.tcp_connection(h).map(|c| (c.local(), c.remote())) else {
-            return;
-        };
-        if self.tcp_conns.get(&(local, remote)) == Some(&h) {
-            self.tcp_conns.remove(&(local, remote));
-        }
-        self.unclaim_port(local.port(), h);
-        self.release(h);
     }
 
     /// RFC 9293 §3.10.7.1: the RST answering a segment for no connection.

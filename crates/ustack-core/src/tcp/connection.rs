@@ -244,6 +244,9 @@ pub struct Connection {
     pub(crate) rtx_deadline: Option<Instant>,
     pub(crate) persist_deadline: Option<Instant>,
     pub(crate) persist_backoff: u32,
+    /// Zero-window probes sent since the peer last acknowledged anything:
+    /// a peer that stops answering them is gone (RFC 1122 §4.2.2.17).
+    pub(crate) probes_unanswered: u32,
     pub(crate) delack_deadline: Option<Instant>,
     /// TIME-WAIT or orphaned FIN-WAIT-2 expiry.
     pub(crate) close_deadline: Option<Instant>,
@@ -316,7 +319,10 @@ impl Connection {
         let Endpoints { local, remote, iss, local_mss, ts_offset } = ep;
         let state = if passive { State::Listen } else { State::Closed };
         let iss = SeqNumber(iss);
-        let local_mss = cfg.mss.map_or(local_mss, |m| (m as usize).min(local_mss)).max(64);
+        // A configured MSS is at least 64 bytes (as Linux's TCP_MAXSEG
+        // floor) and never beyond what the interface carries; a tiny MTU
+        // is advertised as it is.
+        let local_mss = cfg.mss.map_or(local_mss, |m| (m as usize).max(64)).min(local_mss).max(1);
         Connection {
             local,
             remote,
@@ -386,6 +392,7 @@ impl Connection {
             rtx_deadline: None,
             persist_deadline: None,
             persist_backoff: 0,
+            probes_unanswered: 0,
             delack_deadline: None,
             close_deadline: None,
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
@@ -733,7 +740,7 @@ impl Connection {
         if !self.cfg.autotune {
             return;
         }
-        let want = (2 * self.cc.cwnd()).min(self.cfg.send_buffer_max);
+        let want = self.cc.cwnd().saturating_mul(2).min(self.cfg.send_buffer_max);
         if want > self.tx.limit() {
             self.tx.set_limit(want);
             self.wake = true;
@@ -795,6 +802,17 @@ impl Connection {
     }
 
     /// ABORT (RFC 9293 §3.10.5): a RST if the peer knows of us, then CLOSED.
+    /// TIME-WAIT ends early: a new SYN for the same pair of sockets takes
+    /// its place (RFC 9293 §3.10.7.4 note, RFC 6191). Nothing is sent; an
+    /// application that still holds the socket finds it closed.
+    pub fn end_time_wait(&mut self, cx: &mut Cx) {
+        if self.state == State::TimeWait {
+            self.close_deadline = None;
+            self.set_state(cx, State::Closed);
+            self.wake = true;
+        }
+    }
+
     pub fn abort(&mut self, cx: &mut Cx) {
         self.user_closed = true;
         match self.state {
@@ -868,11 +886,15 @@ impl Connection {
             self.persist_deadline = None;
             // RFC 5482: the user timeout covers data held back by a zero
             // window too.
-            if self.user_timeout_expired(now) {
+            // RFC 1122 §4.2.2.17 keeps a zero window open only while the
+            // peer answers the probes; like Linux, give up after as many
+            // unanswered probes as data retransmissions (tcp_retries2).
+            if self.user_timeout_expired(now) || self.probes_unanswered >= self.cfg.retries {
                 cx.stats.connections_timed_out += 1;
                 self.fail(cx, Error::TimedOut);
                 return;
             }
+            self.probes_unanswered += 1;
             self.trace_timer(cx, Timer::Persist);
             self.probe_due = true;
             self.persist_backoff = self.persist_backoff.saturating_add(1);

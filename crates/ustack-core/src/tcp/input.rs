@@ -412,6 +412,8 @@ impl Connection {
         let window = (seg.window as usize) << self.snd_wscale;
         let seg_seq = SeqNumber(seg.seq);
         let old_wnd = self.snd_wnd;
+        // The peer is alive: it answered.
+        self.probes_unanswered = 0;
         self.on_ack_loss_recovery(cx, seg, ack, payload_len, window == old_wnd);
 
         // Window update (RFC 9293 §3.10.7.4): only from a segment newer
@@ -514,7 +516,9 @@ impl Connection {
         let newly_lost = if self.sack_ok {
             self.rack_detect_loss(now)
         } else {
-            self.newreno_detect_loss(dupack, advanced, ack - prior_una)
+            // An old ACK (below SND.UNA, RFC 9293 §3.10.7.4) acknowledges nothing.
+            let acked = if advanced { ack - prior_una } else { 0 };
+            self.newreno_detect_loss(dupack, advanced, acked)
         };
         if newly_lost > 0 && self.recovery == Recovery::Open {
             self.enter_fast_recovery(cx);

@@ -156,6 +156,9 @@ impl Connection {
         }
         let idx = self.rtx.iter().position(|s| s.lost)?;
         let max = self.max_payload(out.len());
+        if max == 0 {
+            return None;
+        }
         let seg = self.rtx[idx];
         let data_len = seg.data_end() - seg.start;
         let (len, fin) = if data_len > max {
@@ -368,20 +371,28 @@ impl Connection {
 
     /// Largest payload for a data segment that fits `buf_len` bytes of
     /// TCP segment with the options this connection sends.
+    /// (0 only when not even the timestamps and a byte fit, which the
+    /// stack's smallest MTU rules out.)
     fn max_payload(&self, buf_len: usize) -> usize {
-        let opts = self.data_options_len();
-        let base = if self.ts_ok { 12 } else { 0 };
-        let by_mss = (self.mss + base).saturating_sub(opts);
-        by_mss.min(buf_len.saturating_sub(HEADER_LEN + opts)).max(1)
+        let ts = if self.ts_ok { 12 } else { 0 };
+        let blocks = self.sack_blocks_to_send(buf_len, true);
+        let opts = ts + if blocks > 0 { 4 + 8 * blocks } else { 0 };
+        let by_mss = (self.mss + ts).saturating_sub(opts);
+        by_mss.min(buf_len.saturating_sub(HEADER_LEN + opts))
     }
 
-    fn data_options_len(&self) -> usize {
-        let mut n = if self.ts_ok { 12 } else { 0 };
-        let have = self.sack_block_count();
-        if have > 0 {
-            n += 4 + 8 * have;
+    /// SACK blocks a segment written into `buf_len` bytes carries: all
+    /// that are due, as far as they fit (two NOPs, kind and length, then 8
+    /// bytes a block) beside the timestamps and, for a data segment, at
+    /// least one byte of data. Only a tiny MTU leaves fewer than wanted.
+    fn sack_blocks_to_send(&self, buf_len: usize, data: bool) -> usize {
+        let want = self.sack_block_count();
+        if want == 0 {
+            return 0;
         }
-        n
+        let ts = if self.ts_ok { 12 } else { 0 };
+        let space = buf_len.saturating_sub(HEADER_LEN + ts + data as usize);
+        want.min(space.saturating_sub(4) / 8)
     }
 
     /// SACK blocks the next ACK carries: a D-SACK block first if a
@@ -448,8 +459,8 @@ impl Connection {
             if self.ts_ok {
                 options.timestamps = Some((self.ts_now(cx.now), self.ts_recent));
             }
-            if seg.flags.ack() && self.sack_block_count() > 0 {
-                let max = if self.ts_ok { 3 } else { MAX_SACK_BLOCKS };
+            let max = self.sack_blocks_to_send(out.len(), seg.data.is_some());
+            if seg.flags.ack() && max > 0 {
                 let mut blocks = SackBlocks::new();
                 if let Some((l, r)) = self.dsack.take() {
                     blocks.push(l.0, r.0);

@@ -303,6 +303,10 @@ impl CongestionControl for Cubic {
         self.w.cwnd = cwnd as f64;
     }
 
+    fn set_ssthresh(&mut self, ssthresh: usize) {
+        self.w.ssthresh = ssthresh;
+    }
+
     fn on_idle_restart(&mut self, _now: Instant, restart: usize) {
         // RFC 5681 §4.1 / RFC 7661: restart from at most `restart` bytes.
         // RFC 9438 §5.8: the idle time is no part of t, so the epoch

@@ -95,6 +95,9 @@ pub trait CongestionControl {
     fn on_rto(&mut self, now: Instant, in_flight: usize, mss: usize);
     /// Replaces the window outright (recovery logic, initial window).
     fn set_cwnd(&mut self, cwnd: usize);
+    /// Replaces the slow-start threshold (an algorithm taking over from
+    /// another).
+    fn set_ssthresh(&mut self, ssthresh: usize);
     /// The connection sent nothing for an RTO: restart from `restart`
     /// bytes at most (RFC 5681 §4.1, RFC 7661 §4.4). Algorithms with
     /// their own epoch state (CUBIC) reset it here.
@@ -124,6 +127,20 @@ impl Congestion {
             Algorithm::Cubic => Congestion::Cubic(Cubic::new(initial_window)),
             Algorithm::NewReno => Congestion::NewReno(NewReno::new(initial_window)),
         }
+    }
+
+    /// Changes the algorithm of a live connection (`TCP_CONGESTION`): the
+    /// new one takes over the window and the slow-start threshold, as
+    /// Linux's does, so a change in the middle of a recovery ends it at the
+    /// threshold the old algorithm set.
+    pub fn switch(&mut self, algorithm: Algorithm) {
+        if self.algorithm() == algorithm {
+            return;
+        }
+        let (cwnd, ssthresh) = (self.cwnd(), self.ssthresh());
+        let mut next = Congestion::new(algorithm, cwnd);
+        next.inner().set_ssthresh(ssthresh);
+        *self = next;
     }
 
     pub fn algorithm(&self) -> Algorithm {

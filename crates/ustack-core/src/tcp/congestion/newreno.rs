@@ -83,6 +83,10 @@ impl CongestionControl for NewReno {
         self.cwnd = cwnd;
     }
 
+    fn set_ssthresh(&mut self, ssthresh: usize) {
+        self.ssthresh = ssthresh;
+    }
+
     fn undo(&mut self, cwnd: usize, ssthresh: usize) {
         self.cwnd = self.cwnd.max(cwnd);
         self.ssthresh = self.ssthresh.max(ssthresh);
