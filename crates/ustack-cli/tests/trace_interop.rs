@@ -8,6 +8,11 @@
 //! Needs root (namespaces, veth, iptables) and tcpdump, iptables, python3
 //! and tshark, which `.ci/run` installs; `#[ignore]`d for a plain
 //! `cargo test`. Every address lives inside the test's own namespaces.
+//!
+//! A capture that fails the comparison is kept (the message names it);
+//! `USTACK_TRACE_INTEROP_KEEP=DIR` keeps every capture in DIR, and
+//! `USTACK_TRACE_INTEROP_RUNS=N` runs the scenario N times (each with
+//! fresh namespaces), stopping at the first that fails.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -56,7 +61,11 @@ impl Netns {
     /// Starts a process that the namespace stops when dropped; returns its
     /// index.
     fn spawn(&mut self, args: &[&str]) -> usize {
-        let child = self.cmd(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+        self.spawn_with_stderr(args, Stdio::null())
+    }
+
+    fn spawn_with_stderr(&mut self, args: &[&str], stderr: Stdio) -> usize {
+        let child = self.cmd(args).stdout(Stdio::null()).stderr(stderr).spawn().expect("spawn");
         self.children.push(child);
         self.children.len() - 1
     }
@@ -81,7 +90,9 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         for c in &mut self.children {
-            let _ = Command::new("kill").args(["-INT", &c.id().to_string()]).status();
+            if let Ok(None) = c.try_wait() {
+                let _ = Command::new("kill").args(["-INT", &c.id().to_string()]).status();
+            }
         }
         std::thread::sleep(Duration::from_millis(200));
         for c in &mut self.children {
@@ -92,12 +103,43 @@ impl Drop for Netns {
     }
 }
 
-/// A file removed on drop.
-struct TempFile(PathBuf);
+/// A veth pair, deleted on drop if it is still in the root namespace
+/// (once moved into the namespaces, it goes with them).
+struct Veth(String);
 
-impl Drop for TempFile {
+impl Drop for Veth {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = Command::new("ip").args(["link", "del", &self.0]).stderr(Stdio::null()).status();
+    }
+}
+
+/// A capture file, removed on drop unless it is to be kept: always
+/// with `USTACK_TRACE_INTEROP_KEEP`, and when the test fails on it (so the
+/// failure can be looked at in Wireshark).
+struct Capture {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Capture {
+    fn new(name: &str) -> Capture {
+        match std::env::var_os("USTACK_TRACE_INTEROP_KEEP") {
+            Some(dir) => {
+                let _ = std::fs::create_dir_all(&dir);
+                Capture { path: PathBuf::from(dir).join(name), keep: true }
+            }
+            None => Capture { path: std::env::temp_dir().join(name), keep: false },
+        }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        if self.keep || std::thread::panicking() {
+            eprintln!("capture kept: {}", self.path.display());
+        } else {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -178,6 +220,18 @@ fn ustack_frames(trace: &str, needle: &str) -> BTreeSet<u64> {
 #[test]
 #[ignore = "needs root, network namespaces, veth, iptables and tcpdump: run with sudo .ci/run"]
 fn trace_finds_every_connection_and_retransmission_tshark_finds() {
+    let runs: u32 = std::env::var("USTACK_TRACE_INTEROP_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    for run in 1..=runs {
+        let summary = lossy_transfers_marked_as_tshark_marks_them();
+        if runs > 1 {
+            eprintln!("run {run}/{runs}: {summary}");
+        }
+    }
+}
+
+/// One run of the scenario: the transfers, the capture and the
+/// comparisons; returns a line on what tshark found.
+fn lossy_transfers_marked_as_tshark_marks_them() -> String {
     const CONNECTIONS: usize = 3;
     const BYTES: usize = 1_500_000;
     let a = Netns::new("tra");
@@ -189,6 +243,7 @@ fn trace_finds_every_connection_and_retransmission_tshark_finds() {
         .status()
         .expect("ip link add");
     assert!(st.success(), "cannot create a veth pair: {NEEDS_ROOT}");
+    let _veth = Veth(va.clone());
     for (ns, dev, addr) in [(&a, &va, "10.201.7.1/24"), (&b, &vb, "10.201.7.2/24")] {
         let st = Command::new("ip").args(["link", "set", dev, "netns", &ns.name]).status().unwrap();
         assert!(st.success());
@@ -206,27 +261,20 @@ fn trace_finds_every_connection_and_retransmission_tshark_finds() {
     b.run(&["iptables", "-A", "INPUT", "-m", "statistic", "--mode", "random", "--probability", "0.03", "-j", "DROP"]);
     a.run(&["iptables", "-A", "INPUT", "-m", "statistic", "--mode", "random", "--probability", "0.02", "-j", "DROP"]);
 
-    let pcap = TempFile(std::env::temp_dir().join(format!("ustack-trace-interop-{}-{n}.pcap", std::process::id())));
-    let pcap_s = pcap.0.to_str().unwrap().to_string();
-    let tcpdump = b.spawn(&[
-        "tcpdump",
-        "-n",
-        "--immediate-mode",
-        "-Z",
-        "root",
-        "-i",
-        &vb,
-        "-s",
-        "0",
-        "-B",
-        "8192",
-        "-U",
-        "-w",
-        &pcap_s,
-        "tcp",
-    ]);
+    let pcap = Capture::new(&format!("ustack-trace-interop-{}-{n}.pcap", std::process::id()));
+    let pcap_s = pcap.path.to_str().unwrap().to_string();
+    let log_path = pcap.path.with_extension("tcpdump.log");
+    let log = std::fs::File::create(&log_path).expect("tcpdump's log");
+    // Headers only (the analysis reads lengths from the IP header, as
+    // tshark does) into a large buffer, handed over a block at a time
+    // rather than woken for every packet: on a busy machine tcpdump then
+    // keeps up, and the capture holds every packet the veth carried.
+    let tcpdump = b.spawn_with_stderr(
+        &["tcpdump", "-n", "-Z", "root", "-i", &vb, "-s", "128", "-B", "32768", "-U", "-w", &pcap_s, "tcp"],
+        Stdio::from(log),
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::metadata(&pcap.0).map(|m| m.len()).unwrap_or(0) < 24 {
+    while std::fs::metadata(&pcap.path).map(|m| m.len()).unwrap_or(0) < 24 {
         assert!(Instant::now() < deadline, "tcpdump did not start (install tcpdump)");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -242,58 +290,67 @@ fn trace_finds_every_connection_and_retransmission_tshark_finds() {
     // capture.
     std::thread::sleep(Duration::from_millis(2500));
     b.interrupt(tcpdump);
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&log_path);
+    // What the failure messages say about the capture.
+    let dropped = log.lines().find(|l| l.contains("dropped by kernel")).unwrap_or("").trim().to_string();
+    let capture = format!("capture {} ({dropped})", pcap.path.display());
 
-    let trace = Command::new(env!("CARGO_BIN_EXE_ustack")).arg("trace").arg(&pcap.0).output().unwrap();
+    let trace = Command::new(env!("CARGO_BIN_EXE_ustack")).arg("trace").arg(&pcap.path).output().unwrap();
     assert!(trace.status.success(), "ustack trace failed: {}", String::from_utf8_lossy(&trace.stderr));
     let trace = String::from_utf8(trace.stdout).unwrap();
-    let list = Command::new(env!("CARGO_BIN_EXE_ustack")).arg("trace").arg(&pcap.0).arg("--list").output().unwrap();
+    let list = Command::new(env!("CARGO_BIN_EXE_ustack")).arg("trace").arg(&pcap.path).arg("--list").output().unwrap();
     let list = String::from_utf8(list.stdout).unwrap();
 
     // Every connection: as many as tshark's TCP streams, each carrying
     // the whole transfer client to server.
     let streams = Command::new("tshark")
         .args(["-n", "-r"])
-        .arg(&pcap.0)
+        .arg(&pcap.path)
         .args(["-T", "fields", "-e", "tcp.stream"])
         .output()
         .expect("tshark");
     let streams: BTreeSet<String> =
         String::from_utf8(streams.stdout).unwrap().lines().map(|s| s.trim().to_string()).collect();
     let rows: Vec<&str> = list.lines().skip(1).collect();
-    assert_eq!(rows.len(), CONNECTIONS, "{list}");
-    assert_eq!(streams.len(), CONNECTIONS, "tshark streams {streams:?}\n{list}");
+    assert_eq!(rows.len(), CONNECTIONS, "{list}\n{capture}");
+    assert_eq!(streams.len(), CONNECTIONS, "tshark streams {streams:?}\n{list}\n{capture}");
     for r in &rows {
         let cols: Vec<&str> = r.split_whitespace().collect();
-        assert!(cols[2].ends_with(":5001"), "the receiver is on the right: {r}");
+        assert!(cols[2].ends_with(":5001"), "the receiver is on the right: {r}\n{capture}");
         // All of it unless the capture itself dropped packets (tcpdump
         // on a busy machine); the comparisons below hold either way.
         let sent: usize = cols[4].parse().unwrap();
-        assert!(sent >= BYTES / 2, "{r}");
+        assert!(sent >= BYTES / 2, "{r}\n{capture}");
     }
 
     let ours = ustack_frames(&trace, "retransmission)");
-    let theirs = tshark_frames(&pcap.0, "tcp.analysis.retransmission");
-    assert!(!theirs.is_empty(), "with 2-3% loss, tshark should see retransmissions");
+    let theirs = tshark_frames(&pcap.path, "tcp.analysis.retransmission");
+    assert!(!theirs.is_empty(), "with 2-3% loss, tshark should see retransmissions\n{capture}");
     assert_eq!(
         ours,
         theirs,
-        "retransmissions: only ustack {:?}, only tshark {:?}",
+        "retransmissions: only ustack {:?}, only tshark {:?}\n{capture}",
         ours.difference(&theirs).collect::<Vec<_>>(),
         theirs.difference(&ours).collect::<Vec<_>>()
     );
+    let mut summary = format!("{} retransmissions", theirs.len());
     for (needle, filter) in
         [("(duplicate ACK", "tcp.analysis.duplicate_ack"), ("(out-of-order)", "tcp.analysis.out_of_order")]
     {
         let ours = ustack_frames(&trace, needle);
-        let theirs = tshark_frames(&pcap.0, filter);
+        let theirs = tshark_frames(&pcap.path, filter);
         assert_eq!(
             ours,
             theirs,
-            "{filter}: only ustack {:?}, only tshark {:?}",
+            "{filter}: only ustack {:?}, only tshark {:?}\n{capture}",
             ours.difference(&theirs).collect::<Vec<_>>(),
             theirs.difference(&ours).collect::<Vec<_>>()
         );
+        summary.push_str(&format!(", {} {}", theirs.len(), filter.trim_start_matches("tcp.analysis.")));
     }
+    summary.push_str(&format!("; {dropped}"));
     drop(a);
     drop(b);
+    summary
 }

@@ -12,29 +12,36 @@
 //! [`CaptureAnalysis::connections`].
 //!
 //! The marks follow Wireshark's definitions (the "TCP Analysis" flags of
-//! its TCP dissector), checked in this order for each segment, with
-//! `nextseq` the highest sequence number + 1 this side has sent, `lastack`
-//! and `window` what this side's previous segment carried, and `rev.*`
-//! the same for the other side:
+//! its TCP dissector, as tshark 4.0 sets them), checked in this order for
+//! each segment, with `nextseq` the highest `seq + len` (SYN and FIN
+//! counting one) any segment of this side has reached, `lastack` and
+//! `window` (as sent, unscaled) what this side's previous segment
+//! carried, and `rev.*` the same for the other side:
 //!
-//! - *zero window probe*: 1 byte at `nextseq` while the peer's window is 0;
+//! - *zero window probe*: 1 byte at `nextseq` while the peer's window is 0
+//!   (it does not move `nextseq`, and ends these checks);
 //! - *zero window*: the window is 0 (not on SYN, FIN or RST);
-//! - *previous segment not captured*: `seq` beyond `nextseq`;
+//! - *previous segment not captured*: `seq` beyond `nextseq` (not on RST);
 //! - *keep-alive*: 0 or 1 byte at `nextseq - 1` (not on SYN, FIN, RST);
 //! - *window update*: no data, same `seq` and ack, a new non-zero window;
-//! - *window full*: the data fills the peer's advertised window exactly;
+//! - *window full*: the data reaches the right edge of the peer's window
+//!   (scaling known from a SYN);
+//! - *keep-alive ACK*, *zero window probe ACK*: a repeat of this side's
+//!   previous ACK answering one (these end the checks of this side);
 //! - *duplicate ACK*: no data, not SYN/FIN/RST, `seq == nextseq`, the same
 //!   ack and the same non-zero window as this side's previous segment;
-//!   numbered `#n` since the last segment that was not one;
-//! - *ACKed unseen segment*: the ack covers data the capture never showed;
+//!   numbered `#n` since this side's ack last changed (a window update or
+//!   data repeating the ack continues the count);
+//! - *ACKed unseen segment*: the ack covers data the capture never showed
+//!   (once per gap, or once per run of ACKs when the gap is at the end);
 //! - for a segment with data, SYN or FIN that does not advance `nextseq`
 //!   (and is not a keep-alive): *fast retransmission* if the peer sent at
-//!   least two duplicate ACKs, the last one for this `seq`, under 20 ms
-//!   ago; else *spurious retransmission* if the peer had already
-//!   acknowledged all of it; else *out-of-order* if it came within the
-//!   connection's first RTT (SYN to first ACK; 3 ms if unknown) after the
-//!   highest segment and does not end where that one did; else
-//!   *retransmission*.
+//!   least two duplicate ACKs (since its ack changed), the last of its
+//!   segments for this `seq` and under 20 ms ago; else *spurious
+//!   retransmission* if the peer had already acknowledged all of it; else
+//!   *out-of-order* if it came within the connection's first RTT (SYN to
+//!   first ACK; 3 ms if unknown) after the segment that set `nextseq` and
+//!   does not end where that one did; else *retransmission*.
 //!   Fast and spurious retransmissions are retransmissions too (they match
 //!   Wireshark's `tcp.analysis.retransmission` filter).
 
@@ -182,8 +189,9 @@ pub struct Segment {
     pub from: Side,
     pub repr: TcpRepr,
     pub payload_len: usize,
-    /// The advertised window in bytes (scaled once both SYNs showed the
-    /// option; never on a SYN).
+    /// The advertised window in bytes: scaled by the shift the sender's
+    /// SYN carried, unless either SYN lacked the option; never on a SYN;
+    /// as sent when the capture shows no SYN.
     pub window: u32,
     pub marks: Marks,
     /// For a duplicate ACK: its number since the last other segment.
@@ -230,9 +238,19 @@ fn seq_le(a: u32, b: u32) -> bool {
     !seq_gt(a, b)
 }
 
-/// Wireshark keeps at most this many unacknowledged segments per
-/// direction; past it, `nextseq` stops moving (as there).
-const MAX_UNACKED: usize = 1000;
+/// A side's window scaling as the capture shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Scale {
+    /// No SYN seen: windows are taken as they are, and whether one is
+    /// full cannot be told.
+    #[default]
+    Unknown,
+    /// A SYN without the option (or a SYN-ACK answering one): no scaling
+    /// in either direction (RFC 7323 §1.3).
+    Off,
+    /// The shift its SYN carried.
+    Shift(u8),
+}
 
 /// What the analysis remembers of one direction.
 #[derive(Clone, Debug, Default)]
@@ -242,18 +260,21 @@ struct Flow {
     nextseq_time: Instant,
     /// Highest sequence number + 1 the peer may acknowledge.
     maxseqtobeacked: Option<u32>,
-    /// The previous segment's ack (any segment: as Wireshark) and window.
+    /// The previous segment's ack (any segment: as Wireshark), and its
+    /// window as sent and in bytes.
     lastack: Option<u32>,
     lastack_time: Instant,
-    window: Option<u32>,
-    /// Duplicate ACKs in a row.
+    window: Option<u16>,
+    window_bytes: Option<u32>,
+    /// Duplicate ACKs since this side's ack last changed.
     dupacks: u32,
+    /// An ACK of the other side's unseen data was reported while this
+    /// side's ack stood still (reset as `dupacks` is).
+    acked_unseen_noted: bool,
     /// Marks of this side's previous segment.
     last_marks: Marks,
-    /// `nextseq` of each segment not yet acknowledged.
-    unacked: Vec<u32>,
     isn: Option<u32>,
-    wscale: Option<u8>,
+    scale: Scale,
     /// Bytes of payload sent (retransmissions included).
     bytes: u64,
     frames: u64,
@@ -345,25 +366,40 @@ impl Connection {
         let flags = repr.flags;
         if flags.syn() {
             self.flows[i].isn = Some(repr.seq);
-            self.flows[i].wscale = repr.options.window_scale;
+            if let Some(s) = repr.options.window_scale {
+                self.flows[i].scale = Scale::Shift(s.min(14));
+            }
+            // A SYN without the option turns scaling off both ways; so
+            // does a SYN-ACK with it that answers such a SYN. A side whose
+            // SYN the capture lacks is taken to scale as its peer's SYN
+            // invited (as Wireshark does).
+            if self.flows[i].scale == Scale::Unknown {
+                self.flows[i].scale = Scale::Off;
+                self.flows[o].scale = Scale::Off;
+            } else if flags.ack() && self.flows[o].scale == Scale::Off {
+                self.flows[i].scale = Scale::Off;
+            }
             if !flags.ack() {
                 self.last_syn = Some(time);
             }
         }
+        // The first RTT: from the latest SYN to the first ACK after it;
+        // measured again while it came out zero (a capture's clock too
+        // coarse to tell them apart).
         if flags.ack()
             && !flags.syn()
-            && self.first_rtt.is_none()
+            && self.first_rtt.is_none_or(|r| r == 0)
             && let Some(t) = self.last_syn
         {
             self.first_rtt = Some(time.saturating_duration_since(t).as_nanos() as u64);
         }
-        // Window scaling applies once both SYNs carried the option, never
-        // to a SYN's window (RFC 7323 §2.2).
-        let window = match (self.flows[i].wscale, self.flows[o].wscale, flags.syn()) {
-            (Some(s), Some(_), false) => u32::from(repr.window) << s.min(14),
+        // Window scaling never applies to a SYN's window (RFC 7323 §2.2).
+        let window = match (self.flows[i].scale, flags.syn()) {
+            (Scale::Shift(s), false) => u32::from(repr.window) << s,
             _ => u32::from(repr.window),
         };
-        let (seq, ack, seglen) = (repr.seq, repr.ack, payload_len as u32);
+        let (seq, ack, seglen, raw_window) = (repr.seq, repr.ack, payload_len as u32, repr.window);
+        let syn_fin = u32::from(flags.syn() || flags.fin());
         let ssfr = flags.syn() || flags.fin() || flags.rst();
         let mut m = Marks::default();
         let mut dup_ack = 0;
@@ -374,23 +410,23 @@ impl Connection {
             let [a, b] = &mut self.flows;
             (b, a)
         };
-        // A side first seen without its SYN (the capture began late or
-        // lost it) is taken to be where its first segment says, as
-        // Wireshark does: its pure ACKs can then be duplicates.
-        if fwd.frames == 0 && !flags.syn() && fwd.nextseq.is_none() {
-            fwd.nextseq = Some(seq);
-        }
         fwd.frames += 1;
         fwd.bytes += u64::from(seglen);
+        // The same sequence number and ack as this side's last segment
+        // (window updates, duplicate ACKs and their kin compare the
+        // window field as sent, unscaled).
         let same_seq_ack = fwd.nextseq == Some(seq) && fwd.lastack == Some(ack);
+        let same_window = fwd.window == Some(raw_window);
 
-        'checks: {
+        // What this segment says about its own direction; a zero window
+        // probe, a keep-alive ACK and a zero window probe ACK end it early.
+        'fwd: {
             // Zero window probe: one byte into a closed window.
             if seglen == 1 && fwd.nextseq == Some(seq) && rev.window == Some(0) {
                 m.insert(Marks::ZERO_WINDOW_PROBE);
-                break 'checks;
+                break 'fwd;
             }
-            if window == 0 && !ssfr {
+            if raw_window == 0 && !ssfr {
                 m.insert(Marks::ZERO_WINDOW);
             }
             if let Some(n) = fwd.nextseq
@@ -402,95 +438,115 @@ impl Connection {
             if seglen <= 1 && fwd.nextseq.is_some_and(|n| seq == n.wrapping_sub(1)) && !ssfr {
                 m.insert(Marks::KEEP_ALIVE);
             }
-            if seglen == 0 && window != 0 && fwd.window != Some(window) && same_seq_ack && !ssfr {
+            if seglen == 0 && raw_window != 0 && !same_window && same_seq_ack && !ssfr {
                 m.insert(Marks::WINDOW_UPDATE);
             }
+            // Window full: the data reaches the right edge of the peer's
+            // window (a closed one too), when its scaling is known.
             if seglen > 0
-                && let (Some(w), Some(a)) = (rev.window, rev.lastack)
-                && w != 0
+                && rev.scale != Scale::Unknown
+                && let (Some(w), Some(a)) = (rev.window_bytes, rev.lastack)
                 && seq.wrapping_add(seglen) == a.wrapping_add(w)
                 && !ssfr
             {
                 m.insert(Marks::WINDOW_FULL);
             }
-            if seglen == 0
-                && fwd.window == Some(window)
-                && same_seq_ack
-                && rev.last_marks.contains(Marks::KEEP_ALIVE)
-                && !ssfr
-            {
+            let repeats = seglen == 0 && same_window && same_seq_ack && !ssfr;
+            if repeats && raw_window != 0 && rev.last_marks.contains(Marks::KEEP_ALIVE) {
                 m.insert(Marks::KEEP_ALIVE_ACK);
-                break 'checks;
+                break 'fwd;
             }
-            if seglen == 0
-                && window == 0
-                && fwd.window == Some(window)
-                && same_seq_ack
-                && rev.last_marks.contains(Marks::ZERO_WINDOW_PROBE)
-                && !ssfr
-            {
+            if repeats && raw_window == 0 && rev.last_marks.contains(Marks::ZERO_WINDOW_PROBE) {
                 m.insert(Marks::ZERO_WINDOW_PROBE_ACK);
-                break 'checks;
+                break 'fwd;
             }
-            if seglen == 0 && window != 0 && fwd.window == Some(window) && same_seq_ack && !ssfr {
+            if repeats && raw_window != 0 {
                 fwd.dupacks += 1;
+                fwd.acked_unseen_noted = false;
                 dup_ack = fwd.dupacks;
                 m.insert(Marks::DUPLICATE_ACK);
             }
-            if flags.ack()
-                && let Some(max) = rev.maxseqtobeacked
-                && seq_gt(ack, max)
-            {
-                m.insert(Marks::ACKED_UNSEEN_SEGMENT);
-                rev.maxseqtobeacked = rev.nextseq;
-            }
-            // Retransmission, fast retransmission, out-of-order, spurious.
-            if (seglen > 0 || flags.syn() || flags.fin()) && !m.contains(Marks::KEEP_ALIVE) {
-                let mut not_advanced = fwd.nextseq.is_some_and(|n| seq_lt(seq, n));
-                // Data right after a zero window probe's byte.
-                if seglen > 1 && fwd.nextseq.is_some_and(|n| n.wrapping_sub(1) == seq) {
-                    not_advanced = false;
-                }
-                let since_dupack = time.saturating_duration_since(rev.lastack_time).as_nanos() as u64;
-                if not_advanced && rev.dupacks >= 2 && rev.lastack == Some(seq) && since_dupack < 20_000_000 {
-                    m.insert(Marks::FAST_RETRANSMISSION);
-                } else if seglen > 0 && rev.lastack.is_some_and(|a| seq_le(seq.wrapping_add(seglen), a)) {
-                    m.insert(Marks::SPURIOUS_RETRANSMISSION);
-                } else {
-                    let since_highest = time.saturating_duration_since(fwd.nextseq_time).as_nanos() as u64;
-                    let threshold = self.first_rtt.filter(|&r| r != 0).unwrap_or(3_000_000);
-                    if not_advanced && since_highest < threshold && fwd.nextseq != Some(seq.wrapping_add(seglen)) {
-                        m.insert(Marks::OUT_OF_ORDER);
-                    } else if not_advanced {
-                        m.insert(Marks::RETRANSMISSION);
-                    }
-                }
-            }
-            // The highest sequence number sent so far.
-            if (seglen > 0 || flags.syn() || flags.fin()) && fwd.unacked.len() < MAX_UNACKED {
-                let next = seq.wrapping_add(seglen).wrapping_add(u32::from(flags.syn() || flags.fin()));
-                fwd.unacked.push(next);
-                if fwd.nextseq.is_none_or(|n| seq_gt(next, n)) {
-                    fwd.nextseq = Some(next);
-                    fwd.nextseq_time = time;
-                }
-                // What the peer may acknowledge grows only with segments
-                // that continue what the capture showed (after a gap, an
-                // ACK covering the gap covers unseen data).
-                if fwd.maxseqtobeacked.is_none_or(|n| seq_le(seq, n)) {
-                    fwd.maxseqtobeacked = fwd.nextseq;
-                }
-            }
         }
-        if !m.contains(Marks::DUPLICATE_ACK) {
+        // Only a new ack number ends a run of duplicate ACKs: a window
+        // update or a data segment repeating the ack does not (as
+        // Wireshark counts them).
+        if fwd.lastack != Some(ack) {
             fwd.dupacks = 0;
+            fwd.acked_unseen_noted = false;
         }
-        fwd.window = Some(window);
+        // ACKed unseen segment: the ack covers more than the capture
+        // showed of the other direction (as far as it was contiguous).
+        if flags.ack()
+            && let Some(max) = rev.maxseqtobeacked
+            && seq_gt(ack, max)
+        {
+            if rev.nextseq.is_some_and(|n| seq_lt(max, n)) {
+                // The other side sent more after the gap: the limit
+                // catches up with it, so the gap is reported once.
+                rev.maxseqtobeacked = rev.nextseq;
+                m.insert(Marks::ACKED_UNSEEN_SEGMENT);
+            } else {
+                // It sent nothing more (the ack covers what the capture
+                // never showed at its end): reported once per run of the
+                // other side's ACKs, until its own ack changes or it
+                // repeats an ACK.
+                if rev.dupacks == 0 && !rev.acked_unseen_noted {
+                    m.insert(Marks::ACKED_UNSEEN_SEGMENT);
+                }
+                rev.dupacks = 0;
+                rev.acked_unseen_noted = true;
+            }
+        }
+        // Retransmission, fast retransmission, spurious retransmission,
+        // out-of-order: a segment with data, SYN or FIN that does not
+        // advance `nextseq` (a keep-alive is none of them).
+        if (seglen > 0 || syn_fin == 1) && !m.contains(Marks::KEEP_ALIVE) {
+            let mut not_advanced = fwd.nextseq.is_some_and(|n| seq_lt(seq, n));
+            // Data right after a zero window probe's byte.
+            if seglen > 1 && fwd.nextseq.is_some_and(|n| n.wrapping_sub(1) == seq) {
+                not_advanced = false;
+            }
+            let since_dupack = time.saturating_duration_since(rev.lastack_time).as_nanos() as u64;
+            // An ack of zero (a SYN's) acknowledges nothing.
+            let peer_acked = rev.lastack.filter(|&a| a != 0);
+            if not_advanced && rev.dupacks >= 2 && rev.lastack == Some(seq) && since_dupack < 20_000_000 {
+                m.insert(Marks::FAST_RETRANSMISSION);
+            } else if seglen > 0 && peer_acked.is_some_and(|a| seq_le(seq.wrapping_add(seglen), a)) {
+                m.insert(Marks::SPURIOUS_RETRANSMISSION);
+            } else {
+                let since_highest = time.saturating_duration_since(fwd.nextseq_time).as_nanos() as u64;
+                let threshold = self.first_rtt.filter(|&r| r != 0).unwrap_or(3_000_000);
+                // SYN and FIN count in where a segment ends.
+                let end = seq.wrapping_add(seglen).wrapping_add(syn_fin);
+                if not_advanced && since_highest < threshold && fwd.nextseq != Some(end) {
+                    m.insert(Marks::OUT_OF_ORDER);
+                } else if not_advanced {
+                    m.insert(Marks::RETRANSMISSION);
+                }
+            }
+        }
+        // The highest sequence number sent so far: any segment moves it,
+        // a pure ACK too (one beyond it after a gap, say), but not a zero
+        // window probe's byte.
+        if !m.contains(Marks::ZERO_WINDOW_PROBE) {
+            let end = seq.wrapping_add(seglen).wrapping_add(syn_fin);
+            if fwd.nextseq.is_none_or(|n| seq_gt(end, n)) {
+                fwd.nextseq = Some(end);
+                fwd.nextseq_time = time;
+            }
+            // What the peer may acknowledge grows only with a segment
+            // that starts where it ends (after a gap, an ACK covering the
+            // gap covers unseen data; a retransmission from before it
+            // does not move it).
+            if fwd.maxseqtobeacked.is_none_or(|n| n == seq) {
+                fwd.maxseqtobeacked = fwd.nextseq;
+            }
+        }
+        fwd.window = Some(raw_window);
+        fwd.window_bytes = Some(window);
         fwd.lastack = Some(ack);
         fwd.lastack_time = time;
         fwd.last_marks = m;
-        // Segments of the other side this acknowledges are done with.
-        rev.unacked.retain(|&next| seq_gt(next, ack));
         self.segments.push(Segment { frame, time, from, repr, payload_len, window, marks: m, dup_ack });
     }
 
@@ -724,17 +780,25 @@ mod tests {
     struct Run {
         cap: CaptureAnalysis,
         t: u64,
+        /// The window scale option the next SYNs carry.
+        wscale: Option<u8>,
     }
 
     impl Run {
         fn new() -> Self {
-            Run { cap: CaptureAnalysis::new(), t: 0 }
+            Run { cap: CaptureAnalysis::new(), t: 0, wscale: None }
         }
         /// A segment `ms` milliseconds after the previous one.
         #[allow(clippy::too_many_arguments)]
         fn seg(&mut self, ms: u64, from_a: bool, flags: TcpFlags, seq: u32, ack: u32, len: usize, win: u16) {
-            self.t += ms * 1_000_000;
+            self.seg_us(ms * 1000, from_a, flags, seq, ack, len, win);
+        }
+        /// A segment `us` microseconds after the previous one.
+        #[allow(clippy::too_many_arguments)]
+        fn seg_us(&mut self, us: u64, from_a: bool, flags: TcpFlags, seq: u32, ack: u32, len: usize, win: u16) {
+            self.t += us * 1000;
             let (src, dst) = if from_a { (A, B) } else { (B, A) };
+            let options = TcpOptions { window_scale: self.wscale.filter(|_| flags.syn()), ..TcpOptions::default() };
             let repr = TcpRepr {
                 src_port: src.port(),
                 dst_port: dst.port(),
@@ -742,7 +806,7 @@ mod tests {
                 ack,
                 flags,
                 window: win,
-                options: TcpOptions::default(),
+                options,
                 ..Default::default()
             };
             let frame = self.cap.frames + 1;
@@ -885,6 +949,208 @@ mod tests {
         let text = c.ladder(Instant::ZERO).render();
         assert!(text.contains("SYN-SENT"), "{text}");
         assert!(text.contains("#7"), "{text}");
+    }
+
+    /// The marks of the segments from frame `from` (counting from 1) on.
+    fn marks_from(r: &Run, from: usize) -> Vec<Vec<String>> {
+        r.marks(0)[from - 1..].to_vec()
+    }
+
+    #[test]
+    fn a_window_update_or_data_with_the_same_ack_continues_a_run_of_duplicate_acks() {
+        // Only a new ack number ends a run: the retransmission after the
+        // second duplicate ACK is a fast one, although it comes well
+        // within the first RTT (20 ms) of the highest segment and would
+        // otherwise look out-of-order.
+        let mut r = Run::new();
+        handshake(&mut r);
+        r.seg(1, true, ACK, 101, 501, 100, 1000); // 4
+        r.seg(0, true, ACK, 201, 501, 100, 1000); // 5 (lost after the capture)
+        r.seg(0, true, ACK, 301, 501, 100, 1000); // 6
+        r.seg_us(100, false, ACK, 501, 201, 0, 1000); // 7
+        r.seg_us(100, false, ACK, 501, 201, 0, 1000); // 8 dup #1
+        r.seg_us(100, false, ACK, 501, 201, 0, 2000); // 9 window update
+        r.seg_us(100, false, ACK, 501, 201, 0, 2000); // 10 dup #2
+        r.seg_us(100, true, ACK, 201, 501, 100, 1000); // 11
+        let m = marks_from(&r, 7);
+        assert_eq!(
+            m,
+            vec![
+                vec![],
+                vec!["(duplicate ACK #1)".to_string()],
+                vec!["(window update)".to_string()],
+                vec!["(duplicate ACK #2)".to_string()],
+                vec!["(fast retransmission)".to_string()],
+            ]
+        );
+
+        // The same with data from the receiver in between.
+        let mut r = Run::new();
+        handshake(&mut r);
+        r.seg(1, true, ACK, 101, 501, 100, 1000); // 4
+        r.seg(0, true, ACK, 201, 501, 100, 1000); // 5
+        r.seg(0, true, ACK, 301, 501, 100, 1000); // 6
+        r.seg_us(100, false, ACK, 501, 201, 0, 1000); // 7
+        r.seg_us(100, false, ACK, 501, 201, 0, 1000); // 8 dup #1
+        r.seg_us(100, false, ACK, 501, 201, 10, 1000); // 9 data
+        r.seg_us(100, false, ACK, 511, 201, 0, 1000); // 10 dup #2
+        r.seg_us(100, true, ACK, 201, 511, 100, 1000); // 11
+        let m = marks_from(&r, 8);
+        assert_eq!(m[2], vec!["(duplicate ACK #2)"], "{m:?}");
+        assert_eq!(m[3], vec!["(fast retransmission)"], "{m:?}");
+        // A new ack does end it.
+        r.seg_us(100, false, ACK, 511, 301, 0, 1000); // 12
+        r.seg_us(100, false, ACK, 511, 301, 0, 1000); // 13
+        assert_eq!(marks_from(&r, 13)[0], vec!["(duplicate ACK #1)"]);
+    }
+
+    #[test]
+    fn a_first_rtt_of_zero_is_measured_again() {
+        // SYN, SYN-ACK and ACK in the same instant: the first RTT comes
+        // from the next ACK (10 ms), so two segments swapped 5 ms apart
+        // are out of order.
+        let mut r = Run::new();
+        r.seg(0, true, SYN, 100, 0, 0, 1000);
+        r.seg(0, false, SYN | ACK, 500, 101, 0, 1000);
+        r.seg(0, true, ACK, 101, 501, 0, 1000);
+        r.seg(10, false, ACK, 501, 101, 0, 1000);
+        r.seg(1, true, ACK, 201, 501, 100, 1000);
+        r.seg(5, true, ACK, 101, 501, 100, 1000);
+        assert_eq!(marks_from(&r, 6), vec![vec!["(out-of-order)".to_string()]]);
+    }
+
+    #[test]
+    fn a_fin_counts_where_a_repeated_segment_ends() {
+        // A FIN sent again right away (within the first RTT) ends where
+        // the highest segment ended, its FIN included: a retransmission,
+        // not out-of-order.
+        for len in [0, 50] {
+            let mut r = Run::new();
+            handshake(&mut r);
+            r.seg(1, true, ACK, 101, 501, 100, 1000);
+            r.seg(1, true, ACK | TcpFlags::FIN, 201, 501, len, 1000);
+            r.seg(1, true, ACK | TcpFlags::FIN, 201, 501, len, 1000);
+            assert_eq!(marks_from(&r, 6), vec![vec!["(retransmission)".to_string()]], "len {len}");
+        }
+    }
+
+    #[test]
+    fn any_segment_moves_the_highest_sequence_number() {
+        // A pure ACK beyond the highest segment (the data before it was
+        // not captured) moves it: the keep-alive and the duplicate ACK
+        // after it are measured from there.
+        let mut r = Run::new();
+        handshake(&mut r);
+        r.seg(1, true, ACK, 101, 501, 100, 1000); // 4
+        r.seg(1, true, ACK, 301, 501, 0, 1000); // 5: 201..301 not captured
+        r.seg(1, false, ACK, 501, 201, 0, 1000); // 6
+        r.seg(1000, true, ACK, 300, 501, 0, 1000); // 7 keep-alive
+        r.seg(1, true, ACK, 301, 501, 0, 1000); // 8
+        let m = marks_from(&r, 5);
+        assert_eq!(m[0], vec!["(previous segment not captured)"], "{m:?}");
+        assert_eq!(m[2], vec!["(keep-alive)"], "{m:?}");
+        assert_eq!(m[3], vec!["(duplicate ACK #1)"], "{m:?}");
+
+        // However many segments go unacknowledged (no ACK captured).
+        let mut r = Run::new();
+        r.seg(0, true, SYN, 100, 0, 0, 65535);
+        r.seg(10, false, SYN | ACK, 500, 101, 0, 65535);
+        r.seg(10, true, ACK, 101, 501, 0, 1000);
+        for k in 0..1100u32 {
+            r.seg_us(10, true, ACK, 101 + 10 * k, 501, 10, 1000);
+        }
+        let fin = 101 + 10 * 1100;
+        r.seg_us(10, true, ACK | TcpFlags::FIN, fin, 501, 0, 1000);
+        r.seg_us(10, true, ACK, fin + 1, 501, 0, 1000);
+        let m = r.marks(0);
+        assert!(m[..m.len() - 1].iter().all(|v| v.is_empty()), "{:?}", m.iter().position(|v| !v.is_empty()));
+        assert_eq!(m[m.len() - 1], vec!["(duplicate ACK #1)"]);
+    }
+
+    #[test]
+    fn an_ack_of_unseen_data_is_reported_once() {
+        // 201..301 never captured; the retransmission of 101 (from before
+        // the gap) does not make the gap seen, so the ACK over it is
+        // reported, once.
+        let mut r = Run::new();
+        handshake(&mut r);
+        r.seg(1, true, ACK, 101, 501, 100, 1000); // 4
+        r.seg(0, true, ACK, 301, 501, 100, 1000); // 5
+        r.seg(300, true, ACK, 101, 501, 100, 1000); // 6
+        r.seg(10, false, ACK, 501, 401, 0, 1000); // 7
+        r.seg(10, false, ACK, 501, 401, 0, 1000); // 8
+        r.seg(10, false, ACK, 501, 401, 10, 1000); // 9 data
+        r.seg(10, true, ACK, 401, 511, 0, 1000); // 10 a new ack
+        r.seg(10, false, ACK, 511, 401, 0, 1000); // 11
+        let m = marks_from(&r, 5);
+        assert_eq!(m[0], vec!["(previous segment not captured)"], "{m:?}");
+        assert_eq!(m[1], vec!["(retransmission)"], "{m:?}");
+        assert_eq!(m[2], vec!["(ACKed unseen segment)"], "{m:?}");
+        assert_eq!(m[3], vec!["(duplicate ACK #1)"], "{m:?}");
+        // The gap was reported once for all: the limit moved past it.
+        assert!(m[4].is_empty() && m[5].is_empty(), "{m:?}");
+        // (Data with the same ack continued the run of duplicates.)
+        assert_eq!(m[6], vec!["(duplicate ACK #2)"], "{m:?}");
+
+        // Unseen data at the end (nothing captured after the gap): once
+        // per run of the other side's ACKs.
+        let mut r = Run::new();
+        handshake(&mut r);
+        r.seg(1, true, ACK, 101, 501, 100, 1000); // 4
+        r.seg(1, false, ACK, 501, 301, 0, 1000); // 5: 201..301 unseen
+        r.seg(1, false, ACK, 501, 301, 0, 1000); // 6
+        r.seg(1, false, ACK, 501, 301, 10, 1000); // 7 data
+        r.seg(1, true, ACK, 201, 511, 0, 1000); // 8 a new ack
+        r.seg(1, false, ACK, 511, 301, 0, 1000); // 9
+        r.seg(1, false, ACK, 511, 301, 0, 1000); // 10
+        let m = marks_from(&r, 5);
+        assert_eq!(m[0], vec!["(ACKed unseen segment)"], "{m:?}");
+        assert_eq!(m[1], vec!["(duplicate ACK #1)"], "{m:?}");
+        assert!(m[2].is_empty() && m[3].is_empty(), "{m:?}");
+        assert_eq!(m[4], vec!["(ACKed unseen segment)", "(duplicate ACK #2)"], "{m:?}");
+        assert_eq!(m[5], vec!["(duplicate ACK #3)"], "{m:?}");
+    }
+
+    #[test]
+    fn window_scaling_as_the_syns_show_it() {
+        // Duplicate ACKs compare the window as sent: the first ACK after
+        // a SYN-ACK with the same field repeats it, whatever the scaling.
+        let mut r = Run::new();
+        r.wscale = Some(7);
+        r.seg(0, true, SYN, 100, 0, 0, 64240);
+        r.seg(10, false, SYN | ACK, 500, 101, 0, 1000);
+        r.seg(10, true, ACK, 101, 501, 0, 502);
+        r.seg(1, false, ACK, 501, 101, 0, 1000);
+        assert_eq!(marks_from(&r, 4), vec![vec!["(duplicate ACK #1)".to_string()]]);
+        assert_eq!(r.cap.connections[0].segments[3].window, 1000 << 7);
+
+        // A SYN with the option and no SYN-ACK captured: the client's
+        // window is scaled, and the server's data can fill it.
+        let mut r = Run::new();
+        r.wscale = Some(7);
+        r.seg(0, true, SYN, 100, 0, 0, 64240);
+        r.seg(10, true, ACK, 101, 501, 0, 10);
+        r.seg(1, false, ACK, 501, 101, 1280, 10);
+        assert_eq!(marks_from(&r, 3), vec![vec!["(window full)".to_string()]]);
+
+        // Without any SYN, scaling is unknown and no window is full.
+        let mut r = Run::new();
+        r.seg(0, true, ACK, 101, 501, 0, 10);
+        r.seg(1, false, ACK, 501, 101, 10, 10);
+        assert!(marks_from(&r, 2)[0].is_empty());
+
+        // A closed window is full once data reaches its edge.
+        let mut r = Run::new();
+        handshake(&mut r);
+        r.seg(1, false, ACK, 501, 101, 0, 0);
+        r.seg(1, true, ACK, 1, 501, 100, 1000);
+        assert_eq!(
+            marks_from(&r, 4),
+            vec![
+                vec!["(zero window)".to_string()],
+                vec!["(spurious retransmission)".to_string(), "(window full)".to_string()]
+            ]
+        );
     }
 
     #[test]
