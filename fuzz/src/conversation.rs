@@ -86,12 +86,9 @@ impl Mtu {
         match self {
             Mtu::Ethernet => 1500,
             Mtu::Small => 576,
-            // The smallest MTU with room for a full 60-byte TCP header and
-            // a byte of data. Below it the stack is known to fail (pending,
-            // see tests/fuzz_regressions.rs): at 80 a full header with a
-            // byte overruns the segment buffer; at RFC 791's 68 no segment
-            // is sent and half-open connections never time out.
-            Mtu::Minimum => 81,
+            // RFC 791's smallest MTU: 48 bytes for a TCP segment, less
+            // than the largest header.
+            Mtu::Minimum => 68,
         }
     }
 }
@@ -328,15 +325,6 @@ pub fn run(conv: &Conversation) {
         h.step(op);
     }
     h.finish();
-}
-
-/// Bugs found by fuzzing whose fix is pending in code this harness does not
-/// own are let pass, so that fuzzing goes on past them, unless
-/// `USTACK_FUZZ_STRICT=1`. Each has an ignored regression test in
-/// `crates/ustack-core/tests/fuzz_regressions.rs`.
-pub fn tolerate_pending() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("USTACK_FUZZ_STRICT").is_none())
 }
 
 /// `USTACK_FUZZ_TRACE=1` prints each step and segment (for reproducing).
@@ -577,15 +565,7 @@ impl Harness {
                     Opt::NewReno(on) => SockOpt::Congestion(if on { Algorithm::NewReno } else { Algorithm::Cubic }),
                     Opt::MaxSegment(m) => SockOpt::MaxSegment(m),
                 };
-                // Known and pending (tests/fuzz_regressions.rs,
-                // congestion_switch_in_recovery_leaves_cwnd_unbounded): a
-                // live connection that changes algorithm during recovery
-                // ends it with an unbounded window. Unless strict, the
-                // algorithm is only changed before the connection starts.
-                let live = self.stack.tcp_connection(h).is_some();
-                if !(matches!(opt, SockOpt::Congestion(_)) && live && tolerate_pending()) {
-                    let _ = self.stack.set_option(h, opt);
-                }
+                let _ = self.stack.set_option(h, opt);
                 self.drain();
             }
         }
@@ -611,10 +591,7 @@ impl Harness {
 
     /// Builds the segment with `len` bytes of the peer's stream, sends it,
     /// and checks what follows.
-    fn send_segment(&mut self, mut seg: TcpRepr, len: usize) {
-        if seg.flags.ack() {
-            self.avoid_pending_old_ack(&mut seg);
-        }
+    fn send_segment(&mut self, seg: TcpRepr, len: usize) {
         let p = PeerSeg { seq: seg.seq, syn: seg.flags.syn(), len: len as u32, fin: seg.flags.fin() };
         let start = p.data_start();
         let payload: Vec<u8> = (0..len as u32).map(|i| peer_byte(start.wrapping_add(i))).collect();
@@ -656,23 +633,6 @@ impl Harness {
             self.tracks[0].irs = Some(seg.seq);
         }
         self.drain();
-    }
-
-    /// Known and pending (tests/fuzz_regressions.rs,
-    /// old_ack_without_sack_underflows_in_newreno_loss_detection): an ACK
-    /// below SND.UNA, on a connection without SACK, trips a debug
-    /// assertion in tcp/input.rs. Unless strict, such an ACK is raised to
-    /// the highest the peer sent, a duplicate ACK, so fuzzing goes on.
-    fn avoid_pending_old_ack(&self, seg: &mut TcpRepr) {
-        let Some(max) = self.peer_max_ack else { return };
-        if !tolerate_pending() {
-            return;
-        }
-        let no_sack = self.stack.tcp_connections().any(|(_, c)| !c.negotiated_options().2);
-        let old = (max.wrapping_sub(seg.ack) as i32) > 0;
-        if no_sack && old {
-            seg.ack = max;
-        }
     }
 
     fn active_state(&self) -> Option<State> {
@@ -912,12 +872,7 @@ impl Harness {
             }
         }
         let baseline = self.listener.is_some() as usize;
-        // Known and pending (tests/fuzz_regressions.rs,
-        // orphan_persists_forever_against_a_silent_zero_window): an orphan
-        // whose peer closed its window and fell silent probes forever.
-        let persisting = |c: &ustack_core::tcp::Connection| c.is_orphan() && c.info().snd_wnd == 0;
-        let all_persisting = self.stack.tcp_connections().all(|(_, c)| persisting(c));
-        if self.stack.socket_count() != baseline && !(all_persisting && tolerate_pending()) {
+        if self.stack.socket_count() != baseline {
             let left: Vec<String> = self
                 .stack
                 .tcp_connections()
@@ -984,16 +939,9 @@ impl Track {
     }
 }
 
-/// A call on a handle the application holds must find it. Known and
-/// pending (tests/fuzz_regressions.rs,
-/// time_wait_recycle_frees_a_socket_the_application_holds): a SYN that
-/// recycles a TIME-WAIT connection frees its socket even while the
-/// application holds it, so the handle goes stale; tolerated unless strict.
+/// A call on a handle the application holds must find it.
 fn handle_held(r: Result<(), ustack_core::Error>) {
-    match r {
-        Err(ustack_core::Error::BadHandle) if tolerate_pending() => {}
-        r => r.expect("the application holds this handle"),
-    }
+    r.expect("the application holds this handle")
 }
 
 fn syn_options(o: &SynOptions, tsval: u32, tsecr: u32) -> TcpOptions {

@@ -29,10 +29,9 @@
 //! back to no sockets and no timers.
 
 use crate::check::{self, Host};
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use ustack_core::time::Duration;
-use ustack_core::wire::{EthernetAddress, IpProtocol, Ipv4Cidr, Ipv4Packet, TcpPacket, checksum};
+use ustack_core::wire::{EthernetAddress, Ipv4Cidr, checksum};
 use ustack_core::{Instant, SocketHandle, Stack, StackConfig};
 
 pub const STACK_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
@@ -101,7 +100,6 @@ struct Node {
     /// Frames emitted since the last look, for `replay`.
     log: Vec<Vec<u8>>,
     logging: bool,
-    acks: OldAcks,
 }
 
 impl Node {
@@ -138,15 +136,10 @@ impl Node {
             out: vec![0u8; 70_000],
             log: Vec::new(),
             logging: false,
-            acks: OldAcks::default(),
         }
     }
 
     fn input(&mut self, now: Instant, frame: &mut [u8]) {
-        if crate::conversation::tolerate_pending() {
-            let ip = if self.ethernet { frame.get_mut(14..).unwrap_or_default() } else { &mut frame[..] };
-            self.acks.on_input(&self.stack, ip);
-        }
         if self.ethernet {
             self.stack.handle_frame(now, frame);
         } else {
@@ -163,10 +156,11 @@ impl Node {
                 frames += 1;
                 assert!(frames < 100_000, "the stack sends without end at {now:?}");
                 let f = &self.out[..n];
-                let seg =
-                    if self.ethernet { check::frame(&self.host, f) } else { check::ip_packet(&self.host, f, false) };
-                if let Some(seg) = seg {
-                    self.acks.on_sent(&seg);
+                // Every frame the stack sends parses at every layer.
+                if self.ethernet {
+                    check::frame(&self.host, f);
+                } else {
+                    check::ip_packet(&self.host, f, false);
                 }
                 if self.logging {
                     self.log.push(f.to_vec());
@@ -230,11 +224,6 @@ impl Node {
                 }
                 _ => break,
             }
-        }
-        // Known and pending: see `conversation::tolerate_pending`.
-        let persisting = self.stack.tcp_connections().all(|(_, c)| c.is_orphan() && c.info().snd_wnd == 0);
-        if persisting && crate::conversation::tolerate_pending() {
-            return;
         }
         let left: Vec<String> = self.stack.tcp_connections().map(|(h, c)| format!("{h:?} {}", c.state())).collect();
         assert_eq!(self.stack.socket_count(), 0, "sockets left after everything closed: {left:?}");
@@ -385,67 +374,5 @@ fn fix_ip(p: &mut [u8], control: u8) {
             body[2..4].copy_from_slice(&c.to_be_bytes());
         }
         _ => {}
-    }
-}
-
-/// Known and pending (tests/fuzz_regressions.rs,
-/// old_ack_without_sack_underflows_in_newreno_loss_detection): an ACK below
-/// SND.UNA on a connection without SACK trips a debug assertion. Unless
-/// strict, such an ACK is raised to the highest the peer sent that the
-/// stack could take (SND.UNA is no higher), so fuzzing goes on past it.
-#[derive(Default)]
-struct OldAcks {
-    /// By (local port, remote address, remote port): the end of what the
-    /// stack sent, and the highest acknowledgement of it the peer sent.
-    tuples: HashMap<(u16, Ipv4Addr, u16), (u32, Option<u32>)>,
-}
-
-impl OldAcks {
-    fn on_sent(&mut self, seg: &check::Segment) {
-        let t = &seg.tcp;
-        if t.flags.rst() {
-            return;
-        }
-        let key = (t.src_port, seg.ip.dst_addr, t.dst_port);
-        let end = t.seq.wrapping_add(t.segment_len(seg.payload.len()) as u32);
-        let e = self.tuples.entry(key).or_insert((end, None));
-        if t.flags.syn() {
-            // A new connection: its own numbers.
-            *e = (end, None);
-        } else if (end.wrapping_sub(e.0) as i32) > 0 {
-            e.0 = end;
-        }
-    }
-
-    fn on_input(&mut self, stack: &Stack, ip: &mut [u8]) {
-        let Ok(p) = Ipv4Packet::new_checked(&ip[..]) else { return };
-        if p.protocol() != IpProtocol::Tcp || p.is_fragment() {
-            return;
-        }
-        let (src, dst, hl, total) = (p.src_addr(), p.dst_addr(), p.header_len(), p.total_len() as usize);
-        let body = &mut ip[hl..total];
-        let Ok(t) = TcpPacket::new_checked(&body[..]) else { return };
-        let flags = t.flags();
-        if !flags.ack() || flags.rst() || flags.syn() || !t.verify_checksum(src, dst) {
-            return;
-        }
-        let (sport, dport, ack) = (t.src_port(), t.dst_port(), t.ack_number());
-        let Some(e) = self.tuples.get_mut(&(dport, src, sport)) else { return };
-        if let Some(max) = e.1
-            && (max.wrapping_sub(ack) as i32) > 0
-        {
-            let no_sack = stack.tcp_connections().any(|(_, c)| {
-                c.remote() == SocketAddrV4::new(src, sport) && c.local().port() == dport && !c.negotiated_options().2
-            });
-            if no_sack {
-                let mut t = TcpPacket::new_unchecked(&mut body[..]);
-                t.set_ack_number(max);
-                t.fill_checksum(src, dst);
-            }
-            return;
-        }
-        if (e.0.wrapping_sub(ack) as i32) >= 0 && e.1.is_none_or(|m| (ack.wrapping_sub(m) as i32) > 0) {
-            e.1 = Some(ack);
-        }
     }
 }
