@@ -113,6 +113,13 @@ pub struct TcpConfig {
     /// them in one burst: at cwnd/SRTT times 2 in slow start and 1.2
     /// after, the ratios Linux uses.
     pub pacing: bool,
+    /// How far ahead of its pacing schedule a sender may be, so that this
+    /// much of the schedule goes in one burst. Zero (the default) paces
+    /// segment by segment, which a simulated clock keeps exactly; a driver
+    /// whose timers fire once a millisecond sets 1 ms (as Linux sizes TSO
+    /// bursts to about a millisecond of the pacing rate), which keeps the
+    /// rate and lets a device hand each burst over as one super-packet.
+    pub pacing_quantum: Duration,
 }
 
 impl Default for TcpConfig {
@@ -148,6 +155,7 @@ impl Default for TcpConfig {
             user_timeout: None,
             linger: None,
             pacing: true,
+            pacing_quantum: Duration::ZERO,
         }
     }
 }

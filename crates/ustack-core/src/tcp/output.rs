@@ -257,12 +257,13 @@ impl Connection {
             return None;
         }
         // Pacing: the next segment waits for its slot, unless it is a
-        // probe or the slot is within one segment's time.
+        // probe; up to the pacing quantum of the schedule may go at once.
+        let quantum = self.cfg.pacing_quantum;
         if let Some(next) = self.pacing_next
             && !self.tlp_send_new
-            && next > cx.now
+            && next > cx.now + quantum
         {
-            self.pacing_deadline = Some(next);
+            self.pacing_deadline = Some(next - quantum);
             return None;
         }
         if len > 0 && !fin {
@@ -335,8 +336,8 @@ impl Connection {
 
     /// Sets when the next paced segment may go: `len` bytes at
     /// cwnd/SRTT times 2 in slow start, 1.2 in congestion avoidance. A
-    /// sender ahead of schedule by less than two segments' time may send at
-    /// once (a small burst, Linux fq's quantum).
+    /// sender behind schedule by less than two segments' time keeps that
+    /// credit.
     fn pace(&mut self, now: crate::time::Instant, len: usize) {
         if !self.cfg.pacing {
             return;
