@@ -146,7 +146,13 @@ fn http(conn: TcpStream, net: &NetStack) -> io::Result<()> {
                 respond(&mut out, 200, "text/html", page, close)?;
             }
             ("GET", "/stats") => {
-                let json = net.stats().to_json() + "\n";
+                // The stack's counters, and the device's as "device".
+                let stack = net.stats().to_json();
+                let json = format!(
+                    "{},\"device\":{}}}\n",
+                    stack.strip_suffix('}').unwrap_or(&stack),
+                    net.device_stats().to_json()
+                );
                 respond(&mut out, 200, "application/json", json.as_bytes(), close)?;
             }
             ("GET", p) if p.starts_with("/bytes/") => match p["/bytes/".len()..].parse::<u64>() {

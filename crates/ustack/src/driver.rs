@@ -11,7 +11,7 @@
 //! condition variable (blocking API) or registers a waker (async API).
 
 use crate::phy::pcap::{LinkType, PcapWriter};
-use crate::phy::{Device, sys};
+use crate::phy::{Device, DeviceStats, sys};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter};
@@ -33,6 +33,8 @@ pub(crate) struct Inner {
     pub(crate) stack: Stack,
     /// Async tasks waiting for a socket's readiness to change.
     pub(crate) wakers: HashMap<SocketHandle, Vec<Waker>>,
+    /// The device's counters as of the driver's last round.
+    pub(crate) device: DeviceStats,
 }
 
 pub(crate) struct Shared {
@@ -98,6 +100,11 @@ impl NetStack {
     pub fn start(device: impl Device + 'static, mut config: StackConfig, opts: DriverOptions) -> io::Result<NetStack> {
         config.medium = device.medium();
         config.mtu = device.mtu();
+        // The driver's timers fire to the millisecond (poll(2)): pace in
+        // bursts of a millisecond, unless the caller chose otherwise.
+        if config.tcp.pacing_quantum.is_zero() {
+            config.tcp.pacing_quantum = ustack_core::time::Duration::from_millis(1);
+        }
         let pcap = match &opts.pcap {
             Some(path) => {
                 let link = if device.medium() == Medium::Ethernet { LinkType::Ethernet } else { LinkType::Raw };
@@ -109,7 +116,11 @@ impl NetStack {
             None => None,
         };
         let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner { stack: Stack::new(config), wakers: HashMap::new() }),
+            inner: Mutex::new(Inner {
+                stack: Stack::new(config),
+                wakers: HashMap::new(),
+                device: DeviceStats::default(),
+            }),
             changed: Condvar::new(),
             kick: sys::eventfd()?,
             stop: AtomicBool::new(false),
@@ -138,6 +149,11 @@ impl NetStack {
     /// The stack's counters.
     pub fn stats(&self) -> ustack_core::stats::Stats {
         self.shared.lock().stack.stats().clone()
+    }
+
+    /// The device's counters (offloads), as of the driver's last round.
+    pub fn device_stats(&self) -> DeviceStats {
+        self.shared.lock().device
     }
 
     /// Stops the driver thread and waits for it. Sockets still open are
@@ -246,6 +262,11 @@ fn run(
                 break;
             }
         }
+        // What the device held to send together (TSO) goes now.
+        if let Err(e) = device.flush() {
+            result = Err(e);
+        }
+        g.device = device.stats();
         let woken = g.stack.take_woken();
         if !woken.is_empty() {
             let mut wakers = Vec::new();

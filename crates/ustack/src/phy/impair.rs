@@ -210,7 +210,15 @@ impl<D: Device> Device for Impaired<D> {
         while let Some(h) = self.tx.pop_due(now) {
             self.inner.send(&h.frame)?;
         }
-        Ok(())
+        self.inner.flush()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+
+    fn stats(&self) -> super::DeviceStats {
+        self.inner.stats()
     }
 }
 

@@ -22,6 +22,31 @@ pub struct RxMeta {
     pub checksum_trusted: bool,
 }
 
+/// What a device counts of its own work (the offloads, mostly).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceStats {
+    /// Writes to the device: packets, super-packets included.
+    pub tx_packets: u64,
+    /// Super-packets handed to the kernel to cut (TSO through the TUN
+    /// offload header), and the segments they held.
+    pub tx_gso_packets: u64,
+    pub tx_gso_segments: u64,
+    /// Packets read from the device, and how many of them were GSO
+    /// super-packets from the kernel.
+    pub rx_packets: u64,
+    pub rx_gso_packets: u64,
+}
+
+impl DeviceStats {
+    /// The counters as a JSON object.
+    pub fn to_json(&self) -> String {
+        format!(
+            "{{\"tx_packets\":{},\"tx_gso_packets\":{},\"tx_gso_segments\":{},\"rx_packets\":{},\"rx_gso_packets\":{}}}",
+            self.tx_packets, self.tx_gso_packets, self.tx_gso_segments, self.rx_packets, self.rx_gso_packets
+        )
+    }
+}
+
 /// A network device.
 pub trait Device: Send {
     fn medium(&self) -> Medium;
@@ -31,8 +56,18 @@ pub trait Device: Send {
     /// is waiting.
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, RxMeta)>>;
     /// Sends one frame without blocking. A full device drops it, as a
-    /// congested link would; TCP retransmits.
+    /// congested link would; TCP retransmits. A device may hold the frame
+    /// to send it together with the next ones, until [`Device::flush`].
     fn send(&mut self, frame: &[u8]) -> io::Result<()>;
+    /// Sends whatever [`Device::send`] held back; the driver calls it after
+    /// each batch.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// The device's own counters.
+    fn stats(&self) -> DeviceStats {
+        DeviceStats::default()
+    }
     /// A descriptor that polls readable when frames are waiting.
     fn poll_fd(&self) -> RawFd;
     /// The device's name, for messages.
@@ -59,6 +94,12 @@ impl<D: Device + ?Sized> Device for Box<D> {
     }
     fn send(&mut self, frame: &[u8]) -> io::Result<()> {
         (**self).send(frame)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (**self).flush()
+    }
+    fn stats(&self) -> DeviceStats {
+        (**self).stats()
     }
     fn poll_fd(&self) -> RawFd {
         (**self).poll_fd()
