@@ -158,6 +158,13 @@ fn options_read_back_after_set_on_a_connection() {
     assert_eq!(rig.c().get_option(c, SockOptName::MaxSegment), Ok(SockOpt::MaxSegment(988)));
     assert_eq!(rig.c().get_option(c, SockOptName::Error), Ok(SockOpt::Error(None)));
     assert!(rig.c().set_option(c, SockOpt::Error(None)).is_err(), "SO_ERROR is read-only");
+    // Out of range: EINVAL, and the value before stays.
+    for bad in [SockOpt::MaxSegment(50), SockOpt::KeepCount(0), SockOpt::KeepIdle(ms(0)), SockOpt::KeepInterval(ms(0))]
+    {
+        assert_eq!(rig.c().set_option(c, bad), Err(Error::InvalidInput), "{bad:?}");
+    }
+    assert_eq!(rig.c().get_option(c, SockOptName::KeepCount), Ok(SockOpt::KeepCount(4)));
+    assert_eq!(rig.c().get_option(c, SockOptName::KeepIdle), Ok(SockOpt::KeepIdle(secs(30))));
 }
 
 /// TCP_INFO over a lossy transfer: the state, the RTT near the path's 20
