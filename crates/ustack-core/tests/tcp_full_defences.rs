@@ -160,7 +160,7 @@ fn challenge_acks_limited_to_1000_per_second_stack_wide_rfc5961_7() {
         let in_second = answers[i..].iter().take_while(|b| b.at < a.at + secs(1)).count();
         assert!(in_second <= 2000, "{in_second} challenge ACKs in the second from {}", a.at);
     }
-    let st = rig.s().stats().tcp.clone();
+    let st = rig.s().stats().tcp;
     let sent = st.challenge_acks - before;
     assert_eq!(sent as usize, answers.len());
     assert!((2000..=4000).contains(&sent), "{sent} challenge ACKs for 12000 RSTs in 3 s");

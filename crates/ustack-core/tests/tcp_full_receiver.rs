@@ -148,7 +148,7 @@ fn out_of_order_and_hole_filling_segments_acked_at_once_rfc5681_4_2() {
         assert!(answered, "segment seq={} at {} acknowledged at once", r.tcp.seq, r.at);
     }
     let first_ooo = ss.iter().find(|a| a.sent() && a.at == received[0].at).unwrap();
-    assert!(first_ooo.tcp.options.sack_blocks.len() > 0, "with a SACK block");
+    assert!(!first_ooo.tcp.options.sack_blocks.is_empty(), "with a SACK block");
 }
 
 /// RFC 9293 §3.8.6.2.2: when the application reads a closed window open,

@@ -155,7 +155,7 @@ fn slow_start_counts_bytes_acked_up_to_two_segments_per_ack_rfc3465_2_2() {
             rig.set_rule(move |p| {
                 if p.from == FROM_SERVER && p.is_pure_ack() {
                     n.set(n.get() + 1);
-                    if n.get() % 2 == 0 {
+                    if n.get().is_multiple_of(2) {
                         return Verdict::Drop;
                     }
                 }
@@ -466,9 +466,9 @@ fn prr_sends_in_proportion_to_delivered_data_during_recovery_rfc6937_3() {
         .iter()
         .filter(|s| s.sent() && s.len > 0)
         .map(|s| s.tcp.seq.wrapping_add(s.len as u32))
-        .last()
+        .next_back()
         .unwrap();
-    let una_at_start = segs[..start].iter().filter(|s| !s.sent()).map(|s| s.tcp.ack).last().unwrap();
+    let una_at_start = segs[..start].iter().filter(|s| !s.sent()).map(|s| s.tcp.ack).next_back().unwrap();
     let flight = recover.wrapping_sub(una_at_start) as usize;
     let ssthresh = events
         .iter()
