@@ -156,6 +156,14 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 }
 
 fn main() -> ExitCode {
+    // RUST_LOG=ustack::tcp=debug (or ustack::ip, ustack::udp, ustack::link;
+    // trace for every segment) logs the stack's decisions to stderr, each
+    // with its RFC rule; see ustack_core::log.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .init();
     let cli = Cli::parse();
     let r = match cli.command {
         Command::Demo(args) => return run_demo(args),

@@ -85,3 +85,38 @@ fn bad_arguments_say_what_to_do() {
     assert!(!out.status.success());
     assert!(String::from_utf8(out.stderr).unwrap().contains("cannot write /nonexistent-dir/x.pcap"));
 }
+
+/// `RUST_LOG=ustack::tcp=debug` logs TCP's decisions to stderr, each with
+/// the rule behind it; other layers' targets stay quiet; without RUST_LOG
+/// nothing is logged.
+#[test]
+fn rust_log_shows_tcp_decisions_with_their_rfc() {
+    let run = |log: Option<&str>| {
+        let mut c = ustack();
+        c.args(["demo", "--loss", "0.1", "--seed", "3", "--bytes", "200000"]);
+        c.env_remove("RUST_LOG");
+        if let Some(l) = log {
+            c.env("RUST_LOG", l);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let log = run(Some("ustack::tcp=debug"));
+    for needle in [
+        "CLOSED -> SYN-SENT (active OPEN: SYN sent, RFC 9293 §3.5)",
+        "LISTEN -> SYN-RECEIVED",
+        "FIN-WAIT-2 -> TIME-WAIT (2MSL wait begins, RFC 9293 §3.6)",
+        "out of order: held, ACK now",
+        "fast recovery (RFC 6675 §5",
+        "retransmitting seq",
+        "taken in ESTABLISHED",
+    ] {
+        assert!(log.contains(needle), "missing {needle:?} in the log:\n{log}");
+    }
+    assert!(log.lines().all(|l| l.contains("ustack::tcp")), "only the TCP target:\n{log}");
+    assert!(!log.contains("TRACE"), "debug, not trace");
+    let segments = run(Some("ustack::tcp=trace"));
+    assert!(segments.contains("TRACE") && segments.contains("wscale"), "trace shows every segment, options too");
+    assert_eq!(run(None), "", "nothing without RUST_LOG");
+}

@@ -17,6 +17,7 @@
 
 pub mod hash;
 pub mod ip;
+pub mod log;
 pub mod rand;
 pub mod sim;
 pub mod socket;

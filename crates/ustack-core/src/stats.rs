@@ -119,6 +119,7 @@ pub struct Stats {
 
 impl Stats {
     pub fn count_drop(&mut self, reason: DropReason) {
+        crate::log::dropped(reason);
         if self.drops.is_empty() {
             self.drops = vec![0; DropReason::ALL.len()];
         }

@@ -83,10 +83,20 @@ impl Tracer {
     pub fn enabled(&self) -> bool {
         self.enabled
     }
+    /// Records an event while tracing is on, and logs it when the
+    /// `ustack::tcp` target is enabled (see [`crate::log`]); `kind` is
+    /// built only if either wants it.
     #[inline]
     pub fn record(&mut self, time: Instant, kind: impl FnOnce() -> EventKind) {
-        if self.enabled {
-            self.events.push(Event { time, kind: kind() });
+        let log = crate::log::wanted();
+        if self.enabled || log {
+            let kind = kind();
+            if log {
+                crate::log::event(time, &kind);
+            }
+            if self.enabled {
+                self.events.push(Event { time, kind });
+            }
         }
     }
     pub fn take(&mut self) -> Vec<Event> {

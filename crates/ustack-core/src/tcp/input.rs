@@ -45,11 +45,17 @@ impl Connection {
             payload_len: payload.len(),
             retransmission: false,
         });
-        match self.state {
+        let before = self.state;
+        let d = match self.state {
             State::Closed | State::Listen => Disposition::Dropped(DropReason::TcpNoSocket),
             State::SynSent => self.process_syn_sent(cx, seg, payload),
             _ => self.process_synchronized(cx, seg, payload),
+        };
+        if crate::log::wanted() {
+            let dropped = if let Disposition::Dropped(r) = d { Some(r) } else { None };
+            crate::log::segment_fate(cx.now, (local, remote), before, seg, payload.len(), dropped);
         }
+        d
     }
 
     /// RFC 9293 §3.10.7.3: SYN-SENT.
@@ -688,8 +694,10 @@ impl Connection {
         if cx.shared.allow_challenge_ack(cx.now) {
             cx.stats.challenge_acks += 1;
             self.ack_due = AckDue::Now;
+            crate::tcp_decision!(cx.now, self.local, self.remote, "challenge ACK (RFC 5961 §3.2, §4.2, §5.2)");
         } else {
             cx.stats.challenge_acks_limited += 1;
+            crate::tcp_decision!(cx.now, self.local, self.remote, "challenge ACK not sent: rate limit (RFC 5961 §7)");
         }
     }
 
@@ -788,6 +796,13 @@ impl Connection {
             // the sender sees duplicate ACKs.
             cx.stats.out_of_order_segments += 1;
             self.ack_due = AckDue::Now;
+            crate::tcp_decision!(
+                cx.now,
+                self.local,
+                self.remote,
+                "out of order: held, ACK now for RCV.NXT {} (RFC 5681 §4.2, SACK RFC 2018 §4)",
+                self.rcv_nxt.0
+            );
         } else if had_ooo || written.new_bytes == 0 {
             // A filled hole (RFC 5681 §4.2) or a duplicate: ACK at once.
             self.ack_due = AckDue::Now;

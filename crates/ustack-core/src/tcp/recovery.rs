@@ -345,6 +345,13 @@ impl Connection {
     /// §5 step 4, RFC 5681 §3.2), PRR from here (RFC 6937 §3).
     pub(crate) fn enter_fast_recovery(&mut self, cx: &mut Cx) {
         cx.stats.fast_retransmits += 1;
+        crate::tcp_decision!(
+            cx.now,
+            self.local,
+            self.remote,
+            "loss detected ({}): fast recovery (RFC 6675 §5, RFC 6937 PRR)",
+            if self.sack_ok { "RACK, RFC 8985 §6.2" } else { "three duplicate ACKs, RFC 5681 §3.2" }
+        );
         let flight = self.flight_size();
         self.undo = Undo {
             cwnd: self.cc.cwnd(),
@@ -421,6 +428,12 @@ impl Connection {
         self.undo.active = false;
         self.cc.undo(self.undo.cwnd, self.undo.ssthresh);
         self.info.undos += 1;
+        crate::tcp_decision!(
+            cx.now,
+            self.local,
+            self.remote,
+            "D-SACK shows the recovery was spurious: window restored (RFC 2883 §5, RFC 3708)"
+        );
         self.trace_congestion(cx);
         true
     }
@@ -451,6 +464,7 @@ impl Connection {
     pub(crate) fn on_tlp_timeout(&mut self, cx: &mut Cx) {
         self.rack.tlp_deadline = None;
         cx.stats.tail_loss_probes += 1;
+        crate::tcp_decision!(cx.now, self.local, self.remote, "tail loss probe (RFC 8985 §7.3)");
         // §7.3: the RTO timer restarts with the probe.
         self.restart_rtx(cx.now);
         let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
