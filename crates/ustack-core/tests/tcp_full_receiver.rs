@@ -16,20 +16,6 @@ use ustack_core::time::Instant;
 
 const MSS: usize = 1448;
 
-/// Sends `data` from the client while the server reads it; returns what
-/// the server read.
-fn pump(rig: &mut Rig, c: SocketHandle, s: SocketHandle, data: &[u8], limit: Instant) -> Vec<u8> {
-    let (mut off, mut got) = (0, Vec::new());
-    while got.len() < data.len() {
-        off += rig.c().send(c, &data[off..]).unwrap_or(0);
-        rig.read_some(rig.server, s, &mut got).unwrap();
-        if got.len() < data.len() {
-            assert!(rig.step_before(limit), "only {} of {} bytes by {limit}", got.len(), data.len());
-        }
-    }
-    got
-}
-
 /// Enough one-segment exchanges that the server has left its quick-ACK
 /// mode (the first 16 segments are acknowledged at once, as Linux does).
 fn past_quickack(rig: &mut Rig, c: SocketHandle, s: SocketHandle) {
@@ -60,7 +46,7 @@ fn delayed_ack_at_least_every_second_full_segment_rfc9293_3_8_6_3() {
     let t0 = rig.now();
     let data = pattern(500_000, 1);
     let limit = rig.now() + secs(10);
-    assert!(pump(&mut rig, c, s, &data, limit) == data);
+    assert!(rig.pump(c, s, &data, limit) == data);
     let (mut unacked, mut acks, mut segments) = (0, 0, 0);
     let mut hist = [0usize; 3];
     for seg in server_segs_since(&mut rig, t0) {
@@ -132,7 +118,7 @@ fn out_of_order_and_hole_filling_segments_acked_at_once_rfc5681_4_2() {
     let t0 = rig.now();
     let data = pattern(6 * MSS, 3);
     let limit = rig.now() + secs(5);
-    assert!(pump(&mut rig, c, s, &data, limit) == data);
+    assert!(rig.pump(c, s, &data, limit) == data);
     assert!(dropped.get());
     let ss = server_segs_since(&mut rig, t0);
     let received: Vec<&Seg> = ss.iter().filter(|s| !s.sent() && s.len > 0).collect();
@@ -282,7 +268,7 @@ fn receive_window_grows_with_the_bandwidth_delay_product_unless_rcvbuf_set() {
         let (s, _) = rig.s().accept(l).unwrap();
         let data = pattern(12_000_000, 7);
         let limit = rig.now() + secs(60);
-        assert!(pump(&mut rig, c, s, &data, limit) == data);
+        assert!(rig.pump(c, s, &data, limit) == data);
         max_window(&rig)
     };
     let tuned = run(None, 16 << 20);

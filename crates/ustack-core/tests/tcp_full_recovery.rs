@@ -32,18 +32,6 @@ fn warm_up(rig: &mut Rig, c: SocketHandle, s: SocketHandle) {
     rig.read_some(rig.server, s, &mut sink).unwrap();
 }
 
-/// Reads at the server until `n` bytes have arrived; returns them.
-fn read_n(rig: &mut Rig, s: SocketHandle, n: usize, limit: Instant) -> Vec<u8> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        rig.read_some(rig.server, s, &mut got).unwrap();
-        if got.len() < n {
-            assert!(rig.step_before(limit), "only {} of {n} bytes by {limit}", got.len());
-        }
-    }
-    got
-}
-
 /// RFC 2883 §4: a duplicate segment is reported in a D-SACK block, the
 /// first SACK block of the ACK it draws at once: below the cumulative ACK
 /// for a duplicate of in-order data (§4.1.1), inside the second block for
@@ -106,7 +94,7 @@ fn dsack_reports_a_duplicate_segment_rfc2883_4() {
     assert_eq!(dup_ack.ack(), segs[0].seq());
     // The hole is repaired and everything delivered once.
     let limit = rig.now() + secs(5);
-    let got = read_n(&mut rig, s, 3000 + 3 * mss, limit);
+    let got = rig.read_n(s, 3000 + 3 * mss, limit);
     assert_eq!(&got[3000..], &pattern(3 * mss, 3)[..]);
 }
 
@@ -149,7 +137,7 @@ fn dsack_undoes_a_spurious_recovery_rfc2883_rfc3708() {
     let held_at = rig.now();
     rig.run_until(held_at + ms(15));
     rig.inject(TO_SERVER, held.borrow().as_ref().unwrap().frame.clone());
-    let got = read_n(&mut rig, s, 8 * mss, t0 + secs(2));
+    let got = rig.read_n(s, 8 * mss, t0 + secs(2));
     assert!(got == pattern(8 * mss, 4));
     rig.run_for(ms(200));
     let segs = client_data_since(&rig, t0);
@@ -195,7 +183,7 @@ fn several_losses_in_one_window_recovered_in_about_one_rtt_rfc6675_5() {
     let data = pattern(40 * mss, 5);
     rig.c().send(c, &data).unwrap();
     rig.c().shutdown(c, Shutdown::Write).unwrap();
-    let got = read_n(&mut rig, s, data.len(), t0 + secs(2));
+    let got = rig.read_n(s, data.len(), t0 + secs(2));
     assert!(got == data);
     rig.run_for(ms(100));
     let segs = client_data_since(&rig, t0);
@@ -241,7 +229,7 @@ fn rack_reorder_timer_marks_loss_after_rtt_plus_reo_wnd_rfc8985_6_3() {
     let mss = rig.c().tcp_info(c).unwrap().mss;
     let t0 = rig.now();
     rig.c().send(c, &pattern(3 * mss, 6)).unwrap();
-    let got = read_n(&mut rig, s, 3 * mss, t0 + secs(2));
+    let got = rig.read_n(s, 3 * mss, t0 + secs(2));
     assert!(got == pattern(3 * mss, 6));
     let segs = client_data_since(&rig, t0);
     assert_eq!(segs.len(), 4);
@@ -296,7 +284,7 @@ fn reordered_segment_not_retransmitted_once_rack_saw_reordering_rfc8985_6_2() {
         rig.run_until_true(t0 + secs(1), "the second segment is held", |_| held.borrow().is_some());
         rig.run_until(rig.now() + ms(4));
         rig.inject(TO_SERVER, held.borrow_mut().take().unwrap());
-        let got = read_n(&mut rig, s, data.len(), t0 + secs(1));
+        let got = rig.read_n(s, data.len(), t0 + secs(1));
         assert!(got == data);
         rig.run_for(ms(300));
         let resent = rig.c().stats().tcp.retransmitted_segments - before;
@@ -340,7 +328,7 @@ fn tail_loss_probe_recovers_lost_tail_long_before_the_rto_rfc8985_7() {
     let t0 = rig.now();
     let data = pattern(10 * mss, 8);
     rig.c().send(c, &data).unwrap();
-    let got = read_n(&mut rig, s, data.len(), t0 + secs(2));
+    let got = rig.read_n(s, data.len(), t0 + secs(2));
     assert!(got == data);
     let segs = client_data_since(&rig, t0);
     assert_eq!(segs.len(), 12, "{segs:#?}");
@@ -380,7 +368,7 @@ fn lone_lost_segment_probed_at_the_rto_time_not_timed_out_rfc8985_7_2() {
     let rto = rig.c().tcp_info(c).unwrap().rto;
     let t0 = rig.now();
     rig.c().send(c, b"alone").unwrap();
-    let got = read_n(&mut rig, s, 5, t0 + secs(2));
+    let got = rig.read_n(s, 5, t0 + secs(2));
     assert_eq!(got, b"alone");
     let segs = client_data_since(&rig, t0);
     assert_eq!(segs.len(), 2);
@@ -471,7 +459,7 @@ fn karn_no_sample_from_a_retransmission_backoff_reset_on_new_ack_rfc6298_3() {
     let later = rig.c().tcp_info(c).unwrap();
     assert_eq!(later.rtt, Some(ms(20) * 7 / 8 + ms(200) / 8));
     let limit = rig.now() + secs(1);
-    let got = read_n(&mut rig, s, 9, limit);
+    let got = rig.read_n(s, 9, limit);
     assert_eq!(got, b"oncetwice");
     assert_eq!(rig.c().tcp_state(c), Ok(State::Established));
 }

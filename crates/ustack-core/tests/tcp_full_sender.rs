@@ -10,7 +10,6 @@ mod common;
 use common::*;
 use std::cell::Cell;
 use std::rc::Rc;
-use ustack_core::SocketHandle;
 use ustack_core::sim::{LinkConfig, Verdict};
 use ustack_core::socket::{SockOpt, SockOptName};
 use ustack_core::tcp::Algorithm;
@@ -29,32 +28,6 @@ fn hold_server(rig: &mut Rig) -> Rc<Cell<bool>> {
     let h = hold.clone();
     rig.set_rule(move |p| if p.from == FROM_SERVER && h.get() { Verdict::Drop } else { Verdict::Pass });
     hold
-}
-
-/// Reads at the server until `n` bytes have arrived, stepping the network.
-fn read_n(rig: &mut Rig, s: SocketHandle, n: usize, limit: Instant) -> Vec<u8> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        rig.read_some(rig.server, s, &mut got).unwrap();
-        if got.len() < n {
-            assert!(rig.step_before(limit), "only {} of {n} bytes by {limit}", got.len());
-        }
-    }
-    got
-}
-
-/// Sends `data` from the client while the server reads it; returns what
-/// the server read.
-fn pump(rig: &mut Rig, c: SocketHandle, s: SocketHandle, data: &[u8], limit: Instant) -> Vec<u8> {
-    let (mut off, mut got) = (0, Vec::new());
-    while got.len() < data.len() {
-        off += rig.c().send(c, &data[off..]).unwrap_or(0);
-        rig.read_some(rig.server, s, &mut got).unwrap();
-        if got.len() < data.len() {
-            assert!(rig.step_before(limit), "only {} of {} bytes by {limit}", got.len(), data.len());
-        }
-    }
-    got
 }
 
 /// The first flight of a new connection: with the server's ACKs held back,
@@ -168,7 +141,7 @@ fn slow_start_counts_bytes_acked_up_to_two_segments_per_ack_rfc3465_2_2() {
         let limit = rig.now() + secs(10);
         let mut got = sink;
         got.clear();
-        got.extend(read_n(&mut rig, s, 200_000, limit));
+        got.extend(rig.read_n(s, 200_000, limit));
         let acks = cwnd_per_ack(&mut rig).split_off(before);
         let mut prev_cwnd = 10 * MSS;
         let mut checked = 0;
@@ -199,7 +172,7 @@ fn idle_longer_than_rto_restarts_from_the_initial_window_rfc5681_4_1() {
     let (c, _l, s) = rig.establish();
     rig.c().send(c, &pattern(200_000, 4)).unwrap();
     let limit = rig.now() + secs(10);
-    read_n(&mut rig, s, 200_000, limit);
+    rig.read_n(s, 200_000, limit);
     rig.run_for(ms(100));
     let grown = rig.c().tcp_info(c).unwrap().cwnd;
     assert!(grown > 20 * 1448, "cwnd grew to {grown}");
@@ -265,7 +238,7 @@ fn pacing_spreads_a_window_over_the_round_trip_instead_of_a_burst() {
         let t0 = rig.now();
         let limit = rig.now() + secs(20);
         let data = pattern(1_000_000, 6);
-        assert!(pump(&mut rig, c, s, &data, limit) == data);
+        assert!(rig.pump(c, s, &data, limit) == data);
         let times = client_send_times(&mut rig, t0);
         let iw_spread = times[9] - times[0];
         results.push((pacing, iw_spread, largest_burst(&times)));
@@ -315,7 +288,7 @@ fn nagle_holds_small_segments_while_data_is_unacked_rfc9293_3_7_4() {
         assert_eq!(p.at - t1, ms(i as u64) + ms(5), "write {i} left when it was made");
     }
     let limit = rig.now() + secs(1);
-    let got = read_n(&mut rig, s, 400, limit);
+    let got = rig.read_n(s, 400, limit);
     assert_eq!(&got[..100], &[1u8; 100][..]);
     assert_eq!(&got[200..300], &[3u8; 100][..]);
 }
@@ -455,7 +428,7 @@ fn prr_sends_in_proportion_to_delivered_data_during_recovery_rfc6937_3() {
     });
     let t0 = rig.now();
     let limit = rig.now() + secs(30);
-    assert!(pump(&mut rig, c, s, &data, limit) == data);
+    assert!(rig.pump(c, s, &data, limit) == data);
     assert!(dropped.get());
     let events = rig.client_events();
     // Walk the client's trace from the fast retransmission to the ACK that

@@ -589,6 +589,33 @@ impl Rig {
         }
     }
 
+    /// Reads at the server until `n` bytes have arrived, running the
+    /// network; returns them.
+    pub fn read_n(&mut self, s: SocketHandle, n: usize, limit: Instant) -> Vec<u8> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            self.read_some(self.server, s, &mut got).unwrap();
+            if got.len() < n {
+                assert!(self.step_before(limit), "only {} of {n} bytes by {limit}", got.len());
+            }
+        }
+        got
+    }
+
+    /// Sends `data` from the client's `c` while the server's `s` reads it;
+    /// returns what the server read.
+    pub fn pump(&mut self, c: SocketHandle, s: SocketHandle, data: &[u8], limit: Instant) -> Vec<u8> {
+        let (mut off, mut got) = (0, Vec::new());
+        while got.len() < data.len() {
+            off += self.c().send(c, &data[off..]).unwrap_or(0);
+            self.read_some(self.server, s, &mut got).unwrap();
+            if got.len() < data.len() {
+                assert!(self.step_before(limit), "only {} of {} bytes by {limit}", got.len(), data.len());
+            }
+        }
+        got
+    }
+
     /// Reads `h` of `node` until end of file, running the network.
     pub fn read_to_eof(&mut self, node: NodeId, h: SocketHandle, limit: Instant) -> Vec<u8> {
         let mut out = Vec::new();
