@@ -11,7 +11,7 @@ use ustack_core::Error;
 use ustack_core::sim::{LinkConfig, Verdict};
 use ustack_core::tcp::State;
 use ustack_core::time::Instant;
-use ustack_core::wire::TcpFlags;
+use ustack_core::wire::{EthernetRepr, TcpFlags, TcpRepr};
 
 /// RFC 9293 §3.5, figure 6: SYN, SYN-ACK, ACK with the sequence numbers
 /// the figure shows, and the states each side passes through.
@@ -689,4 +689,112 @@ fn icmp_errors_during_connect_rfc1122_4_2_3_9() {
     assert_eq!(rig.c().tcp_state(c), Ok(State::Closed));
     assert_eq!(rig.c().recv(c, &mut buf), Err(Error::HostUnreachable));
     assert_eq!(rig.pkts().iter().filter(|p| p.is_syn()).count(), 3);
+}
+
+/// RFC 9293 §3.10.7.3, SYN-SENT, fourth step: a SYN without ACK that
+/// carries text (and a FIN) starts a simultaneous open. "If there are other
+/// controls or text in the segment, queue them for processing after the
+/// ESTABLISHED state has been reached": the SYN-ACK acknowledges the SYN
+/// only, nothing is readable in SYN-RECEIVED, and once our SYN is
+/// acknowledged the text is delivered, exactly once, and acknowledged. The
+/// FIN is not kept (never acknowledged, the peer sends it again).
+#[test]
+fn text_on_simultaneous_open_syn_delivered_once_established_rfc9293_3_10_7_3() {
+    let mut rig = Rig::new(90);
+    // The server stack does not take part: the test plays the peer.
+    rig.set_rule(|p| if p.from == FROM_CLIENT { Verdict::Drop } else { Verdict::Pass });
+    let c = rig.connect();
+    rig.run_for(ms(10));
+    let syn = rig.pkts().into_iter().find(|p| p.from == FROM_CLIENT && p.is_syn()).unwrap();
+    let iss = syn.seq();
+    let eth = EthernetRepr { src: syn.eth.dst, dst: syn.eth.src, ethertype: syn.eth.ethertype };
+    let peer_seg = |flags: TcpFlags, seq: u32, ack: u32| TcpRepr {
+        src_port: syn.tcp.dst_port,
+        dst_port: syn.tcp.src_port,
+        flags,
+        seq,
+        ack: if flags.ack() { ack } else { 0 },
+        window: 30_000,
+        ..syn.tcp
+    };
+    let to_client = |tcp: &TcpRepr, payload: &[u8]| build_frame(eth, syn.ip.dst_addr, syn.ip.src_addr, tcp, payload);
+
+    let irs = 7_000u32;
+    let mut peer_syn = peer_seg(TcpFlags::SYN | TcpFlags::FIN, irs, 0);
+    peer_syn.options = Default::default();
+    peer_syn.options.mss = Some(1460);
+    let before = rig.pkts().len();
+    rig.inject(TO_CLIENT, to_client(&peer_syn, b"abc"));
+    rig.run_for(ms(10));
+    let answers: Vec<Pkt> = rig.pkts()[before..].iter().filter(|p| p.from == FROM_CLIENT).cloned().collect();
+    assert_eq!(answers.len(), 1, "{answers:#?}");
+    assert!(answers[0].is_synack());
+    assert_eq!((answers[0].seq(), answers[0].ack()), (iss, irs + 1), "the SYN-ACK acknowledges the SYN only");
+    assert_eq!(rig.c().tcp_state(c), Ok(State::SynReceived));
+    let mut buf = [0u8; 16];
+    assert_eq!(rig.c().recv(c, &mut buf), Err(Error::WouldBlock), "nothing readable before ESTABLISHED");
+    assert!(!rig.c().can_recv(c));
+
+    // The peer acknowledges our SYN; its next sequence number is past its text.
+    let ack = peer_seg(TcpFlags::ACK, irs + 4, iss.wrapping_add(1));
+    let before = rig.pkts().len();
+    rig.inject(TO_CLIENT, to_client(&ack, b""));
+    rig.run_for(ms(100));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::Established));
+    let mut got = Vec::new();
+    assert_eq!(rig.read_some(rig.client, c, &mut got), Ok(false), "no end of file: the FIN was not kept");
+    assert_eq!(got, b"abc");
+    let acks: Vec<Pkt> = rig.pkts()[before..].iter().filter(|p| p.from == FROM_CLIENT).cloned().collect();
+    assert!(acks.iter().any(|p| p.ack() == irs + 4), "the text is acknowledged: {acks:#?}");
+
+    // A copy of the text arriving later is a duplicate, not new data.
+    rig.inject(TO_CLIENT, to_client(&peer_seg(TcpFlags::ACK | TcpFlags::PSH, irs + 1, iss.wrapping_add(1)), b"abc"));
+    rig.inject(TO_CLIENT, to_client(&peer_seg(TcpFlags::ACK | TcpFlags::PSH, irs + 4, iss.wrapping_add(1)), b"de"));
+    rig.run_for(ms(100));
+    got.clear();
+    assert_eq!(rig.read_some(rig.client, c, &mut got), Ok(false));
+    assert_eq!(got, b"de");
+}
+
+/// The same, but the peer's ACK of our SYN-ACK repeats the text (it never
+/// saw it acknowledged): the copy and the queued bytes are one and the
+/// same, delivered once; new bytes after them follow.
+#[test]
+fn text_on_simultaneous_open_syn_repeated_with_the_ack_delivered_once_rfc9293_3_10_7_3() {
+    let mut rig = Rig::new(91);
+    rig.set_rule(|p| if p.from == FROM_CLIENT { Verdict::Drop } else { Verdict::Pass });
+    let c = rig.connect();
+    rig.run_for(ms(10));
+    let syn = rig.pkts().into_iter().find(|p| p.from == FROM_CLIENT && p.is_syn()).unwrap();
+    let iss = syn.seq();
+    let eth = EthernetRepr { src: syn.eth.dst, dst: syn.eth.src, ethertype: syn.eth.ethertype };
+    let peer_seg = |flags: TcpFlags, seq: u32, ack: u32| {
+        let mut t = TcpRepr {
+            src_port: syn.tcp.dst_port,
+            dst_port: syn.tcp.src_port,
+            flags,
+            seq,
+            ack: if flags.ack() { ack } else { 0 },
+            window: 30_000,
+            ..syn.tcp
+        };
+        t.options = Default::default();
+        t
+    };
+    let to_client = |tcp: &TcpRepr, payload: &[u8]| build_frame(eth, syn.ip.dst_addr, syn.ip.src_addr, tcp, payload);
+    let irs = 100u32;
+    rig.inject(TO_CLIENT, to_client(&peer_seg(TcpFlags::SYN, irs, 0), b"hello"));
+    rig.run_for(ms(10));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::SynReceived));
+    rig.inject(
+        TO_CLIENT,
+        to_client(&peer_seg(TcpFlags::ACK | TcpFlags::PSH, irs + 1, iss.wrapping_add(1)), b"hello, world"),
+    );
+    rig.run_for(ms(100));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::Established));
+    let mut got = Vec::new();
+    assert_eq!(rig.read_some(rig.client, c, &mut got), Ok(false));
+    assert_eq!(got, b"hello, world");
+    let last = rig.last_from(FROM_CLIENT);
+    assert_eq!(last.ack(), irs + 1 + 12);
 }

@@ -482,3 +482,77 @@ fn closed_connection_held_by_application_does_not_swallow_segments_rfc9293_3_10_
     assert_eq!((a[0].flags(), a[0].seq()), (TcpFlags::RST, 4242));
     assert_eq!(rig.c().recv(c2, &mut buf), Err(Error::ConnectionReset));
 }
+
+/// With `rfc5961_syn` off (RFC 793 §3.9, before RFC 5961), a SYN in a
+/// synchronized state is an error when it lies in the window: it is
+/// answered with <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK> and the connection
+/// is aborted (ECONNRESET). A SYN outside the window fails the sequence
+/// check first and gets an ACK; the connection lives on.
+#[test]
+fn syn_in_window_resets_without_rfc5961_rfc793_3_9() {
+    let mut rig = RigConfig::new(53).server_tcp(|t| t.rfc5961_syn = false).build();
+    let (_c, _l, s) = rig.establish();
+    rig.run_for(ms(100));
+    let t = rig.last_from(FROM_CLIENT);
+    let (snd_nxt, rcv_nxt) = server_seqs(&rig);
+
+    for seq in [rcv_nxt.wrapping_sub(5000), rcv_nxt.wrapping_add(10_000_000)] {
+        let mut syn = forged_header(&t, TcpFlags::SYN, seq, 0);
+        syn.options.mss = Some(1460);
+        let before = rig.pkts().len();
+        rig.inject(TO_SERVER, forge(&t, &syn, b""));
+        rig.run_for(ms(20));
+        let a = server_answers(&rig, before);
+        assert_eq!(a.len(), 1, "SYN at {seq}: {a:#?}");
+        assert_eq!((a[0].flags(), a[0].seq(), a[0].ack()), (TcpFlags::ACK, snd_nxt, rcv_nxt));
+        assert_eq!(rig.s().tcp_state(s), Ok(State::Established));
+    }
+
+    let mut syn = forged_header(&t, TcpFlags::SYN, rcv_nxt.wrapping_add(5000), 0);
+    syn.options.mss = Some(1460);
+    let before = rig.pkts().len();
+    rig.inject(TO_SERVER, forge(&t, &syn, b""));
+    rig.run_for(ms(20));
+    let a = server_answers(&rig, before);
+    assert_eq!(a.len(), 1, "{a:#?}");
+    assert_eq!((a[0].flags(), a[0].seq(), a[0].ack()), (TcpFlags::RST | TcpFlags::ACK, snd_nxt, rcv_nxt));
+    assert_eq!(rig.s().tcp_state(s), Ok(State::Closed));
+    let mut buf = [0u8; 8];
+    assert_eq!(rig.s().recv(s, &mut buf), Err(Error::ConnectionReset));
+}
+
+/// `StackConfig::drop_syn_fin`: a SYN+FIN that would open a connection (to
+/// a listener) is dropped without an answer and makes no connection; a
+/// plain SYN from the same port then connects. Off (the default), RFC 9293
+/// §3.10.7.2 processes the SYN and the listener answers with a SYN-ACK.
+#[test]
+fn syn_fin_to_listener_dropped_when_asked_rfc9293_3_10_7_2() {
+    for drop in [true, false] {
+        let mut cfg = RigConfig::new(54);
+        cfg.server.drop_syn_fin = drop;
+        let mut rig = cfg.build();
+        let t = client_template(&mut rig, SERVER_PORT);
+        let mut syn_fin = forged_header(&t, TcpFlags::SYN | TcpFlags::FIN, 1000, 0);
+        syn_fin.src_port = 40_123;
+        syn_fin.options = Default::default();
+        syn_fin.options.mss = Some(1460);
+        let before = rig.pkts().len();
+        let conns = rig.s().tcp_connections().count();
+        rig.inject(TO_SERVER, forge(&t, &syn_fin, b""));
+        rig.run_for(ms(20));
+        let a = server_answers(&rig, before);
+        if drop {
+            assert!(a.is_empty(), "{a:#?}");
+            assert_eq!(rig.s().tcp_connections().count(), conns);
+            let syn = TcpRepr { flags: TcpFlags::SYN, ..syn_fin };
+            rig.inject(TO_SERVER, forge(&t, &syn, b""));
+            rig.run_for(ms(20));
+            let a = server_answers(&rig, before);
+            assert_eq!(a.len(), 1, "{a:#?}");
+            assert!(a[0].is_synack() && a[0].ack() == 1001);
+        } else {
+            assert_eq!(a.len(), 1, "{a:#?}");
+            assert!(a[0].is_synack() && a[0].ack() == 1001, "{a:#?}");
+        }
+    }
+}

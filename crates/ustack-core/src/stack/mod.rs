@@ -83,6 +83,13 @@ pub struct StackConfig {
     /// Answer segments to closed ports with RST (RFC 9293 §3.10.7.1) and
     /// UDP to closed ports with ICMP port unreachable; off is a "blackhole".
     pub reply_to_closed_ports: bool,
+    /// Drop TCP segments with both SYN and FIN set that would open a
+    /// connection: to a listener, or in SYN-SENT (FreeBSD's
+    /// `net.inet.tcp.drop_synfin`). RFC 9293 gives such a segment a meaning
+    /// (§3.10.7: the SYN, then the FIN, is processed), so this is off by
+    /// default; on, it stops scans that use the combination. In a
+    /// synchronized state the segment is processed as any SYN.
+    pub drop_syn_fin: bool,
     /// Most ICMP error messages per second (RFC 1812 §4.3.2.8 rate limit).
     pub icmp_error_rate: u32,
     pub checksum: ChecksumCaps,
@@ -110,6 +117,7 @@ impl StackConfig {
             max_backlog: 4096,
             syn_cookies: true,
             reply_to_closed_ports: true,
+            drop_syn_fin: false,
             challenge_ack_limit: 1000,
             ooo_memory_limit: 64 << 20,
             icmp_error_rate: 1000,

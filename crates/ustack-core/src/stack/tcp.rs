@@ -440,11 +440,20 @@ impl Stack {
     pub(super) fn tcp_input(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr, payload: &[u8]) {
         let local = SocketAddrV4::new(dst, repr.dst_port);
         let remote = SocketAddrV4::new(src, repr.src_port);
+        // A SYN+FIN that would open a connection (to a listener, or answering our SYN)
+        // is dropped when the stack is asked to; in a synchronized state it is processed
+        // as any SYN (FreeBSD's `drop_synfin` draws the same line).
+        let syn_fin_dropped = self.cfg.drop_syn_fin && repr.flags.syn() && repr.flags.fin();
         if let Some(&h) = self.tcp_conns.get(&(local, remote)) {
+            if syn_fin_dropped && self.tcp_connection(h).is_some_and(|c| c.state() == State::SynSent) {
+                self.stats.count_drop(DropReason::TcpUnacceptable);
+                return;
+            }
             // A new SYN may take over a connection in TIME-WAIT (RFC 9293
             // §3.10.7.4 note, RFC 6191) when a listener wants it.
             let recycle = repr.flags.syn()
                 && !repr.flags.ack()
+                && !syn_fin_dropped
                 && self
                     .tcp_connection(h)
                     .is_some_and(|c| c.time_wait_allows_new_syn(repr.seq, repr.options.timestamps.map(|t| t.0)))
@@ -462,6 +471,10 @@ impl Stack {
             });
         }
         if let Some(lh) = self.find_listener(local) {
+            if syn_fin_dropped {
+                self.stats.count_drop(DropReason::TcpUnacceptable);
+                return;
+            }
             self.listener_input(now, lh, local, remote, repr, payload);
             return;
         }

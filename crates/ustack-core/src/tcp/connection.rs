@@ -222,6 +222,11 @@ pub struct Connection {
     pub(crate) rx_closed: bool,
     /// The application shut down reading: arriving data is discarded.
     pub(crate) rx_shutdown: bool,
+    /// Text that came on the peer's SYN in a simultaneous open, held at
+    /// the front of `rx` but not yet acknowledged nor readable: RFC 9293
+    /// §3.10.7.3 queues it "for processing after the ESTABLISHED state has
+    /// been reached". Zero otherwise.
+    pub(crate) syn_text: u16,
     /// The application closed the socket; the connection finishes alone.
     pub(crate) user_closed: bool,
 
@@ -380,6 +385,7 @@ impl Connection {
             rx_fin: None,
             rx_closed: false,
             rx_shutdown: false,
+            syn_text: 0,
             user_closed: false,
             mss: DEFAULT_PEER_MSS.min(local_mss),
             local_mss,
@@ -526,6 +532,7 @@ impl Connection {
 
     /// Ends the connection with `error` for the application.
     pub(crate) fn fail(&mut self, cx: &mut Cx, error: Error) {
+        self.drop_syn_text();
         if self.error.is_none() {
             self.error = Some(error);
         }
@@ -570,7 +577,7 @@ impl Connection {
     }
     /// Bytes the application can read now.
     pub fn recv_queue(&self) -> usize {
-        self.rx.len()
+        if self.syn_text > 0 { 0 } else { self.rx.len() }
     }
     /// Bytes the application wrote that are not yet acknowledged.
     pub fn send_queue(&self) -> usize {
@@ -582,7 +589,7 @@ impl Connection {
     }
     /// True when a read would not block: data, end of file, or an error.
     pub fn can_recv(&self) -> bool {
-        !self.rx.is_empty() || self.rx_closed || self.error.is_some() || self.state == State::Closed
+        self.recv_queue() > 0 || self.rx_closed || self.error.is_some() || self.state == State::Closed
     }
     /// True when a write would not block (room, or an error to report).
     pub fn can_send(&self) -> bool {
@@ -654,7 +661,7 @@ impl Connection {
 
     /// RECEIVE: copies readable bytes. `Ok(0)` is end of file.
     pub fn recv(&mut self, cx: &mut Cx, out: &mut [u8]) -> Result<usize, Error> {
-        if !self.rx.is_empty() {
+        if self.recv_queue() > 0 {
             if out.is_empty() {
                 return Ok(0);
             }
@@ -680,7 +687,16 @@ impl Connection {
 
     /// Peeks at readable bytes without consuming them.
     pub fn peek(&self, out: &mut [u8]) -> usize {
-        self.rx.peek(out)
+        if self.syn_text > 0 { 0 } else { self.rx.peek(out) }
+    }
+
+    /// Forgets text held from the peer's SYN (never acknowledged: the peer
+    /// sends it again if the connection lives on).
+    pub(crate) fn drop_syn_text(&mut self) {
+        if self.syn_text > 0 {
+            self.syn_text = 0;
+            self.rx.clear();
+        }
     }
 
     /// After the application read: if the window can open by a lot, tell
@@ -790,6 +806,7 @@ impl Connection {
             self.abort(cx);
             return;
         }
+        self.drop_syn_text();
         if !self.rx.is_empty() && self.state != State::Closed {
             self.abort(cx);
             return;

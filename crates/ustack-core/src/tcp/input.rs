@@ -123,6 +123,18 @@ impl Connection {
             self.syn_due = true;
             self.rtx_deadline = None;
             self.snd_nxt = self.iss;
+            // "If there are other controls or text in the segment, queue
+            // them for processing after the ESTABLISHED state has been
+            // reached" (RFC 9293 §3.10.7.3). The text waits at the front
+            // of the receive buffer, unacknowledged (the SYN-ACK covers the
+            // SYN only) and unreadable, until our SYN is acknowledged. A
+            // FIN is not kept: unacknowledged, it comes again (FreeBSD
+            // does the same).
+            if !payload.is_empty() {
+                let room = payload.len().min(self.rx.free()).min(u16::MAX as usize);
+                let written = self.rx.write(self.rcv_nxt, self.rcv_nxt, &payload[..room]);
+                self.syn_text = written.in_order as u16;
+            }
         }
         Disposition::Accepted
     }
@@ -312,6 +324,24 @@ impl Connection {
                 self.set_state(cx, State::Closed);
                 return Disposition::Dropped(DropReason::TcpUnacceptable);
             }
+            if !self.cfg.rfc5961_syn && SeqNumber(seg.seq) >= self.rcv_nxt {
+                // RFC 793 §3.9: "If the SYN is in the window it is an error,
+                // send a reset, any outstanding RECEIVEs and SEND should
+                // receive "reset" responses, all segment queues should be
+                // flushed, ... enter the CLOSED state". The sequence check
+                // above let the segment through; the SYN itself must lie in
+                // the window too (a SYN+FIN may straddle RCV.NXT with an old
+                // SYN). The reset carries <SEQ=SND.NXT><ACK=RCV.NXT>, as an
+                // ABORT's does.
+                if matches!(self.state, State::Established | State::CloseWait) {
+                    cx.stats.estab_resets += 1;
+                }
+                self.rst_due = Some((self.snd_nxt, Some(self.rcv_nxt)));
+                self.rx.clear();
+                self.fail(cx, Error::ConnectionReset);
+                self.wake = true;
+                return Disposition::Accepted;
+            }
             self.challenge_ack(cx);
             self.wake = true;
             return Disposition::Dropped(DropReason::TcpUnacceptable);
@@ -326,6 +356,35 @@ impl Connection {
         }
         if self.state == State::Closed {
             return Disposition::Accepted;
+        }
+        if self.syn_text > 0 && self.state != State::SynReceived {
+            // Our SYN is acknowledged: the text queued from the peer's SYN
+            // is received now (RFC 9293 §3.10.7.3), acknowledged and
+            // readable. This segment may carry some of it again.
+            let n = self.syn_text as usize;
+            self.rcv_nxt += n;
+            self.syn_text = 0;
+            cx.stats.bytes_in += n as u64;
+            // Acknowledged within the delayed-ACK time (RFC 9293 §3.8.6.3),
+            // or with whatever we send first: the segment that completed
+            // the handshake brought no new text of its own.
+            match self.cfg.delayed_ack {
+                Some(delay) => {
+                    self.ack_due = self.ack_due.max(AckDue::Delayed);
+                    self.delack_deadline = Some(self.delack_deadline.map_or(cx.now + delay, |d| d.min(cx.now + delay)));
+                }
+                None => self.ack_due = AckDue::Now,
+            }
+            self.wake = true;
+            if seq < self.rcv_nxt {
+                let cut = (self.rcv_nxt - seq).min(payload.len());
+                payload = &payload[cut..];
+                seq += cut;
+                if seq < self.rcv_nxt {
+                    fin = false;
+                    seq = self.rcv_nxt;
+                }
+            }
         }
 
         // Sixth (URG) is not supported beyond treating urgent data as

@@ -88,9 +88,15 @@ pub struct TcpConfig {
     /// Initial congestion window in segments (RFC 6928: 10).
     pub initial_window: usize,
     pub congestion: Algorithm,
-    /// RFC 5961 challenge ACKs for in-window RST and SYN, and the ACK
-    /// range check.
+    /// RFC 5961 §3 challenge ACKs for in-window RST that do not match
+    /// RCV.NXT exactly, and the §5 ACK range check.
     pub rfc5961: bool,
+    /// RFC 5961 §4: a SYN in a synchronized state gets a challenge ACK
+    /// and the connection goes on. Off is RFC 793's rule (§3.9, "fourth,
+    /// check the SYN bit"): a SYN in the window is an error, answered with
+    /// a reset, and the connection is aborted with ECONNRESET (FreeBSD's
+    /// `net.inet.tcp.insecure_syn=1`).
+    pub rfc5961_syn: bool,
     /// RFC 1337: ignore RST in TIME-WAIT.
     pub rfc1337: bool,
     /// SO_KEEPALIVE: probe an idle connection (RFC 1122 §4.2.3.6).
@@ -147,6 +153,7 @@ impl Default for TcpConfig {
             initial_window: 10,
             congestion: Algorithm::Cubic,
             rfc5961: true,
+            rfc5961_syn: true,
             rfc1337: true,
             keepalive: false,
             keep_idle: Duration::from_secs(7200),
