@@ -23,6 +23,15 @@ pub struct Knobs {
     pub tcp: TcpConfig,
     /// `StackConfig::reply_to_closed_ports` (the inverse of FreeBSD's `blackhole`).
     pub reply_to_closed_ports: bool,
+    /// `StackConfig::drop_syn_fin` (FreeBSD's `drop_synfin`).
+    pub drop_syn_fin: bool,
+}
+
+impl Default for Knobs {
+    /// ustack's own defaults, until a script's knobs say otherwise.
+    fn default() -> Self {
+        Knobs { tcp: TcpConfig::default(), reply_to_closed_ports: true, drop_syn_fin: false }
+    }
 }
 
 /// A ustack setting a knob changes.
@@ -34,6 +43,11 @@ pub enum Setting {
     Sack(bool),
     /// `net.inet.tcp.insecure_rst` (inverted): RFC 5961 §3 RST handling (and §5 ACK check).
     Rfc5961(bool),
+    /// `net.inet.tcp.insecure_syn` (inverted): RFC 5961 §4 challenge ACK for a SYN in a
+    /// synchronized state; off, RFC 793's reset and abort.
+    Rfc5961Syn(bool),
+    /// `net.inet.tcp.drop_synfin`: drop segments with SYN and FIN.
+    DropSynFin(bool),
     /// `net.inet.tcp.recvspace`: the default receive buffer.
     RecvBuffer(usize),
     /// `net.inet.tcp.sendspace`: the default send buffer.
@@ -64,6 +78,8 @@ impl Setting {
             }
             Setting::Sack(on) => k.tcp.sack = on,
             Setting::Rfc5961(on) => k.tcp.rfc5961 = on,
+            Setting::Rfc5961Syn(on) => k.tcp.rfc5961_syn = on,
+            Setting::DropSynFin(on) => k.drop_syn_fin = on,
             Setting::RecvBuffer(n) => k.tcp.recv_buffer = n,
             Setting::SendBuffer(n) => k.tcp.send_buffer = n,
             Setting::ReplyToClosedPorts(on) => k.reply_to_closed_ports = on,
@@ -87,7 +103,10 @@ impl Setting {
     /// connections that exist), where ustack fixes it when the stack or socket is created.
     /// Such a knob cannot change in the middle of a script.
     pub fn is_global(self) -> bool {
-        matches!(self, Setting::Rfc5961(_) | Setting::ReplyToClosedPorts(_))
+        matches!(
+            self,
+            Setting::Rfc5961(_) | Setting::Rfc5961Syn(_) | Setting::ReplyToClosedPorts(_) | Setting::DropSynFin(_)
+        )
     }
 }
 
@@ -137,9 +156,8 @@ pub fn map_sysctl(name: &str, value: i64) -> Mapping {
         "net.inet.tcp.delacktime" if value > 0 => Mapping::Set(Setting::DelayedAckTime(ms(value))),
         "net.inet.tcp.msl" if value > 0 => Mapping::Set(Setting::Msl(ms(value))),
         "net.inet.tcp.finwait2_timeout" if value > 0 => Mapping::Set(Setting::FinWait2Timeout(ms(value))),
-        "net.inet.tcp.insecure_syn" => {
-            default_only(0, "ustack always answers a SYN in a synchronized state with a challenge ACK (RFC 5961 §4)")
-        }
+        "net.inet.tcp.insecure_syn" => Mapping::Set(Setting::Rfc5961Syn(value == 0)),
+        "net.inet.tcp.drop_synfin" => Mapping::Set(Setting::DropSynFin(value != 0)),
         "net.inet.tcp.icmp_may_rst" => {
             default_only(1, "ustack aborts a connection in SYN-SENT on an ICMP hard error (RFC 1122 §4.2.3.9)")
         }
@@ -147,7 +165,6 @@ pub fn map_sysctl(name: &str, value: i64) -> Mapping {
         "net.inet.tcp.tolerate_missing_ts" => {
             default_only(0, "ustack drops non-RST segments without timestamps once they are in use (RFC 7323 §3.2)")
         }
-        "net.inet.tcp.drop_synfin" => default_only(0, "ustack processes SYN+FIN segments as RFC 9293 says"),
         "net.inet.tcp.ecn.enable" => match value {
             0 => Mapping::Equivalent("ustack does not negotiate ECN"),
             // FreeBSD's default: answer ECN only when the peer asks. Scripts that do
