@@ -798,3 +798,31 @@ fn text_on_simultaneous_open_syn_repeated_with_the_ack_delivered_once_rfc9293_3_
     let last = rig.last_from(FROM_CLIENT);
     assert_eq!(last.ack(), irs + 1 + 12);
 }
+
+/// TCP_NOOPT (`TcpConfig::no_options`): the SYN carries no option at all,
+/// not even the MSS, so nothing is negotiated and the peer, with no MSS
+/// option to go by, sends at most 536 bytes a segment (RFC 9293 §3.7.1,
+/// "the default of 536 octets for IPv4"). The data still arrives whole.
+#[test]
+fn no_options_syn_carries_none_and_peer_falls_back_to_536_rfc9293_3_7_1() {
+    let mut rig = RigConfig::new(92).client_tcp(|t| t.no_options = true).build();
+    let (c, _l, s) = rig.establish();
+    let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    rig.send_all(rig.server, s, &data);
+    rig.run_for(ms(300));
+    let mut got = Vec::new();
+    rig.read_some(rig.client, c, &mut got).unwrap();
+    assert_eq!(got, data);
+
+    let p = rig.pkts();
+    let syn = p.iter().find(|p| p.from == FROM_CLIENT && p.is_syn()).unwrap();
+    assert_eq!(syn.tcp.options, Default::default(), "no option on the SYN: {syn:#?}");
+    let synack = p.iter().find(|p| p.is_synack()).unwrap();
+    assert!(synack.tcp.options.window_scale.is_none() && !synack.tcp.options.sack_permitted);
+    assert!(synack.tcp.options.timestamps.is_none());
+    let server_data: Vec<&Pkt> = p.iter().filter(|p| p.from == FROM_SERVER && !p.payload.is_empty()).collect();
+    assert!(server_data.len() >= 10);
+    assert!(server_data.iter().all(|p| p.payload.len() <= 536), "segments of at most 536 bytes");
+    assert!(p.iter().all(|p| p.tcp.options.timestamps.is_none() && p.tcp.options.sack_blocks.is_empty()));
+    assert_eq!(rig.c().tcp_connection(c).map(|c| c.negotiated_options()), Some((false, false, false)));
+}

@@ -322,6 +322,14 @@ pub fn window_shift_for(buffer: usize) -> u8 {
 impl Connection {
     fn new(cfg: &TcpConfig, ep: Endpoints, now: Instant, passive: bool) -> Self {
         let Endpoints { local, remote, iss, local_mss, ts_offset } = ep;
+        // TCP_NOOPT: no option is offered, so none is used.
+        let mut cfg = cfg.clone();
+        if cfg.no_options {
+            cfg.window_scaling = false;
+            cfg.timestamps = false;
+            cfg.sack = false;
+        }
+        let cfg = &cfg;
         let state = if passive { State::Listen } else { State::Closed };
         let iss = SeqNumber(iss);
         // A configured MSS is at least 64 bytes (as Linux's TCP_MAXSEG

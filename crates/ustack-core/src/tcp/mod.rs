@@ -91,6 +91,12 @@ pub struct TcpConfig {
     /// RFC 5961 §3 challenge ACKs for in-window RST that do not match
     /// RCV.NXT exactly, and the §5 ACK range check.
     pub rfc5961: bool,
+    /// TCP_NOOPT (BSD): SYNs carry no options, not even the MSS (the peer
+    /// then sends at most 536 bytes a segment, RFC 9293 §3.7.1), and no
+    /// option is used. Off by default: RFC 9293 asks for the MSS option
+    /// whenever the MSS differs from 536 (SHOULD-5) and the extensions of
+    /// RFC 7323 and RFC 2018 are worth having.
+    pub no_options: bool,
     /// RFC 5961 §4: a SYN in a synchronized state gets a challenge ACK
     /// and the connection goes on. Off is RFC 793's rule (§3.9, "fourth,
     /// check the SYN bit"): a SYN in the window is an error, answered with
@@ -154,6 +160,7 @@ impl Default for TcpConfig {
             congestion: Algorithm::Cubic,
             rfc5961: true,
             rfc5961_syn: true,
+            no_options: false,
             rfc1337: true,
             keepalive: false,
             keep_idle: Duration::from_secs(7200),

@@ -193,7 +193,9 @@ impl Connection {
         if fin {
             flags |= TcpFlags::FIN;
         }
-        if len > 0 {
+        // PSH as when the data was first sent: on the segment that ends
+        // the data the application has written so far (RFC 9293 §3.9.1).
+        if len > 0 && seg.start + len == self.tx_end() {
             flags |= TcpFlags::PSH;
         }
         let data = (len > 0).then_some((seg.start, len));
@@ -444,7 +446,7 @@ impl Connection {
     fn emit(&mut self, cx: &mut Cx, out: &mut [u8], seg: Outgoing) -> usize {
         let syn = seg.flags.syn();
         let mut options = TcpOptions::default();
-        if seg.syn_options {
+        if seg.syn_options && !self.cfg.no_options {
             options.mss = Some(self.local_mss.min(0xffff) as u16);
             let active = self.state == State::SynSent;
             if self.cfg.window_scaling && (active || self.snd_wscale_offered()) {

@@ -66,6 +66,12 @@ pub enum Setting {
     Msl(Duration),
     /// `net.inet.tcp.finwait2_timeout` (ms).
     FinWait2Timeout(Duration),
+    /// `net.inet.tcp.keepidle` (ms): TCP_KEEPIDLE of new sockets.
+    KeepIdle(Duration),
+    /// `net.inet.tcp.keepintvl` (ms): TCP_KEEPINTVL of new sockets.
+    KeepInterval(Duration),
+    /// `net.inet.tcp.keepcnt`: TCP_KEEPCNT of new sockets.
+    KeepCount(u32),
 }
 
 impl Setting {
@@ -96,6 +102,9 @@ impl Setting {
             }
             Setting::Msl(d) => k.tcp.msl = d,
             Setting::FinWait2Timeout(d) => k.tcp.fin_wait2_timeout = d,
+            Setting::KeepIdle(d) => k.tcp.keep_idle = d,
+            Setting::KeepInterval(d) => k.tcp.keep_interval = d,
+            Setting::KeepCount(n) => k.tcp.keep_count = n,
         }
     }
 
@@ -177,9 +186,12 @@ pub fn map_sysctl(name: &str, value: i64) -> Mapping {
         "kern.ipc.maxsockbuf" => default_only(2_097_152, "FreeBSD default; ustack has no socket buffer cap"),
         "net.inet.tcp.hostcache.purgenow" => Mapping::Equivalent("ustack has no host cache (a fresh stack per script)"),
         "net.inet.tcp.keepinit" => default_only(75_000, "FreeBSD default; ustack has no connection-setup timer"),
-        "net.inet.tcp.keepidle" => default_only(7_200_000, "FreeBSD default; ustack has no keep-alive"),
-        "net.inet.tcp.keepintvl" => default_only(75_000, "FreeBSD default; ustack has no keep-alive"),
-        "net.inet.tcp.keepcnt" => default_only(8, "FreeBSD default; ustack has no keep-alive"),
+        // Keep-alive times: ustack, like Linux's setsockopt, takes 1 s to 32767 s.
+        "net.inet.tcp.keepidle" | "net.inet.tcp.keepintvl" if (1000..=32_767_000).contains(&value) => {
+            let d = ms(value);
+            Mapping::Set(if name.ends_with("keepidle") { Setting::KeepIdle(d) } else { Setting::KeepInterval(d) })
+        }
+        "net.inet.tcp.keepcnt" if (1..=127).contains(&value) => Mapping::Set(Setting::KeepCount(value as u32)),
         "net.inet.tcp.syncookies" => default_only(1, "FreeBSD default"),
         "net.inet.tcp.syncookies_only" => default_only(0, "FreeBSD default"),
         "net.inet.tcp.udp_tunneling_port" => default_only(0, "FreeBSD default: no UDP encapsulation"),
@@ -247,10 +259,17 @@ mod tests {
     fn knobs_map() {
         assert_eq!(map_sysctl("net.inet.tcp.insecure_rst", 1), Mapping::Set(Setting::Rfc5961(false)));
         assert!(matches!(map_sysctl("net.inet.tcp.rexmit_slop", 200), Mapping::Equivalent(_)));
+        assert_eq!(map_sysctl("net.inet.tcp.keepcnt", 2), Mapping::Set(Setting::KeepCount(2)));
         assert_eq!(
-            map_sysctl("net.inet.tcp.keepcnt", 2),
-            Mapping::Unsupported("no ustack equivalent for net.inet.tcp.keepcnt=2".into())
+            map_sysctl("net.inet.tcp.keepcnt", 0),
+            Mapping::Unsupported("no ustack equivalent for net.inet.tcp.keepcnt=0".into())
         );
+        assert_eq!(
+            map_sysctl("net.inet.tcp.keepidle", 15000),
+            Mapping::Set(Setting::KeepIdle(Duration::from_millis(15000)))
+        );
+        assert_eq!(map_sysctl("net.inet.tcp.insecure_syn", 1), Mapping::Set(Setting::Rfc5961Syn(false)));
+        assert_eq!(map_sysctl("net.inet.tcp.drop_synfin", 1), Mapping::Set(Setting::DropSynFin(true)));
         assert!(matches!(map_sysctl("net.inet.tcp.whatever", 1), Mapping::Unsupported(_)));
     }
 

@@ -26,9 +26,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 
+use ustack_core::socket::{SockOpt, SockOptName};
 use ustack_core::tcp::State;
 use ustack_core::wire::Ipv4Cidr;
-use ustack_core::{Error, Instant, Shutdown, SocketHandle, Stack, StackConfig};
+use ustack_core::{Duration, Error, Instant, Shutdown, SocketHandle, Stack, StackConfig};
 
 use crate::ast::{
     Direction, Ecn, Event, EventKind, Expr, PacketEvent, SeqSpec, Syscall, TcpFlags, TcpOption, TcpOptions, TcpSpec,
@@ -315,9 +316,32 @@ const CLEANUP: &str = "cleanup after the last event";
 
 fn check_sockopt(call: &str, opt: &str) -> Result<(), String> {
     let supported: &[&str] = if call == "setsockopt" {
-        &["SO_REUSEADDR", "TCP_NODELAY", "SO_RCVBUF", "SO_SNDBUF", "SO_LINGER", "TCP_MAXSEG"]
+        &[
+            "SO_REUSEADDR",
+            "TCP_NODELAY",
+            "SO_RCVBUF",
+            "SO_SNDBUF",
+            "SO_LINGER",
+            "TCP_MAXSEG",
+            "TCP_NOOPT",
+            "SO_KEEPALIVE",
+            "TCP_KEEPIDLE",
+            "TCP_KEEPINTVL",
+            "TCP_KEEPCNT",
+        ]
     } else {
-        &["SO_ERROR", "SO_RCVBUF", "SO_SNDBUF", "TCP_NODELAY", "TCP_MAXSEG", "SO_TYPE"]
+        &[
+            "SO_ERROR",
+            "SO_RCVBUF",
+            "SO_SNDBUF",
+            "TCP_NODELAY",
+            "TCP_MAXSEG",
+            "SO_TYPE",
+            "SO_KEEPALIVE",
+            "TCP_KEEPIDLE",
+            "TCP_KEEPINTVL",
+            "TCP_KEEPCNT",
+        ]
     };
     if supported.contains(&opt) { Ok(()) } else { Err(format!("{call}({opt}) has no ustack equivalent")) }
 }
@@ -1771,10 +1795,28 @@ impl<'o> Runner<'o> {
                     }
                 }
             }
-            "TCP_NODELAY" | "TCP_MAXSEG" | "SO_TYPE" => {
+            "TCP_NODELAY" | "TCP_MAXSEG" | "SO_TYPE" | "SO_KEEPALIVE" | "TCP_KEEPIDLE" | "TCP_KEEPINTVL"
+            | "TCP_KEEPCNT" => {
+                let mut keep = |n| self.stack.get_option(f.handle, n);
                 let value = match name.as_str() {
                     "TCP_NODELAY" => nodelay,
                     "TCP_MAXSEG" => maxseg,
+                    "SO_KEEPALIVE" => match keep(SockOptName::KeepAlive) {
+                        Ok(SockOpt::KeepAlive(on)) => i64::from(on),
+                        other => return fail(format!("getsockopt(SO_KEEPALIVE): {other:?}")),
+                    },
+                    // FreeBSD and Linux give the times in seconds.
+                    "TCP_KEEPIDLE" | "TCP_KEEPINTVL" => {
+                        let n = if name == "TCP_KEEPIDLE" { SockOptName::KeepIdle } else { SockOptName::KeepInterval };
+                        match keep(n) {
+                            Ok(SockOpt::KeepIdle(d) | SockOpt::KeepInterval(d)) => (d.as_micros() / 1_000_000) as i64,
+                            other => return fail(format!("getsockopt({name}): {other:?}")),
+                        }
+                    }
+                    "TCP_KEEPCNT" => match keep(SockOptName::KeepCount) {
+                        Ok(SockOpt::KeepCount(n)) => i64::from(n),
+                        other => return fail(format!("getsockopt(TCP_KEEPCNT): {other:?}")),
+                    },
                     _ => 1, // SOCK_STREAM
                 };
                 if let Some(want) = expected.and_then(eval_int)
@@ -1813,12 +1855,13 @@ impl<'o> Runner<'o> {
                     return errno(e);
                 }
             }
-            "SO_RCVBUF" | "SO_SNDBUF" | "TCP_MAXSEG" => {
+            "SO_RCVBUF" | "SO_SNDBUF" | "TCP_MAXSEG" | "TCP_NOOPT" => {
                 let n = int.unwrap_or(0).max(0) as usize;
                 match self.stack.tcp_config_mut(h) {
                     Ok(cfg) => match name.as_str() {
                         "SO_RCVBUF" => cfg.recv_buffer = n,
                         "SO_SNDBUF" => cfg.send_buffer = n,
+                        "TCP_NOOPT" => cfg.no_options = n != 0,
                         _ => cfg.mss = Some(n.min(0xffff) as u16),
                     },
                     Err(_) => {
@@ -1826,6 +1869,19 @@ impl<'o> Runner<'o> {
                             "setsockopt({name}) after connect or listen: ustack fixes it when the connection is created"
                         ));
                     }
+                }
+            }
+            "SO_KEEPALIVE" | "TCP_KEEPIDLE" | "TCP_KEEPINTVL" | "TCP_KEEPCNT" => {
+                let n = int.unwrap_or(-1);
+                let secs = Duration::from_secs(n.max(0) as u64);
+                let opt = match name.as_str() {
+                    "SO_KEEPALIVE" => SockOpt::KeepAlive(n != 0),
+                    "TCP_KEEPIDLE" => SockOpt::KeepIdle(secs),
+                    "TCP_KEEPINTVL" => SockOpt::KeepInterval(secs),
+                    _ => SockOpt::KeepCount(u32::try_from(n).unwrap_or(0)),
+                };
+                if let Err(e) = self.stack.set_option(h, opt) {
+                    return errno(e);
                 }
             }
             "SO_LINGER" => {
