@@ -191,8 +191,8 @@ fn knobs_map_or_skip() {
     assert_eq!(run(&format!("0 `sysctl -w net.inet.tcp.rexmit_slop=200`\n+{base}")), Outcome::Pass);
     // Other values are not.
     assert_eq!(
-        run(&format!("0 `sysctl -w net.inet.tcp.keepcnt=2`\n+{base}")),
-        Outcome::Skip("no ustack equivalent for net.inet.tcp.keepcnt=2".into())
+        run(&format!("0 `sysctl -w net.inet.tcp.rexmit_slop=300`\n+{base}")),
+        Outcome::Skip("no ustack equivalent for net.inet.tcp.rexmit_slop=300".into())
     );
     assert_eq!(run(&format!("--ip_version=ipv6\n{base}")), Outcome::Skip("IPv6 not supported".into()));
     assert!(matches!(
@@ -200,7 +200,23 @@ fn knobs_map_or_skip() {
         Outcome::Skip(m) if m.contains("TCP_KEEPINIT")
     ));
     // A cleanup line after the last event is ignored, whatever it sets.
-    assert_eq!(run(&format!("{base}+0 `sysctl -w net.inet.tcp.keepcnt=2`\n")), Outcome::Pass);
+    assert_eq!(run(&format!("{base}+0 `sysctl -w net.inet.tcp.rexmit_slop=300`\n")), Outcome::Pass);
+}
+
+#[test]
+fn cleanup_lines_do_not_count_as_the_last_event() {
+    let connect = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0 connect(3, ..., ...) = -1 EINPROGRESS
+";
+    // What the last system call causes (the SYN) is not looked at, even with a
+    // cleanup line after it ...
+    assert_eq!(run(&format!("{connect}+0 `sysctl -w net.inet.tcp.insecure_syn=0`\n")), Outcome::Pass);
+    // ... but a real event after it makes the SYN an unexpected packet.
+    assert!(matches!(
+        run(&format!("{connect}+0 getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0\n")),
+        Outcome::Fail(m) if m.contains("unexpected packet")
+    ));
 }
 
 #[test]
