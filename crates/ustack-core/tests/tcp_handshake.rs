@@ -826,3 +826,34 @@ fn no_options_syn_carries_none_and_peer_falls_back_to_536_rfc9293_3_7_1() {
     assert!(p.iter().all(|p| p.tcp.options.timestamps.is_none() && p.tcp.options.sack_blocks.is_empty()));
     assert_eq!(rig.c().tcp_connection(c).map(|c| c.negotiated_options()), Some((false, false, false)));
 }
+
+/// TCP_KEEPINIT (`TcpConfig::connect_timeout`): a connect to a silent host
+/// fails with ETIMEDOUT when the time is up, though `syn_retries` would
+/// allow more SYNs (RFC 9293 §3.8.3 lets the application close the
+/// connection sooner than R2). A connection that completes in time is not
+/// touched by it.
+#[test]
+fn connect_timeout_fails_the_open_when_time_is_up_rfc9293_3_8_3() {
+    let mut rig = RigConfig::new(93).client_tcp(|t| t.connect_timeout = Some(secs(5))).build();
+    rig.set_rule(|_| Verdict::Drop);
+    let _l = rig.listen(8);
+    let c = rig.connect();
+    let t0 = rig.now();
+    rig.run_for(ms(4900));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::SynSent));
+    rig.run_for(ms(200));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::Closed));
+    let ce = rig.client_events();
+    let syns: Vec<Seg> = sent(&ce).into_iter().filter(|s| s.is_syn()).collect();
+    let times: Vec<_> = syns.iter().map(|s| s.at - t0).collect();
+    assert_eq!(times, [secs(0), secs(1), secs(3)]);
+    assert_eq!(entered(&ce, syns[0].local, State::Closed), Some(t0 + secs(5)));
+    let mut buf = [0u8; 4];
+    assert_eq!(rig.c().recv(c, &mut buf), Err(Error::TimedOut));
+
+    // In time: the connection lives on well past the timeout.
+    rig.set_rule(|_| Verdict::Pass);
+    let c2 = rig.connect();
+    rig.run_for(secs(30));
+    assert_eq!(rig.c().tcp_state(c2), Ok(State::Established));
+}

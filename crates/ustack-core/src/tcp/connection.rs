@@ -436,6 +436,8 @@ impl Connection {
         let mut c = Self::new(cfg, ep, cx.now, false);
         cx.stats.active_opens += 1;
         c.set_state(cx, State::SynSent);
+        // TCP_KEEPINIT runs on the keep-alive timer, idle until ESTABLISHED.
+        c.keepalive_deadline = cfg.connect_timeout.map(|d| cx.now + d);
         c
     }
 
@@ -1059,6 +1061,16 @@ impl Connection {
     /// from the peer, probe every `keep_interval`; after `keep_count`
     /// unanswered probes, give up with ETIMEDOUT and a RST, as Linux does.
     fn on_keepalive_timeout(&mut self, cx: &mut Cx) {
+        if matches!(self.state, State::SynSent | State::SynReceived) {
+            // TCP_KEEPINIT: the connection was not established in time.
+            if self.cfg.connect_timeout.is_some() && !self.passive {
+                self.trace_timer(cx, Timer::Keepalive);
+                cx.stats.attempt_fails += 1;
+                cx.stats.connections_timed_out += 1;
+                self.fail(cx, self.soft_error.unwrap_or(Error::TimedOut));
+            }
+            return;
+        }
         if !self.cfg.keepalive || !matches!(self.state, State::Established | State::CloseWait | State::FinWait2) {
             return;
         }
@@ -1091,7 +1103,8 @@ impl Connection {
     pub(crate) fn arm_keepalive(&mut self) {
         if self.cfg.keepalive && matches!(self.state, State::Established | State::CloseWait | State::FinWait2) {
             self.keepalive_deadline = Some(self.last_recv_at + self.cfg.keep_idle);
-        } else {
+        } else if !matches!(self.state, State::SynSent | State::SynReceived) {
+            // (Before ESTABLISHED the timer is TCP_KEEPINIT's.)
             self.keepalive_deadline = None;
         }
     }

@@ -114,6 +114,12 @@ pub struct TcpConfig {
     pub keep_interval: Duration,
     /// TCP_KEEPCNT: unanswered probes before the connection is dropped.
     pub keep_count: u32,
+    /// TCP_KEEPINIT (BSD): an active open that is not ESTABLISHED this
+    /// long after `connect` fails with ETIMEDOUT (or the ICMP error that
+    /// came meanwhile), however many SYNs `syn_retries` still allows. `None`
+    /// leaves it to `syn_retries` (RFC 9293 §3.8.3: R2 for a SYN at least
+    /// 3 minutes, MUST-23; the application may set a shorter one).
+    pub connect_timeout: Option<Duration>,
     /// TCP_USER_TIMEOUT (RFC 5482 semantics, RFC 9293 §3.8.3 R2): abort
     /// when sent data stays unacknowledged this long. `None` leaves it to
     /// the retry count.
@@ -166,6 +172,7 @@ impl Default for TcpConfig {
             keep_idle: Duration::from_secs(7200),
             keep_interval: Duration::from_secs(75),
             keep_count: 9,
+            connect_timeout: None,
             user_timeout: None,
             linger: None,
             pacing: true,

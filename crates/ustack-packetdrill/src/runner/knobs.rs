@@ -72,6 +72,8 @@ pub enum Setting {
     KeepInterval(Duration),
     /// `net.inet.tcp.keepcnt`: TCP_KEEPCNT of new sockets.
     KeepCount(u32),
+    /// `net.inet.tcp.keepinit` (ms): TCP_KEEPINIT of new sockets.
+    ConnectTimeout(Duration),
 }
 
 impl Setting {
@@ -105,6 +107,7 @@ impl Setting {
             Setting::KeepIdle(d) => k.tcp.keep_idle = d,
             Setting::KeepInterval(d) => k.tcp.keep_interval = d,
             Setting::KeepCount(n) => k.tcp.keep_count = n,
+            Setting::ConnectTimeout(d) => k.tcp.connect_timeout = Some(d),
         }
     }
 
@@ -185,7 +188,7 @@ pub fn map_sysctl(name: &str, value: i64) -> Mapping {
         "net.inet.tcp.rexmit_slop" => default_only(200, "FreeBSD default; ustack's RTO follows RFC 6298"),
         "kern.ipc.maxsockbuf" => default_only(2_097_152, "FreeBSD default; ustack has no socket buffer cap"),
         "net.inet.tcp.hostcache.purgenow" => Mapping::Equivalent("ustack has no host cache (a fresh stack per script)"),
-        "net.inet.tcp.keepinit" => default_only(75_000, "FreeBSD default; ustack has no connection-setup timer"),
+        "net.inet.tcp.keepinit" if value > 0 => Mapping::Set(Setting::ConnectTimeout(ms(value))),
         // Keep-alive times: ustack, like Linux's setsockopt, takes 1 s to 32767 s.
         "net.inet.tcp.keepidle" | "net.inet.tcp.keepintvl" if (1000..=32_767_000).contains(&value) => {
             let d = ms(value);

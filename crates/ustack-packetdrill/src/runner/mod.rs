@@ -324,6 +324,7 @@ fn check_sockopt(call: &str, opt: &str) -> Result<(), String> {
             "SO_LINGER",
             "TCP_MAXSEG",
             "TCP_NOOPT",
+            "TCP_KEEPINIT",
             "SO_KEEPALIVE",
             "TCP_KEEPIDLE",
             "TCP_KEEPINTVL",
@@ -337,6 +338,7 @@ fn check_sockopt(call: &str, opt: &str) -> Result<(), String> {
             "TCP_NODELAY",
             "TCP_MAXSEG",
             "SO_TYPE",
+            "TCP_KEEPINIT",
             "SO_KEEPALIVE",
             "TCP_KEEPIDLE",
             "TCP_KEEPINTVL",
@@ -1755,6 +1757,10 @@ impl<'o> Runner<'o> {
         let send_buffer = conn.map_or(idle_send, |c| c.config().send_buffer) as i64;
         let nodelay = i64::from(!conn.map_or(self.knobs.tcp.nagle, |c| c.config().nagle));
         let maxseg = conn.map_or(self.env.mtu.saturating_sub(40), |c| c.mss()) as i64;
+        let keepinit = match conn {
+            Some(c) => c.config().connect_timeout,
+            None => self.stack.tcp_config_mut(f.handle).map_or(self.knobs.tcp.connect_timeout, |c| c.connect_timeout),
+        };
         let expected = args.get(3);
         let mismatch = |got: String| format!("line {}: `{}`: {name} is {got}", ev.line, ev.source.trim());
         match name.as_str() {
@@ -1795,12 +1801,13 @@ impl<'o> Runner<'o> {
                     }
                 }
             }
-            "TCP_NODELAY" | "TCP_MAXSEG" | "SO_TYPE" | "SO_KEEPALIVE" | "TCP_KEEPIDLE" | "TCP_KEEPINTVL"
-            | "TCP_KEEPCNT" => {
+            "TCP_NODELAY" | "TCP_MAXSEG" | "TCP_KEEPINIT" | "SO_TYPE" | "SO_KEEPALIVE" | "TCP_KEEPIDLE"
+            | "TCP_KEEPINTVL" | "TCP_KEEPCNT" => {
                 let mut keep = |n| self.stack.get_option(f.handle, n);
                 let value = match name.as_str() {
                     "TCP_NODELAY" => nodelay,
                     "TCP_MAXSEG" => maxseg,
+                    "TCP_KEEPINIT" => (keepinit.map_or(0, |d| d.as_micros()) / 1_000_000) as i64,
                     "SO_KEEPALIVE" => match keep(SockOptName::KeepAlive) {
                         Ok(SockOpt::KeepAlive(on)) => i64::from(on),
                         other => return fail(format!("getsockopt(SO_KEEPALIVE): {other:?}")),
@@ -1855,13 +1862,16 @@ impl<'o> Runner<'o> {
                     return errno(e);
                 }
             }
-            "SO_RCVBUF" | "SO_SNDBUF" | "TCP_MAXSEG" | "TCP_NOOPT" => {
+            "SO_RCVBUF" | "SO_SNDBUF" | "TCP_MAXSEG" | "TCP_NOOPT" | "TCP_KEEPINIT" => {
                 let n = int.unwrap_or(0).max(0) as usize;
                 match self.stack.tcp_config_mut(h) {
                     Ok(cfg) => match name.as_str() {
                         "SO_RCVBUF" => cfg.recv_buffer = n,
                         "SO_SNDBUF" => cfg.send_buffer = n,
                         "TCP_NOOPT" => cfg.no_options = n != 0,
+                        // FreeBSD: seconds; 0 is the system default.
+                        "TCP_KEEPINIT" if n == 0 => cfg.connect_timeout = self.knobs.tcp.connect_timeout,
+                        "TCP_KEEPINIT" => cfg.connect_timeout = Some(Duration::from_secs(n as u64)),
                         _ => cfg.mss = Some(n.min(0xffff) as u16),
                     },
                     Err(_) => {
