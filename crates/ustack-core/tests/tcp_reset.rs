@@ -556,3 +556,30 @@ fn syn_fin_to_listener_dropped_when_asked_rfc9293_3_10_7_2() {
         }
     }
 }
+
+/// RFC 9293 §3.10.7.4, second check, LAST-ACK: an acceptable RST closes the
+/// connection ("enter the CLOSED state, delete the TCB"). An application
+/// that shut down writing and still holds the socket learns why from the
+/// socket's error, ECONNRESET, as on Linux and the BSDs.
+#[test]
+fn rst_in_last_ack_reports_econnreset_rfc9293_3_10_7_4() {
+    let mut rig = Rig::new(55);
+    // The client's ACK of the server's FIN is lost, so the server stays in LAST-ACK.
+    let (c, _l, s) = rig.establish();
+    rig.c().shutdown(c, ustack_core::Shutdown::Write).unwrap();
+    rig.run_for(ms(100));
+    assert_eq!(rig.s().tcp_state(s), Ok(State::CloseWait));
+    rig.set_rule(|p| if p.from == FROM_CLIENT { Verdict::Drop } else { Verdict::Pass });
+    rig.s().shutdown(s, ustack_core::Shutdown::Write).unwrap();
+    rig.run_for(ms(50));
+    assert_eq!(rig.s().tcp_state(s), Ok(State::LastAck));
+    let t = rig.last_from(FROM_CLIENT);
+    let (_snd_nxt, rcv_nxt) = server_seqs(&rig);
+    let rst = forged_header(&t, TcpFlags::RST, rcv_nxt, 0);
+    rig.inject(TO_SERVER, forge(&t, &rst, b""));
+    rig.run_for(ms(20));
+    assert_eq!(rig.s().tcp_state(s), Ok(State::Closed));
+    let mut buf = [0u8; 4];
+    assert_eq!(rig.s().recv(s, &mut buf), Err(Error::ConnectionReset));
+    assert_eq!(rig.s().recv(s, &mut buf), Ok(0), "then end of file");
+}

@@ -426,6 +426,13 @@ impl Connection {
                 // RFC 1337 §3 (TIME-WAIT assassination): ignore it.
                 return Disposition::Dropped(DropReason::TcpUnacceptable);
             }
+            State::Closing | State::LastAck => {
+                // RFC 9293 §3.10.7.4 only says "enter the CLOSED state";
+                // an application that still holds the socket (after a
+                // shutdown) learns of the reset from SO_ERROR, as on Linux
+                // and the BSDs.
+                self.fail(cx, Error::ConnectionReset);
+            }
             _ => self.set_state(cx, State::Closed),
         }
         Disposition::Accepted
