@@ -5,6 +5,7 @@
 
 mod idle;
 mod mem;
+mod soak;
 mod tun;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +51,9 @@ enum Command {
     IdleMemory(Common),
     /// Bulk transfer split over 1 to 10,000 connections.
     ManyFlows(Common),
+    /// The fault soak: seeded simulator runs with random faults, every
+    /// byte checked (`--seeds N`, `--seed S` to replay one, `--quick`).
+    Soak(soak::SoakArgs),
     /// The cases against the Linux kernel over a TUN device (root).
     Tun(Common),
     /// Kernel-side peers for the TUN cases (run inside a namespace).
@@ -244,5 +248,6 @@ fn main() {
         Command::ManyFlows(c) => finish(&c, many_flows(&c)),
         Command::Tun(c) => finish(&c, tun::run_all(&c)),
         Command::Peer(a) => tun::peer(a),
+        Command::Soak(a) => std::process::exit(soak::run(&a, GLOBAL)),
     }
 }

@@ -105,6 +105,8 @@ impl StreamHash {
 /// What happened on one connection.
 #[derive(Clone, Debug, Default)]
 pub struct StreamReport {
+    /// The pattern seed of the bytes this end sent (see [`fill_pattern`]).
+    pub seed: u64,
     pub local: Option<SocketAddrV4>,
     pub remote: Option<SocketAddrV4>,
     pub sent: StreamHash,
@@ -234,12 +236,28 @@ impl StreamApp {
         self.setup_error.is_some() || (self.opened >= wanted && self.streams.is_empty())
     }
 
+    /// The listening socket of a server still waiting for connections, so
+    /// that a test can close it when the clients are gone.
+    pub fn listener(&self) -> Option<SocketHandle> {
+        self.listener
+    }
+
+    /// The sockets of the connections still running.
+    pub fn open_handles(&self) -> Vec<SocketHandle> {
+        self.streams.iter().map(|s| s.handle).collect()
+    }
+
+    /// The close mode chosen with [`StreamApp::with_close_mode`].
+    pub fn close_mode(&self) -> CloseMode {
+        self.close_mode
+    }
+
     /// An error from socket setup (bind, listen, connect).
     pub fn setup_error(&self) -> Option<Error> {
         self.setup_error
     }
 
-    fn open(&mut self, now: Instant, stack: &mut Stack) {
+    fn open(&mut self, stack: &mut Stack) {
         match self.role {
             Role::Client { remote, local, connections } => {
                 while self.opened < connections && self.setup_error.is_none() {
@@ -252,7 +270,7 @@ impl StreamApp {
                         Ok::<_, Error>(h)
                     })();
                     match r {
-                        Ok(h) => self.add_stream(h, now),
+                        Ok(h) => self.add_stream(h, stack, None),
                         Err(e) => self.setup_error = Some(e),
                     }
                 }
@@ -276,7 +294,7 @@ impl StreamApp {
                 let Some(l) = self.listener else { return };
                 while self.opened < connections {
                     match stack.accept(l) {
-                        Ok((h, _)) => self.add_stream(h, now),
+                        Ok((h, peer)) => self.add_stream(h, stack, Some(peer)),
                         Err(_) => break,
                     }
                 }
@@ -289,7 +307,7 @@ impl StreamApp {
         }
     }
 
-    fn add_stream(&mut self, handle: SocketHandle, _now: Instant) {
+    fn add_stream(&mut self, handle: SocketHandle, stack: &Stack, peer: Option<SocketAddrV4>) {
         let seed = self.stream_seed(self.opened);
         self.opened += 1;
         self.streams.push(Stream {
@@ -297,7 +315,14 @@ impl StreamApp {
             seed,
             to_send: self.send_bytes,
             shut: false,
-            report: StreamReport::default(),
+            // The addresses are known from connect or accept on, even if
+            // the connection is reset before it is seen established.
+            report: StreamReport {
+                seed,
+                local: stack.local_addr(handle).ok(),
+                remote: peer.or_else(|| stack.peer_addr(handle).ok()),
+                ..StreamReport::default()
+            },
         });
     }
 
@@ -312,8 +337,8 @@ impl StreamApp {
                 State::Closed => {}
                 _ => {
                     s.report.established_at = Some(now);
-                    s.report.local = stack.local_addr(h).ok();
-                    s.report.remote = stack.peer_addr(h).ok();
+                    s.report.local = stack.local_addr(h).ok().or(s.report.local);
+                    s.report.remote = stack.peer_addr(h).ok().or(s.report.remote);
                 }
             }
         }
@@ -388,7 +413,7 @@ impl StreamApp {
 
 impl App for StreamApp {
     fn poll(&mut self, now: Instant, stack: &mut Stack) -> Option<Instant> {
-        self.open(now, stack);
+        self.open(stack);
         let mut i = 0;
         while i < self.streams.len() {
             if self.drive(now, stack, i) {

@@ -57,6 +57,7 @@ mod link;
 mod middlebox;
 mod network;
 pub mod scenario;
+pub mod soak;
 mod switch;
 
 #[cfg(test)]

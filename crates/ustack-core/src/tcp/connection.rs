@@ -510,6 +510,13 @@ impl Connection {
         } else if to == State::Established {
             self.last_recv_at = cx.now;
             self.arm_keepalive();
+        } else if matches!(to, State::FinWait2 | State::CloseWait) {
+            // Keep-alive covers these states too (RFC 1122 §4.2.3.6, as
+            // Linux does), but the segment that moves us here was processed
+            // in a state without it (FIN-WAIT-1), which disarmed the timer:
+            // without this a half-closed connection whose peer vanished
+            // would wait in FIN-WAIT-2 for ever.
+            self.arm_keepalive();
         }
     }
 
