@@ -99,6 +99,27 @@ pub struct TcpStats {
     pub syn_cookies_invalid: u64,
 }
 
+/// How often each resource limit was hit (issue 7). Limits whose hits are
+/// already counted elsewhere are reported beside these in the `limits`
+/// object of the JSON: the accept queue (`drops.tcp_listen_overflow`), the
+/// stack-wide out-of-order memory (`tcp.ooo_limit_drops`), the UDP socket
+/// buffer (`drops.udp_buffer_full`) and the challenge-ACK rate
+/// (`tcp.challenge_acks_limited`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LimitStats {
+    /// Sockets refused because `StackConfig::max_sockets` were open
+    /// (`tcp_socket`/`udp_socket` failed, or a connection completing a
+    /// handshake could not be given a socket).
+    pub sockets: u64,
+    /// SYNs that found their listener's SYN queue full
+    /// (`StackConfig::max_half_open`); answered with a SYN cookie when
+    /// `syn_cookies` is on, dropped otherwise.
+    pub half_open: u64,
+    /// Fragments dropped, or datagrams under reassembly evicted, to keep
+    /// reassembly within `ReassemblyConfig::max_bytes`/`max_datagrams`.
+    pub frag_memory: u64,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
     pub frames_in: u64,
@@ -114,6 +135,7 @@ pub struct Stats {
     pub arp_in: u64,
     pub arp_out: u64,
     pub tcp: TcpStats,
+    pub limits: LimitStats,
     drops: Vec<u64>,
 }
 
@@ -158,7 +180,9 @@ impl Stats {
                 "\"fast_retransmits\":{},\"challenge_acks\":{},\"delayed_acks\":{},\"zero_window_probes\":{},",
                 "\"bytes_in\":{},\"bytes_out\":{},\"out_of_order_segments\":{},\"duplicate_segments\":{},",
                 "\"connections_timed_out\":{},\"syn_cookies_sent\":{},\"syn_cookies_valid\":{},",
-                "\"syn_cookies_invalid\":{}}},\"drops\":{{{}}}}}"
+                "\"syn_cookies_invalid\":{},\"ooo_limit_drops\":{},\"challenge_acks_limited\":{}}},",
+                "\"limits\":{{\"sockets\":{},\"half_open\":{},\"accept_queue\":{},\"ooo_memory\":{},",
+                "\"frag_memory\":{},\"udp_buffer\":{},\"challenge_ack_rate\":{}}},\"drops\":{{{}}}}}"
             ),
             self.frames_in,
             self.frames_out,
@@ -194,6 +218,15 @@ impl Stats {
             t.syn_cookies_sent,
             t.syn_cookies_valid,
             t.syn_cookies_invalid,
+            t.ooo_limit_drops,
+            t.challenge_acks_limited,
+            self.limits.sockets,
+            self.limits.half_open,
+            self.drops(DropReason::TcpListenOverflow),
+            t.ooo_limit_drops,
+            self.limits.frag_memory,
+            self.drops(DropReason::UdpBufferFull),
+            t.challenge_acks_limited,
             drops
         )
     }

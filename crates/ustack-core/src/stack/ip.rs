@@ -182,7 +182,13 @@ impl Stack {
         if repr.is_fragment() {
             let key =
                 FragKey { src: repr.src_addr, dst: repr.dst_addr, protocol: repr.protocol.into(), ident: repr.ident };
-            match self.reassembler.add(now, key, repr.frag_offset as usize, repr.more_frags, payload) {
+            // Count the limit hits this fragment caused (issue 7).
+            let before = self.reassembler.stats();
+            let added = self.reassembler.add(now, key, repr.frag_offset as usize, repr.more_frags, payload);
+            let after = self.reassembler.stats();
+            self.stats.limits.frag_memory +=
+                (after.evicted + after.memory_drops) - (before.evicted + before.memory_drops);
+            match added {
                 Ok(Some(whole)) => {
                     self.stats.ip_reassembled += 1;
                     let whole_repr = Ipv4Repr { payload_len: whole.len(), more_frags: false, frag_offset: 0, ..repr };

@@ -336,6 +336,7 @@ impl Stack {
 
     fn alloc(&mut self, socket: Socket) -> Result<SocketHandle, Error> {
         if self.open_sockets >= self.cfg.max_sockets {
+            self.stats.limits.sockets += 1;
             return Err(Error::TooManySockets);
         }
         self.open_sockets += 1;

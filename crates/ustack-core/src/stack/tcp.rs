@@ -551,6 +551,10 @@ impl Stack {
             Some(Socket::Tcp(TcpSocket::Listener(l))) => (l.syn_queue_full(), l.accept_queue_full()),
             _ => (true, true),
         };
+        if syn_full {
+            // The half-open limit (max_half_open) is hit: a cookie or a drop.
+            self.stats.limits.half_open += 1;
+        }
         if accept_full || (syn_full && !self.cfg.syn_cookies) {
             self.stats.count_drop(DropReason::TcpListenOverflow);
             return;
