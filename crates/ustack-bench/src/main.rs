@@ -3,6 +3,7 @@
 //! Each case runs every peer alternately, several times, and reports the
 //! median. `all` prints one table; `--json FILE` writes the same numbers.
 
+mod attacks;
 mod idle;
 mod mem;
 mod soak;
@@ -54,6 +55,9 @@ enum Command {
     /// The fault soak: seeded simulator runs with random faults, every
     /// byte checked (`--seeds N`, `--seed S` to replay one, `--quick`).
     Soak(soak::SoakArgs),
+    /// The attacks of SECURITY.md on the simulator: victim goodput, heap,
+    /// CPU per attack frame, the defence's counter.
+    Attacks(Common),
     /// The cases against the Linux kernel over a TUN device (root).
     Tun(Common),
     /// Kernel-side peers for the TUN cases (run inside a namespace).
@@ -249,5 +253,6 @@ fn main() {
         Command::Tun(c) => finish(&c, tun::run_all(&c)),
         Command::Peer(a) => tun::peer(a),
         Command::Soak(a) => std::process::exit(soak::run(&a, GLOBAL)),
+        Command::Attacks(c) => attacks::print(&attacks::run_all(c.quick, GLOBAL)),
     }
 }
