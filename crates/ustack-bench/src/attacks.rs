@@ -142,11 +142,8 @@ fn ip_frame(eth: EthernetRepr, ip: Ipv4Repr, payload: &[u8]) -> Vec<u8> {
 fn frames(attack: Attack, rng: &mut Rng, seen: &Seen, ooo_next: &mut u32) -> Vec<(usize, Vec<u8>)> {
     let seen = seen.borrow();
     let mut out = Vec::new();
-    let to_server = |src_mac| EthernetRepr {
-        src: src_mac,
-        dst: host_mac(2),
-        ethertype: ustack_core::wire::EtherType::Ipv4,
-    };
+    let to_server =
+        |src_mac| EthernetRepr { src: src_mac, dst: host_mac(2), ethertype: ustack_core::wire::EtherType::Ipv4 };
     for _ in 0..attack.per_ms() {
         match attack {
             Attack::None | Attack::TinyMss => {}
@@ -162,9 +159,16 @@ fn frames(attack: Attack, rng: &mut Rng, seen: &Seen, ooo_next: &mut u32) -> Vec
                     urgent: 0,
                     options: TcpOptions { mss: Some(1460), ..Default::default() },
                 };
-                out.push((1, tcp_frame(to_server(ustack_core::wire::EthernetAddress(GATEWAY_MAC)), src, host_ip(2), &syn, &[])));
+                out.push((
+                    1,
+                    tcp_frame(to_server(ustack_core::wire::EthernetAddress(GATEWAY_MAC)), src, host_ip(2), &syn, &[]),
+                ));
             }
-            Attack::BlindRst | Attack::BlindSyn | Attack::BlindData | Attack::OooTinyFlood | Attack::FragFlood
+            Attack::BlindRst
+            | Attack::BlindSyn
+            | Attack::BlindData
+            | Attack::OooTinyFlood
+            | Attack::FragFlood
             | Attack::FragOverlap => {
                 let Some((eth, ip, t)) = seen[0] else { continue };
                 let mut tcp = TcpRepr { options: TcpOptions::default(), ..t };
@@ -359,10 +363,9 @@ fn run(attack: Attack, bytes: u64, alloc: &'static StatsAlloc<System>) -> (Attac
     let cs = net.host(c).stack.stats();
     let defence = match attack {
         Attack::None => String::from("-"),
-        Attack::SynFlood => format!(
-            "half_open limit {} hits, {} cookies sent",
-            ss.limits.half_open, ss.tcp.syn_cookies_sent
-        ),
+        Attack::SynFlood => {
+            format!("half_open limit {} hits, {} cookies sent", ss.limits.half_open, ss.tcp.syn_cookies_sent)
+        }
         Attack::BlindRst | Attack::BlindSyn => format!(
             "{} challenge ACKs, {} rate-limited (RFC 5961)",
             ss.tcp.challenge_acks, ss.tcp.challenge_acks_limited
@@ -441,7 +444,13 @@ pub fn print(rows: &[AttackRow]) {
             r.frames,
             r.peak_heap,
             r.wall_ms,
-            if r.frames == 0 { "-".to_string() } else if r.ns_per_frame > 0.0 { format!("{:.0}", r.ns_per_frame) } else { "<noise".to_string() },
+            if r.frames == 0 {
+                "-".to_string()
+            } else if r.ns_per_frame > 0.0 {
+                format!("{:.0}", r.ns_per_frame)
+            } else {
+                "<noise".to_string()
+            },
             r.defence
         );
     }

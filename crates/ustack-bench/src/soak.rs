@@ -64,9 +64,6 @@ pub fn run(args: &SoakArgs, alloc: &'static StatsAlloc<System>) -> i32 {
     for f in &summary.failures {
         println!("FAIL {f}");
     }
-    println!(
-        "{summary}, {leaked_runs} runs leaving heap behind; {:.1} s wall",
-        started.elapsed().as_secs_f64()
-    );
+    println!("{summary}, {leaked_runs} runs leaving heap behind; {:.1} s wall", started.elapsed().as_secs_f64());
     if summary.failures.is_empty() && leaked_runs == 0 { 0 } else { 1 }
 }

@@ -300,9 +300,8 @@ pub fn run_seed(seed: u64, quick: bool) -> Result<RunReport, String> {
     // within this: the longest chain of timeouts is a data retransmission
     // series (15 retries, backoff capped at 120 s: about 15 minutes).
     let deadline = Instant::from_secs(3_600);
-    let clients_done = |n: &mut Network| {
-        pairs.iter().all(|p| n.host(c).app::<StreamApp>(p.client_app).is_some_and(|a| a.is_done()))
-    };
+    let clients_done =
+        |n: &mut Network| pairs.iter().all(|p| n.host(c).app::<StreamApp>(p.client_app).is_some_and(|a| a.is_done()));
     let servers_done = |n: &mut Network| {
         pairs.iter().all(|p| {
             let a = n.host(s).app::<StreamApp>(p.server_app);
@@ -370,13 +369,15 @@ pub fn run_seed(seed: u64, quick: bool) -> Result<RunReport, String> {
             // Never accepted: the client must have failed to connect, or
             // aborted before the server saw the handshake complete.
             if (cr.error.is_none() && client.close_mode() != CloseMode::Abort) || cr.received.len != 0 {
-                return fail(&net, format!("connection {} ended without error but was never accepted", p.client_app), &plan);
+                return fail(
+                    &net,
+                    format!("connection {} ended without error but was never accepted", p.client_app),
+                    &plan,
+                );
             }
             continue;
         };
-        for (dir, from, to, to_app) in
-            [("client->server", cr, sr, server), ("server->client", sr, cr, client)]
-        {
+        for (dir, from, to, to_app) in [("client->server", cr, sr, server), ("server->client", sr, cr, client)] {
             report.bytes_checked += to.received.len;
             check_direction(from, to, to_app.close_mode()).map_err(|e| {
                 format!(
@@ -521,6 +522,22 @@ mod tests {
         b.set_mtu(Some(1000));
         b.handle_frame(Instant::ZERO, 0, &frame);
         assert_eq!(b.poll_transmit(Instant::ZERO, &mut buf), Some((1, frame.len())));
+    }
+
+    #[test]
+    fn the_check_catches_lost_changed_or_extra_bytes() {
+        let sent = |seed, len| StreamReport { seed, sent: StreamHash::of_pattern(seed, len), ..Default::default() };
+        let got =
+            |seed, len, eof| StreamReport { received: StreamHash::of_pattern(seed, len), eof, ..Default::default() };
+        assert!(check_direction(&sent(5, 1000), &got(5, 1000, true), CloseMode::HalfClose).is_ok());
+        // A prefix is fine while the stream has not ended...
+        assert!(check_direction(&sent(5, 1000), &got(5, 600, false), CloseMode::Close).is_ok());
+        // ...but not at end of file, nor with both ends clean and reading.
+        assert!(check_direction(&sent(5, 1000), &got(5, 600, true), CloseMode::Close).is_err());
+        assert!(check_direction(&sent(5, 1000), &got(5, 600, false), CloseMode::HalfClose).is_err());
+        // Other bytes, or more than were sent.
+        assert!(check_direction(&sent(5, 1000), &got(6, 1000, true), CloseMode::HalfClose).is_err());
+        assert!(check_direction(&sent(5, 1000), &got(5, 1001, true), CloseMode::HalfClose).is_err());
     }
 
     #[test]
