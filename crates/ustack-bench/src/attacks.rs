@@ -359,6 +359,10 @@ fn run(attack: Attack, bytes: u64, alloc: &'static StatsAlloc<System>) -> (Attac
         }
         _ => (0.0, false),
     };
+    let ooo_at_end = net.host(s).stack.out_of_order_bytes();
+    // Once the attack stops and TIME-WAIT is over, nothing may be left.
+    net.run_for(Duration::from_secs(130));
+    let left = (net.host(s).stack.socket_count(), net.host(s).stack.out_of_order_bytes());
     let ss = net.host(s).stack.stats();
     let cs = net.host(c).stack.stats();
     let defence = match attack {
@@ -382,9 +386,8 @@ fn run(attack: Attack, bytes: u64, alloc: &'static StatsAlloc<System>) -> (Attac
             cs.tcp.challenge_acks
         ),
         Attack::OooTinyFlood => format!(
-            "ooo limit {} drops, {} OOO bytes at end",
-            ss.tcp.ooo_limit_drops,
-            net.host(s).stack.out_of_order_bytes()
+            "ooo limit {} drops, {} OOO bytes at the end of the transfer",
+            ss.tcp.ooo_limit_drops, ooo_at_end
         ),
         Attack::FragFlood | Attack::FragOverlap => format!(
             "frag_memory limit {} hits, {} fragment drops",
@@ -393,6 +396,11 @@ fn run(attack: Attack, bytes: u64, alloc: &'static StatsAlloc<System>) -> (Attac
         ),
         Attack::IcmpForged => format!("{} ICMP in, all ignored unless in flight", cs.icmp_in),
         Attack::TinyMss => format!("{} segments out", cs.tcp.segments_out),
+    };
+    let defence = if left.1 != 0 || left.0 > 1 {
+        format!("{defence}; LEFT BEHIND: {} sockets, {} OOO bytes", left.0, left.1)
+    } else {
+        defence
     };
     drop(net);
     (
