@@ -385,10 +385,9 @@ fn run(attack: Attack, bytes: u64, alloc: &'static StatsAlloc<System>) -> (Attac
             cs.drops(ustack_core::stats::DropReason::TcpBadAck),
             cs.tcp.challenge_acks
         ),
-        Attack::OooTinyFlood => format!(
-            "ooo limit {} drops, {} OOO bytes at the end of the transfer",
-            ss.tcp.ooo_limit_drops, ooo_at_end
-        ),
+        Attack::OooTinyFlood => {
+            format!("ooo limit {} drops, {} OOO bytes at the end of the transfer", ss.tcp.ooo_limit_drops, ooo_at_end)
+        }
         Attack::FragFlood | Attack::FragOverlap => format!(
             "frag_memory limit {} hits, {} fragment drops",
             ss.limits.frag_memory,
