@@ -153,6 +153,10 @@ pub struct RunReport {
     pub ended_with_error: usize,
     /// Virtual time the run took.
     pub virtual_time: Duration,
+    /// ICMP "fragmentation needed" the bridge sent after an MTU drop.
+    pub frag_needed_sent: u64,
+    /// Segments the two stacks retransmitted.
+    pub retransmitted: u64,
     /// The faults and behaviour chosen, for the failure message.
     pub plan: String,
 }
@@ -412,6 +416,8 @@ pub fn run_seed(seed: u64, quick: bool) -> Result<RunReport, String> {
         }
     }
     report.virtual_time = net.now() - Instant::ZERO;
+    report.frag_needed_sent = net.node_as::<PmtuBridge>(bridge).map_or(0, |b| b.icmp_sent);
+    report.retransmitted = [c, s].iter().map(|&h| net.host(h).stack.stats().tcp.retransmitted_segments).sum();
     Ok(report)
 }
 
@@ -444,6 +450,8 @@ pub struct Summary {
     pub connections: u64,
     pub bytes_checked: u64,
     pub ended_with_error: u64,
+    pub frag_needed_sent: u64,
+    pub retransmitted: u64,
     pub failures: Vec<String>,
 }
 
@@ -455,6 +463,8 @@ impl Summary {
                 self.connections += r.connections as u64;
                 self.bytes_checked += r.bytes_checked;
                 self.ended_with_error += r.ended_with_error as u64;
+                self.frag_needed_sent += r.frag_needed_sent;
+                self.retransmitted += r.retransmitted;
             }
             Err(e) => self.failures.push(e),
         }
@@ -465,11 +475,14 @@ impl core::fmt::Display for Summary {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "{} runs, {} connections ({} ended with an error), {} bytes checked, {} failures",
+            "{} runs, {} connections ({} ended with an error), {} bytes checked, {} retransmissions, {} ICMP \
+             frag-needed, {} failures",
             self.runs,
             self.connections,
             self.ended_with_error,
             self.bytes_checked,
+            self.retransmitted,
+            self.frag_needed_sent,
             self.failures.len()
         )
     }
