@@ -32,6 +32,8 @@ pub fn run(args: &SoakArgs, alloc: &'static StatsAlloc<System>) -> i32 {
         Some(s) => vec![s],
         None => (args.first..args.first.saturating_add(args.seeds)).collect(),
     };
+    // The first print allocates stdout's buffer: do it before measuring.
+    println!("soak: {} seeds{}", seeds.len(), if args.quick { ", quick form" } else { "" });
     let started = Instant::now();
     let mut summary = Summary::default();
     let mut leaked_runs = 0u64;
