@@ -170,3 +170,52 @@ fn challenge_acks_limited_to_1000_per_second_stack_wide_rfc5961_7() {
         assert_eq!(rig.s().tcp_state(s), Ok(State::Established));
     }
 }
+
+/// Found over TUN by `attacks_tun.rs` (an ACK storm whose segments carry a
+/// TSval from the future): a segment in the window but with an ACK that is
+/// dropped (RFC 5961 §5.2, or for data not yet sent), a SYN that draws a
+/// challenge ACK, or an inexact RST must not move TS.Recent (RFC 7323
+/// §4.3 takes it from acceptable segments). If it did, PAWS would drop
+/// every genuine segment after it and the connection would stall for
+/// good. The stream arrives intact and PAWS drops nothing genuine.
+#[test]
+fn forged_segments_with_a_future_tsval_do_not_poison_ts_recent_rfc7323_rfc5961() {
+    let mut rig = Rig::new(1000);
+    let (c, _l, s) = rig.establish();
+    let data = pattern(1_000_000, 3);
+    let mut last = rig.now();
+    let mut sprayed = 0;
+    let got = pump_under_attack(&mut rig, c, s, &data, |rig| {
+        if rig.now() < last + ms(5) {
+            return;
+        }
+        last = rig.now();
+        // Toward the server, at exactly its RCV.NXT, as the client's own
+        // next segment would be, with the client's TSval pushed 2^30 ahead.
+        let cli = rig.last_from(FROM_CLIENT);
+        let (tsval, ecr) = cli.tcp.options.timestamps.expect("the connection uses timestamps");
+        let future = Some((tsval.wrapping_add(1 << 30), ecr));
+        // An ACK for data the server never sent, one far behind SND.UNA,
+        // a SYN and an inexact RST.
+        let mut ack_ahead = forged_header(&cli, TcpFlags::ACK, cli.end(), cli.ack().wrapping_add(1 << 30));
+        ack_ahead.options.timestamps = future;
+        rig.inject(TO_SERVER, forge(&cli, &ack_ahead, &[]));
+        let mut ack_behind = forged_header(&cli, TcpFlags::ACK, cli.end(), cli.ack().wrapping_sub(1 << 30));
+        ack_behind.options.timestamps = future;
+        rig.inject(TO_SERVER, forge(&cli, &ack_behind, &[]));
+        let mut syn = forged_header(&cli, TcpFlags::SYN, cli.end(), 0);
+        syn.options.timestamps = future;
+        rig.inject(TO_SERVER, forge(&cli, &syn, &[]));
+        let mut rst = forged_header(&cli, TcpFlags::RST, cli.end().wrapping_add(100), 0);
+        rst.options.timestamps = future;
+        rig.inject(TO_SERVER, forge(&cli, &rst, &[]));
+        sprayed += 1;
+    });
+    assert!(sprayed > 10, "the attack ran through the transfer: {sprayed} rounds");
+    assert!(got == data, "the stream arrived intact");
+    assert_eq!(rig.s().tcp_state(s), Ok(State::Established));
+    let st = rig.s().stats().clone();
+    assert!(st.drops(DropReason::TcpBadAck) > 0, "the forged ACKs were dropped");
+    assert_eq!(st.drops(DropReason::TcpPaws), 0, "PAWS dropped no genuine segment");
+    assert_eq!(st.tcp.resets_in, 0);
+}

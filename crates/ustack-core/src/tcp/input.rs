@@ -300,15 +300,22 @@ impl Connection {
         }
 
         // RFC 7323 §4.3: TS.Recent follows the segment that covers
-        // Last.ACK.sent (our RCV.NXT when we last acknowledged).
-        if self.ts_ok
-            && let Some((tsval, _)) = seg.options.timestamps
-            && SeqNumber(seg.seq) <= self.rcv_nxt
-            && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0
-        {
-            self.ts_recent = tsval;
-            self.ts_recent_age = cx.now;
-        }
+        // Last.ACK.sent (our RCV.NXT when we last acknowledged). It is
+        // taken only once the segment's ACK proved acceptable (below): a
+        // forged in-window segment with a wrong ACK, a SYN or a RST that
+        // is only challenged (RFC 5961) must not move it, or a TSval from
+        // the future would make PAWS drop every genuine segment after it
+        // (Linux made the same change in 2013).
+        let ts_update = match seg.options.timestamps {
+            Some((tsval, _))
+                if self.ts_ok
+                    && SeqNumber(seg.seq) <= self.rcv_nxt
+                    && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 =>
+            {
+                Some(tsval)
+            }
+            _ => None,
+        };
 
         // Second, the RST bit.
         if flags.rst() {
@@ -351,7 +358,14 @@ impl Connection {
         if !flags.ack() {
             return Disposition::Dropped(DropReason::TcpUnacceptable);
         }
-        if let Some(d) = self.process_ack(cx, seg, payload.len()) {
+        let ack_outcome = self.process_ack(cx, seg, payload.len());
+        if let Some(tsval) = ts_update
+            && !matches!(ack_outcome, Some(Disposition::Dropped(_)))
+        {
+            self.ts_recent = tsval;
+            self.ts_recent_age = cx.now;
+        }
+        if let Some(d) = ack_outcome {
             return d;
         }
         if self.state == State::Closed {
