@@ -84,6 +84,9 @@ pub struct TcpStats {
     pub challenge_acks_limited: u64,
     /// Out-of-order segments dropped because the stack-wide limit was reached.
     pub ooo_limit_drops: u64,
+    /// ICMP errors for a connection that quoted a sequence number not in
+    /// flight, ignored as stale or forged (RFC 5927 §4.1).
+    pub icmp_errors_ignored: u64,
     pub delayed_acks: u64,
     pub zero_window_probes: u64,
     pub bytes_in: u64,
@@ -180,7 +183,8 @@ impl Stats {
                 "\"fast_retransmits\":{},\"challenge_acks\":{},\"delayed_acks\":{},\"zero_window_probes\":{},",
                 "\"bytes_in\":{},\"bytes_out\":{},\"out_of_order_segments\":{},\"duplicate_segments\":{},",
                 "\"connections_timed_out\":{},\"syn_cookies_sent\":{},\"syn_cookies_valid\":{},",
-                "\"syn_cookies_invalid\":{},\"ooo_limit_drops\":{},\"challenge_acks_limited\":{}}},",
+                "\"syn_cookies_invalid\":{},\"ooo_limit_drops\":{},\"challenge_acks_limited\":{},",
+                "\"icmp_errors_ignored\":{}}},",
                 "\"limits\":{{\"sockets\":{},\"half_open\":{},\"accept_queue\":{},\"ooo_memory\":{},",
                 "\"frag_memory\":{},\"udp_buffer\":{},\"challenge_ack_rate\":{}}},\"drops\":{{{}}}}}"
             ),
@@ -220,6 +224,7 @@ impl Stats {
             t.syn_cookies_invalid,
             t.ooo_limit_drops,
             t.challenge_acks_limited,
+            t.icmp_errors_ignored,
             self.limits.sockets,
             self.limits.half_open,
             self.drops(DropReason::TcpListenOverflow),

@@ -275,6 +275,7 @@ fn connect_to_closed_port_refused_rfc9293_3_10_7_1() {
     // The error is reported once, then the socket reads as closed.
     let mut buf = [0u8; 16];
     assert_eq!(rig.c().recv(c, &mut buf), Err(Error::ConnectionRefused));
+    assert_eq!(rig.c().stats().tcp.icmp_errors_ignored, 1, "the genuine error is not counted as ignored");
     assert_eq!(rig.c().recv(c, &mut buf), Ok(0));
     assert!(rig.c().send(c, b"x").is_err());
     // Nothing more is sent: no SYN retransmission.
@@ -670,6 +671,7 @@ fn icmp_errors_during_connect_rfc1122_4_2_3_9() {
     rig.inject(TO_CLIENT, icmp_unreachable_about(&wrong, DstUnreachable::PortUnreachable));
     rig.run_for(ms(50));
     assert_eq!(rig.c().tcp_state(c), Ok(State::SynSent));
+    assert_eq!(rig.c().stats().tcp.icmp_errors_ignored, 1, "the forgery is counted as ignored");
     rig.inject(TO_CLIENT, icmp_unreachable_about(&syn, DstUnreachable::PortUnreachable));
     rig.run_for(ms(50));
     assert_eq!(rig.c().tcp_state(c), Ok(State::Closed));

@@ -1247,6 +1247,7 @@ impl Connection {
         let outstanding =
             if self.snd_nxt == self.snd_una { seq == self.snd_una } else { seq.in_range(self.snd_una, self.snd_nxt) };
         if !outstanding {
+            cx.stats.icmp_errors_ignored += 1;
             return;
         }
         match reason {
