@@ -206,6 +206,8 @@ pub struct Connection {
     pub(crate) rcv_space_prev: usize,
     /// Out-of-order bytes last reported to the stack's total.
     pub(crate) ooo_reported: usize,
+    /// Buffered bytes counted in the stack-wide total.
+    mem_reported: usize,
     /// When data last arrived, for quick-ACK after idle.
     pub(crate) last_data_at: Option<Instant>,
     /// When pacing lets the next segment go.
@@ -385,6 +387,7 @@ impl Connection {
             last_tsecr: None,
             rcv_space_prev: 0,
             ooo_reported: 0,
+            mem_reported: 0,
             last_data_at: None,
             pacing_next: None,
             pacing_deadline: None,
@@ -632,6 +635,34 @@ impl Connection {
     /// Out-of-order bytes counted in the stack's total.
     pub(crate) fn ooo_reported(&self) -> usize {
         self.ooo_reported
+    }
+
+    /// Bytes held in the buffers: unacknowledged and unsent, readable, and
+    /// out of order (what `StackConfig::tcp_memory_limit` bounds).
+    pub fn buffered(&self) -> usize {
+        self.tx.len() + self.rx.len() + self.rx.out_of_order_bytes()
+    }
+
+    /// The change in buffered bytes since the last call, for the
+    /// stack-wide total.
+    pub(crate) fn take_mem_delta(&mut self) -> isize {
+        let now = self.buffered();
+        let d = now as isize - self.mem_reported as isize;
+        self.mem_reported = now;
+        d
+    }
+
+    /// Buffered bytes counted in the stack's total.
+    pub(crate) fn mem_reported(&self) -> usize {
+        self.mem_reported
+    }
+
+    /// How many more bytes this connection may buffer: what is left of the
+    /// stack-wide budget, but at least up to [`super::MEMORY_FLOOR`].
+    pub(crate) fn memory_room(&self, shared: &super::TcpShared) -> usize {
+        let held = self.buffered();
+        let total = shared.mem_bytes.saturating_sub(self.mem_reported) + held;
+        shared.mem_limit.saturating_sub(total).max(super::MEMORY_FLOOR.saturating_sub(held))
     }
 
     /// Heap bytes held by the buffers.

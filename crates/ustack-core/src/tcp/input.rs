@@ -849,6 +849,23 @@ impl Connection {
             self.wake = true;
             return;
         }
+        // The stack-wide bound on buffered bytes (tcp_memory_limit): take
+        // what fits and drop the rest, acknowledging what we have. Dropping
+        // data inside the window is allowed (the sender retransmits it);
+        // the window stops opening while the budget is spent (output.rs).
+        let mut payload = payload;
+        if !self.rx_shutdown {
+            let room = self.memory_room(cx.shared);
+            if payload.len() > room {
+                cx.stats.memory_limited += 1;
+                self.ack_due = AckDue::Now;
+                self.wake = true;
+                if room == 0 {
+                    return;
+                }
+                payload = &payload[..room];
+            }
+        }
         let had_ooo = self.rx.has_out_of_order();
         let written = if self.rx_shutdown {
             // Shut down for reading: acknowledge and discard.

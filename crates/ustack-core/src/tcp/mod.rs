@@ -201,16 +201,30 @@ pub struct TcpShared {
     /// floods of segments with gaps cannot take memory without bound.
     pub ooo_bytes: usize,
     pub ooo_limit: usize,
+    /// Bytes held in the send and receive buffers (readable, out of
+    /// order, unsent and unacknowledged) of all connections, as last
+    /// reported by each, and the most allowed (`StackConfig::tcp_memory_limit`).
+    pub mem_bytes: usize,
+    pub mem_limit: usize,
 }
 
+/// What a connection may always hold in its buffers, whatever the
+/// stack-wide total: one unscaled window (64 KiB). With it a connection
+/// beside others that filled the stack's budget still moves data, only
+/// more slowly (Linux likewise guarantees each socket a minimum of
+/// `tcp_rmem[0]` and `tcp_wmem[0]` under memory pressure).
+pub const MEMORY_FLOOR: usize = 64 * 1024;
+
 impl TcpShared {
-    pub fn new(challenge_ack_rate: u32, ooo_limit: usize) -> Self {
+    pub fn new(challenge_ack_rate: u32, ooo_limit: usize, mem_limit: usize) -> Self {
         TcpShared {
             challenge_ack_rate,
             challenge_tokens: challenge_ack_rate,
             challenge_refill: Instant::ZERO,
             ooo_bytes: 0,
             ooo_limit,
+            mem_bytes: 0,
+            mem_limit,
         }
     }
 
