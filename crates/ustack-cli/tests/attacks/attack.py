@@ -469,10 +469,10 @@ def attack_bad_options(args, wire, out):
         bytes([2, 40, 0, 1]),  # MSS option claiming 40 bytes
         bytes([2, 0, 5, 0xB4]),  # length 0 (would loop for ever)
         bytes([2, 1, 5, 0xB4]),  # length 1
-        bytes([3, 3, 14, 2, 4, 1]),  # window scale, then a truncated MSS
+        bytes([3, 3, 14, 1, 1, 1, 2, 4]),  # window scale, then an MSS cut by the header end
         bytes([8, 10, 0, 0, 0, 1]),  # timestamps cut short by the header
         bytes([5, 34]) + b"\0" * 6,  # SACK blocks past the header
-        bytes([4, 2, 2, 4, 0]),  # SACK-permitted, then MSS of length 4 cut by the header
+        bytes([4, 2, 1, 1, 1, 2, 4, 5]),  # SACK-permitted, then an MSS of length 4 with 1 byte left
         bytes([30, 200, 1, 2]),  # unknown option claiming 200 bytes
     ]
     for i, opts in enumerate(cases):
