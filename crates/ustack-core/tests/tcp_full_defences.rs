@@ -219,3 +219,39 @@ fn forged_segments_with_a_future_tsval_do_not_poison_ts_recent_rfc7323_rfc5961()
     assert_eq!(st.drops(DropReason::TcpPaws), 0, "PAWS dropped no genuine segment");
     assert_eq!(st.tcp.resets_in, 0);
 }
+
+/// Found by the blind SYN injection over TUN (`attacks_tun.rs`): a SYN
+/// outside the window was answered like any unacceptable segment, with an
+/// ACK each, so a blind SYN flood at a connection's 4-tuple made it send
+/// one ACK per SYN. RFC 5961 §4.2 answers a SYN "irrespective of the
+/// sequence number" with a challenge ACK, and §7 limits those: with a
+/// limit of 10 a second, 2,000 SYNs in a second draw at most 20 ACKs (two
+/// one-second periods may meet), each counted; the connection goes on.
+#[test]
+fn out_of_window_syns_draw_rate_limited_challenge_acks_rfc5961_4_2_and_7() {
+    let mut cfg = RigConfig::new(1001);
+    cfg.server.challenge_ack_limit = 10;
+    let mut rig = cfg.build();
+    let (c, _l, s) = rig.establish();
+    rig.run_for(ms(500));
+    let cli = rig.last_from(FROM_CLIENT);
+    let before = rig.pkts_from(FROM_SERVER).len();
+    let mut guess = Guess(0x5eed_1234_abcd_0001);
+    for _ in 0..2000 {
+        // Far from the window: 2^30 and more away from RCV.NXT.
+        let seq = cli.end().wrapping_add((1 << 30) + guess.below(1 << 30));
+        let syn = forged_header(&cli, TcpFlags::SYN, seq, 0);
+        rig.inject(TO_SERVER, forge(&cli, &syn, &[]));
+        rig.run_for(ustack_core::time::Duration::from_micros(500));
+    }
+    rig.run_for(ms(100));
+    let answers = rig.pkts_from(FROM_SERVER).len() - before;
+    assert!(answers <= 20, "{answers} segments answered 2,000 SYNs");
+    let st = rig.s().stats().clone();
+    assert_eq!(st.tcp.challenge_acks + st.tcp.challenge_acks_limited, 2000, "every SYN was a challenge");
+    assert_eq!(st.tcp.duplicate_segments, 0, "a forged SYN is not a duplicate");
+    assert_eq!(rig.s().tcp_state(s), Ok(State::Established));
+    let data = pattern(100_000, 9);
+    let got = pump_under_attack(&mut rig, c, s, &data, |_| {});
+    assert!(got == data);
+}

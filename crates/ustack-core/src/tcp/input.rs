@@ -242,6 +242,21 @@ impl Connection {
         // (RFC 9293 §3.10.7.4, "special allowance").
         let zero_window_allowance = !acceptable && rcv_wnd == 0 && seq == self.rcv_nxt;
         if !acceptable && !zero_window_allowance {
+            // RFC 5961 §4.2: a SYN in a synchronized state draws a
+            // challenge ACK "irrespective of the sequence number", and
+            // §7 limits those: a blind flood of SYNs at a connection's
+            // 4-tuple does not make it send one ACK for each (found by the
+            // SYN injection over TUN). TIME-WAIT keeps its own rules.
+            if flags.syn()
+                && !flags.rst()
+                && self.cfg.rfc5961_syn
+                && self.state.is_synchronized()
+                && self.state != State::TimeWait
+            {
+                self.challenge_ack(cx);
+                self.wake = true;
+                return Disposition::Dropped(DropReason::TcpOutOfWindow);
+            }
             if !flags.rst() {
                 self.ack_due = AckDue::Now;
                 self.wake = true;
