@@ -255,3 +255,37 @@ fn out_of_window_syns_draw_rate_limited_challenge_acks_rfc5961_4_2_and_7() {
     let got = pump_under_attack(&mut rig, c, s, &data, |_| {});
     assert!(got == data);
 }
+
+/// Found by the ACK storm over TUN: an ACK for data not yet sent was
+/// answered with an ACK each (RFC 9293), so a flood of forged ACKs drew as
+/// many. RFC 5961 §5.2 makes the answer a challenge ACK and §7 limits
+/// those: with a limit of 10 a second, 2,000 such ACKs in a second draw at
+/// most 20 answers, each counted, and the connection goes on.
+#[test]
+fn acks_for_unsent_data_draw_rate_limited_challenge_acks_rfc5961_5_2_and_7() {
+    let mut cfg = RigConfig::new(1002);
+    cfg.server.challenge_ack_limit = 10;
+    let mut rig = cfg.build();
+    let (c, _l, s) = rig.establish();
+    rig.run_for(ms(500));
+    let cli = rig.last_from(FROM_CLIENT);
+    let before = rig.pkts_from(FROM_SERVER).len();
+    let mut guess = Guess(0x5eed_1234_abcd_0002);
+    for _ in 0..2000 {
+        // In the window, with an ACK 1 to 2^30 past SND.NXT.
+        let ack = cli.ack().wrapping_add(1 + guess.below(1 << 30));
+        let bad = forged_header(&cli, TcpFlags::ACK, cli.end(), ack);
+        rig.inject(TO_SERVER, forge(&cli, &bad, &[]));
+        rig.run_for(ustack_core::time::Duration::from_micros(500));
+    }
+    rig.run_for(ms(100));
+    let answers = rig.pkts_from(FROM_SERVER).len() - before;
+    assert!(answers <= 20, "{answers} segments answered 2,000 forged ACKs");
+    let st = rig.s().stats().clone();
+    assert_eq!(st.drops(DropReason::TcpBadAck), 2000);
+    assert_eq!(st.tcp.challenge_acks + st.tcp.challenge_acks_limited, 2000, "every one was a challenge");
+    assert_eq!(rig.s().tcp_state(s), Ok(State::Established));
+    let data = pattern(100_000, 10);
+    let got = pump_under_attack(&mut rig, c, s, &data, |_| {});
+    assert!(got == data);
+}

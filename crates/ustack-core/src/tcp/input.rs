@@ -497,9 +497,16 @@ impl Connection {
             return None;
         }
 
-        // RFC 9293: an ACK for something not yet sent is answered and dropped.
+        // RFC 9293: an ACK for something not yet sent is answered and
+        // dropped; RFC 5961 §5.2 makes that answer a challenge ACK, which
+        // §7 rate-limits, so that a flood of forged ACKs (the ACK storm
+        // over TUN) does not draw one ACK each.
         if ack > self.snd_nxt {
-            self.ack_due = AckDue::Now;
+            if self.cfg.rfc5961 {
+                self.challenge_ack(cx);
+            } else {
+                self.ack_due = AckDue::Now;
+            }
             self.wake = true;
             return Some(Disposition::Dropped(DropReason::TcpBadAck));
         }
