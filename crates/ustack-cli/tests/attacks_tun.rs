@@ -442,7 +442,12 @@ fn attacks() -> Vec<Attack> {
             name: "ACK storm at the sender, on-path (10,000/s)",
             mode: Some(("ack_storm", &[])),
             check: |b, a, _| {
-                need(delta(b, a, "drops.tcp_bad_ack") > 0, || "no forged ACK was dropped as a bad ACK".into())?;
+                let bad = delta(b, a, "drops.tcp_bad_ack");
+                need(bad > 0, || "no forged ACK was dropped as a bad ACK".into())?;
+                // Each is answered (if at all) by a rate-limited challenge
+                // ACK (RFC 5961 §5.2, §7), not by an ACK of its own.
+                let challenged = delta(b, a, "tcp.challenge_acks") + delta(b, a, "tcp.challenge_acks_limited");
+                need(challenged >= bad, || format!("{bad} bad ACKs, only {challenged} challenges"))?;
                 no_resets(b, a)
             },
             during: None,
