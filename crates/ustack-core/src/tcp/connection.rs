@@ -1285,13 +1285,17 @@ impl Connection {
             Some(DstUnreachable::FragRequired { next_hop_mtu }) => {
                 // RFC 1191 §6.1: use the smaller path MTU at once. A zero
                 // MTU (an old router) leaves the MSS unchanged; a tiny one
-                // is clamped to the IPv4 minimum of 68 (RFC 791).
+                // is raised to `min_path_mtu` (552, as Linux), never below
+                // the IPv4 minimum of 68 (RFC 791): a forged error that
+                // quotes a sequence number in flight by chance must not
+                // cut segments to a few bytes (RFC 5927 §7).
                 let mtu = next_hop_mtu as usize;
                 if mtu == 0 {
                     return;
                 }
+                let floor = self.cfg.min_path_mtu.max(crate::wire::ipv4::MIN_MTU);
                 let opts = if self.ts_ok { 12 } else { 0 };
-                let mss = mtu.max(crate::wire::ipv4::MIN_MTU).saturating_sub(IP_TCP_HEADERS + opts).max(8);
+                let mss = mtu.max(floor).saturating_sub(IP_TCP_HEADERS + opts).max(8);
                 if mss < self.mss {
                     self.mss = mss;
                     // The segment that was too big is resent at the new size.

@@ -138,6 +138,14 @@ pub struct TcpConfig {
     /// bursts to about a millisecond of the pacing rate), which keeps the
     /// rate and lets a device hand each burst over as one super-packet.
     pub pacing_quantum: Duration,
+    /// The smallest path MTU an ICMP "fragmentation needed" may set
+    /// (Linux's `net.ipv4.route.min_pmtu`, 552 by default). A blind
+    /// attacker whose forged error happens to quote a sequence number in
+    /// flight (at a few MB in flight, about one in a few thousand forgeries)
+    /// could otherwise cut the segments to 16 bytes of data (RFC 5927 §7);
+    /// a real path narrower than this is unheard of today. The floor of
+    /// RFC 791, 68, is the least this may be.
+    pub min_path_mtu: usize,
 }
 
 impl Default for TcpConfig {
@@ -173,6 +181,7 @@ impl Default for TcpConfig {
             keep_interval: Duration::from_secs(75),
             keep_count: 9,
             connect_timeout: None,
+            min_path_mtu: 552,
             user_timeout: None,
             linger: None,
             pacing: true,
