@@ -84,6 +84,12 @@ pub struct TcpStats {
     pub challenge_acks_limited: u64,
     /// Out-of-order segments dropped because the stack-wide limit was reached.
     pub ooo_limit_drops: u64,
+    /// Times the stack-wide TCP buffer budget (`tcp_memory_limit`) was
+    /// hit: arriving data dropped or cut, writes refused with EAGAIN.
+    pub memory_limited: u64,
+    /// ICMP errors for a connection that quoted a sequence number not in
+    /// flight, ignored as stale or forged (RFC 5927 §4.1).
+    pub icmp_errors_ignored: u64,
     pub delayed_acks: u64,
     pub zero_window_probes: u64,
     pub bytes_in: u64,
@@ -103,8 +109,9 @@ pub struct TcpStats {
 /// already counted elsewhere are reported beside these in the `limits`
 /// object of the JSON: the accept queue (`drops.tcp_listen_overflow`), the
 /// stack-wide out-of-order memory (`tcp.ooo_limit_drops`), the UDP socket
-/// buffer (`drops.udp_buffer_full`) and the challenge-ACK rate
-/// (`tcp.challenge_acks_limited`).
+/// buffer (`drops.udp_buffer_full`), the challenge-ACK rate
+/// (`tcp.challenge_acks_limited`) and the stack-wide TCP buffer budget
+/// (`tcp.memory_limited`, as `tcp_memory`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LimitStats {
     /// Sockets refused because `StackConfig::max_sockets` were open
@@ -180,9 +187,10 @@ impl Stats {
                 "\"fast_retransmits\":{},\"challenge_acks\":{},\"delayed_acks\":{},\"zero_window_probes\":{},",
                 "\"bytes_in\":{},\"bytes_out\":{},\"out_of_order_segments\":{},\"duplicate_segments\":{},",
                 "\"connections_timed_out\":{},\"syn_cookies_sent\":{},\"syn_cookies_valid\":{},",
-                "\"syn_cookies_invalid\":{},\"ooo_limit_drops\":{},\"challenge_acks_limited\":{}}},",
+                "\"syn_cookies_invalid\":{},\"ooo_limit_drops\":{},\"challenge_acks_limited\":{},",
+                "\"icmp_errors_ignored\":{},\"memory_limited\":{}}},",
                 "\"limits\":{{\"sockets\":{},\"half_open\":{},\"accept_queue\":{},\"ooo_memory\":{},",
-                "\"frag_memory\":{},\"udp_buffer\":{},\"challenge_ack_rate\":{}}},\"drops\":{{{}}}}}"
+                "\"frag_memory\":{},\"udp_buffer\":{},\"challenge_ack_rate\":{},\"tcp_memory\":{}}},\"drops\":{{{}}}}}"
             ),
             self.frames_in,
             self.frames_out,
@@ -220,6 +228,8 @@ impl Stats {
             t.syn_cookies_invalid,
             t.ooo_limit_drops,
             t.challenge_acks_limited,
+            t.icmp_errors_ignored,
+            t.memory_limited,
             self.limits.sockets,
             self.limits.half_open,
             self.drops(DropReason::TcpListenOverflow),
@@ -227,6 +237,7 @@ impl Stats {
             self.limits.frag_memory,
             self.drops(DropReason::UdpBufferFull),
             t.challenge_acks_limited,
+            t.memory_limited,
             drops
         )
     }

@@ -182,3 +182,72 @@ fn fragment_memory_limit_evicts_counts_and_spares_tcp_rfc1122_3_3_2() {
     json_has(&mut rig, &format!("\"frag_memory\":{hits},"));
     exchange(&mut rig, c, s, 200_000);
 }
+
+/// `tcp_memory_limit`: two clients send to a server that does not read
+/// until its connections together hold the stack-wide budget. Past it,
+/// arriving data is dropped (and retransmitted later) and a write is
+/// refused with EAGAIN although the socket's own buffer has room; each hit
+/// is counted. The total stays within the budget plus one connection's
+/// floor; a third connection still exchanges every byte both ways (the
+/// floor); and once the application reads, both streams arrive whole.
+#[test]
+fn tcp_memory_limit_refuses_writes_drops_data_counts_and_corrupts_nothing() {
+    const LIMIT: usize = 300_000;
+    let mut cfg = RigConfig::new(75);
+    cfg.server.tcp_memory_limit = LIMIT;
+    let mut rig = cfg.build();
+    let (c1, l, s1) = rig.establish();
+    let more = |rig: &mut Rig| {
+        let c = rig.connect();
+        let limit = rig.now() + secs(5);
+        rig.run_until_true(limit, "handshake", |r| r.s().can_recv(l));
+        (c, rig.s().accept(l).unwrap().0)
+    };
+    let (c2, s2) = more(&mut rig);
+    let (c3, s3) = more(&mut rig);
+    let (c4, s4) = more(&mut rig);
+    let (up1, up2) = (pattern(400_000, 6), pattern(400_000, 7));
+    let (mut o1, mut o2) = (0, 0);
+    let limit = rig.now() + secs(5);
+    while rig.now() < limit {
+        o1 += rig.c().send(c1, &up1[o1..]).unwrap_or(0);
+        o2 += rig.c().send(c2, &up2[o2..]).unwrap_or(0);
+        rig.run_for(ms(10));
+        assert!(
+            rig.s().tcp_buffered_bytes() <= LIMIT + ustack_core::tcp::MEMORY_FLOOR,
+            "{} bytes buffered",
+            rig.s().tcp_buffered_bytes()
+        );
+    }
+    assert_eq!((o1, o2), (up1.len(), up2.len()), "the clients' buffers took the rest");
+    let dropped = rig.s().stats().tcp.memory_limited;
+    assert!(dropped > 0, "the budget was never hit");
+    assert!(rig.s().tcp_buffered_bytes() >= LIMIT - 64 * 1024, "the hogs hold most of the budget");
+
+    // A write on an idle connection gets its floor, then EAGAIN, though
+    // its own send buffer has room.
+    let big = pattern(200_000, 8);
+    let n = rig.s().send(s4, &big).unwrap();
+    assert!(n > 0 && n <= ustack_core::tcp::MEMORY_FLOOR, "{n} bytes taken");
+    assert_eq!(rig.s().send(s4, &big[n..]), Err(Error::WouldBlock));
+    assert!(rig.s().send_capacity(s4) > 0, "the socket's own buffer is not full");
+    assert_eq!(rig.s().stats().tcp.memory_limited, dropped + 1);
+    rig.send_all(rig.server, s4, &big[n..]);
+    rig.s().shutdown(s4, ustack_core::Shutdown::Write).unwrap();
+    let got4 = rig.read_to_eof(rig.client, c4, rig.now() + secs(60));
+    assert!(got4 == big, "{} of {} bytes, or out of order", got4.len(), big.len());
+
+    // The neighbour moves every byte both ways while the hogs hold on.
+    exchange(&mut rig, c3, s3, 100_000);
+
+    // Pressure goes away: the application reads, and both streams are
+    // whole.
+    rig.c().shutdown(c1, ustack_core::Shutdown::Write).unwrap();
+    rig.c().shutdown(c2, ustack_core::Shutdown::Write).unwrap();
+    let got1 = rig.read_to_eof(rig.server, s1, rig.now() + secs(120));
+    let got2 = rig.read_to_eof(rig.server, s2, rig.now() + secs(120));
+    assert!(got1 == up1, "stream 1: {} of {} bytes, or out of order", got1.len(), up1.len());
+    assert!(got2 == up2, "stream 2: {} of {} bytes, or out of order", got2.len(), up2.len());
+    let hits = rig.s().stats().tcp.memory_limited;
+    json_has(&mut rig, &format!("\"tcp_memory\":{hits}}}"));
+}

@@ -170,3 +170,154 @@ fn challenge_acks_limited_to_1000_per_second_stack_wide_rfc5961_7() {
         assert_eq!(rig.s().tcp_state(s), Ok(State::Established));
     }
 }
+
+/// Found over TUN by `attacks_tun.rs` (an ACK storm whose segments carry a
+/// TSval from the future): a segment in the window but with an ACK that is
+/// dropped (RFC 5961 §5.2, or for data not yet sent), a SYN that draws a
+/// challenge ACK, or an inexact RST must not move TS.Recent (RFC 7323
+/// §4.3 takes it from acceptable segments). If it did, PAWS would drop
+/// every genuine segment after it and the connection would stall for
+/// good. The stream arrives intact and PAWS drops nothing genuine.
+#[test]
+fn forged_segments_with_a_future_tsval_do_not_poison_ts_recent_rfc7323_rfc5961() {
+    let mut rig = Rig::new(1000);
+    let (c, _l, s) = rig.establish();
+    let data = pattern(1_000_000, 3);
+    let mut last = rig.now();
+    let mut sprayed = 0;
+    let got = pump_under_attack(&mut rig, c, s, &data, |rig| {
+        if rig.now() < last + ms(5) {
+            return;
+        }
+        last = rig.now();
+        // Toward the server, at exactly its RCV.NXT, as the client's own
+        // next segment would be, with the client's TSval pushed 2^30 ahead.
+        let cli = rig.last_from(FROM_CLIENT);
+        let (tsval, ecr) = cli.tcp.options.timestamps.expect("the connection uses timestamps");
+        let future = Some((tsval.wrapping_add(1 << 30), ecr));
+        // An ACK for data the server never sent, one far behind SND.UNA,
+        // a SYN and an inexact RST.
+        let mut ack_ahead = forged_header(&cli, TcpFlags::ACK, cli.end(), cli.ack().wrapping_add(1 << 30));
+        ack_ahead.options.timestamps = future;
+        rig.inject(TO_SERVER, forge(&cli, &ack_ahead, &[]));
+        let mut ack_behind = forged_header(&cli, TcpFlags::ACK, cli.end(), cli.ack().wrapping_sub(1 << 30));
+        ack_behind.options.timestamps = future;
+        rig.inject(TO_SERVER, forge(&cli, &ack_behind, &[]));
+        let mut syn = forged_header(&cli, TcpFlags::SYN, cli.end(), 0);
+        syn.options.timestamps = future;
+        rig.inject(TO_SERVER, forge(&cli, &syn, &[]));
+        let mut rst = forged_header(&cli, TcpFlags::RST, cli.end().wrapping_add(100), 0);
+        rst.options.timestamps = future;
+        rig.inject(TO_SERVER, forge(&cli, &rst, &[]));
+        sprayed += 1;
+    });
+    assert!(sprayed > 10, "the attack ran through the transfer: {sprayed} rounds");
+    assert!(got == data, "the stream arrived intact");
+    assert_eq!(rig.s().tcp_state(s), Ok(State::Established));
+    let st = rig.s().stats().clone();
+    assert!(st.drops(DropReason::TcpBadAck) > 0, "the forged ACKs were dropped");
+    assert_eq!(st.drops(DropReason::TcpPaws), 0, "PAWS dropped no genuine segment");
+    assert_eq!(st.tcp.resets_in, 0);
+}
+
+/// Found by the blind SYN injection over TUN (`attacks_tun.rs`): a SYN
+/// outside the window was answered like any unacceptable segment, with an
+/// ACK each, so a blind SYN flood at a connection's 4-tuple made it send
+/// one ACK per SYN. RFC 5961 §4.2 answers a SYN "irrespective of the
+/// sequence number" with a challenge ACK, and §7 limits those: with a
+/// limit of 10 a second, 2,000 SYNs in a second draw at most 20 ACKs (two
+/// one-second periods may meet), each counted; the connection goes on.
+#[test]
+fn out_of_window_syns_draw_rate_limited_challenge_acks_rfc5961_4_2_and_7() {
+    let mut cfg = RigConfig::new(1001);
+    cfg.server.challenge_ack_limit = 10;
+    let mut rig = cfg.build();
+    let (c, _l, s) = rig.establish();
+    rig.run_for(ms(500));
+    let cli = rig.last_from(FROM_CLIENT);
+    let before = rig.pkts_from(FROM_SERVER).len();
+    let mut guess = Guess(0x5eed_1234_abcd_0001);
+    for _ in 0..2000 {
+        // Far from the window: 2^30 and more away from RCV.NXT.
+        let seq = cli.end().wrapping_add((1 << 30) + guess.below(1 << 30));
+        let syn = forged_header(&cli, TcpFlags::SYN, seq, 0);
+        rig.inject(TO_SERVER, forge(&cli, &syn, &[]));
+        rig.run_for(ustack_core::time::Duration::from_micros(500));
+    }
+    rig.run_for(ms(100));
+    let answers = rig.pkts_from(FROM_SERVER).len() - before;
+    assert!(answers <= 20, "{answers} segments answered 2,000 SYNs");
+    let st = rig.s().stats().clone();
+    assert_eq!(st.tcp.challenge_acks + st.tcp.challenge_acks_limited, 2000, "every SYN was a challenge");
+    assert_eq!(st.tcp.duplicate_segments, 0, "a forged SYN is not a duplicate");
+    assert_eq!(rig.s().tcp_state(s), Ok(State::Established));
+    let data = pattern(100_000, 9);
+    let got = pump_under_attack(&mut rig, c, s, &data, |_| {});
+    assert!(got == data);
+}
+
+/// Found by the ACK storm over TUN: an ACK for data not yet sent was
+/// answered with an ACK each (RFC 9293), so a flood of forged ACKs drew as
+/// many. RFC 5961 §5.2 makes the answer a challenge ACK and §7 limits
+/// those: with a limit of 10 a second, 2,000 such ACKs in a second draw at
+/// most 20 answers, each counted, and the connection goes on.
+#[test]
+fn acks_for_unsent_data_draw_rate_limited_challenge_acks_rfc5961_5_2_and_7() {
+    let mut cfg = RigConfig::new(1002);
+    cfg.server.challenge_ack_limit = 10;
+    let mut rig = cfg.build();
+    let (c, _l, s) = rig.establish();
+    rig.run_for(ms(500));
+    let cli = rig.last_from(FROM_CLIENT);
+    let before = rig.pkts_from(FROM_SERVER).len();
+    let mut guess = Guess(0x5eed_1234_abcd_0002);
+    for _ in 0..2000 {
+        // In the window, with an ACK 1 to 2^30 past SND.NXT.
+        let ack = cli.ack().wrapping_add(1 + guess.below(1 << 30));
+        let bad = forged_header(&cli, TcpFlags::ACK, cli.end(), ack);
+        rig.inject(TO_SERVER, forge(&cli, &bad, &[]));
+        rig.run_for(ustack_core::time::Duration::from_micros(500));
+    }
+    rig.run_for(ms(100));
+    let answers = rig.pkts_from(FROM_SERVER).len() - before;
+    assert!(answers <= 20, "{answers} segments answered 2,000 forged ACKs");
+    let st = rig.s().stats().clone();
+    assert_eq!(st.drops(DropReason::TcpBadAck), 2000);
+    assert_eq!(st.tcp.challenge_acks + st.tcp.challenge_acks_limited, 2000, "every one was a challenge");
+    assert_eq!(rig.s().tcp_state(s), Ok(State::Established));
+    let data = pattern(100_000, 10);
+    let got = pump_under_attack(&mut rig, c, s, &data, |_| {});
+    assert!(got == data);
+}
+
+/// Found by the forged ICMP errors over TUN: at gigabits a second, several
+/// MB are in flight, so about one forged "fragmentation needed" in a few
+/// thousand quotes a sequence number in flight by chance and passes the
+/// RFC 5927 §4.1 check; with the MTU of 68 it carried, the connection went
+/// on with 16-byte segments, and the flood of tiny packets starved the
+/// host's other connections. An MTU below `min_path_mtu` (552, as Linux)
+/// is raised to it (RFC 5927 §7): the MSS falls no lower than 500 bytes
+/// (with timestamps), and the stream arrives whole.
+#[test]
+fn frag_needed_below_min_path_mtu_is_raised_to_it_rfc5927_7() {
+    use ustack_core::wire::DstUnreachable;
+    let mut rig = Rig::new(1003);
+    let (c, _l, s) = rig.establish();
+    let data = pattern(300_000, 11);
+    let mut forged = false;
+    let got = pump_under_attack(&mut rig, c, s, &data, |rig| {
+        if forged {
+            return;
+        }
+        // The client's latest data segment: still in flight.
+        let Some(p) = rig.pkts_from(FROM_CLIENT).into_iter().rev().find(|p| !p.payload.is_empty()) else {
+            return;
+        };
+        rig.inject(TO_CLIENT, icmp_unreachable_about(&p, DstUnreachable::FragRequired { next_hop_mtu: 68 }));
+        forged = true;
+    });
+    assert!(forged);
+    assert!(got == data, "the stream arrived intact");
+    assert_eq!(rig.c().stats().tcp.icmp_errors_ignored, 0, "the error quoted data in flight");
+    assert_eq!(rig.c().tcp_info(c).unwrap().mss, 552 - 40 - 12);
+}

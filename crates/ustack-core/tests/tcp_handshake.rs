@@ -670,11 +670,13 @@ fn icmp_errors_during_connect_rfc1122_4_2_3_9() {
     rig.inject(TO_CLIENT, icmp_unreachable_about(&wrong, DstUnreachable::PortUnreachable));
     rig.run_for(ms(50));
     assert_eq!(rig.c().tcp_state(c), Ok(State::SynSent));
+    assert_eq!(rig.c().stats().tcp.icmp_errors_ignored, 1, "the forgery is counted as ignored");
     rig.inject(TO_CLIENT, icmp_unreachable_about(&syn, DstUnreachable::PortUnreachable));
     rig.run_for(ms(50));
     assert_eq!(rig.c().tcp_state(c), Ok(State::Closed));
     let mut buf = [0u8; 4];
     assert_eq!(rig.c().recv(c, &mut buf), Err(Error::ConnectionRefused));
+    assert_eq!(rig.c().stats().tcp.icmp_errors_ignored, 1, "the genuine error is not counted as ignored");
 
     // Soft error.
     let mut rig = RigConfig::new(21).client_tcp(|t| t.syn_retries = 2).build();

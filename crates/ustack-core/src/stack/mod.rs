@@ -80,6 +80,14 @@ pub struct StackConfig {
     pub challenge_ack_limit: u32,
     /// The most bytes all connections together may hold out of order.
     pub ooo_memory_limit: usize,
+    /// The most bytes all TCP connections together may hold in their send
+    /// and receive buffers (like Linux's `tcp_mem` hard limit). At the
+    /// limit no connection takes more (writes return `WouldBlock`,
+    /// arriving data past what fits is dropped, to be retransmitted, and
+    /// the window does not open further), except up to
+    /// [`crate::tcp::MEMORY_FLOOR`] bytes each. Each hit is counted in
+    /// `TcpStats::memory_limited` (`limits.tcp_memory` in the JSON).
+    pub tcp_memory_limit: usize,
     /// Answer segments to closed ports with RST (RFC 9293 §3.10.7.1) and
     /// UDP to closed ports with ICMP port unreachable; off is a "blackhole".
     pub reply_to_closed_ports: bool,
@@ -120,6 +128,10 @@ impl StackConfig {
             drop_syn_fin: false,
             challenge_ack_limit: 1000,
             ooo_memory_limit: 64 << 20,
+            // 256 MiB: eight connections at the largest auto-tuned buffers
+            // (16 MiB each way), or a thousand at the default 256 KiB, fit;
+            // without it the bound would be max_sockets times 32 MiB.
+            tcp_memory_limit: 256 << 20,
             icmp_error_rate: 1000,
             checksum: ChecksumCaps::default(),
             udp_buffer: 256 * 1024,
@@ -270,7 +282,7 @@ impl Stack {
             next_iss: None,
             stats: Stats::default(),
             tracer: Tracer::default(),
-            tcp_shared: crate::tcp::TcpShared::new(cfg.challenge_ack_limit, cfg.ooo_memory_limit),
+            tcp_shared: crate::tcp::TcpShared::new(cfg.challenge_ack_limit, cfg.ooo_memory_limit, cfg.tcp_memory_limit),
             now: Instant::ZERO,
             cfg,
         }
@@ -390,6 +402,7 @@ impl Stack {
         // A connection's out-of-order bytes leave the stack-wide count.
         if let Some(Socket::Tcp(TcpSocket::Conn(c))) = slot.socket.as_ref() {
             self.tcp_shared.ooo_bytes = self.tcp_shared.ooo_bytes.saturating_sub(c.ooo_reported());
+            self.tcp_shared.mem_bytes = self.tcp_shared.mem_bytes.saturating_sub(c.mem_reported());
         }
         slot.socket = None;
         slot.generation = slot.generation.wrapping_add(1);
@@ -653,6 +666,12 @@ impl Stack {
     /// Bytes all TCP connections hold out of order.
     pub fn out_of_order_bytes(&self) -> usize {
         self.tcp_shared.ooo_bytes
+    }
+
+    /// Bytes all TCP connections hold in their send and receive buffers,
+    /// the total that `StackConfig::tcp_memory_limit` bounds.
+    pub fn tcp_buffered_bytes(&self) -> usize {
+        self.tcp_shared.mem_bytes
     }
 
     pub fn buffer_bytes(&self) -> usize {

@@ -237,7 +237,21 @@ impl Stack {
 
     pub(super) fn tcp_send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
         let now = self.now;
-        self.with_conn(h, now, |c, _| c.send(data))
+        self.with_conn(h, now, |c, cx| {
+            // The stack-wide buffer budget (StackConfig::tcp_memory_limit):
+            // take what fits; nothing fits, and the socket could take data,
+            // is EAGAIN, counted.
+            let room = c.memory_room(cx.shared);
+            if room >= data.len() {
+                return c.send(data);
+            }
+            let n = c.send(&data[..room])?;
+            if n == 0 && !data.is_empty() {
+                cx.stats.memory_limited += 1;
+                return Err(Error::WouldBlock);
+            }
+            Ok(n)
+        })
     }
 
     pub(super) fn tcp_recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
@@ -375,8 +389,10 @@ impl Stack {
         let woke = conn.take_wake();
         let rst_pending = conn.rst_due.is_some();
         let ooo_delta = conn.take_ooo_delta();
+        let mem_delta = conn.take_mem_delta();
         let (local, remote) = (conn.local(), conn.remote());
         self.tcp_shared.ooo_bytes = self.tcp_shared.ooo_bytes.saturating_add_signed(ooo_delta);
+        self.tcp_shared.mem_bytes = self.tcp_shared.mem_bytes.saturating_add_signed(mem_delta);
         if requeue {
             self.mark_ready(h);
         }

@@ -206,6 +206,8 @@ pub struct Connection {
     pub(crate) rcv_space_prev: usize,
     /// Out-of-order bytes last reported to the stack's total.
     pub(crate) ooo_reported: usize,
+    /// Buffered bytes counted in the stack-wide total.
+    mem_reported: usize,
     /// When data last arrived, for quick-ACK after idle.
     pub(crate) last_data_at: Option<Instant>,
     /// When pacing lets the next segment go.
@@ -385,6 +387,7 @@ impl Connection {
             last_tsecr: None,
             rcv_space_prev: 0,
             ooo_reported: 0,
+            mem_reported: 0,
             last_data_at: None,
             pacing_next: None,
             pacing_deadline: None,
@@ -632,6 +635,34 @@ impl Connection {
     /// Out-of-order bytes counted in the stack's total.
     pub(crate) fn ooo_reported(&self) -> usize {
         self.ooo_reported
+    }
+
+    /// Bytes held in the buffers: unacknowledged and unsent, readable, and
+    /// out of order (what `StackConfig::tcp_memory_limit` bounds).
+    pub fn buffered(&self) -> usize {
+        self.tx.len() + self.rx.len() + self.rx.out_of_order_bytes()
+    }
+
+    /// The change in buffered bytes since the last call, for the
+    /// stack-wide total.
+    pub(crate) fn take_mem_delta(&mut self) -> isize {
+        let now = self.buffered();
+        let d = now as isize - self.mem_reported as isize;
+        self.mem_reported = now;
+        d
+    }
+
+    /// Buffered bytes counted in the stack's total.
+    pub(crate) fn mem_reported(&self) -> usize {
+        self.mem_reported
+    }
+
+    /// How many more bytes this connection may buffer: what is left of the
+    /// stack-wide budget, but at least up to [`super::MEMORY_FLOOR`].
+    pub(crate) fn memory_room(&self, shared: &super::TcpShared) -> usize {
+        let held = self.buffered();
+        let total = shared.mem_bytes.saturating_sub(self.mem_reported) + held;
+        shared.mem_limit.saturating_sub(total).max(super::MEMORY_FLOOR.saturating_sub(held))
     }
 
     /// Heap bytes held by the buffers.
@@ -1247,19 +1278,24 @@ impl Connection {
         let outstanding =
             if self.snd_nxt == self.snd_una { seq == self.snd_una } else { seq.in_range(self.snd_una, self.snd_nxt) };
         if !outstanding {
+            cx.stats.icmp_errors_ignored += 1;
             return;
         }
         match reason {
             Some(DstUnreachable::FragRequired { next_hop_mtu }) => {
                 // RFC 1191 §6.1: use the smaller path MTU at once. A zero
                 // MTU (an old router) leaves the MSS unchanged; a tiny one
-                // is clamped to the IPv4 minimum of 68 (RFC 791).
+                // is raised to `min_path_mtu` (552, as Linux), never below
+                // the IPv4 minimum of 68 (RFC 791): a forged error that
+                // quotes a sequence number in flight by chance must not
+                // cut segments to a few bytes (RFC 5927 §7).
                 let mtu = next_hop_mtu as usize;
                 if mtu == 0 {
                     return;
                 }
+                let floor = self.cfg.min_path_mtu.max(crate::wire::ipv4::MIN_MTU);
                 let opts = if self.ts_ok { 12 } else { 0 };
-                let mss = mtu.max(crate::wire::ipv4::MIN_MTU).saturating_sub(IP_TCP_HEADERS + opts).max(8);
+                let mss = mtu.max(floor).saturating_sub(IP_TCP_HEADERS + opts).max(8);
                 if mss < self.mss {
                     self.mss = mss;
                     // The segment that was too big is resent at the new size.

@@ -242,6 +242,21 @@ impl Connection {
         // (RFC 9293 §3.10.7.4, "special allowance").
         let zero_window_allowance = !acceptable && rcv_wnd == 0 && seq == self.rcv_nxt;
         if !acceptable && !zero_window_allowance {
+            // RFC 5961 §4.2: a SYN in a synchronized state draws a
+            // challenge ACK "irrespective of the sequence number", and
+            // §7 limits those: a blind flood of SYNs at a connection's
+            // 4-tuple does not make it send one ACK for each (found by the
+            // SYN injection over TUN). TIME-WAIT keeps its own rules.
+            if flags.syn()
+                && !flags.rst()
+                && self.cfg.rfc5961_syn
+                && self.state.is_synchronized()
+                && self.state != State::TimeWait
+            {
+                self.challenge_ack(cx);
+                self.wake = true;
+                return Disposition::Dropped(DropReason::TcpOutOfWindow);
+            }
             if !flags.rst() {
                 self.ack_due = AckDue::Now;
                 self.wake = true;
@@ -300,15 +315,22 @@ impl Connection {
         }
 
         // RFC 7323 §4.3: TS.Recent follows the segment that covers
-        // Last.ACK.sent (our RCV.NXT when we last acknowledged).
-        if self.ts_ok
-            && let Some((tsval, _)) = seg.options.timestamps
-            && SeqNumber(seg.seq) <= self.rcv_nxt
-            && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0
-        {
-            self.ts_recent = tsval;
-            self.ts_recent_age = cx.now;
-        }
+        // Last.ACK.sent (our RCV.NXT when we last acknowledged). It is
+        // taken only once the segment's ACK proved acceptable (below): a
+        // forged in-window segment with a wrong ACK, a SYN or a RST that
+        // is only challenged (RFC 5961) must not move it, or a TSval from
+        // the future would make PAWS drop every genuine segment after it
+        // (Linux made the same change in 2013).
+        let ts_update = match seg.options.timestamps {
+            Some((tsval, _))
+                if self.ts_ok
+                    && SeqNumber(seg.seq) <= self.rcv_nxt
+                    && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 =>
+            {
+                Some(tsval)
+            }
+            _ => None,
+        };
 
         // Second, the RST bit.
         if flags.rst() {
@@ -351,7 +373,14 @@ impl Connection {
         if !flags.ack() {
             return Disposition::Dropped(DropReason::TcpUnacceptable);
         }
-        if let Some(d) = self.process_ack(cx, seg, payload.len()) {
+        let ack_outcome = self.process_ack(cx, seg, payload.len());
+        if let Some(tsval) = ts_update
+            && !matches!(ack_outcome, Some(Disposition::Dropped(_)))
+        {
+            self.ts_recent = tsval;
+            self.ts_recent_age = cx.now;
+        }
+        if let Some(d) = ack_outcome {
             return d;
         }
         if self.state == State::Closed {
@@ -468,9 +497,16 @@ impl Connection {
             return None;
         }
 
-        // RFC 9293: an ACK for something not yet sent is answered and dropped.
+        // RFC 9293: an ACK for something not yet sent is answered and
+        // dropped; RFC 5961 §5.2 makes that answer a challenge ACK, which
+        // §7 rate-limits, so that a flood of forged ACKs (the ACK storm
+        // over TUN) does not draw one ACK each.
         if ack > self.snd_nxt {
-            self.ack_due = AckDue::Now;
+            if self.cfg.rfc5961 {
+                self.challenge_ack(cx);
+            } else {
+                self.ack_due = AckDue::Now;
+            }
             self.wake = true;
             return Some(Disposition::Dropped(DropReason::TcpBadAck));
         }
@@ -834,6 +870,23 @@ impl Connection {
             self.ack_due = AckDue::Now;
             self.wake = true;
             return;
+        }
+        // The stack-wide bound on buffered bytes (tcp_memory_limit): take
+        // what fits and drop the rest, acknowledging what we have. Dropping
+        // data inside the window is allowed (the sender retransmits it);
+        // the window stops opening while the budget is spent (output.rs).
+        let mut payload = payload;
+        if !self.rx_shutdown {
+            let room = self.memory_room(cx.shared);
+            if payload.len() > room {
+                cx.stats.memory_limited += 1;
+                self.ack_due = AckDue::Now;
+                self.wake = true;
+                if room == 0 {
+                    return;
+                }
+                payload = &payload[..room];
+            }
         }
         let had_ooo = self.rx.has_out_of_order();
         let written = if self.rx_shutdown {

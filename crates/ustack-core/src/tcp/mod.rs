@@ -138,6 +138,14 @@ pub struct TcpConfig {
     /// bursts to about a millisecond of the pacing rate), which keeps the
     /// rate and lets a device hand each burst over as one super-packet.
     pub pacing_quantum: Duration,
+    /// The smallest path MTU an ICMP "fragmentation needed" may set
+    /// (Linux's `net.ipv4.route.min_pmtu`, 552 by default). A blind
+    /// attacker whose forged error happens to quote a sequence number in
+    /// flight (at a few MB in flight, about one in a few thousand forgeries)
+    /// could otherwise cut the segments to 16 bytes of data (RFC 5927 §7);
+    /// a real path narrower than this is unheard of today. The floor of
+    /// RFC 791, 68, is the least this may be.
+    pub min_path_mtu: usize,
 }
 
 impl Default for TcpConfig {
@@ -173,6 +181,7 @@ impl Default for TcpConfig {
             keep_interval: Duration::from_secs(75),
             keep_count: 9,
             connect_timeout: None,
+            min_path_mtu: 552,
             user_timeout: None,
             linger: None,
             pacing: true,
@@ -201,16 +210,30 @@ pub struct TcpShared {
     /// floods of segments with gaps cannot take memory without bound.
     pub ooo_bytes: usize,
     pub ooo_limit: usize,
+    /// Bytes held in the send and receive buffers (readable, out of
+    /// order, unsent and unacknowledged) of all connections, as last
+    /// reported by each, and the most allowed (`StackConfig::tcp_memory_limit`).
+    pub mem_bytes: usize,
+    pub mem_limit: usize,
 }
 
+/// What a connection may always hold in its buffers, whatever the
+/// stack-wide total: one unscaled window (64 KiB). With it a connection
+/// beside others that filled the stack's budget still moves data, only
+/// more slowly (Linux likewise guarantees each socket a minimum of
+/// `tcp_rmem[0]` and `tcp_wmem[0]` under memory pressure).
+pub const MEMORY_FLOOR: usize = 64 * 1024;
+
 impl TcpShared {
-    pub fn new(challenge_ack_rate: u32, ooo_limit: usize) -> Self {
+    pub fn new(challenge_ack_rate: u32, ooo_limit: usize, mem_limit: usize) -> Self {
         TcpShared {
             challenge_ack_rate,
             challenge_tokens: challenge_ack_rate,
             challenge_refill: Instant::ZERO,
             ooo_bytes: 0,
             ooo_limit,
+            mem_bytes: 0,
+            mem_limit,
         }
     }
 

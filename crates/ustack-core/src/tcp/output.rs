@@ -411,9 +411,12 @@ impl Connection {
 
     /// The window to advertise, and the field value (RFC 9293 §3.8.6.2.2
     /// receiver SWS avoidance; RFC 7323 §2.4: never shrink the window).
-    fn window_to_advertise(&mut self, syn: bool) -> u16 {
-        let free = self.rx.free();
+    fn window_to_advertise(&mut self, syn: bool, memory_room: usize) -> u16 {
         let current = self.rcv_adv.since(self.rcv_nxt);
+        // The stack-wide buffer budget: the window does not open past what
+        // the budget has room for, but never closes below the edge already
+        // promised (RFC 9293 §3.8.6.2.2, RFC 7323 §2.4).
+        let free = self.rx.free().min(current.max(memory_room));
         if syn {
             let w = free.min(0xffff);
             self.rcv_adv = self.rcv_nxt + w;
@@ -477,7 +480,8 @@ impl Connection {
                 options.sack_blocks = blocks;
             }
         }
-        let window = self.window_to_advertise(syn);
+        let room = self.memory_room(cx.shared);
+        let window = self.window_to_advertise(syn, room);
         let ack_flag = seg.flags.ack();
         let repr = TcpRepr {
             src_port: self.local.port(),
