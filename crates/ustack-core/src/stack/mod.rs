@@ -175,6 +175,8 @@ pub(crate) struct Slot {
     user_open: bool,
     /// The listener that created this connection, until it is accepted.
     parent: Option<SocketHandle>,
+    /// Index of this socket in its port's list of holders (`tcp_ports`).
+    port_pos: u32,
     /// Deadline of this socket's entry in the timer heap.
     timer_at: Option<Instant>,
     /// In the transmit queue.
@@ -208,6 +210,8 @@ pub struct Stack {
     udp_ports: KeyedMap<SocketAddrV4, SocketHandle>,
     /// Socket timers: (deadline, slot index, generation), earliest first.
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    /// RFC 6056 algorithm 4 counters for ephemeral ports (`pick_connect_port`).
+    port_table: [u16; tcp::PORT_TABLE],
     /// Sockets that may have something to send.
     ready: VecDeque<u32>,
     /// Frames built outside the socket path (ARP, ICMP, RSTs, released
@@ -261,6 +265,7 @@ impl Stack {
             tcp_ports: KeyedMap::with_hasher(hash),
             udp_ports: KeyedMap::with_hasher(hash),
             timers: BinaryHeap::new(),
+            port_table: [0; tcp::PORT_TABLE],
             ready: VecDeque::new(),
             pending: VecDeque::new(),
             woken: Vec::new(),
