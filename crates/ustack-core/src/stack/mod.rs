@@ -33,6 +33,7 @@ use crate::wire::{ChecksumCaps, EthernetAddress, Ipv4Cidr};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 
 pub use ip::EchoReply;
 
@@ -155,7 +156,7 @@ pub(crate) enum TcpSocket {
     /// Created, maybe bound, not yet listening or connecting.
     Idle {
         local: Option<SocketAddrV4>,
-        cfg: Box<TcpConfig>,
+        cfg: Arc<TcpConfig>,
     },
     Listener(Listener),
     Conn(Box<Connection>),

@@ -19,18 +19,19 @@ use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
 /// moving another's starting point.
 pub(super) const PORT_TABLE: usize = 256;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 
 impl Stack {
     /// A new TCP socket (CLOSED), with the stack's default settings.
     pub fn tcp_socket(&mut self) -> Result<SocketHandle, Error> {
-        let cfg = Box::new(self.cfg.tcp.clone());
+        let cfg = Arc::new(self.cfg.tcp.clone());
         self.alloc(Socket::Tcp(TcpSocket::Idle { local: None, cfg }))
     }
 
     /// The settings of a TCP socket not yet connected or listening.
     pub fn tcp_config_mut(&mut self, h: SocketHandle) -> Result<&mut TcpConfig, Error> {
         match self.user_slot_mut(h)?.socket.as_mut() {
-            Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => Ok(cfg),
+            Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => Ok(Arc::make_mut(cfg)),
             Some(Socket::Tcp(_)) => Err(Error::InvalidInput),
             _ => Err(Error::NotSupported),
         }
@@ -39,7 +40,7 @@ impl Stack {
     /// TCP_NODELAY on a socket in any state.
     pub fn set_nodelay(&mut self, h: SocketHandle, nodelay: bool) -> Result<(), Error> {
         match self.user_slot_mut(h)?.socket.as_mut() {
-            Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => cfg.nagle = !nodelay,
+            Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => Arc::make_mut(cfg).nagle = !nodelay,
             Some(Socket::Tcp(TcpSocket::Conn(c))) => c.set_option_nodelay(nodelay),
             Some(Socket::Tcp(TcpSocket::Listener(_))) => {}
             _ => return Err(Error::NotSupported),

@@ -316,7 +316,7 @@ impl Connection {
     /// ignored.
     pub(crate) fn from_syn_cookie(
         cx: &mut Cx,
-        cfg: &TcpConfig,
+        cfg: &std::sync::Arc<TcpConfig>,
         ep: Endpoints,
         ack: &TcpRepr,
         opts: &CookieOptions,
