@@ -336,6 +336,17 @@ pub fn window_shift_for(buffer: usize) -> u8 {
     shift
 }
 
+/// The window shift this end announces on its SYN or SYN-ACK: room for
+/// the largest receive buffer auto-tuning may grow to (RFC 7323 §2.2), or
+/// 0 without window scaling. Every SYN-ACK, cookie or not, announces this
+/// and the connection then scales its windows by it.
+pub fn receive_window_shift(cfg: &TcpConfig) -> u8 {
+    if !cfg.window_scaling {
+        return 0;
+    }
+    window_shift_for(if cfg.autotune { cfg.recv_buffer_max.max(cfg.recv_buffer) } else { cfg.recv_buffer })
+}
+
 impl Connection {
     fn new(cfg: &Arc<TcpConfig>, ep: Endpoints, now: Instant, passive: bool) -> Self {
         let Endpoints { local, remote, iss, local_mss, ts_offset } = ep;
@@ -373,11 +384,7 @@ impl Connection {
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
             // The shift must allow the largest window auto-tuning may offer.
-            rcv_wscale: if cfg.window_scaling {
-                window_shift_for(if cfg.autotune { cfg.recv_buffer_max.max(cfg.recv_buffer) } else { cfg.recv_buffer })
-            } else {
-                0
-            },
+            rcv_wscale: receive_window_shift(cfg),
             rcv_adv: SeqNumber(0),
             tx: Ring::new(cfg.send_buffer),
             rx: RecvBuffer::new(cfg.recv_buffer.min(if cfg.window_scaling { MAX_WINDOW } else { 0xffff })),
