@@ -182,6 +182,44 @@ fn full_syn_queue_answers_with_a_cookie_keeping_every_option_rfc4987_3_6() {
     exchange(&mut rig, c, s, 200_000);
 }
 
+/// RFC 7323 §2.3: the shift a cookie SYN-ACK announces is the one the
+/// connection made from the cookie scales its windows by, so the client
+/// reads the server's whole free buffer as its send window. (A cookie
+/// SYN-ACK once announced the shift for the initial 256 KiB buffer, 3,
+/// while the connection scaled by the one for the 16 MiB auto-tuning
+/// maximum, 9: the client saw a 64th of the window and bulk transfers over
+/// cookie connections crawled, an ACK per delayed-ACK timeout.)
+#[test]
+fn cookie_connection_windows_read_through_the_shift_its_syn_ack_announced_rfc7323_2_3() {
+    let mut rig = rig_with(2, |c| c);
+    let l = rig.listen(8);
+    fill_syn_queue(&mut rig, 2);
+    let (c, s, remote) = connect_and_accept(&mut rig, l);
+    assert_eq!(rig.s().stats().tcp.syn_cookies_valid, 1, "a cookie connection");
+    let announced = synacks_to(&rig, remote)[0].tcp.options.window_scale.expect("window scaling kept");
+    // Data from the client, acknowledged by the server with a scaled
+    // window.
+    rig.send_all(rig.client, c, &pattern(1_000, 3));
+    let limit = rig.now() + secs(1);
+    rig.run_until_true(limit, "the data acknowledged", |r| {
+        r.s().can_recv(s) && r.c().tcp_info(c).unwrap().in_flight == 0
+    });
+    let ack = rig
+        .pkts()
+        .into_iter()
+        .rev()
+        .find(|p| p.dst() == remote && !p.flags().contains(TcpFlags::SYN))
+        .expect("the server's ACK");
+    let client_view = rig.c().tcp_info(c).unwrap().snd_wnd;
+    assert_eq!(client_view, (ack.tcp.window as usize) << announced);
+    let server_offer = rig.s().tcp_info(s).unwrap().rcv_wnd;
+    assert!(
+        client_view + (1 << announced) > server_offer && client_view <= server_offer,
+        "the client sees {client_view} bytes of window, the server offers {server_offer}"
+    );
+    assert!(client_view > 200_000, "a 256 KiB buffer's window, not a fraction of it: {client_view}");
+}
+
 /// RFC 4987 §3.6: without timestamps there is nowhere to keep the window
 /// scale and SACK-permitted, so the cookie SYN-ACK offers neither and the
 /// connection runs with a 16-bit window and no SACK; it works all the same.

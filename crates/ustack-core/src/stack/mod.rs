@@ -33,6 +33,7 @@ use crate::wire::{ChecksumCaps, EthernetAddress, Ipv4Cidr};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 
 pub use ip::EchoReply;
 
@@ -167,7 +168,7 @@ pub(crate) enum TcpSocket {
     /// Created, maybe bound, not yet listening or connecting.
     Idle {
         local: Option<SocketAddrV4>,
-        cfg: Box<TcpConfig>,
+        cfg: Arc<TcpConfig>,
     },
     Listener(Listener),
     Conn(Box<Connection>),
@@ -187,6 +188,8 @@ pub(crate) struct Slot {
     user_open: bool,
     /// The listener that created this connection, until it is accepted.
     parent: Option<SocketHandle>,
+    /// Index of this socket in its port's list of holders (`tcp_ports`).
+    port_pos: u32,
     /// Deadline of this socket's entry in the timer heap.
     timer_at: Option<Instant>,
     /// In the transmit queue.
@@ -220,6 +223,8 @@ pub struct Stack {
     udp_ports: KeyedMap<SocketAddrV4, SocketHandle>,
     /// Socket timers: (deadline, slot index, generation), earliest first.
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    /// RFC 6056 algorithm 4 counters for ephemeral ports (`pick_connect_port`).
+    port_table: [u16; tcp::PORT_TABLE],
     /// Sockets that may have something to send.
     ready: VecDeque<u32>,
     /// Frames built outside the socket path (ARP, ICMP, RSTs, released
@@ -273,6 +278,7 @@ impl Stack {
             tcp_ports: KeyedMap::with_hasher(hash),
             udp_ports: KeyedMap::with_hasher(hash),
             timers: BinaryHeap::new(),
+            port_table: [0; tcp::PORT_TABLE],
             ready: VecDeque::new(),
             pending: VecDeque::new(),
             woken: Vec::new(),

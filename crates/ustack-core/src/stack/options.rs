@@ -9,6 +9,7 @@ use super::{Socket, Stack, TcpSocket};
 use crate::socket::{Error, SockOpt, SockOptName, SocketHandle};
 use crate::tcp::{State, TcpConfig};
 use crate::time::Duration;
+use std::sync::Arc;
 
 /// Smallest buffer a socket may be given (Linux rounds up to about this).
 const MIN_BUFFER: usize = 2048;
@@ -36,8 +37,8 @@ impl Stack {
                 SockOpt::Error(_) => Err(Error::InvalidInput),
                 _ => Err(Error::NoProtocolOption),
             },
-            Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => apply(cfg, opt),
-            Some(Socket::Tcp(TcpSocket::Listener(l))) => apply(&mut l.cfg, opt),
+            Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => apply(Arc::make_mut(cfg), opt),
+            Some(Socket::Tcp(TcpSocket::Listener(l))) => apply(Arc::make_mut(&mut l.cfg), opt),
             Some(Socket::Tcp(TcpSocket::Conn(c))) => {
                 let mut cfg = c.config().clone();
                 apply(&mut cfg, opt)?;

@@ -13,19 +13,25 @@ use crate::tcp::{Connection, Cx, Listener, State, TcpConfig};
 use crate::time::Instant;
 use crate::trace::{Direction, EventKind};
 use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
+
+/// Counters of RFC 6056 algorithm 4 (the table its §3.3.4 calls
+/// `table[]`); more entries keep one destination's connections from
+/// moving another's starting point.
+pub(super) const PORT_TABLE: usize = 256;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 
 impl Stack {
     /// A new TCP socket (CLOSED), with the stack's default settings.
     pub fn tcp_socket(&mut self) -> Result<SocketHandle, Error> {
-        let cfg = Box::new(self.cfg.tcp.clone());
+        let cfg = Arc::new(self.cfg.tcp.clone());
         self.alloc(Socket::Tcp(TcpSocket::Idle { local: None, cfg }))
     }
 
     /// The settings of a TCP socket not yet connected or listening.
     pub fn tcp_config_mut(&mut self, h: SocketHandle) -> Result<&mut TcpConfig, Error> {
         match self.user_slot_mut(h)?.socket.as_mut() {
-            Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => Ok(cfg),
+            Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => Ok(Arc::make_mut(cfg)),
             Some(Socket::Tcp(_)) => Err(Error::InvalidInput),
             _ => Err(Error::NotSupported),
         }
@@ -34,7 +40,7 @@ impl Stack {
     /// TCP_NODELAY on a socket in any state.
     pub fn set_nodelay(&mut self, h: SocketHandle, nodelay: bool) -> Result<(), Error> {
         match self.user_slot_mut(h)?.socket.as_mut() {
-            Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => cfg.nagle = !nodelay,
+            Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => Arc::make_mut(cfg).nagle = !nodelay,
             Some(Socket::Tcp(TcpSocket::Conn(c))) => c.set_option_nodelay(nodelay),
             Some(Socket::Tcp(TcpSocket::Listener(_))) => {}
             _ => return Err(Error::NotSupported),
@@ -65,16 +71,30 @@ impl Stack {
         })
     }
 
+    /// Records that `h` holds `port`. The slot remembers its place in the
+    /// port's list, so a listener's port, held by every connection it
+    /// accepted (tens of thousands in TIME-WAIT on a busy server), is let
+    /// go in constant time.
     fn claim_port(&mut self, port: u16, h: SocketHandle) {
-        self.tcp_ports.entry(port).or_default().push(h);
+        let holders = self.tcp_ports.entry(port).or_default();
+        holders.push(h);
+        let pos = (holders.len() - 1) as u32;
+        if let Ok(slot) = self.slot_mut(h) {
+            slot.port_pos = pos;
+        }
     }
 
     fn unclaim_port(&mut self, port: u16, h: SocketHandle) {
-        if let Some(v) = self.tcp_ports.get_mut(&port) {
-            v.retain(|&x| x != h);
-            if v.is_empty() {
-                self.tcp_ports.remove(&port);
-            }
+        let Some(holders) = self.tcp_ports.get_mut(&port) else { return };
+        let hint = self.slots.get(h.index as usize).map_or(0, |s| s.port_pos as usize);
+        let pos = if holders.get(hint) == Some(&h) { Some(hint) } else { holders.iter().position(|&x| x == h) };
+        let Some(pos) = pos else { return };
+        holders.swap_remove(pos);
+        if let Some(&moved) = holders.get(pos) {
+            self.slots[moved.index as usize].port_pos = pos as u32;
+        }
+        if holders.is_empty() {
+            self.tcp_ports.remove(&port);
         }
     }
 
@@ -85,6 +105,44 @@ impl Stack {
         let count = (hi as u32).saturating_sub(lo as u32) + 1;
         let start = self.rng.below(count as u64) as u32;
         (0..count).map(|i| lo + ((start + i) % count) as u16).find(|&p| ok(self, p))
+    }
+
+    /// The ephemeral port for a connection to `remote` from `src` (RFC
+    /// 6056 §3.3.4, algorithm 4, "double-hash port selection"): each
+    /// destination gets its own secret starting offset, F(src, remote,
+    /// key), and walks the range from there with a counter drawn from a
+    /// small table indexed by a second hash, G. Successive connections to
+    /// one destination therefore take successive ports, so a busy client
+    /// does not pick a port whose 4-tuple still sits in TIME-WAIT at the
+    /// server (algorithm 1, random ports, collides with one of n TIME-WAIT
+    /// ports with probability n / range on every connect), while an
+    /// off-path attacker still cannot guess the port without the key.
+    fn pick_connect_port(
+        &mut self,
+        src: Ipv4Addr,
+        remote: SocketAddrV4,
+        mut ok: impl FnMut(&Stack, u16) -> bool,
+    ) -> Option<u16> {
+        use core::hash::{BuildHasher, Hasher};
+        let (lo, hi) = self.cfg.ephemeral_ports;
+        let count = (hi as u32).saturating_sub(lo as u32) + 1;
+        let keyed = |tag: u64| {
+            let mut h = self.tcp_conns.hasher().build_hasher();
+            h.write_u64(tag);
+            h.write_u32(u32::from(src));
+            h.write_u32(u32::from(*remote.ip()));
+            h.write_u16(remote.port());
+            h.finish()
+        };
+        let offset = (keyed(0x6056_f) % count as u64) as u32;
+        let index = (keyed(0x6056_6) % PORT_TABLE as u64) as usize;
+        let start = self.port_table[index] as u32;
+        let found = (0..count).find(|&i| ok(self, lo + ((offset + start + i) % count) as u16));
+        // RFC 6056: the counter moves past every port tried, so the next
+        // connection to this destination starts after this one.
+        let tried = found.map_or(count, |i| i + 1);
+        self.port_table[index] = ((start + tried) % count) as u16;
+        found.map(|i| lo + ((offset + start + i) % count) as u16)
     }
 
     pub(super) fn tcp_bind(&mut self, h: SocketHandle, addr: SocketAddrV4) -> Result<(), Error> {
@@ -192,7 +250,7 @@ impl Stack {
             Some(l) => l,
             None => {
                 let port = self
-                    .pick_ephemeral(|s, p| {
+                    .pick_connect_port(src, remote, |s, p| {
                         !s.tcp_conns.contains_key(&(SocketAddrV4::new(src, p), remote))
                             && s.tcp_ports.get(&p).is_none_or(|v| {
                                 v.iter().all(|&o| {

@@ -16,6 +16,7 @@ use crate::wire::TcpRepr;
 use crate::wire::icmpv4::DstUnreachable;
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
+use std::sync::Arc;
 
 /// IPv4 and TCP headers without options: what an MSS leaves out of an MTU.
 pub const IP_TCP_HEADERS: usize = 40;
@@ -127,13 +128,29 @@ pub struct TcpInfo {
     pub reordering: bool,
 }
 
+/// The running counts of [`TcpInfo`], kept apart from the figures it
+/// reads off the live connection, so a connection does not carry a copy
+/// of those.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TcpCounters {
+    pub bytes_sent: u64,
+    pub bytes_retransmitted: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    pub segments_sent: u64,
+    pub segments_received: u64,
+    pub retransmits: u64,
+    pub dsacks: u64,
+    pub undos: u64,
+}
+
 /// A TCP connection from SYN-SENT or SYN-RECEIVED to CLOSED.
 #[derive(Debug)]
 pub struct Connection {
     pub(crate) local: SocketAddrV4,
     pub(crate) remote: SocketAddrV4,
     pub(crate) state: State,
-    pub(crate) cfg: TcpConfig,
+    pub(crate) cfg: Arc<TcpConfig>,
     /// Created by a listener (RFC 9293: a passive OPEN), which decides what
     /// a RST in SYN-RECEIVED does.
     pub(crate) passive: bool,
@@ -293,7 +310,7 @@ pub struct Connection {
     /// The last ICMP soft error; a timeout reports it instead of ETIMEDOUT
     /// (RFC 1122 §4.2.3.9, as Linux does).
     pub(crate) soft_error: Option<Error>,
-    pub(crate) info: TcpInfo,
+    pub(crate) info: TcpCounters,
     /// Readiness changed since the stack last looked.
     pub(crate) wake: bool,
 }
@@ -321,15 +338,29 @@ pub fn window_shift_for(buffer: usize) -> u8 {
     shift
 }
 
+/// The window shift this end announces on its SYN or SYN-ACK: room for
+/// the largest receive buffer auto-tuning may grow to (RFC 7323 §2.2), or
+/// 0 without window scaling. Every SYN-ACK, cookie or not, announces this
+/// and the connection then scales its windows by it.
+pub fn receive_window_shift(cfg: &TcpConfig) -> u8 {
+    if !cfg.window_scaling {
+        return 0;
+    }
+    window_shift_for(if cfg.autotune { cfg.recv_buffer_max.max(cfg.recv_buffer) } else { cfg.recv_buffer })
+}
+
 impl Connection {
-    fn new(cfg: &TcpConfig, ep: Endpoints, now: Instant, passive: bool) -> Self {
+    fn new(cfg: &Arc<TcpConfig>, ep: Endpoints, now: Instant, passive: bool) -> Self {
         let Endpoints { local, remote, iss, local_mss, ts_offset } = ep;
-        // TCP_NOOPT: no option is offered, so none is used.
-        let mut cfg = cfg.clone();
+        // Connections share their socket's or listener's settings until
+        // one of them changes its own (copy on write).
+        let mut cfg = Arc::clone(cfg);
         if cfg.no_options {
-            cfg.window_scaling = false;
-            cfg.timestamps = false;
-            cfg.sack = false;
+            // TCP_NOOPT: no option is offered, so none is used.
+            let c = Arc::make_mut(&mut cfg);
+            c.window_scaling = false;
+            c.timestamps = false;
+            c.sack = false;
         }
         let cfg = &cfg;
         let state = if passive { State::Listen } else { State::Closed };
@@ -355,11 +386,7 @@ impl Connection {
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
             // The shift must allow the largest window auto-tuning may offer.
-            rcv_wscale: if cfg.window_scaling {
-                window_shift_for(if cfg.autotune { cfg.recv_buffer_max.max(cfg.recv_buffer) } else { cfg.recv_buffer })
-            } else {
-                0
-            },
+            rcv_wscale: receive_window_shift(cfg),
             rcv_adv: SeqNumber(0),
             tx: Ring::new(cfg.send_buffer),
             rx: RecvBuffer::new(cfg.recv_buffer.min(if cfg.window_scaling { MAX_WINDOW } else { 0xffff })),
@@ -428,14 +455,14 @@ impl Connection {
             syn_sent_at: None,
             error: None,
             soft_error: None,
-            info: TcpInfo::default(),
+            info: TcpCounters::default(),
             wake: false,
         }
     }
 
     /// An active open (RFC 9293 §3.10.1): the connection starts in
     /// SYN-SENT with its SYN due.
-    pub fn connect(cx: &mut Cx, cfg: &TcpConfig, ep: Endpoints) -> Self {
+    pub fn connect(cx: &mut Cx, cfg: &Arc<TcpConfig>, ep: Endpoints) -> Self {
         let mut c = Self::new(cfg, ep, cx.now, false);
         cx.stats.active_opens += 1;
         c.set_state(cx, State::SynSent);
@@ -446,7 +473,7 @@ impl Connection {
 
     /// A passive open: a listener received `syn` and creates this
     /// connection in SYN-RECEIVED with its SYN-ACK due (RFC 9293 §3.10.7.2).
-    pub fn accept_syn(cx: &mut Cx, cfg: &TcpConfig, ep: Endpoints, syn: &TcpRepr) -> Self {
+    pub fn accept_syn(cx: &mut Cx, cfg: &Arc<TcpConfig>, ep: Endpoints, syn: &TcpRepr) -> Self {
         let mut c = Self::new(cfg, ep, cx.now, true);
         cx.stats.passive_opens += 1;
         c.irs = SeqNumber(syn.seq);
@@ -671,22 +698,32 @@ impl Connection {
     }
 
     pub fn info(&self) -> TcpInfo {
-        let mut i = self.info;
-        i.state = Some(self.state);
-        i.rtt = self.rtt.srtt();
-        i.rttvar = self.rtt.rttvar();
-        i.rto = self.rtt.rto();
-        i.cwnd = self.cc.cwnd();
-        i.ssthresh = self.cc.ssthresh();
-        i.mss = self.mss;
-        i.snd_wnd = self.snd_wnd;
-        i.rcv_wnd = self.rcv_adv.since(self.rcv_nxt);
-        i.in_flight = self.in_flight;
-        i.backoff = self.rtt.backoff();
-        i.sacked_bytes = self.sacked_bytes;
-        i.lost_segments = self.lost_count;
-        i.reordering = self.rack.reordering_seen;
-        i
+        let c = &self.info;
+        TcpInfo {
+            state: Some(self.state),
+            rtt: self.rtt.srtt(),
+            rttvar: self.rtt.rttvar(),
+            rto: self.rtt.rto(),
+            cwnd: self.cc.cwnd(),
+            ssthresh: self.cc.ssthresh(),
+            mss: self.mss,
+            snd_wnd: self.snd_wnd,
+            rcv_wnd: self.rcv_adv.since(self.rcv_nxt),
+            bytes_sent: c.bytes_sent,
+            bytes_retransmitted: c.bytes_retransmitted,
+            bytes_acked: c.bytes_acked,
+            bytes_received: c.bytes_received,
+            segments_sent: c.segments_sent,
+            segments_received: c.segments_received,
+            retransmits: c.retransmits,
+            in_flight: self.in_flight,
+            backoff: self.rtt.backoff(),
+            sacked_bytes: self.sacked_bytes,
+            lost_segments: self.lost_count,
+            dsacks: c.dsacks,
+            undos: c.undos,
+            reordering: self.rack.reordering_seen,
+        }
     }
 
     // ---- user calls (RFC 9293 §3.10.2 - §3.10.6) ---------------------------
@@ -895,20 +932,21 @@ impl Connection {
     // ---- timers (RFC 9293 §3.10.8) -------------------------------------------
 
     /// The earliest instant a timer of this connection expires.
+    /// (Asked after every segment: written as a plain minimum over
+    /// nanoseconds, `u64::MAX` standing for "not armed", which compiles to
+    /// a few branch-free instructions.)
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [
-            self.rtx_deadline,
-            self.persist_deadline,
-            self.delack_deadline,
-            self.close_deadline,
-            self.rack.reorder_deadline,
-            self.rack.tlp_deadline,
-            self.keepalive_deadline,
-            self.pacing_deadline,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let ns = |t: Option<Instant>| t.map_or(u64::MAX, Instant::as_nanos);
+        let earliest = ns(self.rtx_deadline)
+            .min(ns(self.persist_deadline))
+            .min(ns(self.delack_deadline))
+            .min(ns(self.close_deadline))
+            .min(ns(self.rack.reorder_deadline))
+            .min(ns(self.rack.tlp_deadline))
+            .min(ns(self.keepalive_deadline))
+            .min(ns(self.pacing_deadline));
+        // FAR_FUTURE is u64::MAX - 1 nanoseconds, so MAX is never a time.
+        (earliest != u64::MAX).then(|| Instant::from_nanos(earliest))
     }
 
     /// Runs every timer whose deadline has passed.
@@ -1149,22 +1187,22 @@ impl Connection {
 
     /// Sets a socket option on a live connection.
     pub fn set_keepalive(&mut self, on: bool, idle: Option<Duration>, interval: Option<Duration>, count: Option<u32>) {
-        self.cfg.keepalive = on;
+        Arc::make_mut(&mut self.cfg).keepalive = on;
         if let Some(i) = idle {
-            self.cfg.keep_idle = i;
+            Arc::make_mut(&mut self.cfg).keep_idle = i;
         }
         if let Some(i) = interval {
-            self.cfg.keep_interval = i;
+            Arc::make_mut(&mut self.cfg).keep_interval = i;
         }
         if let Some(c) = count {
-            self.cfg.keep_count = c;
+            Arc::make_mut(&mut self.cfg).keep_count = c;
         }
         self.arm_keepalive();
     }
 
     /// The settings a live connection may still change.
     pub fn config_mut(&mut self) -> &mut TcpConfig {
-        &mut self.cfg
+        Arc::make_mut(&mut self.cfg)
     }
 
     pub fn congestion(&self) -> &Congestion {
@@ -1183,7 +1221,7 @@ impl Connection {
     /// shrinks below what it holds or what the window has promised, and
     /// without window scaling it stays within 64 KiB (RFC 7323 §2.2).
     pub fn set_recv_buffer(&mut self, n: usize) {
-        self.cfg.recv_buffer = n;
+        Arc::make_mut(&mut self.cfg).recv_buffer = n;
         let cap = if self.state.is_synchronized() && !self.ws_ok { n.min(0xffff) } else { n.min(MAX_WINDOW) };
         let promised = self.rcv_adv.since(self.rcv_nxt) + self.rx.len();
         self.rx.set_capacity(cap.max(promised));
@@ -1192,7 +1230,7 @@ impl Connection {
 
     /// SO_SNDBUF on a live connection.
     pub fn set_send_buffer(&mut self, n: usize) {
-        self.cfg.send_buffer = n;
+        Arc::make_mut(&mut self.cfg).send_buffer = n;
         self.tx.set_limit(n);
         self.wake = true;
     }
@@ -1266,7 +1304,7 @@ impl Connection {
 
     /// TCP_NODELAY: turns Nagle's algorithm off (true) or on.
     pub fn set_option_nodelay(&mut self, nodelay: bool) {
-        self.cfg.nagle = !nodelay;
+        Arc::make_mut(&mut self.cfg).nagle = !nodelay;
     }
 
     /// An ICMP error arrived about a segment we sent, quoting sequence

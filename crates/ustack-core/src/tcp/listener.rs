@@ -10,6 +10,7 @@ use super::TcpConfig;
 use crate::socket::SocketHandle;
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
+use std::sync::Arc;
 
 #[derive(Debug)]
 pub struct Listener {
@@ -22,11 +23,11 @@ pub struct Listener {
     pub(crate) max_half_open: usize,
     pub(crate) accept_queue: VecDeque<SocketHandle>,
     /// Settings each new connection starts from.
-    pub(crate) cfg: Box<TcpConfig>,
+    pub(crate) cfg: Arc<TcpConfig>,
 }
 
 impl Listener {
-    pub fn new(local: SocketAddrV4, backlog: usize, max_half_open: usize, cfg: Box<TcpConfig>) -> Self {
+    pub fn new(local: SocketAddrV4, backlog: usize, max_half_open: usize, cfg: Arc<TcpConfig>) -> Self {
         Listener { local, backlog: backlog.max(1), half_open: 0, max_half_open, accept_queue: VecDeque::new(), cfg }
     }
     pub fn local(&self) -> SocketAddrV4 {

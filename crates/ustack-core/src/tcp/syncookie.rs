@@ -61,7 +61,7 @@
 //! - Data on the SYN (RFC 9293 allows it) is not kept; the peer sends it
 //!   again after the handshake.
 
-use super::connection::{Endpoints, MAX_WINDOW_SHIFT, window_shift_for};
+use super::connection::{Endpoints, MAX_WINDOW_SHIFT, receive_window_shift};
 use super::isn::{SipHasher24, tuple_bytes};
 use super::seq::SeqNumber;
 use super::state::State;
@@ -287,7 +287,10 @@ pub(crate) fn syn_ack_repr(
 ) -> TcpRepr {
     let mut options = TcpOptions { mss: Some(advertised_mss(cfg, local_mss)), ..Default::default() };
     if opts.window_scale.is_some() {
-        options.window_scale = Some(window_shift_for(cfg.recv_buffer));
+        // The shift the connection made from the cookie will use: a
+        // smaller one here would make the peer read our windows as a
+        // fraction of what they are.
+        options.window_scale = Some(receive_window_shift(cfg));
     }
     options.sack_permitted = opts.sack_permitted;
     if let (Some(tsval), Some((peer_tsval, _))) = (cookie.tsval, syn.options.timestamps) {
@@ -316,7 +319,7 @@ impl Connection {
     /// ignored.
     pub(crate) fn from_syn_cookie(
         cx: &mut Cx,
-        cfg: &TcpConfig,
+        cfg: &std::sync::Arc<TcpConfig>,
         ep: Endpoints,
         ack: &TcpRepr,
         opts: &CookieOptions,

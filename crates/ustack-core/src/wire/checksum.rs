@@ -8,21 +8,41 @@ pub fn sum(data: &[u8]) -> u16 {
     fold(accumulate(0, data))
 }
 
-/// Adds `data` to a running 64-bit accumulator. Summing eight bytes at a
-/// time and folding once at the end is exact: a ones'-complement sum may be
-/// taken over words of any width and folded afterwards (RFC 1071 §2(B)).
-pub fn accumulate(mut acc: u64, data: &[u8]) -> u64 {
-    let mut chunks = data.chunks_exact(8);
+/// Adds `data` to a running 64-bit accumulator (end-around carry). The
+/// ones'-complement sum may be taken over words of any width and folded
+/// afterwards (RFC 1071 §2(B)): a big-endian 32-bit word hi·2^16 + lo is
+/// congruent to hi + lo modulo 2^16 - 1. So the bulk of the data is summed
+/// as 32-bit words into eight independent 64-bit lanes, which cannot
+/// overflow for any packet and carry no dependency from one word to the
+/// next, so the compiler turns the loop into vector additions; the tail
+/// is summed eight bytes at a time with the carry added back.
+pub fn accumulate(acc: u64, data: &[u8]) -> u64 {
+    let mut lanes = [0u64; 8];
+    let mut blocks = data.chunks_exact(32);
+    for b in &mut blocks {
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            *lane += u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]) as u64;
+        }
+    }
+    // Each lane is below 2^32 times the number of blocks: their sum fits.
+    // Little-endian words sum to the byte-swapped 16-bit sum (RFC 1071
+    // §2(B), byte order independence), so no byte is shuffled in the loop.
+    let swapped = fold(lanes.iter().sum());
+    let mut acc = add_carry(acc, swapped.swap_bytes() as u64);
+    let mut chunks = blocks.remainder().chunks_exact(8);
     for c in &mut chunks {
-        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        let (s, carry) = acc.overflowing_add(w);
-        acc = s + carry as u64;
+        acc = add_carry(acc, u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
     }
     let rest = chunks.remainder();
     let mut tail = [0u8; 8];
     tail[..rest.len()].copy_from_slice(rest);
-    let w = u64::from_be_bytes(tail);
-    let (s, carry) = acc.overflowing_add(w);
+    add_carry(acc, u64::from_be_bytes(tail))
+}
+
+/// Ones'-complement addition of two 64-bit words.
+#[inline]
+fn add_carry(a: u64, b: u64) -> u64 {
+    let (s, carry) = a.overflowing_add(b);
     s + carry as u64
 }
 
@@ -76,8 +96,10 @@ mod tests {
 
     #[test]
     fn wide_sum_equals_word_sum() {
-        let data: Vec<u8> = (0..1001u32).map(|i| (i * 37 + 11) as u8).collect();
-        for len in [0, 1, 2, 7, 8, 9, 15, 16, 17, 100, 1001] {
+        let mut data: Vec<u8> = (0..65_535u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        // Runs of 0xff, where carries pile up.
+        data[3000..4500].fill(0xff);
+        for len in [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 100, 1001, 1460, 65_535] {
             let d = &data[..len];
             let mut acc: u32 = 0;
             for pair in d.chunks(2) {
