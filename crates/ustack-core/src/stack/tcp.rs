@@ -134,8 +134,8 @@ impl Stack {
             h.write_u16(remote.port());
             h.finish()
         };
-        let offset = (keyed(0x6056_f) % count as u64) as u32;
-        let index = (keyed(0x6056_6) % PORT_TABLE as u64) as usize;
+        let offset = (keyed(0x6056_000f) % count as u64) as u32;
+        let index = (keyed(0x6056_0006) % PORT_TABLE as u64) as usize;
         let start = self.port_table[index] as u32;
         let found = (0..count).find(|&i| ok(self, lo + ((offset + start + i) % count) as u16));
         // RFC 6056: the counter moves past every port tried, so the next
