@@ -386,11 +386,20 @@ pub fn smoltcp_crr(n: usize) -> f64 {
 pub fn ustack_many_flows(total: u64, flows: usize) -> (f64, f64) {
     let buffer = 64 * 1024;
     let mut a = Stack::new(ustack_config("10.0.0.1/24", 1500, buffer, 5));
-    let mut b = Stack::new(ustack_config("10.0.0.2/24", 1500, buffer, 6));
+    // A server that expects `flows` connections at once is given a SYN
+    // queue and an accept queue that hold them: with the defaults (1,024
+    // and 4,096) the surplus completes through SYN cookies, and a cookie
+    // ACK that finds the accept queue full is dropped while the client,
+    // which has nothing to send until every flow is up, believes it is
+    // connected (as with Linux), so the setup below would wait for ever.
+    let mut cfg_b = ustack_config("10.0.0.2/24", 1500, buffer, 6);
+    cfg_b.max_backlog = flows + 16;
+    cfg_b.max_half_open = flows + 16;
+    let mut b = Stack::new(cfg_b);
     let server: SocketAddrV4 = "10.0.0.2:5001".parse().unwrap();
     let l = b.tcp_socket().unwrap();
     b.bind(l, server).unwrap();
-    b.listen(l, 4096).unwrap();
+    b.listen(l, flows + 16).unwrap();
     let clients: Vec<_> = (0..flows)
         .map(|_| {
             let c = a.tcp_socket().unwrap();
