@@ -330,7 +330,36 @@ pub fn run_seed(seed: u64, quick: bool) -> Result<RunReport, String> {
             }
         }
     }
-    let finished = net.run_while(deadline, |n| !(clients_done(n) && servers_done(n)));
+    // A connection that still delivers bytes is slow, not hung: on a path
+    // that loses a quarter of the segments each way, in bursts, both
+    // senders sit at the 120 s RTO cap with a one-segment window and a
+    // transfer can take hours (two seeds of the 100,000-seed long form).
+    // So the run goes on an hour at a time while any byte arrived in the
+    // last hour, up to a day; an hour without one is a hang.
+    let delivered = |n: &mut Network| -> u64 {
+        let mut total = 0;
+        for p in &pairs {
+            for (host, app) in [(c, p.client_app), (s, p.server_app)] {
+                if let Some(a) = n.host(host).app::<StreamApp>(app) {
+                    total += a.reports().iter().map(|r| r.received.len as u64).sum::<u64>();
+                }
+            }
+        }
+        total
+    };
+    let mut deadline = deadline;
+    let mut before = delivered(&mut net);
+    let finished = loop {
+        if net.run_while(deadline, |n| !(clients_done(n) && servers_done(n))) {
+            break true;
+        }
+        let now_delivered = delivered(&mut net);
+        if now_delivered == before || deadline >= Instant::from_secs(86_400) {
+            break false;
+        }
+        before = now_delivered;
+        deadline += crate::time::Duration::from_secs(3_600);
+    };
     if !finished {
         let mut states = String::new();
         for (name, host) in [("client", c), ("server", s)] {
@@ -343,6 +372,13 @@ pub fn run_seed(seed: u64, quick: bool) -> Result<RunReport, String> {
                     let st = net.host(host).stack.tcp_state(h);
                     let (sent, got) = (r.sent.len, r.received.len);
                     states.push_str(&format!(" {name}{}:{st:?},sent={sent},received={got}", p.client_app));
+                    // Where its sender stands, to tell a stall from slow progress.
+                    if let Ok(i) = net.host(host).stack.tcp_info(h) {
+                        states.push_str(&format!(
+                            "[rto={:?},backoff={},cwnd={},in_flight={},snd_wnd={},rcv_wnd={},retransmits={}]",
+                            i.rto, i.backoff, i.cwnd, i.in_flight, i.snd_wnd, i.rcv_wnd, i.retransmits
+                        ));
+                    }
                 }
             }
         }
