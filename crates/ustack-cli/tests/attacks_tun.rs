@@ -17,11 +17,14 @@
 //! `USTACK_ATTACKS_VICTIM_RATE=20M` caps the victim's rate, so that the CPU
 //! column measures the attack rather than the victim.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use support::Namespace;
 
 const NEEDS_ROOT: &str = "needs root, network namespaces, TUN and python3-scapy: run with sudo .ci/run";
 const USTACK: &str = "10.77.0.2";
@@ -51,37 +54,17 @@ impl Drop for Proc {
 
 /// A network namespace deleted on drop, after the processes in it.
 struct Netns {
-    name: String,
+    ns: Namespace,
     ustack: Option<Proc>,
 }
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
 impl Netns {
     fn new() -> Netns {
-        let name = format!("ustk-atk-{}-{}", std::process::id() % 100000, COUNTER.fetch_add(1, Ordering::SeqCst));
-        let st = Command::new("ip").args(["netns", "add", &name]).status().expect("ip netns add (install iproute2)");
-        assert!(st.success(), "cannot create network namespace {name}: {NEEDS_ROOT}");
-        let ns = Netns { name, ustack: None };
-        ns.run(&["ip", "link", "set", "lo", "up"]);
-        ns
+        Netns { ns: Namespace::new("atk", NEEDS_ROOT), ustack: None }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name]).args(args);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let out = self.cmd(args).output().unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        self.ns.cmd(args)
     }
 
     /// Starts `ustack up` on a TUN device and waits until it serves HTTP.
@@ -147,7 +130,7 @@ impl Drop for Netns {
             std::thread::sleep(Duration::from_millis(300));
         }
         self.ustack = None;
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        // The namespace itself goes with `self.ns`.
     }
 }
 

@@ -7,11 +7,14 @@
 //! are `#[ignore]`d for a plain `cargo test`; `.ci/run` runs them with
 //! `--include-ignored`.
 
+mod support;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+use support::Namespace;
 
 const NEEDS_ROOT: &str = "needs root, network namespaces and TUN/TAP: run with sudo .ci/run";
 
@@ -21,7 +24,7 @@ fn ustack_bin() -> &'static str {
 
 /// A network namespace that is deleted, with everything in it, on drop.
 struct Netns {
-    name: String,
+    ns: Namespace,
     children: Vec<Child>,
 }
 
@@ -29,30 +32,16 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl Netns {
     fn new(tag: &str) -> Netns {
-        let name = format!("ustk-{tag}-{}-{}", std::process::id() % 100000, COUNTER.fetch_add(1, Ordering::SeqCst));
-        let st = Command::new("ip").args(["netns", "add", &name]).status().expect("ip netns add (install iproute2)");
-        assert!(st.success(), "cannot create network namespace {name}: {NEEDS_ROOT}");
-        let ns = Netns { name, children: Vec::new() };
-        ns.run(&["ip", "link", "set", "lo", "up"]);
-        ns
+        Netns { ns: Namespace::new(tag, NEEDS_ROOT), children: Vec::new() }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name]).args(args);
-        c
+        self.ns.cmd(args)
     }
 
     /// Runs to completion; panics with its output if it fails.
     fn run(&self, args: &[&str]) -> Output {
-        let out = self.cmd(args).output().unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        self.ns.run(args)
     }
 
     /// Starts `ustack up` and waits until its HTTP service answers.
@@ -110,7 +99,7 @@ impl Drop for Netns {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        // The namespace itself goes with `self.ns`.
     }
 }
 

@@ -14,11 +14,14 @@
 //! `USTACK_TRACE_INTEROP_RUNS=N` runs the scenario N times (each with
 //! fresh namespaces), stopping at the first that fails.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+use support::Namespace;
 
 const NEEDS_ROOT: &str = "needs root, network namespaces, veth and iptables: run with sudo .ci/run";
 
@@ -26,36 +29,22 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A network namespace that is deleted, with everything in it, on drop.
 struct Netns {
-    name: String,
+    ns: Namespace,
     children: Vec<Child>,
 }
 
 impl Netns {
     fn new(tag: &str) -> Netns {
-        let name = format!("ustk-{tag}-{}-{}", std::process::id() % 100000, COUNTER.fetch_add(1, Ordering::SeqCst));
-        let st = Command::new("ip").args(["netns", "add", &name]).status().expect("ip netns add (install iproute2)");
-        assert!(st.success(), "cannot create network namespace {name}: {NEEDS_ROOT}");
-        let ns = Netns { name, children: Vec::new() };
-        ns.run(&["ip", "link", "set", "lo", "up"]);
-        ns
+        Netns { ns: Namespace::new(tag, NEEDS_ROOT), children: Vec::new() }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name]).args(args);
-        c
+        self.ns.cmd(args)
     }
 
     /// Runs to completion; panics with its output if it fails.
     fn run(&self, args: &[&str]) -> Output {
-        let out = self.cmd(args).output().unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        self.ns.run(args)
     }
 
     /// Starts a process that the namespace stops when dropped; returns its
@@ -99,7 +88,7 @@ impl Drop for Netns {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        // The namespace itself goes with `self.ns`.
     }
 }
 
@@ -245,7 +234,7 @@ fn lossy_transfers_marked_as_tshark_marks_them() -> String {
     assert!(st.success(), "cannot create a veth pair: {NEEDS_ROOT}");
     let _veth = Veth(va.clone());
     for (ns, dev, addr) in [(&a, &va, "10.201.7.1/24"), (&b, &vb, "10.201.7.2/24")] {
-        let st = Command::new("ip").args(["link", "set", dev, "netns", &ns.name]).status().unwrap();
+        let st = Command::new("ip").args(["link", "set", dev, "netns", &ns.ns.name]).status().unwrap();
         assert!(st.success());
         ns.run(&["ip", "addr", "add", addr, "dev", dev]);
         ns.run(&["ip", "link", "set", dev, "up"]);

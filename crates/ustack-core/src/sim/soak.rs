@@ -341,7 +341,7 @@ pub fn run_seed(seed: u64, quick: bool) -> Result<RunReport, String> {
         for p in &pairs {
             for (host, app) in [(c, p.client_app), (s, p.server_app)] {
                 if let Some(a) = n.host(host).app::<StreamApp>(app) {
-                    total += a.reports().iter().map(|r| r.received.len as u64).sum::<u64>();
+                    total += a.reports().iter().map(|r| r.received.len).sum::<u64>();
                 }
             }
         }

@@ -1,0 +1,57 @@
+//! What the root-only tests share: a network namespace of their own,
+//! deleted with everything in it when its guard is dropped (also when the
+//! test panics). Every address a test uses lives inside such a namespace.
+//!
+//! A test's own guard holds a [`Namespace`] and the processes it started;
+//! its `Drop` stops those first, then the namespace goes with the field.
+
+#![allow(dead_code)] // each test file uses a part
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static NAMESPACES: AtomicU32 = AtomicU32::new(0);
+
+pub struct Namespace {
+    pub name: String,
+}
+
+impl Namespace {
+    /// `ustk-<tag>-<pid>-<n>` with its loopback up; panics with `needs`
+    /// (what the test requires, and how to run it) when it cannot be made.
+    pub fn new(tag: &str, needs: &str) -> Namespace {
+        let n = NAMESPACES.fetch_add(1, Ordering::SeqCst);
+        let name = format!("ustk-{tag}-{}-{n}", std::process::id() % 100000);
+        let st = Command::new("ip").args(["netns", "add", &name]).status().expect("ip netns add (install iproute2)");
+        assert!(st.success(), "cannot create network namespace {name}: {needs}");
+        let ns = Namespace { name };
+        ns.run(&["ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `args` as a command inside the namespace.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).args(args);
+        c
+    }
+
+    /// Runs `args` to completion inside the namespace; panics with its
+    /// output if it fails.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd(args).output().unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
