@@ -138,6 +138,40 @@ fn out_of_order_memory_limit_drops_counts_and_loses_no_byte() {
     exchange(&mut rig, c2, s2, 100_000);
 }
 
+/// A connection holds at most `MAX_OOO_RANGES` (1,024) separate
+/// out-of-order ranges: a flood of 1-byte segments each opening a new hole
+/// is dropped past that, counted with the out-of-order limit, and the
+/// stream then completes with the right bytes once the real data comes.
+#[test]
+fn out_of_order_range_cap_drops_counts_and_loses_no_byte() {
+    let mut rig = RigConfig::new(74).build();
+    let (c, _l, s) = rig.establish();
+    rig.send_all(rig.client, c, b"hello");
+    rig.run_for(ms(100));
+    let template = rig.last_from(FROM_CLIENT);
+    let next = template.end();
+    // 1,100 one-byte segments, each two bytes after the last: 1,100 holes.
+    // Their bytes are the ones the client sends there next (`exchange`
+    // sends `pattern(10_000, 3)`): an on-path sender who knows the
+    // sequence numbers writes into the stream, as in any TCP.
+    let up = pattern(10_000, 3);
+    for i in 0..1_100u32 {
+        let offset = 2 + 2 * i;
+        let tcp = forged_header(&template, TcpFlags::ACK | TcpFlags::PSH, next.wrapping_add(offset), template.ack());
+        rig.inject(TO_SERVER, forge(&template, &tcp, &[up[offset as usize]]));
+    }
+    rig.run_for(ms(100));
+    let drops = rig.s().stats().tcp.ooo_limit_drops;
+    assert!(drops >= 1_100 - 1_024, "{drops} drops counted past the range cap");
+    json_has(&mut rig, &format!("\"ooo_memory\":{drops},"));
+    // The stream completes, in order, when the client's data fills the
+    // holes, and the dropped segments cost nothing but their resending.
+    let mut got = vec![0u8; 5];
+    let n = rig.s().recv(s, &mut got).unwrap();
+    assert_eq!(&got[..n], b"hello");
+    exchange(&mut rig, c, s, 10_000);
+}
+
 /// An IPv4 fragment (MF set, offset 0) of `len` bytes from the client to
 /// the server, datagram `ident`.
 fn first_fragment(ident: u16, len: usize) -> Vec<u8> {

@@ -904,8 +904,7 @@ impl Connection {
                 crate::tcp::recv_buffer::Written {
                     in_order: payload.len(),
                     new_bytes: payload.len(),
-                    out_of_order: false,
-                    dropped: false,
+                    ..Default::default()
                 }
             } else {
                 Default::default()
@@ -913,6 +912,11 @@ impl Connection {
         } else {
             self.rx.write(self.rcv_nxt, seq, payload)
         };
+        if written.range_limit {
+            // Out-of-order data past the range cap: counted with the
+            // other out-of-order limit (the sender will retransmit it).
+            cx.stats.ooo_limit_drops += 1;
+        }
         self.rcv_nxt += written.in_order;
         self.info.bytes_received += written.new_bytes as u64;
         cx.stats.bytes_in += written.new_bytes as u64;

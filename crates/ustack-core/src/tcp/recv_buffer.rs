@@ -36,6 +36,9 @@ pub struct Written {
     pub out_of_order: bool,
     /// Not stored at all (no room, or too many ranges): not a duplicate.
     pub dropped: bool,
+    /// Dropped because it would have opened a range past
+    /// [`MAX_OOO_RANGES`].
+    pub range_limit: bool,
 }
 
 #[derive(Debug)]
@@ -100,13 +103,13 @@ impl RecvBuffer {
             self.clock += 1;
             let new_bytes = self.insert_range(start, end);
             let Some(new_bytes) = new_bytes else {
-                return Written { dropped: true, ..Written::default() };
+                return Written { dropped: true, range_limit: true, ..Written::default() };
             };
             if new_bytes > 0 {
                 self.ring.write_at(self.ring.len() + offset, data);
             }
             self.ooo_bytes += new_bytes;
-            return Written { in_order: 0, new_bytes, out_of_order: true, dropped: false };
+            return Written { in_order: 0, new_bytes, out_of_order: true, ..Written::default() };
         }
         // In order: store, then swallow any out-of-order ranges it reaches.
         self.ring.write_at(self.ring.len(), data);
@@ -131,7 +134,7 @@ impl RecvBuffer {
         }
         let in_order = new_end - rcv_nxt;
         self.ring.extend_len(in_order);
-        Written { in_order, new_bytes, out_of_order: false, dropped: false }
+        Written { in_order, new_bytes, ..Written::default() }
     }
 
     /// Merges `[start, end)` into the out-of-order list. Returns the bytes
@@ -246,7 +249,7 @@ mod tests {
     fn in_order_then_read() {
         let mut b = RecvBuffer::new(100);
         let w = b.write(s(10), s(10), b"hello");
-        assert_eq!(w, Written { in_order: 5, new_bytes: 5, out_of_order: false, dropped: false });
+        assert_eq!(w, Written { in_order: 5, new_bytes: 5, ..Written::default() });
         let mut out = [0u8; 10];
         assert_eq!(b.read(&mut out), 5);
         assert_eq!(&out[..5], b"hello");
@@ -302,6 +305,9 @@ mod tests {
             b.write(s(0), s(10 + i * 10), b"x");
         }
         assert_eq!(b.out_of_order_bytes(), MAX_OOO_RANGES);
+        // A new range past the cap is dropped, and says why.
+        let w = b.write(s(0), s(100_000), b"z");
+        assert!(w.dropped && w.range_limit, "{w:?}");
         // Extending an existing range is still accepted.
         assert_eq!(b.write(s(0), s(11), b"y").new_bytes, 1);
     }
