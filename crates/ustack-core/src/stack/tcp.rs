@@ -13,13 +13,13 @@ use crate::tcp::{Connection, Cx, Listener, State, TcpConfig};
 use crate::time::Instant;
 use crate::trace::{Direction, EventKind};
 use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 
 /// Counters of RFC 6056 algorithm 4 (the table its §3.3.4 calls
 /// `table[]`); more entries keep one destination's connections from
 /// moving another's starting point.
 pub(super) const PORT_TABLE: usize = 256;
-use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::Arc;
 
 impl Stack {
     /// A new TCP socket (CLOSED), with the stack's default settings.
@@ -137,12 +137,13 @@ impl Stack {
         let offset = (keyed(0x6056_000f) % count as u64) as u32;
         let index = (keyed(0x6056_0006) % PORT_TABLE as u64) as usize;
         let start = self.port_table[index] as u32;
-        let found = (0..count).find(|&i| ok(self, lo + ((offset + start + i) % count) as u16));
+        let port = |i: u32| lo + ((offset + start + i) % count) as u16;
+        let found = (0..count).find(|&i| ok(self, port(i)));
         // RFC 6056: the counter moves past every port tried, so the next
         // connection to this destination starts after this one.
         let tried = found.map_or(count, |i| i + 1);
         self.port_table[index] = ((start + tried) % count) as u16;
-        found.map(|i| lo + ((offset + start + i) % count) as u16)
+        found.map(port)
     }
 
     pub(super) fn tcp_bind(&mut self, h: SocketHandle, addr: SocketAddrV4) -> Result<(), Error> {

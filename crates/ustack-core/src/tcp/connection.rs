@@ -349,6 +349,14 @@ pub fn receive_window_shift(cfg: &TcpConfig) -> u8 {
     window_shift_for(if cfg.autotune { cfg.recv_buffer_max.max(cfg.recv_buffer) } else { cfg.recv_buffer })
 }
 
+/// Records `now` as the figure reported to a stack-wide total and returns
+/// the change to apply to that total.
+fn report(now: usize, reported: &mut usize) -> isize {
+    let delta = now as isize - *reported as isize;
+    *reported = now;
+    delta
+}
+
 impl Connection {
     fn new(cfg: &Arc<TcpConfig>, ep: Endpoints, now: Instant, passive: bool) -> Self {
         let Endpoints { local, remote, iss, local_mss, ts_offset } = ep;
@@ -653,10 +661,7 @@ impl Connection {
     /// The change in out-of-order bytes since the last call, for the
     /// stack-wide total.
     pub(crate) fn take_ooo_delta(&mut self) -> isize {
-        let now = self.rx.out_of_order_bytes();
-        let d = now as isize - self.ooo_reported as isize;
-        self.ooo_reported = now;
-        d
+        report(self.rx.out_of_order_bytes(), &mut self.ooo_reported)
     }
 
     /// Out-of-order bytes counted in the stack's total.
@@ -673,10 +678,7 @@ impl Connection {
     /// The change in buffered bytes since the last call, for the
     /// stack-wide total.
     pub(crate) fn take_mem_delta(&mut self) -> isize {
-        let now = self.buffered();
-        let d = now as isize - self.mem_reported as isize;
-        self.mem_reported = now;
-        d
+        report(self.buffered(), &mut self.mem_reported)
     }
 
     /// Buffered bytes counted in the stack's total.
@@ -1187,15 +1189,16 @@ impl Connection {
 
     /// Sets a socket option on a live connection.
     pub fn set_keepalive(&mut self, on: bool, idle: Option<Duration>, interval: Option<Duration>, count: Option<u32>) {
-        Arc::make_mut(&mut self.cfg).keepalive = on;
+        let cfg = Arc::make_mut(&mut self.cfg);
+        cfg.keepalive = on;
         if let Some(i) = idle {
-            Arc::make_mut(&mut self.cfg).keep_idle = i;
+            cfg.keep_idle = i;
         }
         if let Some(i) = interval {
-            Arc::make_mut(&mut self.cfg).keep_interval = i;
+            cfg.keep_interval = i;
         }
         if let Some(c) = count {
-            Arc::make_mut(&mut self.cfg).keep_count = c;
+            cfg.keep_count = c;
         }
         self.arm_keepalive();
     }

@@ -69,6 +69,7 @@ use super::{Connection, Cx, TcpConfig};
 use crate::time::Instant;
 use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
 use std::net::SocketAddrV4;
+use std::sync::Arc;
 
 /// Length of one tick of the cookie clock, in milliseconds (64 s).
 pub const TICK_MILLIS: u64 = 64_000;
@@ -319,7 +320,7 @@ impl Connection {
     /// ignored.
     pub(crate) fn from_syn_cookie(
         cx: &mut Cx,
-        cfg: &std::sync::Arc<TcpConfig>,
+        cfg: &Arc<TcpConfig>,
         ep: Endpoints,
         ack: &TcpRepr,
         opts: &CookieOptions,
