@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use ustack_core::stats::DropReason;
 use ustack_core::tcp::State;
-use ustack_core::wire::TcpFlags;
+use ustack_core::wire::{TcpFlags, TcpRepr};
 use ustack_core::{Error, SocketHandle};
 
 /// A small deterministic generator for the attacker's guesses.
@@ -227,25 +227,39 @@ fn forged_segments_with_a_future_tsval_do_not_poison_ts_recent_rfc7323_rfc5961()
 /// sequence number" with a challenge ACK, and §7 limits those: with a
 /// limit of 10 a second, 2,000 SYNs in a second draw at most 20 ACKs (two
 /// one-second periods may meet), each counted; the connection goes on.
-#[test]
-fn out_of_window_syns_draw_rate_limited_challenge_acks_rfc5961_4_2_and_7() {
-    let mut cfg = RigConfig::new(1001);
+/// Establishes a connection to a server allowed 10 challenge ACKs a
+/// second, then injects 2,000 segments that `forged` builds from the
+/// client's last segment, one every 500 µs. Returns the rig, the
+/// connection's two ends and how many segments the server sent meanwhile.
+fn flood_of_2000(
+    seed: u64,
+    mut forged: impl FnMut(&Pkt, &mut Guess) -> TcpRepr,
+) -> (Rig, SocketHandle, SocketHandle, usize) {
+    let mut cfg = RigConfig::new(seed);
     cfg.server.challenge_ack_limit = 10;
     let mut rig = cfg.build();
     let (c, _l, s) = rig.establish();
     rig.run_for(ms(500));
     let cli = rig.last_from(FROM_CLIENT);
     let before = rig.pkts_from(FROM_SERVER).len();
-    let mut guess = Guess(0x5eed_1234_abcd_0001);
+    let mut guess = Guess(0x5eed_1234_abcd_0000 | (seed % 1000));
     for _ in 0..2000 {
-        // Far from the window: 2^30 and more away from RCV.NXT.
-        let seq = cli.end().wrapping_add((1 << 30) + guess.below(1 << 30));
-        let syn = forged_header(&cli, TcpFlags::SYN, seq, 0);
-        rig.inject(TO_SERVER, forge(&cli, &syn, &[]));
+        let tcp = forged(&cli, &mut guess);
+        rig.inject(TO_SERVER, forge(&cli, &tcp, &[]));
         rig.run_for(ustack_core::time::Duration::from_micros(500));
     }
     rig.run_for(ms(100));
     let answers = rig.pkts_from(FROM_SERVER).len() - before;
+    (rig, c, s, answers)
+}
+
+#[test]
+fn out_of_window_syns_draw_rate_limited_challenge_acks_rfc5961_4_2_and_7() {
+    let (mut rig, c, s, answers) = flood_of_2000(1001, |cli, guess| {
+        // Far from the window: 2^30 and more away from RCV.NXT.
+        let seq = cli.end().wrapping_add((1 << 30) + guess.below(1 << 30));
+        forged_header(cli, TcpFlags::SYN, seq, 0)
+    });
     assert!(answers <= 20, "{answers} segments answered 2,000 SYNs");
     let st = rig.s().stats().clone();
     assert_eq!(st.tcp.challenge_acks + st.tcp.challenge_acks_limited, 2000, "every SYN was a challenge");
@@ -263,23 +277,11 @@ fn out_of_window_syns_draw_rate_limited_challenge_acks_rfc5961_4_2_and_7() {
 /// most 20 answers, each counted, and the connection goes on.
 #[test]
 fn acks_for_unsent_data_draw_rate_limited_challenge_acks_rfc5961_5_2_and_7() {
-    let mut cfg = RigConfig::new(1002);
-    cfg.server.challenge_ack_limit = 10;
-    let mut rig = cfg.build();
-    let (c, _l, s) = rig.establish();
-    rig.run_for(ms(500));
-    let cli = rig.last_from(FROM_CLIENT);
-    let before = rig.pkts_from(FROM_SERVER).len();
-    let mut guess = Guess(0x5eed_1234_abcd_0002);
-    for _ in 0..2000 {
+    let (mut rig, c, s, answers) = flood_of_2000(1002, |cli, guess| {
         // In the window, with an ACK 1 to 2^30 past SND.NXT.
         let ack = cli.ack().wrapping_add(1 + guess.below(1 << 30));
-        let bad = forged_header(&cli, TcpFlags::ACK, cli.end(), ack);
-        rig.inject(TO_SERVER, forge(&cli, &bad, &[]));
-        rig.run_for(ustack_core::time::Duration::from_micros(500));
-    }
-    rig.run_for(ms(100));
-    let answers = rig.pkts_from(FROM_SERVER).len() - before;
+        forged_header(cli, TcpFlags::ACK, cli.end(), ack)
+    });
     assert!(answers <= 20, "{answers} segments answered 2,000 forged ACKs");
     let st = rig.s().stats().clone();
     assert_eq!(st.drops(DropReason::TcpBadAck), 2000);
