@@ -693,6 +693,45 @@ fn icmp_errors_during_connect_rfc1122_4_2_3_9() {
     assert_eq!(rig.pkts().iter().filter(|p| p.is_syn()).count(), 3);
 }
 
+/// "Communication administratively prohibited" (ICMP codes 9, 10 and 13,
+/// RFC 1812 §5.2.7.1) quoting our SYN ends the attempt like a port
+/// unreachable: a filter that refused the SYN refuses its retransmissions.
+/// The connect fails at once with ECONNREFUSED. In ESTABLISHED the same
+/// error stays soft (RFC 5927 §4.2): the connection carries on.
+#[test]
+fn icmp_administratively_prohibited_fails_a_connect_rfc1812() {
+    use ustack_core::wire::DstUnreachable;
+    for (seed, reason) in [
+        (30, DstUnreachable::NetProhibited),
+        (31, DstUnreachable::HostProhibited),
+        (32, DstUnreachable::CommProhibited),
+    ] {
+        let mut rig = Rig::new(seed);
+        rig.set_rule(|p| if p.is_syn() { Verdict::Drop } else { Verdict::Pass });
+        let c = rig.connect();
+        rig.run_for(ms(50));
+        let syn = rig.pkts().into_iter().find(|p| p.is_syn()).unwrap();
+        rig.inject(TO_CLIENT, icmp_unreachable_about(&syn, reason));
+        rig.run_for(ms(50));
+        assert_eq!(rig.c().tcp_state(c), Ok(State::Closed), "{reason}");
+        let mut buf = [0u8; 4];
+        assert_eq!(rig.c().recv(c, &mut buf), Err(Error::ConnectionRefused), "{reason}");
+        assert_eq!(rig.pkts().iter().filter(|p| p.is_syn()).count(), 1, "{reason}: no retransmission");
+    }
+    // Established: soft.
+    let mut rig = Rig::new(33);
+    let (c, _l, _s) = rig.establish();
+    // The data is lost, so the error quotes a sequence number in flight.
+    rig.set_rule(|p| if p.from == FROM_CLIENT && p.len() > 0 { Verdict::Drop } else { Verdict::Pass });
+    rig.send_all(rig.client, c, b"hello");
+    rig.run_for(ms(5));
+    let data = rig.pkts_from(FROM_CLIENT).into_iter().rev().find(|p| p.len() > 0).unwrap();
+    rig.inject(TO_CLIENT, icmp_unreachable_about(&data, DstUnreachable::CommProhibited));
+    rig.run_for(ms(5));
+    assert_eq!(rig.c().stats().tcp.icmp_errors_ignored, 0, "the error quotes data in flight");
+    assert_eq!(rig.c().tcp_state(c), Ok(State::Established));
+}
+
 /// RFC 9293 §3.10.7.3, SYN-SENT, fourth step: a SYN without ACK that
 /// carries text (and a FIN) starts a simultaneous open. "If there are other
 /// controls or text in the segment, queue them for processing after the

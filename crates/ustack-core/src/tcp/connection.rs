@@ -1347,12 +1347,20 @@ impl Connection {
                     self.wake = true;
                 }
             }
-            // Hard errors (codes 2 and 3) end a connection attempt; in a
-            // synchronized state they are treated as soft (RFC 5927 §4.2,
-            // RFC 1122 §4.2.3.9 says SHOULD abort, Linux does not).
-            Some(DstUnreachable::ProtoUnreachable | DstUnreachable::PortUnreachable)
-                if self.state == State::SynSent =>
-            {
+            // Hard errors end a connection attempt: protocol and port
+            // unreachable (codes 2 and 3, RFC 1122 §4.2.3.9), and
+            // "communication administratively prohibited" (codes 9, 10 and
+            // 13, RFC 1812 §5.2.7.1): a filter that refuses the connection
+            // will refuse every retry, as Linux and FreeBSD also conclude.
+            // In a synchronized state they are treated as soft (RFC 5927
+            // §4.2; RFC 1122 §4.2.3.9 says SHOULD abort, Linux does not).
+            Some(
+                DstUnreachable::ProtoUnreachable
+                | DstUnreachable::PortUnreachable
+                | DstUnreachable::NetProhibited
+                | DstUnreachable::HostProhibited
+                | DstUnreachable::CommProhibited,
+            ) if self.state == State::SynSent => {
                 cx.stats.attempt_fails += 1;
                 self.fail(cx, Error::ConnectionRefused);
             }
