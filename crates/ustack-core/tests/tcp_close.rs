@@ -296,6 +296,57 @@ fn simultaneous_close_closing_then_time_wait_rfc9293_3_6() {
     assert!(rig.pkts().iter().all(|p| !p.is_rst()));
 }
 
+/// Simultaneous close where the first FIN is lost: the client's FIN is
+/// dropped, and the server closes 50 ms (five RTTs) later. The server's FIN
+/// does not acknowledge the client's, although the client's FIN left long
+/// enough ago to have arrived: the client's ACK of it carries the client's
+/// FIN again, so both sides reach TIME-WAIT one RTT later, not after the
+/// client's retransmission timeout (200 ms or more). A FIN that merely
+/// crossed the peer's (less than an RTT old) is not resent: see
+/// `simultaneous_close_closing_then_time_wait_rfc9293_3_6`.
+#[test]
+fn simultaneous_close_resends_a_lost_fin_with_the_ack() {
+    let mut rig = rig(27);
+    let (c, l, s) = rig.establish();
+    rig.s().close(l).unwrap();
+    rig.run_for(ms(100));
+    let client_local = rig.c().local_addr(c).unwrap();
+    let mut dropped = false;
+    rig.set_rule(move |p| {
+        if p.from == FROM_CLIENT && p.is_fin() && !dropped {
+            dropped = true;
+            Verdict::Drop
+        } else {
+            Verdict::Pass
+        }
+    });
+    let t0 = rig.now();
+    rig.c().close(c).unwrap();
+    rig.run_for(ms(50));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::FinWait1));
+    rig.s().close(s).unwrap();
+    rig.run_for(ms(50));
+    let p: Vec<Pkt> = rig.pkts().into_iter().filter(|p| p.at >= t0).collect();
+    let client_fins: Vec<&Pkt> = p.iter().filter(|p| p.from == FROM_CLIENT && p.is_fin()).collect();
+    let server_fin = p.iter().find(|p| p.from == FROM_SERVER && p.is_fin()).unwrap();
+    assert_eq!(client_fins.len(), 2, "{p:#?}");
+    assert!(client_fins[0].dropped);
+    // The second FIN is the ACK of the server's FIN, sent when it arrived.
+    let resent = client_fins[1];
+    assert_eq!((resent.seq(), resent.ack()), (client_fins[0].seq(), server_fin.seq().wrapping_add(1)));
+    assert_eq!(resent.at, server_fin.at + ms(10), "{p:#?}");
+    assert_eq!(p.iter().filter(|p| p.from == FROM_CLIENT).count(), 2, "no separate ACK: {p:#?}");
+    let ce = rig.client_events();
+    assert_eq!(
+        state_path(&ce, client_local)[2..],
+        [State::Established, State::FinWait1, State::Closing, State::TimeWait]
+    );
+    let tw = entered(&ce, client_local, State::TimeWait).unwrap();
+    assert!(tw < t0 + ms(100), "TIME-WAIT at {tw}, one RTT after the resent FIN");
+    assert_eq!(rig.s().tcp_state(s), Ok(State::TimeWait));
+    assert!(rig.pkts().iter().all(|p| !p.is_rst()));
+}
+
 /// Half-close (RFC 9293 §3.6, RFC 1122 §4.2.2.13): after shutdown(Write)
 /// the client's FIN goes, it cannot send any more (EPIPE), and it keeps
 /// receiving for two minutes, longer than the FIN-WAIT-2 timeout of an

@@ -990,11 +990,33 @@ impl Connection {
                     self.start_time_wait(cx);
                 } else {
                     self.set_state(cx, State::Closing);
+                    self.resend_fin_with_ack(cx.now);
                 }
             }
             State::FinWait2 => self.start_time_wait(cx),
             State::TimeWait => self.close_deadline = Some(cx.now + self.cfg.msl * 2),
             _ => {}
+        }
+    }
+
+    /// Simultaneous close: the peer's FIN does not acknowledge ours. If ours
+    /// went out at least one smoothed RTT ago, it should have reached the
+    /// peer before the peer sent its FIN: it was probably lost. Then the
+    /// ACK we owe the peer carries our FIN again, when the FIN is all that
+    /// is outstanding: no extra segment, and the loss costs no RTO (FreeBSD
+    /// does the same, without the RTT test). A FIN sent less than an RTT
+    /// ago may simply have crossed the peer's, and is left alone.
+    /// Retransmitting is the sender's choice (RFC 9293 §3.8.1); the peer
+    /// ACKs a duplicate FIN. The retransmission timer restarts from this
+    /// copy, as it does when Linux resends the head of its queue, and no
+    /// tail loss probe is due for a FIN just sent again.
+    fn resend_fin_with_ack(&mut self, now: crate::time::Instant) {
+        let Some(srtt) = self.rtt.srtt() else { return };
+        let only_fin_outstanding = self.fin_seq == Some(self.snd_una) && self.rtx.len() == 1;
+        if only_fin_outstanding && now - self.rtx[0].sent_at >= srtt && self.mark_front_lost() {
+            self.rexmit_now = true;
+            self.rtx_deadline = None;
+            self.rack.tlp_deadline = None;
         }
     }
 
