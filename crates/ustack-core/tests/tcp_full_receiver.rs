@@ -13,6 +13,7 @@ use ustack_core::SocketHandle;
 use ustack_core::sim::{LinkConfig, Verdict};
 use ustack_core::socket::SockOpt;
 use ustack_core::time::Instant;
+use ustack_core::wire::TcpFlags;
 
 const MSS: usize = 1448;
 
@@ -324,4 +325,54 @@ fn out_of_order_memory_bounded_per_stack_and_transfers_complete() {
     }
     assert!(peak <= LIMIT, "held {peak} bytes out of order");
     assert!(rig.s().stats().tcp.ooo_limit_drops > 0, "the bound was reached");
+}
+
+/// Without window scaling the 16-bit field cannot say more than 65,535
+/// bytes, 44.9 segments of 1,460. The 64 KiB receive buffer becomes 45
+/// whole segments, 65,700 bytes (as on FreeBSD), and the sequence check
+/// takes a segment that reaches past the advertised edge into it: an RST
+/// there is in the window (RFC 5961 §3.2: a challenge ACK), one past the
+/// buffer is outside (silently dropped). With scaling the buffer stays the
+/// size asked for.
+#[test]
+fn unscaled_receive_buffer_is_whole_segments_and_its_space_is_in_the_window() {
+    use ustack_core::socket::SockOptName;
+    let mut rig = RigConfig::new(905)
+        .tcp(|t| {
+            t.window_scaling = false;
+            t.timestamps = false;
+            t.recv_buffer = 65_536;
+        })
+        .build();
+    let (c, _l, s) = rig.establish();
+    assert_eq!(rig.s().get_option(s, SockOptName::RecvBuffer), Ok(SockOpt::RecvBuffer(65_700)));
+    rig.run_for(ms(50));
+    let cli = rig.last_from(FROM_CLIENT);
+    assert_eq!(rig.last_from(FROM_SERVER).tcp.window, 65_535, "the field's largest value");
+    let rcv_nxt = cli.end();
+    let challenges = rig.s().stats().tcp.challenge_acks;
+    // Past the advertised edge (RCV.NXT + 65,535), inside the buffer.
+    let rst = forged_header(&cli, TcpFlags::RST, rcv_nxt.wrapping_add(65_600), 0);
+    rig.inject(TO_SERVER, forge(&cli, &rst, &[]));
+    rig.run_for(ms(10));
+    assert_eq!(rig.s().stats().tcp.challenge_acks, challenges + 1, "in the window: challenged");
+    // Past the buffer: outside the window, dropped without a word.
+    let rst = forged_header(&cli, TcpFlags::RST, rcv_nxt.wrapping_add(65_700), 0);
+    rig.inject(TO_SERVER, forge(&cli, &rst, &[]));
+    rig.run_for(ms(10));
+    assert_eq!(rig.s().stats().tcp.challenge_acks, challenges + 1, "outside the window: dropped");
+    assert_eq!(rig.s().tcp_state(s), Ok(ustack_core::tcp::State::Established));
+    // The connection still carries data both ways.
+    rig.send_all(rig.client, c, &pattern(200_000, 5));
+    let mut got = Vec::new();
+    rig.run_until_true(rig.now() + secs(10), "all data", |r| {
+        r.read_some(r.server, s, &mut got).unwrap();
+        got.len() == 200_000
+    });
+    assert!(got == pattern(200_000, 5));
+
+    // With window scaling the buffer is not rounded.
+    let mut rig = RigConfig::new(906).tcp(|t| t.recv_buffer = 65_536).build();
+    let (_c, _l, s) = rig.establish();
+    assert_eq!(rig.s().get_option(s, SockOptName::RecvBuffer), Ok(SockOpt::RecvBuffer(65_536)));
 }

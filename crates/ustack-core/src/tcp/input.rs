@@ -228,8 +228,17 @@ impl Connection {
             }
         }
 
-        // First, check the sequence number.
-        let rcv_wnd = self.rcv_adv.since(self.rcv_nxt);
+        // First, check the sequence number. The window is the furthest
+        // edge advertised, or the free buffer space if that is larger (the
+        // buffer may hold more than an unscaled window can say): a segment
+        // the buffer can take is not turned away (FreeBSD draws the same
+        // line; the data is trimmed to the same bound below). Two states
+        // keep to the advertised window: TIME-WAIT, which receives nothing
+        // more, and the half-open SYN-RECEIVED of a listener, the cheapest
+        // state for an attacker to create, whose peer has proved nothing yet.
+        let advertised = self.rcv_adv.since(self.rcv_nxt);
+        let strict = self.state == State::TimeWait || (self.state == State::SynReceived && self.passive);
+        let rcv_wnd = if strict { advertised } else { advertised.max(self.rx.free()) };
         let acceptable = match (seg_len, rcv_wnd) {
             (0, 0) => seq == self.rcv_nxt,
             (0, _) => seq.in_range(self.rcv_nxt, self.rcv_nxt + rcv_wnd),
@@ -309,7 +318,7 @@ impl Connection {
             }
             cx.stats.duplicate_segments += 1;
         }
-        let space = (self.rcv_nxt + rcv_wnd.max(self.rx.free())).since(seq);
+        let space = (self.rcv_nxt + rcv_wnd).since(seq);
         if payload.len() > space {
             payload = &payload[..space];
             fin = false;
