@@ -325,6 +325,31 @@ fn syn_retries_back_off_then_etimedout_rfc6298_5_5() {
     assert_eq!(rig.c().stats().tcp.connections_timed_out, 1);
 }
 
+/// RFC 9293 §3.8.3 MUST-23: "R2 for a SYN segment MUST be set large enough
+/// to provide retransmission of the segment for at least 3 minutes." With
+/// the default settings a connect to a silent host is still trying after
+/// three minutes (SYNs at 0, 1, 3, 7, 15, 31, 63 and 127 s) and fails with
+/// ETIMEDOUT when the last timer runs out, at 127 + 120 s (the RTO cap).
+#[test]
+fn default_syn_retries_keep_trying_for_three_minutes_rfc9293_must_23() {
+    let mut rig = Rig::new(10);
+    rig.set_rule(|_| Verdict::Drop);
+    let _l = rig.listen(8);
+    let c = rig.connect();
+    let t0 = rig.now();
+    rig.run_for(secs(180));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::SynSent), "still trying after 3 minutes");
+    rig.run_for(secs(70));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::Closed));
+    let ce = rig.client_events();
+    let syns: Vec<Seg> = sent(&ce).into_iter().filter(|s| s.is_syn()).collect();
+    let times: Vec<_> = syns.iter().map(|s| (s.at - t0).as_secs()).collect();
+    assert_eq!(times, [0, 1, 3, 7, 15, 31, 63, 127]);
+    assert_eq!(entered(&ce, syns[0].local, State::Closed), Some(t0 + secs(127 + 120)));
+    let mut buf = [0u8; 4];
+    assert_eq!(rig.c().recv(c, &mut buf), Err(Error::TimedOut));
+}
+
 /// A listener with a real backlog: 100 sockets on one client host connect
 /// to one port at the same instant; each gets its own connection on the
 /// server (its own 4-tuple) and its own bytes echoed back intact.

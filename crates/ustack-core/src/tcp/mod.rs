@@ -74,7 +74,9 @@ pub struct TcpConfig {
     /// Upper bound of the RTO after backoff.
     pub max_rto: Duration,
     /// SYN retransmissions before connect fails with ETIMEDOUT (Linux
-    /// `tcp_syn_retries`).
+    /// `tcp_syn_retries`). The default, 7, keeps a connect trying for
+    /// 247 s: RFC 9293 §3.8.3 MUST-23 asks for at least 3 minutes (Linux's
+    /// 6 gives up after 127 s).
     pub syn_retries: u32,
     /// SYN-ACK retransmissions before a half-open connection is dropped.
     pub synack_retries: u32,
@@ -165,7 +167,7 @@ impl Default for TcpConfig {
             initial_rto: Duration::from_secs(1),
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(120),
-            syn_retries: 6,
+            syn_retries: 7,
             synack_retries: 5,
             retries: 15,
             msl: Duration::from_secs(30),
