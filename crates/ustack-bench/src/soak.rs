@@ -47,6 +47,18 @@ pub fn run(args: &SoakArgs, alloc: &'static StatsAlloc<System>) -> i32 {
             }
         }
         let passed = result.is_ok();
+        // Runs that took over an hour of virtual time moved slowly but did
+        // not hang (a hang is an hour without a byte): worth naming, as
+        // candidates for `soak_regressions.rs`.
+        if let Ok(r) = &result
+            && r.virtual_time > std::time::Duration::from_secs(3_600)
+        {
+            println!(
+                "LONG seed {seed}: {:.0} s of virtual time, {} bytes checked",
+                r.virtual_time.as_secs_f64(),
+                r.bytes_checked
+            );
+        }
         // A passing run's report is dropped inside `add`; what is still
         // allocated after it was left behind by the run.
         summary.add(result);
