@@ -103,6 +103,13 @@ pub struct TcpStats {
     pub syn_cookies_valid: u64,
     /// ACKs to a listener checked as cookies and found wrong (each got a RST).
     pub syn_cookies_invalid: u64,
+    /// Connections whose SYNs negotiated ECN (RFC 3168).
+    pub ecn_connections: u64,
+    /// Segments that arrived marked Congestion Experienced on such a
+    /// connection (each echoed with ECE).
+    pub ecn_ce_received: u64,
+    /// Congestion-window reductions for an ECE (at most one per window).
+    pub ecn_reductions: u64,
 }
 
 /// How often each resource limit was hit (issue 7). Limits whose hits are
@@ -188,7 +195,8 @@ impl Stats {
                 "\"bytes_in\":{},\"bytes_out\":{},\"out_of_order_segments\":{},\"duplicate_segments\":{},",
                 "\"connections_timed_out\":{},\"syn_cookies_sent\":{},\"syn_cookies_valid\":{},",
                 "\"syn_cookies_invalid\":{},\"ooo_limit_drops\":{},\"challenge_acks_limited\":{},",
-                "\"icmp_errors_ignored\":{},\"memory_limited\":{}}},",
+                "\"icmp_errors_ignored\":{},\"memory_limited\":{},\"ecn_connections\":{},",
+                "\"ecn_ce_received\":{},\"ecn_reductions\":{}}},",
                 "\"limits\":{{\"sockets\":{},\"half_open\":{},\"accept_queue\":{},\"ooo_memory\":{},",
                 "\"frag_memory\":{},\"udp_buffer\":{},\"challenge_ack_rate\":{},\"tcp_memory\":{}}},\"drops\":{{{}}}}}"
             ),
@@ -230,6 +238,9 @@ impl Stats {
             t.challenge_acks_limited,
             t.icmp_errors_ignored,
             t.memory_limited,
+            t.ecn_connections,
+            t.ecn_ce_received,
+            t.ecn_reductions,
             self.limits.sockets,
             self.limits.half_open,
             self.drops(DropReason::TcpListenOverflow),

@@ -219,7 +219,10 @@ impl Stack {
                 };
                 let addrs = self.cfg.checksum.verify_rx.then_some((ip.src_addr, ip.dst_addr));
                 match TcpRepr::parse(&packet, addrs) {
-                    Ok(repr) => self.tcp_input(now, ip.src_addr, ip.dst_addr, &repr, packet.payload()),
+                    Ok(repr) => {
+                        let ce = ip.dscp_ecn & 0b11 == 0b11;
+                        self.tcp_input(now, ip.src_addr, ip.dst_addr, &repr, packet.payload(), ce)
+                    }
                     Err(wire::Error::Checksum) => self.stats.count_drop(DropReason::TcpBadChecksum),
                     Err(_) => self.stats.count_drop(DropReason::TcpMalformed),
                 }
@@ -669,7 +672,8 @@ impl Stack {
             dont_frag: true,
             more_frags: false,
             frag_offset: 0,
-            dscp_ecn: 0,
+            // ECT(0) on new data of a connection that negotiated ECN.
+            dscp_ecn: if self.tcp_connection(h).is_some_and(|c| c.sent_ect()) { 0b10 } else { 0 },
         };
         repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf[link..tcp_start + tcp_len]), self.cfg.checksum.fill_tx);
         self.stats.ip_out += 1;

@@ -512,7 +512,16 @@ impl Stack {
     }
 
     /// An arriving TCP segment (its checksum already verified).
-    pub(super) fn tcp_input(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr, payload: &[u8]) {
+    /// `ce`: the IP header was marked Congestion Experienced (RFC 3168).
+    pub(super) fn tcp_input(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        repr: &TcpRepr,
+        payload: &[u8],
+        ce: bool,
+    ) {
         let local = SocketAddrV4::new(dst, repr.dst_port);
         let remote = SocketAddrV4::new(src, repr.src_port);
         // A SYN+FIN that would open a connection (to a listener, or answering our SYN)
@@ -534,7 +543,7 @@ impl Stack {
                     .is_some_and(|c| c.time_wait_allows_new_syn(repr.seq, repr.options.timestamps.map(|t| t.0)))
                 && self.find_listener(local).is_some();
             if !recycle {
-                self.tcp_conn_input(now, h, repr, payload);
+                self.tcp_conn_input(now, h, repr, payload, ce);
                 return;
             }
             // The old connection ends without a word to the peer; an
@@ -557,7 +566,7 @@ impl Stack {
         self.reply_rst(now, local, remote, repr, payload.len());
     }
 
-    fn tcp_conn_input(&mut self, now: Instant, h: SocketHandle, repr: &TcpRepr, payload: &[u8]) {
+    fn tcp_conn_input(&mut self, now: Instant, h: SocketHandle, repr: &TcpRepr, payload: &[u8], ce: bool) {
         // The handshake cannot complete while the accept queue is full:
         // drop the ACK and let the SYN-ACK be retransmitted (Linux does
         // this when `tcp_abort_on_overflow` is off).
@@ -572,7 +581,7 @@ impl Stack {
             self.stats.count_drop(DropReason::TcpListenOverflow);
             return;
         }
-        let d = self.with_conn(h, now, |c, cx| Ok(c.process(cx, repr, payload)));
+        let d = self.with_conn(h, now, |c, cx| Ok(c.process(cx, repr, payload, ce)));
         if let Ok(Disposition::Dropped(reason)) = d {
             self.stats.count_drop(reason);
         }
@@ -802,7 +811,8 @@ impl Stack {
         self.wake(lh);
         // The segment itself: its ACK, window, timestamps, text and FIN,
         // as ESTABLISHED processes them (RFC 9293 §3.10.7.4).
-        self.tcp_conn_input(now, h, repr, payload);
+        // (A cookie connection did not negotiate ECN: a CE mark means nothing to it.)
+        self.tcp_conn_input(now, h, repr, payload, false);
         true
     }
 

@@ -311,6 +311,8 @@ pub struct Connection {
     /// (RFC 1122 §4.2.3.9, as Linux does).
     pub(crate) soft_error: Option<Error>,
     pub(crate) info: TcpCounters,
+    /// Explicit Congestion Notification (RFC 3168).
+    pub(crate) ecn: super::ecn::EcnState,
     /// Readiness changed since the stack last looked.
     pub(crate) wake: bool,
 }
@@ -464,6 +466,7 @@ impl Connection {
             error: None,
             soft_error: None,
             info: TcpCounters::default(),
+            ecn: Default::default(),
             wake: false,
         }
     }
@@ -487,6 +490,7 @@ impl Connection {
         c.irs = SeqNumber(syn.seq);
         c.rcv_nxt = c.irs + 1;
         c.take_syn_options(syn);
+        c.ecn_negotiate(cx, syn.flags);
         // The SYN's window is never scaled (RFC 7323 §2.2).
         c.snd_wnd = syn.window as usize;
         c.max_snd_wnd = c.snd_wnd;

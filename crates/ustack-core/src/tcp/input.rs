@@ -27,7 +27,8 @@ pub enum Disposition {
 impl Connection {
     /// Processes a segment addressed to this connection. `payload` is the
     /// segment text. Replies are queued and go out through `poll_segment`.
-    pub fn process(&mut self, cx: &mut Cx, seg: &TcpRepr, payload: &[u8]) -> Disposition {
+    /// `ce`: the IP header said Congestion Experienced (RFC 3168).
+    pub fn process(&mut self, cx: &mut Cx, seg: &TcpRepr, payload: &[u8], ce: bool) -> Disposition {
         cx.stats.segments_in += 1;
         self.info.segments_received += 1;
         // Anything from the peer answers keep-alive (RFC 1122 §4.2.3.6).
@@ -50,7 +51,7 @@ impl Connection {
         let d = match self.state {
             State::Closed | State::Listen => Disposition::Dropped(DropReason::TcpNoSocket),
             State::SynSent => self.process_syn_sent(cx, seg, payload),
-            _ => self.process_synchronized(cx, seg, payload),
+            _ => self.process_synchronized(cx, seg, payload, ce),
         };
         if crate::log::wanted() {
             let dropped = if let Disposition::Dropped(r) = d { Some(r) } else { None };
@@ -92,6 +93,7 @@ impl Connection {
         // Our SYN offered a window before RCV.NXT was known: anchor it now.
         self.rcv_adv = self.rcv_nxt + self.rx.free().min(0xffff);
         self.take_syn_options(seg);
+        self.ecn_negotiate(cx, flags);
         if ack_ok {
             // Our SYN is acknowledged: ESTABLISHED.
             self.snd_una = ack;
@@ -163,7 +165,7 @@ impl Connection {
     }
 
     /// RFC 9293 §3.10.7.4: every state from SYN-RECEIVED on.
-    fn process_synchronized(&mut self, cx: &mut Cx, seg: &TcpRepr, payload: &[u8]) -> Disposition {
+    fn process_synchronized(&mut self, cx: &mut Cx, seg: &TcpRepr, payload: &[u8], ce: bool) -> Disposition {
         // Simultaneous open (RFC 9293 §3.5, figure 8): in SYN-RECEIVED the
         // peer's SYN-ACK repeats the SYN we hold (SEQ = IRS) and
         // acknowledges ours. The SYN is old, the ACK new: process the
@@ -379,6 +381,8 @@ impl Connection {
             return Disposition::Dropped(DropReason::TcpUnacceptable);
         }
 
+        self.ecn_on_receive(cx, flags, ce);
+
         // Fifth, the ACK field.
         if !flags.ack() {
             return Disposition::Dropped(DropReason::TcpUnacceptable);
@@ -533,6 +537,9 @@ impl Connection {
         // The peer is alive: it answered.
         self.probes_unanswered = 0;
         self.on_ack_loss_recovery(cx, seg, ack, payload_len, window == old_wnd);
+        if seg.flags.contains(crate::wire::TcpFlags::ECE) {
+            self.ecn_on_ece(cx);
+        }
 
         // Window update (RFC 9293 §3.10.7.4): only from a segment newer
         // than the one that last set it.

@@ -14,6 +14,7 @@
 
 pub mod congestion;
 pub mod connection;
+mod ecn;
 mod input;
 pub mod isn;
 pub mod listener;
@@ -28,6 +29,7 @@ pub mod syncookie;
 
 pub use congestion::Algorithm;
 pub use connection::{Connection, TcpInfo};
+pub use ecn::Ecn;
 pub use input::Disposition;
 pub use listener::Listener;
 pub use seq::SeqNumber;
@@ -90,6 +92,9 @@ pub struct TcpConfig {
     /// Initial congestion window in segments (RFC 6928: 10).
     pub initial_window: usize,
     pub congestion: Algorithm,
+    /// Explicit Congestion Notification (RFC 3168): by default accepted
+    /// when the peer's SYN asks, as Linux and FreeBSD do.
+    pub ecn: Ecn,
     /// RFC 5961 §3 challenge ACKs for in-window RST that do not match
     /// RCV.NXT exactly, and the §5 ACK range check.
     pub rfc5961: bool,
@@ -174,6 +179,7 @@ impl Default for TcpConfig {
             fin_wait2_timeout: Duration::from_secs(60),
             initial_window: 10,
             congestion: Algorithm::Cubic,
+            ecn: Ecn::Passive,
             rfc5961: true,
             rfc5961_syn: true,
             no_options: false,

@@ -29,6 +29,7 @@ impl Connection {
     /// `out` limits the segment size; it must hold at least a header with
     /// options (60 bytes).
     pub fn poll_segment(&mut self, cx: &mut Cx, out: &mut [u8]) -> Option<usize> {
+        self.ecn.ect = false;
         if let Some((seq, ack)) = self.rst_due.take() {
             return Some(self.emit_rst(cx, out, seq, ack));
         }
@@ -40,7 +41,7 @@ impl Connection {
                 }
                 let seg = Outgoing {
                     seq: self.iss,
-                    flags: TcpFlags::SYN,
+                    flags: self.ecn_syn_flags(TcpFlags::SYN),
                     data: None,
                     syn_options: true,
                     retransmission: self.retries > 0,
@@ -50,7 +51,7 @@ impl Connection {
             State::SynReceived if self.syn_due => {
                 let seg = Outgoing {
                     seq: self.iss,
-                    flags: TcpFlags::SYN | TcpFlags::ACK,
+                    flags: self.ecn_syn_flags(TcpFlags::SYN | TcpFlags::ACK),
                     data: None,
                     syn_options: true,
                     retransmission: self.retries > 0,
@@ -448,6 +449,8 @@ impl Connection {
     /// Builds the header for `seg` and writes the segment.
     fn emit(&mut self, cx: &mut Cx, out: &mut [u8], seg: Outgoing) -> usize {
         let syn = seg.flags.syn();
+        let flags =
+            if syn { seg.flags } else { self.ecn_segment_flags(seg.flags, seg.data.is_some() && !seg.retransmission) };
         let mut options = TcpOptions::default();
         if seg.syn_options && !self.cfg.no_options {
             options.mss = Some(self.local_mss.min(0xffff) as u16);
@@ -488,7 +491,7 @@ impl Connection {
             dst_port: self.remote.port(),
             seq: seg.seq.0,
             ack: if ack_flag { self.rcv_nxt.0 } else { 0 },
-            flags: seg.flags,
+            flags,
             window,
             urgent: 0,
             options,
