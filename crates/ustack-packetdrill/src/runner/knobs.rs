@@ -74,6 +74,8 @@ pub enum Setting {
     KeepCount(u32),
     /// `net.inet.tcp.keepinit` (ms): TCP_KEEPINIT of new sockets.
     ConnectTimeout(Duration),
+    /// `net.inet.tcp.ecn.enable`: 0 off, 1 ask and accept, 2 accept when asked.
+    Ecn(ustack_core::tcp::Ecn),
 }
 
 impl Setting {
@@ -85,6 +87,7 @@ impl Setting {
                 k.tcp.timestamps = timestamps;
             }
             Setting::Sack(on) => k.tcp.sack = on,
+            Setting::Ecn(mode) => k.tcp.ecn = mode,
             Setting::Rfc5961(on) => k.tcp.rfc5961 = on,
             Setting::Rfc5961Syn(on) => k.tcp.rfc5961_syn = on,
             Setting::DropSynFin(on) => k.drop_syn_fin = on,
@@ -178,13 +181,13 @@ pub fn map_sysctl(name: &str, value: i64) -> Mapping {
             default_only(0, "ustack drops non-RST segments without timestamps once they are in use (RFC 7323 §3.2)")
         }
         "net.inet.tcp.ecn.enable" => match value {
-            0 => Mapping::Equivalent("ustack does not negotiate ECN"),
-            // FreeBSD's default: answer ECN only when the peer asks. Scripts that do
-            // ask (ECN flags or codepoints in their packets) are skipped on their own.
-            2 => Mapping::Equivalent("FreeBSD default (server-side ECN); scripts using ECN are skipped"),
+            0 => Mapping::Set(Setting::Ecn(ustack_core::tcp::Ecn::Off)),
+            1 => Mapping::Set(Setting::Ecn(ustack_core::tcp::Ecn::On)),
+            2 => Mapping::Set(Setting::Ecn(ustack_core::tcp::Ecn::Passive)),
             _ => unsupported(),
         },
-        "net.inet.tcp.ecn.maxretries" => default_only(1, "FreeBSD default; ustack does not negotiate ECN"),
+        // ustack asks for ECN on its first SYN and the first retransmission.
+        "net.inet.tcp.ecn.maxretries" => default_only(1, "FreeBSD default: ECN-setup SYNs are retried once"),
         "net.inet.tcp.rexmit_slop" => default_only(200, "FreeBSD default; ustack's RTO follows RFC 6298"),
         "kern.ipc.maxsockbuf" => default_only(2_097_152, "FreeBSD default; ustack has no socket buffer cap"),
         "net.inet.tcp.hostcache.purgenow" => Mapping::Equivalent("ustack has no host cache (a fresh stack per script)"),

@@ -352,17 +352,11 @@ fn check_packet(p: &PacketEvent) -> Result<(), String> {
     if p.udp_encap.is_some() {
         return Err("TCP over UDP encapsulation not supported".into());
     }
-    if matches!(p.ecn, Some(e) if e != Ecn::NotEct) {
-        return Err("ECN (RFC 3168) not implemented in ustack".into());
-    }
     if p.ip.traffic_class.is_some() || p.ip.hop_limit.is_some() {
         return Err("IPv6 not supported".into());
     }
     match &p.transport {
         Transport::Tcp(t) => {
-            if t.flags.ece() || t.flags.cwr() {
-                return Err("ECN (RFC 3168) not implemented in ustack".into());
-            }
             if let Some(TcpOptions::List(l)) = &t.options
                 && l.iter().any(|o| matches!(o, TcpOption::Md5 { .. }))
             {
@@ -938,8 +932,18 @@ impl<'o> Runner<'o> {
         {
             return Err(format!("ttl {}", sent.ttl));
         }
-        if p.ecn == Some(Ecn::NotEct) && sent.dscp_ecn & 3 != 0 {
-            return Err("ECN codepoint".into());
+        if let Some(ecn) = p.ecn {
+            let bits = sent.dscp_ecn & 3;
+            let ok = match ecn {
+                Ecn::NotEct => bits == 0,
+                Ecn::Ect1 => bits == 1,
+                Ecn::Ect0 => bits == 2,
+                Ecn::Ect01 => bits == 1 || bits == 2,
+                Ecn::Ce => bits == 3,
+            };
+            if !ok {
+                return Err(format!("ECN codepoint {bits:02b}"));
+            }
         }
         match (&p.transport, &sent.body) {
             (Transport::Tcp(exp), SentBody::Tcp(act)) => self.compare_tcp(exp, act),
@@ -1292,11 +1296,7 @@ impl<'o> Runner<'o> {
                 }
             }
             PyAssert::Options(want) => {
-                let have = conn.map_or(0, |(ws, ts, sack)| {
-                    (if ts { TCPI_OPT_TIMESTAMPS } else { 0 })
-                        | (if sack { TCPI_OPT_SACK } else { 0 })
-                        | (if ws { TCPI_OPT_WSCALE } else { 0 })
-                });
+                let have = conn.unwrap_or(0);
                 if have == want {
                     Ok(())
                 } else {
@@ -1308,7 +1308,15 @@ impl<'o> Runner<'o> {
 
     /// The TCP state of the socket under test and, for a connection, its negotiated
     /// (window scaling, timestamps, SACK).
-    fn sut_state(&self) -> (Option<State>, Option<(bool, bool, bool)>) {
+    /// The state of the socket under test, and its `tcpi_options` bits.
+    fn sut_state(&self) -> (Option<State>, Option<u32>) {
+        fn tcpi_options(c: &ustack_core::tcp::Connection) -> u32 {
+            let (ws, ts, sack) = c.negotiated_options();
+            (if ts { TCPI_OPT_TIMESTAMPS } else { 0 })
+                | (if sack { TCPI_OPT_SACK } else { 0 })
+                | (if ws { TCPI_OPT_WSCALE } else { 0 })
+                | (if c.ecn_negotiated() { TCPI_OPT_ECN } else { 0 })
+        }
         let Some(s) = self.sut else { return (None, None) };
         let sock = &self.socks[s];
         if let Some(f) = &sock.flow
@@ -1317,12 +1325,12 @@ impl<'o> Runner<'o> {
                 .tcp_connections()
                 .find(|(_, c)| c.local().port() == f.local_port && c.remote().port() == f.remote_port)
         {
-            return (Some(c.state()), Some(c.negotiated_options()));
+            return (Some(c.state()), Some(tcpi_options(c)));
         }
         if let Some(h) = sock.handle
             && let Ok(st) = self.stack.tcp_state(h)
         {
-            let opts = self.stack.tcp_connection(h).map(|c| c.negotiated_options());
+            let opts = self.stack.tcp_connection(h).map(tcpi_options);
             return (Some(st), opts);
         }
         // A socket whose connection is gone is CLOSED.
