@@ -39,7 +39,7 @@ pub struct DeviceArgs {
     pub no_offload: bool,
     /// Impair traffic both ways where it crosses the device, like netem:
     /// e.g. loss=2%,reorder=5%,duplicate=1%,delay=5ms (also jitter, gap,
-    /// seed).
+    /// seed, and ce=1%: mark ECN-capable packets Congestion Experienced).
     #[arg(long, value_name = "SPEC")]
     pub impair: Option<ustack::phy::impair::Impairment>,
 }

@@ -478,6 +478,74 @@ fn transfers_survive_a_lossy_reordering_path() {
     }
 }
 
+/// ECN (RFC 3168) with the Linux kernel: the namespace's kernel asks for it
+/// (`net.ipv4.tcp_ecn=1`) and ustack, at its default, accepts. This
+/// kernel has no AQM qdisc to mark packets, so ustack's `--impair ce=2%`
+/// marks 2% of the ECN-capable packets CE where they cross the device, both
+/// ways. A download (ustack sends, the kernel echoes the marks) and an
+/// upload (the kernel sends, ustack echoes) arrive intact; ustack counts
+/// the negotiated connections, the marks it received and its window
+/// reductions, and the capture shows ustack's SYN-ACK accepting with ECE
+/// alone, ECT(0) on data both ways, and the kernel's CWR answering
+/// ustack's ECE.
+#[test]
+#[ignore = "needs root, network namespaces and TUN/TAP: run with sudo .ci/run"]
+fn ecn_with_the_kernel_marks_echoed_and_answered_both_ways() {
+    let mut ns = Netns::new("ecn");
+    ns.run(&["sysctl", "-q", "-w", "net.ipv4.tcp_ecn=1"]);
+    let pcap = tmpfile("ecn.pcap");
+    let pcap_s = pcap.to_str().unwrap().to_string();
+    ns.ustack_up(&["--tun", "ust0", "--pcap", &pcap_s, "--impair", "ce=2%,seed=3"], "10.7.0.1/24", "10.7.0.2/24");
+    curl_bytes_checked(&ns, "http://10.7.0.2/bytes/4194304", 4 << 20);
+    let up = random_file(4 << 20);
+    let back = tmpfile("ecn-echo.bin");
+    ns.run(&[
+        "curl",
+        "-s",
+        "-S",
+        "-m",
+        "120",
+        "--data-binary",
+        &format!("@{}", up.display()),
+        "-o",
+        back.to_str().unwrap(),
+        "http://10.7.0.2/echo",
+    ]);
+    assert!(same_file(&up, &back), "POST /echo with ECN did not return the body");
+    let stats = ns.run(&["curl", "-s", "-m", "10", "http://10.7.0.2/stats"]);
+    let stats = String::from_utf8_lossy(&stats.stdout).to_string();
+    let counter = |name: &str| -> u64 {
+        stats
+            .split(&format!("\"{name}\":"))
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /stats: {stats}"))
+    };
+    // The readiness probe, the download and the upload all asked for ECN.
+    assert!(counter("ecn_connections") >= 3, "{stats}");
+    assert!(counter("ecn_ce_received") > 0, "no CE mark reached ustack: {stats}");
+    assert!(counter("ecn_reductions") > 0, "ustack never answered the kernel's ECE: {stats}");
+    ns.stop_ustack();
+    tshark_clean(&pcap);
+    let count = |filter: &str| -> usize {
+        let out = Command::new("tshark").arg("-n").arg("-r").arg(&pcap).args(["-Y", filter]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    let (kernel, ustack) = ("ip.src == 10.7.0.1", "ip.src == 10.7.0.2");
+    let syn = "tcp.flags.syn == 1 && tcp.flags.ack == 0";
+    let synack = "tcp.flags.syn == 1 && tcp.flags.ack == 1";
+    assert!(count(&format!("{kernel} && {syn} && tcp.flags.ece == 1 && tcp.flags.cwr == 1")) >= 3);
+    assert_eq!(count(&format!("{ustack} && {synack} && !(tcp.flags.ece == 1 && tcp.flags.cwr == 0)")), 0);
+    assert!(count(&format!("{ustack} && tcp.len > 0 && ip.dsfield.ecn == 2")) > 100, "ustack's data is ECT(0)");
+    assert!(count(&format!("{kernel} && tcp.len > 0 && ip.dsfield.ecn == 2")) > 100, "the kernel's data is ECT(0)");
+    assert!(count(&format!("{ustack} && tcp.flags.syn == 0 && tcp.flags.ece == 1")) > 0, "ustack echoed CE");
+    assert!(count(&format!("{kernel} && tcp.flags.syn == 0 && tcp.flags.cwr == 1")) > 0, "the kernel answered");
+    for f in [pcap, up, back] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
 /// An idle stack does not spin: the driver sleeps in poll(2) until a frame,
 /// a timer or an API call; over two idle seconds it uses almost no CPU.
 #[test]

@@ -1,5 +1,7 @@
 //! A device wrapper that impairs traffic both ways, like `tc netem`:
-//! loss, duplication, reordering, delay and jitter, from a seed.
+//! loss, duplication, reordering, delay and jitter, and Congestion
+//! Experienced marks on ECN-capable packets (as netem's `ecn` or an AQM
+//! router gives them), from a seed.
 //!
 //! It exists because not every kernel has netem (a kernel built without
 //! `CONFIG_NET_SCH_NETEM` has none); with it, `ustack up --impair ...`
@@ -26,12 +28,15 @@ pub struct Impairment {
     pub reorder_gap: Duration,
     pub delay: Duration,
     pub jitter: Duration,
+    /// Probability an ECN-capable (ECT) IPv4 packet is marked Congestion
+    /// Experienced (RFC 3168 §5) as it crosses; others pass unmarked.
+    pub ce: f64,
     pub seed: u64,
 }
 
 impl std::str::FromStr for Impairment {
     type Err = String;
-    /// `loss=2%,reorder=5%,duplicate=1%,delay=5ms[,jitter=1ms][,seed=N]`.
+    /// `loss=2%,reorder=5%,duplicate=1%,delay=5ms[,jitter=1ms][,ce=1%][,seed=N]`.
     fn from_str(s: &str) -> Result<Self, String> {
         let mut imp = Impairment { reorder_gap: Duration::from_millis(10), ..Default::default() };
         for part in s.split(',').filter(|p| !p.is_empty()) {
@@ -67,16 +72,33 @@ impl std::str::FromStr for Impairment {
                 "gap" => imp.reorder_gap = dur()?,
                 "delay" => imp.delay = dur()?,
                 "jitter" => imp.jitter = dur()?,
+                "ce" => imp.ce = prob()?,
                 "seed" => imp.seed = v.parse().map_err(|_| format!("`{v}` is not a seed number"))?,
                 other => {
                     return Err(format!(
-                        "unknown impairment `{other}` (known: loss, duplicate, reorder, gap, delay, jitter, seed)"
+                        "unknown impairment `{other}` (known: loss, duplicate, reorder, gap, delay, jitter, ce, seed)"
                     ));
                 }
             }
         }
         Ok(imp)
     }
+}
+
+/// An IPv4 packet whose ECN field says ECT(0) or ECT(1).
+fn is_ect(frame: &[u8], ip_at: usize) -> bool {
+    frame.len() >= ip_at + 20 && frame[ip_at] >> 4 == 4 && matches!(frame[ip_at + 1] & 0b11, 0b01 | 0b10)
+}
+
+/// A copy of `frame` with its IPv4 header marked CE and its header
+/// checksum made right again.
+fn mark_ce(frame: &[u8], ip_at: usize) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    let mut ip = ustack_core::wire::Ipv4Packet::new_unchecked(&mut f[ip_at..]);
+    let tos = ip.dscp_ecn();
+    ip.set_dscp_ecn(tos | 0b11);
+    ip.fill_checksum();
+    f
 }
 
 struct Held {
@@ -100,10 +122,19 @@ impl Lane {
         Lane { rng: Rng::new(seed), heap: BinaryHeap::new(), frames: Default::default(), next_id: 0, last: None }
     }
 
-    fn admit(&mut self, imp: &Impairment, now: Instant, frame: &[u8], meta: RxMeta) {
+    /// `ip_at`: where the IP header starts in a frame (after an Ethernet
+    /// header on a TAP device).
+    fn admit(&mut self, imp: &Impairment, now: Instant, frame: &[u8], meta: RxMeta, ip_at: usize) {
         if self.rng.chance(imp.loss) {
             return;
         }
+        let marked;
+        let frame = if imp.ce > 0.0 && self.rng.chance(imp.ce) && is_ect(frame, ip_at) {
+            marked = mark_ce(frame, ip_at);
+            &marked[..]
+        } else {
+            frame
+        };
         let copies = if self.rng.chance(imp.duplicate) { 2 } else { 1 };
         for _ in 0..copies {
             let jitter = if imp.jitter.is_zero() {
@@ -165,6 +196,12 @@ impl<D: Device> Impaired<D> {
     }
 }
 
+impl<D: Device> Impaired<D> {
+    fn ip_at(&self) -> usize {
+        if self.inner.medium() == Medium::Ethernet { 14 } else { 0 }
+    }
+}
+
 impl<D: Device> Device for Impaired<D> {
     fn medium(&self) -> Medium {
         self.inner.medium()
@@ -183,7 +220,7 @@ impl<D: Device> Device for Impaired<D> {
         let now = Instant::now();
         // Take in everything waiting, each with its fate.
         while let Some((n, meta)) = self.inner.recv(&mut self.scratch)? {
-            self.rx.admit(&self.imp, now, &self.scratch[..n], meta);
+            self.rx.admit(&self.imp, now, &self.scratch[..n], meta, self.ip_at());
         }
         match self.rx.pop_due(now) {
             Some(h) => {
@@ -197,7 +234,8 @@ impl<D: Device> Device for Impaired<D> {
 
     fn send(&mut self, frame: &[u8]) -> io::Result<()> {
         let now = Instant::now();
-        self.tx.admit(&self.imp, now, frame, RxMeta::default());
+        let ip_at = self.ip_at();
+        self.tx.admit(&self.imp, now, frame, RxMeta::default(), ip_at);
         self.handle_timeout()
     }
 
@@ -238,5 +276,34 @@ mod tests {
         assert!("loss=200%".parse::<Impairment>().unwrap_err().contains("outside"));
         assert!("delay=5".parse::<Impairment>().unwrap_err().contains("unit"));
         assert!("lose=1%".parse::<Impairment>().unwrap_err().contains("unknown impairment"));
+        assert_eq!("ce=2%".parse::<Impairment>().unwrap().ce, 0.02);
+    }
+
+    #[test]
+    fn ce_marks_only_ect_ipv4_packets_and_keeps_the_header_checksum_right() {
+        use ustack_core::wire::{IpProtocol, Ipv4Packet, Ipv4Repr};
+        let header = |dscp_ecn: u8| {
+            let repr = Ipv4Repr {
+                src_addr: "10.0.0.1".parse().unwrap(),
+                dst_addr: "10.0.0.2".parse().unwrap(),
+                protocol: IpProtocol::Tcp,
+                payload_len: 0,
+                hop_limit: 64,
+                ident: 1,
+                dont_frag: true,
+                more_frags: false,
+                frag_offset: 0,
+                dscp_ecn,
+            };
+            let mut b = vec![0u8; 20];
+            repr.emit(&mut Ipv4Packet::new_unchecked(&mut b[..]), true);
+            b
+        };
+        assert!(!is_ect(&header(0), 0), "Not-ECT is left alone");
+        assert!(is_ect(&header(0b10), 0) && is_ect(&header(0b01), 0));
+        let m = mark_ce(&header(0b1000_0010), 0);
+        let p = Ipv4Packet::new_checked(&m[..]).unwrap();
+        assert_eq!(p.dscp_ecn(), 0b1000_0011, "DSCP kept, ECN now CE");
+        assert!(p.verify_checksum());
     }
 }
