@@ -537,7 +537,8 @@ impl Connection {
         // The peer is alive: it answered.
         self.probes_unanswered = 0;
         self.on_ack_loss_recovery(cx, seg, ack, payload_len, window == old_wnd);
-        if seg.flags.contains(crate::wire::TcpFlags::ECE) {
+        // ECE on a SYN-ACK (a simultaneous open) accepts ECN; it is no echo.
+        if seg.flags.contains(crate::wire::TcpFlags::ECE) && !seg.flags.syn() {
             self.ecn_on_ece(cx);
         }
 
