@@ -170,7 +170,9 @@ pub(crate) enum TcpSocket {
         local: Option<SocketAddrV4>,
         cfg: Arc<TcpConfig>,
     },
-    Listener(Listener),
+    /// Boxed like a connection, so a slot is as small as an idle socket
+    /// needs (a listener's queues would double every slot).
+    Listener(Box<Listener>),
     Conn(Box<Connection>),
 }
 
@@ -243,6 +245,10 @@ pub struct Stack {
     tracer: Tracer,
     /// Limits shared by all TCP connections.
     tcp_shared: crate::tcp::TcpShared,
+    /// `cfg.tcp`, shared by every new socket until it changes a setting of
+    /// its own (copy on write): a socket that keeps the defaults costs no
+    /// copy of them.
+    tcp_defaults: Arc<TcpConfig>,
     now: Instant,
 }
 
@@ -290,6 +296,7 @@ impl Stack {
             tracer: Tracer::default(),
             tcp_shared: crate::tcp::TcpShared::new(cfg.challenge_ack_limit, cfg.ooo_memory_limit, cfg.tcp_memory_limit),
             now: Instant::ZERO,
+            tcp_defaults: Arc::new(cfg.tcp.clone()),
             cfg,
         }
     }

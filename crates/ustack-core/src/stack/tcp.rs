@@ -24,7 +24,7 @@ pub(super) const PORT_TABLE: usize = 256;
 impl Stack {
     /// A new TCP socket (CLOSED), with the stack's default settings.
     pub fn tcp_socket(&mut self) -> Result<SocketHandle, Error> {
-        let cfg = Arc::new(self.cfg.tcp.clone());
+        let cfg = Arc::clone(&self.tcp_defaults);
         self.alloc(Socket::Tcp(TcpSocket::Idle { local: None, cfg }))
     }
 
@@ -198,7 +198,7 @@ impl Stack {
         };
         // Children inherit the listener's settings.
         let cfg = core::mem::take(cfg);
-        *sock = TcpSocket::Listener(Listener::new(local, backlog, max_half_open, cfg));
+        *sock = TcpSocket::Listener(Box::new(Listener::new(local, backlog, max_half_open, cfg)));
         self.tcp_listeners.insert(local, h);
         Ok(())
     }
