@@ -220,7 +220,7 @@ pub struct Stack {
     /// Listeners by local address (0.0.0.0 for any).
     tcp_listeners: KeyedMap<SocketAddrV4, SocketHandle>,
     /// TCP sockets holding each local port (bound, listening or connected).
-    tcp_ports: KeyedMap<u16, Vec<SocketHandle>>,
+    tcp_ports: KeyedMap<u16, tcp::PortHolders>,
     /// UDP sockets by local address.
     udp_ports: KeyedMap<SocketAddrV4, SocketHandle>,
     /// Socket timers: (deadline, slot index, generation), earliest first.
