@@ -450,7 +450,30 @@ impl Stack {
         let Ok(slot) = self.slot_mut(h) else { return };
         if slot.timer_at.is_none_or(|t| d < t) {
             slot.timer_at = Some(d);
+            if self.timers.len() == self.timers.capacity() {
+                self.purge_stale_timers();
+            }
             self.timers.push(Reverse((d, h.index, h.generation)));
+        }
+    }
+
+    /// Drops the heap entries nobody waits for (a socket's deadline that
+    /// an earlier one replaced, a closed socket's) before the heap would
+    /// grow: otherwise they stay until their time comes, and a stack whose
+    /// sockets all rearmed a timer holds two entries each, at twice the
+    /// memory. The heap grows only when more than 7/8 of it is live, so a
+    /// purge comes at most once per eighth of the capacity in pushes (the
+    /// cost per push stays constant). Only dead entries go, so what fires,
+    /// and in which order, is the same.
+    fn purge_stale_timers(&mut self) {
+        let slots = &self.slots;
+        self.timers.retain(|&Reverse((t, index, generation))| {
+            let slot = &slots[index as usize];
+            slot.generation == generation && slot.timer_at == Some(t)
+        });
+        let cap = self.timers.capacity();
+        if self.timers.len() > cap - cap / 8 {
+            self.timers.reserve(cap.max(4));
         }
     }
 
