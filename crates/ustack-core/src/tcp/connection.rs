@@ -193,8 +193,10 @@ pub struct Connection {
     /// Proportional rate reduction during fast recovery (RFC 6937):
     /// allocated when fast recovery begins, given back when it ends.
     pub(crate) prr: Option<Box<super::recovery::Prr>>,
-    /// The window before the current recovery, for undo.
-    pub(crate) undo: super::recovery::Undo,
+    /// The window before the last fast recovery, for undo, while the
+    /// episode may still be undone: it is in progress, or it ended and the
+    /// D-SACKs for its retransmissions may still be on their way.
+    pub(crate) undo: Option<Box<super::recovery::Undo>>,
     /// The tail loss probe sends one new segment regardless of cwnd.
     pub(crate) tlp_send_new: bool,
     /// A duplicate to report in the next ACK's first SACK block (RFC 2883).
@@ -414,7 +416,7 @@ impl Connection {
             // modulo 2^32 (RFC 9293 §3.4), and zero may lie "ahead" of it.
             rack: super::recovery::Rack { reo_wnd_mult: 1, fack: iss, end_seq: iss, ..Default::default() },
             prr: None,
-            undo: Default::default(),
+            undo: None,
             tlp_send_new: false,
             dsack: None,
             cwnd_use: CwndUse { round_end: iss, ..CwndUse::default() },
@@ -1073,7 +1075,7 @@ impl Connection {
                 self.cc.on_rto(cx.now, flight, self.mss);
                 self.recovery = Recovery::Loss { recover: self.snd_nxt };
                 self.prr = None;
-                self.undo.active = false;
+                self.undo = None;
                 self.dupacks = 0;
                 self.dupack_credit = 0;
                 self.rack.reorder_deadline = None;

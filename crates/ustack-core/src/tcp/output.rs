@@ -183,8 +183,8 @@ impl Connection {
         self.lost_count -= 1;
         self.in_flight += seg_len;
         self.on_recovery_send(seg_len);
-        if self.undo.active {
-            self.undo.retrans += 1;
+        if let Some(undo) = self.undo.as_deref_mut() {
+            undo.retrans += 1;
         }
         cx.stats.retransmitted_segments += 1;
         self.info.retransmits += 1;

@@ -77,7 +77,9 @@ pub(crate) struct Prr {
     pub sndcnt: usize,
 }
 
-/// What the window was before a recovery, to undo it if spurious.
+/// What the window was before a recovery, to undo it if spurious. A
+/// connection holds one (boxed) from a fast recovery until the episode can
+/// no longer be undone.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Undo {
     pub cwnd: usize,
@@ -89,9 +91,6 @@ pub(crate) struct Undo {
     pub retrans: u32,
     /// A D-SACK reported one of this episode's retransmissions.
     pub dsacked: bool,
-    /// The episode may still be undone: it is in progress, or it ended and
-    /// the D-SACKs for its retransmissions may still be on their way.
-    pub active: bool,
 }
 
 /// What SACK processing of one ACK found.
@@ -234,10 +233,13 @@ impl Connection {
         self.rack.dsack_round = true;
         // RFC 3708 §3: each duplicate reported within the episode's data
         // is a retransmission that was not needed.
-        if self.undo.active && r > self.undo.marker {
-            let segments = (r - l).div_ceil(self.mss.max(1)) as u32;
-            self.undo.retrans = self.undo.retrans.saturating_sub(segments);
-            self.undo.dsacked = true;
+        let mss = self.mss.max(1);
+        if let Some(undo) = self.undo.as_deref_mut()
+            && r > undo.marker
+        {
+            let segments = (r - l).div_ceil(mss) as u32;
+            undo.retrans = undo.retrans.saturating_sub(segments);
+            undo.dsacked = true;
         }
     }
 
@@ -354,14 +356,13 @@ impl Connection {
             if self.sack_ok { "RACK, RFC 8985 §6.2" } else { "three duplicate ACKs, RFC 5681 §3.2" }
         );
         let flight = self.flight_size();
-        self.undo = Undo {
+        self.undo = Some(Box::new(Undo {
             cwnd: self.cc.cwnd(),
             ssthresh: self.cc.ssthresh(),
             marker: self.snd_una,
             retrans: 0,
             dsacked: false,
-            active: true,
-        };
+        }));
         self.cc.on_congestion_event(cx.now, flight, self.mss);
         self.recovery = Recovery::Fast { recover: self.snd_nxt };
         // RFC 6937 §3: RecoverFS is what the episode will see delivered;
@@ -419,7 +420,7 @@ impl Connection {
             // congestion event.
             self.try_undo(cx);
         } else {
-            self.undo.active = false;
+            self.undo = None;
         }
         self.rack_update_reo_wnd();
         self.trace_congestion(cx);
@@ -429,11 +430,10 @@ impl Connection {
     /// have shown every retransmission of it needless (RFC 3708 §3, Linux's
     /// tcp_try_undo_dsack). Returns whether it did.
     pub(crate) fn try_undo(&mut self, cx: &mut Cx) -> bool {
-        if !(self.undo.active && self.undo.dsacked && self.undo.retrans == 0) {
+        let Some(undo) = self.undo.take_if(|u| u.dsacked && u.retrans == 0) else {
             return false;
-        }
-        self.undo.active = false;
-        self.cc.undo(self.undo.cwnd, self.undo.ssthresh);
+        };
+        self.cc.undo(undo.cwnd, undo.ssthresh);
         self.info.undos += 1;
         crate::tcp_decision!(
             cx.now,
@@ -499,7 +499,7 @@ impl Connection {
         self.rack.tlp_end_seq = None;
         if self.rack.tlp_is_retrans && !dsack {
             let flight = self.flight_size();
-            self.undo.active = false;
+            self.undo = None;
             self.cc.on_congestion_event(cx.now, flight, self.mss);
             self.cc.on_recovery_end(cx.now);
             self.trace_congestion(cx);
