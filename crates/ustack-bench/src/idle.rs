@@ -28,6 +28,9 @@ pub fn idle_memory(alloc: &'static StatsAlloc<System>, n: usize, moved: usize) -
     cfg_a.ephemeral_ports = (1024, 65535);
     cfg_b.max_backlog = n + 16;
     cfg_b.max_half_open = n + 16;
+    // And sockets (the default allows 2^20).
+    cfg_a.max_sockets = cfg_a.max_sockets.max(n + 64);
+    cfg_b.max_sockets = cfg_b.max_sockets.max(n + 64);
     let mut a = Stack::new(cfg_a);
     let mut b = Stack::new(cfg_b);
     // One client address has 64,512 ports toward one server port, so the

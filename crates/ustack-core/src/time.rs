@@ -112,6 +112,45 @@ impl fmt::Display for Instant {
     }
 }
 
+/// Durations kept per connection in 32-bit microseconds (RTT estimates
+/// and the like): a thousand times finer than the 1 ms clock granularity
+/// RFC 6298 §2 assumes, up to 71 minutes. [`Micros32::NONE`] stands for
+/// "no value", so an optional duration costs 4 bytes instead of 16.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Micros32(u32);
+
+impl Micros32 {
+    pub const ZERO: Micros32 = Micros32(0);
+    pub const NONE: Micros32 = Micros32(u32::MAX);
+    /// The longest duration held: 2^32 - 2 microseconds.
+    pub const MAX: Micros32 = Micros32(u32::MAX - 1);
+
+    /// Rounds down to whole microseconds; longer durations become [`Micros32::MAX`].
+    pub fn new(d: Duration) -> Self {
+        Micros32(u32::try_from(d.as_micros()).unwrap_or(u32::MAX).min(Self::MAX.0))
+    }
+    pub fn from_option(d: Option<Duration>) -> Self {
+        d.map_or(Self::NONE, Self::new)
+    }
+    pub const fn from_micros(us: u32) -> Self {
+        Micros32(if us > Self::MAX.0 { Self::MAX.0 } else { us })
+    }
+    pub const fn as_micros(self) -> u32 {
+        self.0
+    }
+    pub const fn is_none(self) -> bool {
+        self.0 == u32::MAX
+    }
+    /// The duration; [`Micros32::NONE`] reads as zero (use [`Micros32::get`]
+    /// where "none" matters).
+    pub fn duration(self) -> Duration {
+        if self.is_none() { Duration::ZERO } else { Duration::from_micros(u64::from(self.0)) }
+    }
+    pub fn get(self) -> Option<Duration> {
+        (!self.is_none()).then(|| self.duration())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +174,19 @@ mod tests {
         assert_eq!(Instant::FAR_FUTURE.as_nanos(), u64::MAX - 1);
         assert_eq!(Instant::default(), Instant::ZERO);
         assert_eq!(format!("{:?}", Instant::from_nanos(7)), "Instant { nanos: 7 }");
+    }
+
+    #[test]
+    fn micros32_rounds_down_saturates_and_keeps_none_apart() {
+        assert_eq!(Micros32::new(Duration::from_nanos(2_999)).as_micros(), 2);
+        assert_eq!(Micros32::new(Duration::from_secs(1 << 40)), Micros32::MAX);
+        assert!(!Micros32::MAX.is_none());
+        assert_eq!(Micros32::from_option(None), Micros32::NONE);
+        assert_eq!(Micros32::NONE.get(), None);
+        assert_eq!(Micros32::NONE.duration(), Duration::ZERO);
+        assert_eq!(Micros32::from_micros(u32::MAX), Micros32::MAX);
+        assert_eq!(Micros32::new(Duration::from_millis(5)).get(), Some(Duration::from_millis(5)));
+        // NONE sorts above every value, so `min` with it keeps the value.
+        assert_eq!(Micros32::NONE.min(Micros32::from_micros(7)), Micros32::from_micros(7));
     }
 }

@@ -170,7 +170,9 @@ pub(crate) enum TcpSocket {
         local: Option<SocketAddrV4>,
         cfg: Arc<TcpConfig>,
     },
-    Listener(Listener),
+    /// Boxed like a connection, so a slot is as small as an idle socket
+    /// needs (a listener's queues would double every slot).
+    Listener(Box<Listener>),
     Conn(Box<Connection>),
 }
 
@@ -218,7 +220,7 @@ pub struct Stack {
     /// Listeners by local address (0.0.0.0 for any).
     tcp_listeners: KeyedMap<SocketAddrV4, SocketHandle>,
     /// TCP sockets holding each local port (bound, listening or connected).
-    tcp_ports: KeyedMap<u16, Vec<SocketHandle>>,
+    tcp_ports: KeyedMap<u16, tcp::PortHolders>,
     /// UDP sockets by local address.
     udp_ports: KeyedMap<SocketAddrV4, SocketHandle>,
     /// Socket timers: (deadline, slot index, generation), earliest first.
@@ -243,6 +245,10 @@ pub struct Stack {
     tracer: Tracer,
     /// Limits shared by all TCP connections.
     tcp_shared: crate::tcp::TcpShared,
+    /// `cfg.tcp`, shared by every new socket until it changes a setting of
+    /// its own (copy on write): a socket that keeps the defaults costs no
+    /// copy of them.
+    tcp_defaults: Arc<TcpConfig>,
     now: Instant,
 }
 
@@ -290,6 +296,7 @@ impl Stack {
             tracer: Tracer::default(),
             tcp_shared: crate::tcp::TcpShared::new(cfg.challenge_ack_limit, cfg.ooo_memory_limit, cfg.tcp_memory_limit),
             now: Instant::ZERO,
+            tcp_defaults: Arc::new(cfg.tcp.clone()),
             cfg,
         }
     }
@@ -443,7 +450,30 @@ impl Stack {
         let Ok(slot) = self.slot_mut(h) else { return };
         if slot.timer_at.is_none_or(|t| d < t) {
             slot.timer_at = Some(d);
+            if self.timers.len() == self.timers.capacity() {
+                self.purge_stale_timers();
+            }
             self.timers.push(Reverse((d, h.index, h.generation)));
+        }
+    }
+
+    /// Drops the heap entries nobody waits for (a socket's deadline that
+    /// an earlier one replaced, a closed socket's) before the heap would
+    /// grow: otherwise they stay until their time comes, and a stack whose
+    /// sockets all rearmed a timer holds two entries each, at twice the
+    /// memory. The heap grows only when more than 7/8 of it is live, so a
+    /// purge comes at most once per eighth of the capacity in pushes (the
+    /// cost per push stays constant). Only dead entries go, so what fires,
+    /// and in which order, is the same.
+    fn purge_stale_timers(&mut self) {
+        let slots = &self.slots;
+        self.timers.retain(|&Reverse((t, index, generation))| {
+            let slot = &slots[index as usize];
+            slot.generation == generation && slot.timer_at == Some(t)
+        });
+        let cap = self.timers.capacity();
+        if self.timers.len() > cap - cap / 8 {
+            self.timers.reserve(cap.max(4));
         }
     }
 
@@ -682,5 +712,54 @@ impl Stack {
 
     pub fn buffer_bytes(&self) -> usize {
         self.tcp_connections().map(|(_, c)| c.buffer_bytes()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::size_of;
+
+    /// Issue 6: an idle established connection costs at most 1 KiB of heap,
+    /// buffers excluded while empty (BENCHMARKS.md, `ustack-bench
+    /// idle-memory`). Most of it is these structures; this pins their
+    /// layout so a field added without thought shows here, not only in the
+    /// benchmark. A layout check, not a timing one: raise a bound only with
+    /// the reason and a new idle-memory figure.
+    #[test]
+    fn idle_connection_layout_stays_within_the_1_kib_budget() {
+        // The transmission control block, boxed in its slot. (Recovery
+        // state, the out-of-order queue and CUBIC's undo copy are boxed
+        // separately and exist only while in use.)
+        assert!(size_of::<Connection>() <= 840, "Connection is {} bytes", size_of::<Connection>());
+        // One per socket in the slot table.
+        assert!(size_of::<Slot>() <= 48, "Slot is {} bytes", size_of::<Slot>());
+        // One entry per timer in the heap.
+        assert_eq!(size_of::<Reverse<(Instant, u32, u32)>>(), 16);
+        // The connection-table entry.
+        assert!(size_of::<((SocketAddrV4, SocketAddrV4), SocketHandle)>() <= 20);
+    }
+
+    /// Deadlines that move earlier leave dead entries behind; they are
+    /// purged before the heap grows, so it holds about one entry per
+    /// waiting socket, and only the live deadline is reported.
+    #[test]
+    fn superseded_timer_entries_do_not_pile_up() {
+        let mut stack = Stack::new(StackConfig::ip("10.0.0.1/24".parse().unwrap()));
+        let handles: Vec<_> = (0..100).map(|_| stack.tcp_socket().unwrap()).collect();
+        for round in 0..50u64 {
+            for &h in &handles {
+                stack.schedule(h, Some(Instant::from_secs(1_000 - round)));
+            }
+        }
+        let live = handles.len();
+        assert!(stack.timers.len() <= live + live / 4 + 4, "{} entries for {live} sockets", stack.timers.len());
+        assert!(stack.timers.capacity() <= 4 * live, "capacity {}", stack.timers.capacity());
+        assert_eq!(stack.poll_timeout(), Some(Instant::from_secs(951)));
+        // A closed socket's entry is dead too.
+        for &h in &handles {
+            stack.close(h).unwrap();
+        }
+        assert_eq!(stack.poll_timeout(), None);
     }
 }

@@ -13,6 +13,7 @@ use crate::tcp::{Connection, Cx, Listener, State, TcpConfig};
 use crate::time::Instant;
 use crate::trace::{Direction, EventKind};
 use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
+use std::collections::hash_map::Entry;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
@@ -21,10 +22,55 @@ use std::sync::Arc;
 /// moving another's starting point.
 pub(super) const PORT_TABLE: usize = 256;
 
+/// The TCP sockets holding one local port. Most ports have one (each
+/// ephemeral port of a client's connections), held inline; a server's port
+/// has a list (its listener and every connection it accepted).
+#[derive(Debug)]
+pub(super) enum PortHolders {
+    One(SocketHandle),
+    Many(Vec<SocketHandle>),
+}
+
+impl PortHolders {
+    pub(super) fn as_slice(&self) -> &[SocketHandle] {
+        match self {
+            PortHolders::One(h) => core::slice::from_ref(h),
+            PortHolders::Many(v) => v,
+        }
+    }
+
+    /// Adds a holder; returns its position.
+    fn push(&mut self, h: SocketHandle) -> u32 {
+        match self {
+            PortHolders::One(first) => *self = PortHolders::Many(vec![*first, h]),
+            PortHolders::Many(v) => v.push(h),
+        }
+        (self.as_slice().len() - 1) as u32
+    }
+
+    /// Removes the holder at `pos` (the last one takes its place); returns
+    /// the holders left, or None when none is. A list down to one holder
+    /// goes back inline, giving its storage back.
+    fn swap_remove(&mut self, pos: usize) -> Option<&[SocketHandle]> {
+        match self {
+            PortHolders::One(_) => return None,
+            PortHolders::Many(v) => {
+                v.swap_remove(pos);
+                match v.as_slice() {
+                    [] => return None,
+                    &[only] => *self = PortHolders::One(only),
+                    _ => {}
+                }
+            }
+        }
+        Some(self.as_slice())
+    }
+}
+
 impl Stack {
     /// A new TCP socket (CLOSED), with the stack's default settings.
     pub fn tcp_socket(&mut self) -> Result<SocketHandle, Error> {
-        let cfg = Arc::new(self.cfg.tcp.clone());
+        let cfg = Arc::clone(&self.tcp_defaults);
         self.alloc(Socket::Tcp(TcpSocket::Idle { local: None, cfg }))
     }
 
@@ -54,7 +100,7 @@ impl Stack {
         let Some(holders) = self.tcp_ports.get(&port) else {
             return true;
         };
-        holders.iter().all(|&other| {
+        holders.as_slice().iter().all(|&other| {
             let Ok(slot) = self.slot(other) else {
                 return true;
             };
@@ -76,9 +122,13 @@ impl Stack {
     /// accepted (tens of thousands in TIME-WAIT on a busy server), is let
     /// go in constant time.
     fn claim_port(&mut self, port: u16, h: SocketHandle) {
-        let holders = self.tcp_ports.entry(port).or_default();
-        holders.push(h);
-        let pos = (holders.len() - 1) as u32;
+        let pos = match self.tcp_ports.entry(port) {
+            Entry::Vacant(e) => {
+                e.insert(PortHolders::One(h));
+                0
+            }
+            Entry::Occupied(mut e) => e.get_mut().push(h),
+        };
         if let Ok(slot) = self.slot_mut(h) {
             slot.port_pos = pos;
         }
@@ -87,14 +137,18 @@ impl Stack {
     fn unclaim_port(&mut self, port: u16, h: SocketHandle) {
         let Some(holders) = self.tcp_ports.get_mut(&port) else { return };
         let hint = self.slots.get(h.index as usize).map_or(0, |s| s.port_pos as usize);
-        let pos = if holders.get(hint) == Some(&h) { Some(hint) } else { holders.iter().position(|&x| x == h) };
+        let list = holders.as_slice();
+        let pos = if list.get(hint) == Some(&h) { Some(hint) } else { list.iter().position(|&x| x == h) };
         let Some(pos) = pos else { return };
-        holders.swap_remove(pos);
-        if let Some(&moved) = holders.get(pos) {
-            self.slots[moved.index as usize].port_pos = pos as u32;
-        }
-        if holders.is_empty() {
-            self.tcp_ports.remove(&port);
+        match holders.swap_remove(pos) {
+            None => {
+                self.tcp_ports.remove(&port);
+            }
+            Some(list) => {
+                if let Some(&moved) = list.get(pos) {
+                    self.slots[moved.index as usize].port_pos = pos as u32;
+                }
+            }
         }
     }
 
@@ -198,7 +252,7 @@ impl Stack {
         };
         // Children inherit the listener's settings.
         let cfg = core::mem::take(cfg);
-        *sock = TcpSocket::Listener(Listener::new(local, backlog, max_half_open, cfg));
+        *sock = TcpSocket::Listener(Box::new(Listener::new(local, backlog, max_half_open, cfg)));
         self.tcp_listeners.insert(local, h);
         Ok(())
     }
@@ -254,7 +308,7 @@ impl Stack {
                     .pick_connect_port(src, remote, |s, p| {
                         !s.tcp_conns.contains_key(&(SocketAddrV4::new(src, p), remote))
                             && s.tcp_ports.get(&p).is_none_or(|v| {
-                                v.iter().all(|&o| {
+                                v.as_slice().iter().all(|&o| {
                                     matches!(
                                         s.slot(o).map(|sl| sl.socket.as_ref()),
                                         Ok(Some(Socket::Tcp(TcpSocket::Conn(_))))

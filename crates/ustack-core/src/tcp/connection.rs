@@ -65,10 +65,11 @@ pub(crate) struct CwndUse {
     /// The round ends when this is acknowledged.
     pub round_end: SeqNumber,
     /// Largest flight and whether cwnd stopped sending, this round and the
-    /// previous one.
-    pub max_flight: usize,
+    /// previous one. (A flight is less than 2^31 bytes, the sequence space
+    /// in flight, so 32 bits hold it.)
+    pub max_flight: u32,
     pub limited: bool,
-    pub prev_max_flight: usize,
+    pub prev_max_flight: u32,
     pub prev_limited: bool,
 }
 
@@ -184,15 +185,18 @@ pub struct Connection {
     /// marked lost.
     pub(crate) in_flight: usize,
     /// Lost segments awaiting retransmission.
-    pub(crate) lost_count: usize,
+    pub(crate) lost_count: u32,
     /// Bytes SACKed above SND.UNA.
     pub(crate) sacked_bytes: usize,
     /// RACK-TLP state (RFC 8985).
     pub(crate) rack: super::recovery::Rack,
-    /// Proportional rate reduction during fast recovery (RFC 6937).
-    pub(crate) prr: super::recovery::Prr,
-    /// The window before the current recovery, for undo.
-    pub(crate) undo: super::recovery::Undo,
+    /// Proportional rate reduction during fast recovery (RFC 6937):
+    /// allocated when fast recovery begins, given back when it ends.
+    pub(crate) prr: Option<Box<super::recovery::Prr>>,
+    /// The window before the last fast recovery, for undo, while the
+    /// episode may still be undone: it is in progress, or it ended and the
+    /// D-SACKs for its retransmissions may still be on their way.
+    pub(crate) undo: Option<Box<super::recovery::Undo>>,
     /// The tail loss probe sends one new segment regardless of cwnd.
     pub(crate) tlp_send_new: bool,
     /// A duplicate to report in the next ACK's first SACK block (RFC 2883).
@@ -214,7 +218,10 @@ pub struct Connection {
     pub(crate) unacked_since: Option<Instant>,
     /// Receive-side RTT (from echoed timestamps) and the bytes the
     /// application took in the current measurement round, for auto-tuning.
-    pub(crate) rcv_rtt: Option<Duration>,
+    /// (Nanoseconds, zero for none: samples are whole milliseconds, at
+    /// least one, so a smoothed value is never zero; 8 bytes where an
+    /// `Option<Duration>` takes 16.)
+    rcv_rtt_nanos: u64,
     pub(crate) rcv_space_start: Instant,
     pub(crate) rcv_space_bytes: usize,
     /// TSecr of the segment being processed.
@@ -222,9 +229,10 @@ pub struct Connection {
     /// What the application consumed in the previous auto-tuning round.
     pub(crate) rcv_space_prev: usize,
     /// Out-of-order bytes last reported to the stack's total.
-    pub(crate) ooo_reported: usize,
-    /// Buffered bytes counted in the stack-wide total.
-    mem_reported: usize,
+    ooo_reported: u32,
+    /// Buffered bytes counted in the stack-wide total. (Both are within
+    /// the two buffers, 1 GiB each at most: 32 bits hold them.)
+    mem_reported: u32,
     /// When data last arrived, for quick-ACK after idle.
     pub(crate) last_data_at: Option<Instant>,
     /// When pacing lets the next segment go.
@@ -352,8 +360,10 @@ pub fn receive_window_shift(cfg: &TcpConfig) -> u8 {
 }
 
 /// Records `now` as the figure reported to a stack-wide total and returns
-/// the change to apply to that total.
-fn report(now: usize, reported: &mut usize) -> isize {
+/// the change to apply to that total. (`now` is a buffer figure, below
+/// 2^31; a larger one would be reported as 2^32 - 1.)
+fn report(now: usize, reported: &mut u32) -> isize {
+    let now = u32::try_from(now).unwrap_or(u32::MAX);
     let delta = now as isize - *reported as isize;
     *reported = now;
     delta
@@ -407,8 +417,8 @@ impl Connection {
             // Sequence numbers start from the ISS, not zero: comparisons are
             // modulo 2^32 (RFC 9293 §3.4), and zero may lie "ahead" of it.
             rack: super::recovery::Rack { reo_wnd_mult: 1, fack: iss, end_seq: iss, ..Default::default() },
-            prr: Default::default(),
-            undo: Default::default(),
+            prr: None,
+            undo: None,
             tlp_send_new: false,
             dsack: None,
             cwnd_use: CwndUse { round_end: iss, ..CwndUse::default() },
@@ -418,7 +428,7 @@ impl Connection {
             keepalive_probes: 0,
             keepalive_due: false,
             unacked_since: None,
-            rcv_rtt: None,
+            rcv_rtt_nanos: 0,
             rcv_space_start: now,
             rcv_space_bytes: 0,
             last_tsecr: None,
@@ -684,7 +694,7 @@ impl Connection {
 
     /// Out-of-order bytes counted in the stack's total.
     pub(crate) fn ooo_reported(&self) -> usize {
-        self.ooo_reported
+        self.ooo_reported as usize
     }
 
     /// Bytes held in the buffers: unacknowledged and unsent, readable, and
@@ -701,14 +711,14 @@ impl Connection {
 
     /// Buffered bytes counted in the stack's total.
     pub(crate) fn mem_reported(&self) -> usize {
-        self.mem_reported
+        self.mem_reported as usize
     }
 
     /// How many more bytes this connection may buffer: what is left of the
     /// stack-wide budget, but at least up to [`super::MEMORY_FLOOR`].
     pub(crate) fn memory_room(&self, shared: &super::TcpShared) -> usize {
         let held = self.buffered();
-        let total = shared.mem_bytes.saturating_sub(self.mem_reported) + held;
+        let total = shared.mem_bytes.saturating_sub(self.mem_reported()) + held;
         shared.mem_limit.saturating_sub(total).max(super::MEMORY_FLOOR.saturating_sub(held))
     }
 
@@ -739,7 +749,7 @@ impl Connection {
             in_flight: self.in_flight,
             backoff: self.rtt.backoff(),
             sacked_bytes: self.sacked_bytes,
-            lost_segments: self.lost_count,
+            lost_segments: self.lost_count as usize,
             dsacks: c.dsacks,
             undos: c.undos,
             reordering: self.rack.reordering_seen,
@@ -822,6 +832,15 @@ impl Connection {
         let _ = cx;
     }
 
+    /// The receive-side RTT estimate (from echoed timestamps), if any.
+    pub(crate) fn rcv_rtt(&self) -> Option<Duration> {
+        (self.rcv_rtt_nanos != 0).then(|| Duration::from_nanos(self.rcv_rtt_nanos))
+    }
+
+    pub(crate) fn set_rcv_rtt(&mut self, rtt: Duration) {
+        self.rcv_rtt_nanos = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX).max(1);
+    }
+
     /// Receive-buffer auto-tuning: once per receive-side RTT, grow the
     /// buffer to twice what the application consumed in that RTT, so the
     /// window keeps ahead of the bandwidth-delay product (the scheme of
@@ -831,7 +850,7 @@ impl Connection {
         if !self.cfg.autotune {
             return;
         }
-        let Some(rtt) = self.rcv_rtt.or(self.rtt.srtt()) else { return };
+        let Some(rtt) = self.rcv_rtt().or(self.rtt.srtt()) else { return };
         if now.saturating_duration_since(self.rcv_space_start) < rtt {
             return;
         }
@@ -1073,7 +1092,8 @@ impl Connection {
                 let flight = self.flight_size();
                 self.cc.on_rto(cx.now, flight, self.mss);
                 self.recovery = Recovery::Loss { recover: self.snd_nxt };
-                self.undo.active = false;
+                self.prr = None;
+                self.undo = None;
                 self.dupacks = 0;
                 self.dupack_credit = 0;
                 self.rack.reorder_deadline = None;
@@ -1117,7 +1137,7 @@ impl Connection {
         // less than twice what was in flight; in congestion avoidance, when
         // the window stopped sending in this round or the last. A window
         // the receiver or the application holds back is not grown.
-        let max_flight = u.max_flight.max(u.prev_max_flight).max(flight_before);
+        let max_flight = (u.max_flight.max(u.prev_max_flight) as usize).max(flight_before);
         let cwnd_limited = if cwnd < self.cc.ssthresh() { cwnd < 2 * max_flight } else { u.limited || u.prev_limited };
         let app_limited = !cwnd_limited;
         let ack = super::congestion::Ack {

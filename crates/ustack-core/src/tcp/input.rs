@@ -811,7 +811,7 @@ impl Connection {
             let ms = self.ts_now(now).wrapping_sub(ecr) as i32;
             if ms >= 0 {
                 let r = crate::time::Duration::from_millis(ms.max(1) as u64);
-                self.rcv_rtt = Some(self.rcv_rtt.map_or(r, |old| old * 7 / 8 + r / 8));
+                self.set_rcv_rtt(self.rcv_rtt().map_or(r, |old| old * 7 / 8 + r / 8));
             }
         }
     }
@@ -889,7 +889,7 @@ impl Connection {
         // that would be held out of order is dropped (and acknowledged, so
         // the sender learns where the hole is).
         if seq > self.rcv_nxt
-            && cx.shared.ooo_bytes + self.rx.out_of_order_bytes().saturating_sub(self.ooo_reported) + payload.len()
+            && cx.shared.ooo_bytes + self.rx.out_of_order_bytes().saturating_sub(self.ooo_reported()) + payload.len()
                 > cx.shared.ooo_limit
         {
             cx.stats.ooo_limit_drops += 1;

@@ -148,7 +148,7 @@ impl Connection {
         // recovery (RFC 6937), pipe < cwnd otherwise.
         if !self.rexmit_now {
             let allowed = match self.recovery {
-                Recovery::Fast { .. } => self.prr.sndcnt > 0,
+                Recovery::Fast { .. } => self.prr_sndcnt() > 0,
                 _ => self.pipe() < self.cc.cwnd(),
             };
             if !allowed {
@@ -184,8 +184,8 @@ impl Connection {
         self.lost_count -= 1;
         self.in_flight += seg_len;
         self.on_recovery_send(seg_len);
-        if self.undo.active {
-            self.undo.retrans += 1;
+        if let Some(undo) = self.undo.as_deref_mut() {
+            undo.retrans += 1;
         }
         cx.stats.retransmitted_segments += 1;
         self.info.retransmits += 1;
@@ -240,7 +240,7 @@ impl Connection {
         let cwnd_room = if self.tlp_send_new {
             max
         } else if let Recovery::Fast { .. } = self.recovery {
-            self.prr.sndcnt
+            self.prr_sndcnt()
         } else if pipe == 0 {
             max.max(1)
         } else {
@@ -313,7 +313,7 @@ impl Connection {
         self.rack.sent.insert((cx.now, seq.0));
         self.pace(cx.now, seg_len);
         self.in_flight += seg_len;
-        self.cwnd_use.max_flight = self.cwnd_use.max_flight.max(self.in_flight);
+        self.cwnd_use.max_flight = self.cwnd_use.max_flight.max(u32::try_from(self.in_flight).unwrap_or(u32::MAX));
         self.last_send_at = Some(cx.now);
         if self.unacked_since.is_none() {
             self.unacked_since = Some(cx.now);
@@ -356,9 +356,9 @@ impl Connection {
 
     /// Counts what is sent during fast recovery against PRR's budget.
     fn on_recovery_send(&mut self, len: usize) {
-        if let Recovery::Fast { .. } = self.recovery {
-            self.prr.out += len;
-            self.prr.sndcnt = self.prr.sndcnt.saturating_sub(len);
+        if let (Recovery::Fast { .. }, Some(prr)) = (self.recovery, self.prr.as_deref_mut()) {
+            prr.out += len;
+            prr.sndcnt = prr.sndcnt.saturating_sub(len);
         }
     }
 

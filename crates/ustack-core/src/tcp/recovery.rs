@@ -29,7 +29,7 @@ pub const DUP_THRESH: u32 = 3;
 /// The worst-case delayed-ACK time TLP allows for (RFC 8985 §7.2, WCDelAckT).
 const WC_DEL_ACK: Duration = Duration::from_millis(200);
 /// Recoveries a widened reordering window persists for (RFC 8985 §6.2.4).
-const REO_WND_PERSIST: u32 = 16;
+const REO_WND_PERSIST: u8 = 16;
 
 /// RACK and TLP state (RFC 8985 §5).
 #[derive(Clone, Debug, Default)]
@@ -37,15 +37,16 @@ pub(crate) struct Rack {
     /// Send time and end of the most recently sent segment delivered.
     pub xmit_ts: Option<Instant>,
     pub end_seq: SeqNumber,
-    /// RTT of that segment.
-    pub rtt: Duration,
+    /// RTT of that segment, in nanoseconds (8 bytes; a `Duration` takes 16).
+    pub rtt_nanos: u64,
     /// Highest sequence number SACKed or acknowledged (SND.FACK).
     pub fack: SeqNumber,
     /// Reordering has been seen on this connection.
     pub reordering_seen: bool,
-    /// Multiplier of min_RTT/4 for the reordering window (RFC 8985 §6.2.4).
-    pub reo_wnd_mult: u32,
-    pub reo_wnd_persist: u32,
+    /// Multiplier of min_RTT/4 for the reordering window (RFC 8985 §6.2.4),
+    /// at most 8.
+    pub reo_wnd_mult: u8,
+    pub reo_wnd_persist: u8,
     /// A D-SACK arrived since the window was last widened.
     pub dsack_round: bool,
     /// When the reordering timer fires.
@@ -76,7 +77,9 @@ pub(crate) struct Prr {
     pub sndcnt: usize,
 }
 
-/// What the window was before a recovery, to undo it if spurious.
+/// What the window was before a recovery, to undo it if spurious. A
+/// connection holds one (boxed) from a fast recovery until the episode can
+/// no longer be undone.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Undo {
     pub cwnd: usize,
@@ -88,9 +91,6 @@ pub(crate) struct Undo {
     pub retrans: u32,
     /// A D-SACK reported one of this episode's retransmissions.
     pub dsacked: bool,
-    /// The episode may still be undone: it is in progress, or it ended and
-    /// the D-SACKs for its retransmissions may still be on their way.
-    pub active: bool,
 }
 
 /// What SACK processing of one ACK found.
@@ -233,10 +233,13 @@ impl Connection {
         self.rack.dsack_round = true;
         // RFC 3708 §3: each duplicate reported within the episode's data
         // is a retransmission that was not needed.
-        if self.undo.active && r > self.undo.marker {
-            let segments = (r - l).div_ceil(self.mss.max(1)) as u32;
-            self.undo.retrans = self.undo.retrans.saturating_sub(segments);
-            self.undo.dsacked = true;
+        let mss = self.mss.max(1);
+        if let Some(undo) = self.undo.as_deref_mut()
+            && r > undo.marker
+        {
+            let segments = (r - l).div_ceil(mss) as u32;
+            undo.retrans = undo.retrans.saturating_sub(segments);
+            undo.dsacked = true;
         }
     }
 
@@ -262,7 +265,7 @@ impl Connection {
         if newer {
             self.rack.xmit_ts = Some(seg.sent_at);
             self.rack.end_seq = seg.end;
-            self.rack.rtt = rtt;
+            self.rack.rtt_nanos = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX);
         }
     }
 
@@ -276,7 +279,7 @@ impl Connection {
         }
         let min_rtt = self.rtt.min_rtt().unwrap_or(Duration::ZERO);
         let srtt = self.rtt.srtt().unwrap_or(min_rtt);
-        (min_rtt / 4 * self.rack.reo_wnd_mult.max(1)).min(srtt)
+        (min_rtt / 4 * u32::from(self.rack.reo_wnd_mult.max(1))).min(srtt)
     }
 
     fn sacked_segments_at_least(&self, n: usize) -> bool {
@@ -290,7 +293,7 @@ impl Connection {
     pub(crate) fn rack_detect_loss(&mut self, now: Instant) -> usize {
         let Some(xmit_ts) = self.rack.xmit_ts else { return 0 };
         let reo_wnd = self.rack_reo_wnd();
-        let wait = self.rack.rtt + reo_wnd;
+        let wait = Duration::from_nanos(self.rack.rtt_nanos) + reo_wnd;
         let mut expired: Vec<(Instant, u32)> = Vec::new();
         let mut timeout: Option<Duration> = None;
         for &(sent_at, start) in self.rack.sent.range(..=(xmit_ts, u32::MAX)) {
@@ -353,21 +356,20 @@ impl Connection {
             if self.sack_ok { "RACK, RFC 8985 §6.2" } else { "three duplicate ACKs, RFC 5681 §3.2" }
         );
         let flight = self.flight_size();
-        self.undo = Undo {
+        self.undo = Some(Box::new(Undo {
             cwnd: self.cc.cwnd(),
             ssthresh: self.cc.ssthresh(),
             marker: self.snd_una,
             retrans: 0,
             dsacked: false,
-            active: true,
-        };
+        }));
         self.cc.on_congestion_event(cx.now, flight, self.mss);
         self.recovery = Recovery::Fast { recover: self.snd_nxt };
         // RFC 6937 §3: RecoverFS is what the episode will see delivered;
         // bytes SACKed already never count in prr_delivered, so they are
         // left out, or the window would end the episode short of ssthresh.
         let undelivered = (self.snd_nxt - self.snd_una).saturating_sub(self.sacked_bytes);
-        self.prr = Prr { delivered: 0, out: 0, recover_fs: undelivered.max(1), sndcnt: 0 };
+        self.prr = Some(Box::new(Prr { delivered: 0, out: 0, recover_fs: undelivered.max(1), sndcnt: 0 }));
         // The first retransmission goes at once (RFC 6675 §5 step 4.3).
         self.rexmit_now = true;
         self.rack.tlp_deadline = None;
@@ -378,19 +380,24 @@ impl Connection {
     /// PRR (RFC 6937 §3.1): how much may be sent for `delivered` bytes this
     /// ACK reported delivered.
     pub(crate) fn prr_on_ack(&mut self, delivered: usize) {
-        self.prr.delivered += delivered;
-        let pipe = self.pipe();
-        let ssthresh = self.cc.ssthresh();
+        let (pipe, ssthresh, mss) = (self.pipe(), self.cc.ssthresh(), self.mss);
+        let Some(prr) = self.prr.as_deref_mut() else { return };
+        prr.delivered += delivered;
         let sndcnt = if pipe > ssthresh {
             // Proportional rate reduction.
-            let target = (self.prr.delivered as u128 * ssthresh as u128).div_ceil(self.prr.recover_fs as u128) as usize;
-            target.saturating_sub(self.prr.out)
+            let target = (prr.delivered as u128 * ssthresh as u128).div_ceil(prr.recover_fs as u128) as usize;
+            target.saturating_sub(prr.out)
         } else {
             // Slow-start reduction bound (PRR-SSRB).
-            let limit = self.prr.delivered.saturating_sub(self.prr.out).max(delivered) + self.mss;
+            let limit = prr.delivered.saturating_sub(prr.out).max(delivered) + mss;
             (ssthresh - pipe).min(limit)
         };
-        self.prr.sndcnt = sndcnt;
+        prr.sndcnt = sndcnt;
+    }
+
+    /// What PRR lets fast recovery send now (zero outside it).
+    pub(crate) fn prr_sndcnt(&self) -> usize {
+        self.prr.as_ref().map_or(0, |p| p.sndcnt)
     }
 
     /// Leaves recovery once everything sent before it began is
@@ -399,6 +406,7 @@ impl Connection {
     pub(crate) fn exit_recovery(&mut self, cx: &mut Cx) {
         let was = self.recovery;
         self.recovery = Recovery::Open;
+        self.prr = None;
         self.dupacks = 0;
         self.dupack_credit = 0;
         // Fast recovery ends at ssthresh (RFC 6582 §3.2 step 3); after a
@@ -412,7 +420,7 @@ impl Connection {
             // congestion event.
             self.try_undo(cx);
         } else {
-            self.undo.active = false;
+            self.undo = None;
         }
         self.rack_update_reo_wnd();
         self.trace_congestion(cx);
@@ -422,11 +430,10 @@ impl Connection {
     /// have shown every retransmission of it needless (RFC 3708 §3, Linux's
     /// tcp_try_undo_dsack). Returns whether it did.
     pub(crate) fn try_undo(&mut self, cx: &mut Cx) -> bool {
-        if !(self.undo.active && self.undo.dsacked && self.undo.retrans == 0) {
+        let Some(undo) = self.undo.take_if(|u| u.dsacked && u.retrans == 0) else {
             return false;
-        }
-        self.undo.active = false;
-        self.cc.undo(self.undo.cwnd, self.undo.ssthresh);
+        };
+        self.cc.undo(undo.cwnd, undo.ssthresh);
         self.info.undos += 1;
         crate::tcp_decision!(
             cx.now,
@@ -492,7 +499,7 @@ impl Connection {
         self.rack.tlp_end_seq = None;
         if self.rack.tlp_is_retrans && !dsack {
             let flight = self.flight_size();
-            self.undo.active = false;
+            self.undo = None;
             self.cc.on_congestion_event(cx.now, flight, self.mss);
             self.cc.on_recovery_end(cx.now);
             self.trace_congestion(cx);

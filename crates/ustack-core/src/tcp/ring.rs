@@ -7,43 +7,50 @@
 /// Smallest allocation, so that small exchanges do not reallocate often.
 const MIN_ALLOC: usize = 2048;
 
+/// The largest limit a ring takes: 1 GiB, the largest window TCP can
+/// offer (RFC 7323 §2.3). A socket buffer beyond it could not be used (the
+/// sequence space covers 2^31 bytes in flight), and the bound lets the
+/// indexes be 32-bit: every connection holds two rings.
+pub const MAX_LIMIT: usize = 1 << 30;
+
 #[derive(Debug, Default)]
 pub struct Ring {
-    buf: Vec<u8>,
+    /// The storage; empty while the ring is (no capacity kept).
+    buf: Box<[u8]>,
     /// Index in `buf` of the first byte.
-    head: usize,
+    head: u32,
     /// Bytes held, starting at `head`.
-    len: usize,
-    /// Most bytes this ring may ever hold.
-    limit: usize,
+    len: u32,
+    /// Most bytes this ring may ever hold (at most [`MAX_LIMIT`]).
+    limit: u32,
 }
 
 impl Ring {
     pub fn new(limit: usize) -> Self {
-        Ring { buf: Vec::new(), head: 0, len: 0, limit }
+        Ring { buf: Box::default(), head: 0, len: 0, limit: limit.min(MAX_LIMIT) as u32 }
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
     pub fn limit(&self) -> usize {
-        self.limit
+        self.limit as usize
     }
     /// Bytes that can still be added at the end.
     pub fn free(&self) -> usize {
-        self.limit - self.len
+        (self.limit - self.len) as usize
     }
     /// Bytes of storage currently allocated.
     pub fn allocated(&self) -> usize {
         self.buf.len()
     }
 
-    /// Changes the limit; never below what is held.
+    /// Changes the limit; never below what is held nor above [`MAX_LIMIT`].
     pub fn set_limit(&mut self, limit: usize) {
-        self.limit = limit.max(self.len);
+        self.limit = (limit.min(MAX_LIMIT) as u32).max(self.len);
     }
 
     /// Makes room for `end` bytes counted from the head.
@@ -51,15 +58,17 @@ impl Ring {
         if end <= self.buf.len() {
             return;
         }
-        let new_cap = end.next_power_of_two().max(MIN_ALLOC).min(self.limit.next_power_of_two().max(MIN_ALLOC));
-        let mut new = vec![0u8; new_cap];
+        let limit = self.limit();
+        let new_cap = end.next_power_of_two().max(MIN_ALLOC).min(limit.next_power_of_two().max(MIN_ALLOC));
+        let mut new = vec![0u8; new_cap].into_boxed_slice();
         // Unwrap the old contents to the start of the new storage. Bytes
         // beyond `len` (out-of-order data in a receive ring) are kept too.
         let old_cap = self.buf.len();
         if old_cap > 0 {
-            let first = old_cap - self.head;
-            new[..first].copy_from_slice(&self.buf[self.head..]);
-            new[first..old_cap].copy_from_slice(&self.buf[..self.head]);
+            let head = self.head as usize;
+            let first = old_cap - head;
+            new[..first].copy_from_slice(&self.buf[head..]);
+            new[first..old_cap].copy_from_slice(&self.buf[..head]);
         }
         self.buf = new;
         self.head = 0;
@@ -71,8 +80,8 @@ impl Ring {
         if n == 0 {
             return 0;
         }
-        self.write_at(self.len, &data[..n]);
-        self.len += n;
+        self.write_at(self.len(), &data[..n]);
+        self.len += n as u32;
         n
     }
 
@@ -80,16 +89,17 @@ impl Ring {
     /// `len` (a receive buffer holding out-of-order data). Nothing past the
     /// limit is written; returns how many bytes were stored.
     pub fn write_at(&mut self, offset: usize, data: &[u8]) -> usize {
-        if offset >= self.limit {
+        let limit = self.limit();
+        if offset >= limit {
             return 0;
         }
-        let n = data.len().min(self.limit - offset);
+        let n = data.len().min(limit - offset);
         if n == 0 {
             return 0;
         }
         self.reserve(offset + n);
         let cap = self.buf.len();
-        let start = (self.head + offset) % cap;
+        let start = (self.head as usize + offset) % cap;
         let first = n.min(cap - start);
         self.buf[start..start + first].copy_from_slice(&data[..first]);
         self.buf[..n - first].copy_from_slice(&data[first..n]);
@@ -98,19 +108,20 @@ impl Ring {
 
     /// Declares `n` more bytes after `len` valid (written by `write_at`).
     pub fn extend_len(&mut self, n: usize) {
-        debug_assert!(self.len + n <= self.limit);
-        self.len = (self.len + n).min(self.limit);
+        debug_assert!(self.len() + n <= self.limit());
+        self.len = (self.len() + n).min(self.limit()) as u32;
     }
 
     /// Copies bytes from `offset` into `out`; returns how many were copied
     /// (limited by `len`).
     pub fn read_at(&self, offset: usize, out: &mut [u8]) -> usize {
-        if offset >= self.len {
+        let len = self.len();
+        if offset >= len {
             return 0;
         }
-        let n = out.len().min(self.len - offset);
+        let n = out.len().min(len - offset);
         let cap = self.buf.len();
-        let start = (self.head + offset) % cap;
+        let start = (self.head as usize + offset) % cap;
         let first = n.min(cap - start);
         out[..first].copy_from_slice(&self.buf[start..start + first]);
         out[first..n].copy_from_slice(&self.buf[..n - first]);
@@ -122,27 +133,27 @@ impl Ring {
         if self.len == 0 {
             return (&[], &[]);
         }
-        let cap = self.buf.len();
-        let first = self.len.min(cap - self.head);
-        (&self.buf[self.head..self.head + first], &self.buf[..self.len - first])
+        let (cap, head, len) = (self.buf.len(), self.head as usize, self.len());
+        let first = len.min(cap - head);
+        (&self.buf[head..head + first], &self.buf[..len - first])
     }
 
     /// Drops `n` bytes from the front. When the ring becomes empty and
     /// nothing lies beyond it, the storage is given back.
     pub fn consume(&mut self, n: usize) {
-        let n = n.min(self.len);
+        let n = n.min(self.len());
         if n == 0 {
             return;
         }
-        self.head = (self.head + n) % self.buf.len();
-        self.len -= n;
+        self.head = ((self.head as usize + n) % self.buf.len()) as u32;
+        self.len -= n as u32;
     }
 
     /// Frees the storage if the ring is empty and `keep_beyond` is false
     /// (receive rings keep it while out-of-order data lies past `len`).
     pub fn release_if_empty(&mut self) {
         if self.len == 0 && !self.buf.is_empty() {
-            self.buf = Vec::new();
+            self.buf = Box::default();
             self.head = 0;
         }
     }
@@ -198,5 +209,18 @@ mod tests {
         let mut r = Ring::new(10);
         assert_eq!(r.write_at(8, b"abcd"), 2);
         assert_eq!(r.write_at(10, b"x"), 0);
+    }
+
+    #[test]
+    fn limits_are_capped_at_the_largest_window() {
+        let mut r = Ring::new(usize::MAX);
+        assert_eq!(r.limit(), MAX_LIMIT);
+        r.set_limit(5 << 30);
+        assert_eq!(r.limit(), MAX_LIMIT);
+        r.push(b"abc");
+        r.set_limit(1);
+        assert_eq!(r.limit(), 3, "never below what is held");
+        // Two per connection: a layout check (issue 6), not a timing one.
+        assert!(core::mem::size_of::<Ring>() <= 32);
     }
 }

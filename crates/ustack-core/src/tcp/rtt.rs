@@ -1,70 +1,96 @@
 //! Retransmission timeout per RFC 6298.
 
-use crate::time::Duration;
+use crate::time::{Duration, Micros32};
 
 /// Clock granularity G of RFC 6298 §2: the timer resolution we assume.
 const GRANULARITY: Duration = Duration::from_millis(1);
 
+/// A duration in nanoseconds; `NONE` for "no sample yet".
+type Nanos = u64;
+const NONE: Nanos = u64::MAX;
+
+fn nanos(d: Duration) -> Nanos {
+    u64::try_from(d.as_nanos()).unwrap_or(NONE - 1).min(NONE - 1)
+}
+
+fn optional(n: Nanos) -> Option<Duration> {
+    (n != NONE).then(|| Duration::from_nanos(n))
+}
+
 /// SRTT, RTTVAR and the RTO with its exponential backoff.
+///
+/// Every connection holds one, so it is kept compact (48 bytes, not the
+/// 120 of `Option<Duration>` fields): the estimates in 64-bit nanoseconds,
+/// computed exactly as with `Duration` (a rounder unit would move every
+/// timer a little and with it every seeded simulation); the configured
+/// bounds and the statistics-only latest sample in 32-bit microseconds
+/// ([`Micros32`]).
 #[derive(Clone, Debug)]
 pub struct RttEstimator {
-    srtt: Option<Duration>,
-    rttvar: Duration,
+    srtt: Nanos,
+    rttvar: Nanos,
     /// RTO before backoff.
-    base_rto: Duration,
-    /// Consecutive timeouts; each doubles the RTO (RFC 6298 §5.5).
-    backoff: u32,
-    min_rto: Duration,
-    max_rto: Duration,
-    /// The latest sample, for statistics.
-    latest: Option<Duration>,
+    base_rto: Nanos,
     /// The smallest sample seen, as RACK and Linux's `min_rtt` use it.
-    min_rtt: Option<Duration>,
+    min_rtt: Nanos,
+    min_rto: Micros32,
+    max_rto: Micros32,
+    /// The latest sample, for statistics.
+    latest: Micros32,
+    /// Consecutive timeouts; each doubles the RTO (RFC 6298 §5.5). Past
+    /// 31 doublings the RTO is `max_rto` whatever the count.
+    backoff: u8,
 }
 
 impl RttEstimator {
     /// `initial` is the RTO before any sample (1 s, RFC 6298 §2.1).
     pub fn new(initial: Duration, min_rto: Duration, max_rto: Duration) -> Self {
-        RttEstimator {
-            srtt: None,
-            rttvar: Duration::ZERO,
-            base_rto: initial.clamp(min_rto, max_rto),
-            backoff: 0,
+        let (min_rto, max_rto) = (Micros32::new(min_rto), Micros32::new(max_rto));
+        let mut e = RttEstimator {
+            srtt: NONE,
+            rttvar: 0,
+            base_rto: 0,
+            min_rtt: NONE,
             min_rto,
             max_rto,
-            latest: None,
-            min_rtt: None,
-        }
+            latest: Micros32::NONE,
+            backoff: 0,
+        };
+        e.base_rto = nanos(e.clamp(initial));
+        e
+    }
+
+    /// Within [min_rto, max_rto]; a floor set above the ceiling wins.
+    fn clamp(&self, rto: Duration) -> Duration {
+        rto.min(self.max_rto.duration()).max(self.min_rto.duration())
     }
 
     /// Feeds one round-trip sample (RFC 6298 §2.2 and §2.3). Callers apply
     /// Karn's rule: no samples from retransmitted segments unless timestamps
     /// disambiguate them.
     pub fn sample(&mut self, r: Duration) {
-        self.latest = Some(r);
-        self.min_rtt = Some(self.min_rtt.map_or(r, |m| m.min(r)));
-        match self.srtt {
-            None => {
-                self.srtt = Some(r);
-                self.rttvar = r / 2;
-            }
+        self.latest = Micros32::new(r);
+        self.min_rtt = self.min_rtt.min(nanos(r));
+        let (srtt, rttvar) = match optional(self.srtt) {
+            None => (r, r / 2),
             Some(srtt) => {
                 // RTTVAR <- (1 - 1/4) * RTTVAR + 1/4 * |SRTT - R'|
                 // SRTT   <- (1 - 1/8) * SRTT   + 1/8 * R'
                 let delta = srtt.abs_diff(r);
-                self.rttvar = self.rttvar * 3 / 4 + delta / 4;
-                self.srtt = Some(srtt * 7 / 8 + r / 8);
+                let rttvar = Duration::from_nanos(self.rttvar);
+                (srtt * 7 / 8 + r / 8, rttvar * 3 / 4 + delta / 4)
             }
-        }
-        let srtt = self.srtt.unwrap_or(r);
+        };
+        self.srtt = nanos(srtt);
+        self.rttvar = nanos(rttvar);
         // RTO <- SRTT + max(G, K*RTTVAR), K = 4, then clamped (§2.4, §2.5).
-        self.base_rto = (srtt + (self.rttvar * 4).max(GRANULARITY)).clamp(self.min_rto, self.max_rto);
+        self.base_rto = nanos(self.clamp(srtt + (rttvar * 4).max(GRANULARITY)));
     }
 
     /// The current timeout, with backoff applied.
     pub fn rto(&self) -> Duration {
-        let factor = 1u32.checked_shl(self.backoff.min(31)).unwrap_or(u32::MAX);
-        self.base_rto.saturating_mul(factor).min(self.max_rto)
+        let factor = 1u32 << self.backoff.min(31);
+        Duration::from_nanos(self.base_rto).saturating_mul(factor).min(self.max_rto.duration())
     }
 
     /// A retransmission timer expired: double the RTO (§5.5).
@@ -78,23 +104,23 @@ impl RttEstimator {
     }
 
     pub fn backoff(&self) -> u32 {
-        self.backoff
+        u32::from(self.backoff)
     }
     pub fn srtt(&self) -> Option<Duration> {
-        self.srtt
+        optional(self.srtt)
     }
     pub fn rttvar(&self) -> Duration {
-        self.rttvar
+        Duration::from_nanos(self.rttvar)
     }
     pub fn latest(&self) -> Option<Duration> {
-        self.latest
+        self.latest.get()
     }
     pub fn min_rtt(&self) -> Option<Duration> {
-        self.min_rtt
+        optional(self.min_rtt)
     }
     pub fn set_min_rto(&mut self, min: Duration) {
-        self.min_rto = min;
-        self.base_rto = self.base_rto.max(min);
+        self.min_rto = Micros32::new(min);
+        self.base_rto = self.base_rto.max(nanos(self.min_rto.duration()));
     }
 }
 
@@ -145,5 +171,36 @@ mod tests {
         assert_eq!(e.rto(), Duration::from_secs(120));
         e.reset_backoff();
         assert_eq!(e.rto(), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn compact_and_saturating() {
+        // Every connection holds one: a layout check (issue 6, idle
+        // memory), not a timing one.
+        assert!(core::mem::size_of::<RttEstimator>() <= 48);
+        let mut e = est();
+        e.sample(Duration::from_nanos(1_999));
+        assert_eq!(e.latest(), Some(Duration::from_micros(1)));
+        // The latest sample (statistics) is kept to the microsecond and an
+        // absurd one is clamped to 71 minutes, not wrapped; the estimates
+        // keep every nanosecond.
+        assert_eq!(e.srtt(), Some(Duration::from_nanos(1_999)));
+        e.sample(Duration::from_secs(100_000));
+        assert_eq!(e.latest(), Some(Duration::from_micros(u64::from(u32::MAX - 1))));
+        assert_eq!(e.min_rtt(), Some(Duration::from_nanos(1_999)));
+        assert_eq!(e.rto(), Duration::from_secs(120));
+        for _ in 0..300 {
+            e.back_off();
+        }
+        assert_eq!(e.rto(), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn a_floor_above_the_ceiling_does_not_panic() {
+        let mut e = RttEstimator::new(Duration::from_secs(1), Duration::from_secs(5), Duration::from_secs(2));
+        assert_eq!(e.rto(), Duration::from_secs(2));
+        e.sample(Duration::from_millis(10));
+        assert_eq!(e.rto(), Duration::from_secs(2));
+        assert_eq!(e.srtt(), Some(Duration::from_millis(10)));
     }
 }

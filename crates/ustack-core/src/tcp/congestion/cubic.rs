@@ -54,8 +54,9 @@ struct Window {
 pub struct Cubic {
     w: Window,
     /// The window before the last congestion event (§4.9.2: undo_cwnd,
-    /// undo_W_max, ...).
-    undo: Option<Window>,
+    /// undo_W_max, ...). Boxed: only a connection that has had a loss
+    /// needs it, and every connection holds a `Cubic`.
+    undo: Option<Box<Window>>,
     /// §4.7. RFC 9438 says fast convergence SHOULD be on, and SHOULD be off
     /// for a lone flow; a sender cannot tell, so it is on, as in most stacks.
     fast_convergence: bool,
@@ -214,6 +215,15 @@ impl Cubic {
         }
     }
 
+    /// Keeps the window for §4.9, reusing the allocation of an earlier
+    /// event.
+    fn save_undo(&mut self) {
+        match &mut self.undo {
+            Some(saved) => **saved = self.w,
+            None => self.undo = Some(Box::new(self.w)),
+        }
+    }
+
     /// §4.6 Figure 5: ssthresh = max(flight_size * beta_cubic, 2 MSS).
     fn reduced(in_flight: usize, mss: usize) -> usize {
         ((in_flight as f64 * BETA) as usize).max(2 * mss)
@@ -251,7 +261,7 @@ impl CongestionControl for Cubic {
 
     fn on_congestion_event(&mut self, _now: Instant, in_flight: usize, mss: usize) {
         // §4.9.2: remember what a spurious event would have to restore.
-        self.undo = Some(self.w);
+        self.save_undo();
         // RFC 9406 §4.2: a loss ends slow start and CSS.
         self.hystart.finish();
         let w = &mut self.w;
@@ -282,7 +292,7 @@ impl CongestionControl for Cubic {
         self.hystart.finish();
         if !self.rto_pending {
             // §4.9.1: a spurious timeout may restore this.
-            self.undo = Some(self.w);
+            self.save_undo();
             // §4.8: ssthresh as in §4.6. RFC 5681 §3.1: when the timer
             // expires again for a segment it already retransmitted,
             // ssthresh is held constant.
@@ -326,7 +336,7 @@ impl CongestionControl for Cubic {
             // long after, the window already grew back) keep the current ones.
             Some(saved) => {
                 if self.w.cwnd < self.w.cwnd_prior {
-                    self.w = saved;
+                    self.w = *saved;
                 }
             }
             None => {

@@ -10,7 +10,7 @@
 
 use super::Ack;
 use crate::tcp::seq::SeqNumber;
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, Micros32};
 
 // RFC 9406 §4.3, the recommended values.
 /// The smallest delay increase that ends slow start.
@@ -61,21 +61,35 @@ enum RoundEnd {
     /// sent after the round began, is acknowledged.
     Seq(SeqNumber),
     /// Without sequence numbers in the ACK: a round lasts one minimum RTT.
-    Timed { start: Instant, len: Duration },
+    Timed { start: Instant, len: Micros32 },
 }
 
-/// HyStart++ state of one connection.
+/// [`Phase`] without its baseline, which [`HyStart`] keeps beside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PhaseKind {
+    SlowStart,
+    Css,
+    Done,
+}
+
+/// HyStart++ state of one connection. Every connection holds one until
+/// slow start ends, so it is kept compact (32 bytes): RTTs in 32-bit
+/// microseconds, far finer than the millisecond thresholds of §4.3.
 #[derive(Clone, Debug)]
 pub struct HyStart {
-    phase: Phase,
     round: RoundEnd,
+    /// The CSS baseline (`Phase::Css`), meaningful in CSS only.
+    baseline: Micros32,
+    /// `Micros32::NONE` stands for the RFC's infinity / not yet measured.
+    last_round_min_rtt: Micros32,
+    current_round_min_rtt: Micros32,
+    /// Saturates; only "at least N_RTT_SAMPLE" matters.
+    rtt_sample_count: u8,
+    /// Complete CSS rounds so far (at most CSS_ROUNDS).
+    css_rounds: u8,
+    phase: PhaseKind,
     /// The current round began in CSS (a CSS round, counted toward CSS_ROUNDS).
     round_in_css: bool,
-    last_round_min_rtt: Option<Duration>,
-    current_round_min_rtt: Option<Duration>,
-    rtt_sample_count: u32,
-    /// Complete CSS rounds so far.
-    css_rounds: u32,
 }
 
 impl Default for HyStart {
@@ -87,36 +101,41 @@ impl Default for HyStart {
 impl HyStart {
     pub fn new() -> Self {
         HyStart {
-            phase: Phase::SlowStart,
             round: RoundEnd::NotStarted,
-            round_in_css: false,
-            last_round_min_rtt: None,
-            current_round_min_rtt: None,
+            baseline: Micros32::NONE,
+            last_round_min_rtt: Micros32::NONE,
+            current_round_min_rtt: Micros32::NONE,
             rtt_sample_count: 0,
             css_rounds: 0,
+            phase: PhaseKind::SlowStart,
+            round_in_css: false,
         }
     }
 
     pub fn phase(&self) -> Phase {
-        self.phase
+        match self.phase {
+            PhaseKind::SlowStart => Phase::SlowStart,
+            PhaseKind::Css => Phase::Css { baseline: self.baseline.duration() },
+            PhaseKind::Done => Phase::Done,
+        }
     }
 
     /// Complete CSS rounds so far.
     pub fn css_rounds(&self) -> u32 {
-        self.css_rounds
+        u32::from(self.css_rounds)
     }
 
     /// Slow start is over for good: a loss or ECN mark ended it (RFC 9406
     /// §4.2), or the controller left it some other way. §4.3: HyStart++ is
     /// for the initial slow start only; later ones are standard.
     pub fn finish(&mut self) {
-        self.phase = Phase::Done;
+        self.phase = PhaseKind::Done;
     }
 
     /// One ACK of new data in slow start.
     pub fn on_ack(&mut self, ack: &Ack) -> Step {
         let n = ack.acked.min(L * ack.mss);
-        if self.phase == Phase::Done {
+        if self.phase == PhaseKind::Done {
             return Step { grow: n, exit: false };
         }
         if self.round == RoundEnd::NotStarted {
@@ -124,47 +143,45 @@ impl HyStart {
         }
         // §4.2: cwnd += min(N, L*SMSS) in slow start, that over
         // CSS_GROWTH_DIVISOR in CSS.
-        let grow = match self.phase {
-            Phase::Css { .. } => n / CSS_GROWTH_DIVISOR,
-            _ => n,
-        };
+        let grow = if self.phase == PhaseKind::Css { n / CSS_GROWTH_DIVISOR } else { n };
         // §4.2: currentRoundMinRTT = min(currentRoundMinRTT, currRTT);
         // rttSampleCount += 1. An ACK without a sample (Karn) adds none.
         if let Some(rtt) = ack.rtt {
-            self.current_round_min_rtt = Some(self.current_round_min_rtt.map_or(rtt, |m| m.min(rtt)));
-            self.rtt_sample_count += 1;
+            self.current_round_min_rtt = self.current_round_min_rtt.min(Micros32::new(rtt));
+            self.rtt_sample_count = self.rtt_sample_count.saturating_add(1);
         }
-        if self.rtt_sample_count >= N_RTT_SAMPLE
-            && let Some(current) = self.current_round_min_rtt
+        if u32::from(self.rtt_sample_count) >= N_RTT_SAMPLE
+            && let Some(current) = self.current_round_min_rtt.get()
         {
             match self.phase {
-                Phase::SlowStart => {
+                PhaseKind::SlowStart => {
                     // §4.2: the delay-increase test.
-                    if let Some(last) = self.last_round_min_rtt
+                    if let Some(last) = self.last_round_min_rtt.get()
                         && current >= last + rtt_thresh(last)
                     {
-                        self.phase = Phase::Css { baseline: current };
+                        self.phase = PhaseKind::Css;
+                        self.baseline = self.current_round_min_rtt;
                         self.css_rounds = 0;
                     }
                 }
-                Phase::Css { baseline } => {
+                PhaseKind::Css => {
                     // §4.2: the delay fell back below the baseline, so the
                     // exit was spurious: resume slow start, HyStart++ included.
-                    if current < baseline {
-                        self.phase = Phase::SlowStart;
+                    if self.current_round_min_rtt < self.baseline {
+                        self.phase = PhaseKind::SlowStart;
                         self.css_rounds = 0;
                     }
                 }
-                Phase::Done => {}
+                PhaseKind::Done => {}
             }
         }
         if self.round_ended(ack) {
-            if self.round_in_css && matches!(self.phase, Phase::Css { .. }) {
+            if self.round_in_css && self.phase == PhaseKind::Css {
                 self.css_rounds += 1;
-                if self.css_rounds >= CSS_ROUNDS {
+                if u32::from(self.css_rounds) >= CSS_ROUNDS {
                     // §4.2: "If CSS_ROUNDS rounds are complete, enter
                     // congestion avoidance".
-                    self.phase = Phase::Done;
+                    self.phase = PhaseKind::Done;
                     return Step { grow, exit: true };
                 }
             }
@@ -179,17 +196,17 @@ impl HyStart {
     fn start_round(&mut self, ack: &Ack) {
         self.round = match ack.seq {
             Some(seq) => RoundEnd::Seq(seq.snd_nxt),
-            None => match ack.min_rtt.or(self.current_round_min_rtt).or(ack.rtt) {
-                Some(len) => RoundEnd::Timed { start: ack.now, len },
+            None => match ack.min_rtt.or(self.current_round_min_rtt.get()).or(ack.rtt) {
+                Some(len) => RoundEnd::Timed { start: ack.now, len: Micros32::new(len) },
                 None => RoundEnd::NotStarted,
             },
         };
         if self.round == RoundEnd::NotStarted {
             return;
         }
-        self.round_in_css = matches!(self.phase, Phase::Css { .. });
+        self.round_in_css = self.phase == PhaseKind::Css;
         self.last_round_min_rtt = self.current_round_min_rtt;
-        self.current_round_min_rtt = None;
+        self.current_round_min_rtt = Micros32::NONE;
         self.rtt_sample_count = 0;
     }
 
@@ -200,7 +217,7 @@ impl HyStart {
             (RoundEnd::Seq(window_end), Some(seq)) => seq.snd_una > window_end,
             // Sequence numbers stopped coming: the round waits for the next that has them.
             (RoundEnd::Seq(_), None) => false,
-            (RoundEnd::Timed { start, len }, _) => ack.now - start >= len,
+            (RoundEnd::Timed { start, len }, _) => ack.now - start >= len.duration(),
             (RoundEnd::NotStarted, _) => false,
         }
     }
