@@ -36,14 +36,22 @@ pub enum Ecn {
 /// allows that fallback; FreeBSD's `ecn.maxretries` is 1 too).
 const ECN_SETUP_SYNS: u32 = 2;
 
-/// ECN state of one connection.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct EcnState {
-    /// Our SYN asked for ECN.
-    asked: bool,
+/// Where the negotiation stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Negotiation {
+    #[default]
+    No,
+    /// Our SYN asked for ECN; the SYN-ACK has not answered yet.
+    Asked,
     /// Negotiated: new data goes out ECT(0), CE marks are echoed and ECE is
     /// answered.
-    pub(crate) ok: bool,
+    Yes,
+}
+
+/// ECN state of one connection (8 bytes: it is in every connection).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct EcnState {
+    negotiation: Negotiation,
     /// Receiver: a CE mark arrived; every ACK carries ECE until a segment
     /// with CWR does (§6.1.3).
     echo: bool,
@@ -62,10 +70,10 @@ impl Connection {
     pub(crate) fn ecn_syn_flags(&mut self, flags: TcpFlags) -> TcpFlags {
         if self.state == State::SynSent {
             if self.cfg.ecn == Ecn::On && !self.cfg.no_options && self.retries < ECN_SETUP_SYNS {
-                self.ecn.asked = true;
+                self.ecn.negotiation = Negotiation::Asked;
                 return flags | TcpFlags::ECE | TcpFlags::CWR;
             }
-        } else if self.ecn.ok {
+        } else if self.ecn.negotiation == Negotiation::Yes {
             return flags | TcpFlags::ECE;
         }
         flags
@@ -74,7 +82,7 @@ impl Connection {
     /// Settles ECN from the peer's SYN (passive open) or SYN-ACK (active).
     pub(crate) fn ecn_negotiate(&mut self, cx: &mut Cx, syn: TcpFlags) {
         let (ece, cwr) = (syn.contains(TcpFlags::ECE), syn.contains(TcpFlags::CWR));
-        self.ecn.ok = if self.passive || !syn.ack() {
+        let ok = if self.passive || !syn.ack() {
             // An ECN-setup SYN has both bits (§6.1.1); we accept it with
             // ECE on our SYN-ACK, also in a simultaneous open, where our
             // SYN-ACK answers the peer's SYN as a listener's would
@@ -83,10 +91,11 @@ impl Connection {
         } else {
             // The SYN-ACK accepts with ECE alone; one with both set is not
             // an ECN-setup SYN-ACK.
-            self.ecn.asked && ece && !cwr
+            self.ecn.negotiation == Negotiation::Asked && ece && !cwr
         };
+        self.ecn.negotiation = if ok { Negotiation::Yes } else { Negotiation::No };
         self.ecn.recover = self.iss;
-        if self.ecn.ok {
+        if ok {
             cx.stats.ecn_connections += 1;
         }
     }
@@ -94,7 +103,7 @@ impl Connection {
     /// A segment passed the sequence check: a CE mark starts the echo, a
     /// CWR ends it (a CWR that is itself marked starts it again).
     pub(crate) fn ecn_on_receive(&mut self, cx: &mut Cx, flags: TcpFlags, ce: bool) {
-        if !self.ecn.ok {
+        if self.ecn.negotiation != Negotiation::Yes {
             return;
         }
         if flags.contains(TcpFlags::CWR) {
@@ -113,12 +122,15 @@ impl Connection {
     /// comes down as for a loss, once per window of data and not during a
     /// loss recovery (which has reduced it already); nothing is resent.
     pub(crate) fn ecn_on_ece(&mut self, cx: &mut Cx) {
-        if !self.ecn.ok || self.recovery != Recovery::Open || self.snd_una <= self.ecn.recover {
+        if self.ecn.negotiation != Negotiation::Yes
+            || self.recovery != Recovery::Open
+            || self.snd_una <= self.ecn.recover
+        {
             return;
         }
         let flight = self.flight_size();
         // Not a loss that might prove spurious: nothing to undo.
-        self.undo.active = false;
+        self.undo = None;
         self.cc.on_congestion_event(cx.now, flight, self.mss);
         self.cc.on_recovery_end(cx.now);
         self.ecn.recover = self.snd_nxt;
@@ -134,7 +146,7 @@ impl Connection {
     /// probes are not ECN-capable (§6.1.4, §6.1.5, §6.1.6).
     pub(crate) fn ecn_segment_flags(&mut self, flags: TcpFlags, new_data: bool) -> TcpFlags {
         self.ecn.ect = false;
-        if !self.ecn.ok || flags.syn() || flags.rst() {
+        if self.ecn.negotiation != Negotiation::Yes || flags.syn() || flags.rst() {
             return flags;
         }
         let mut flags = flags;
@@ -158,6 +170,6 @@ impl Connection {
 
     /// ECN was negotiated on this connection.
     pub fn ecn_negotiated(&self) -> bool {
-        self.ecn.ok
+        self.ecn.negotiation == Negotiation::Yes
     }
 }
