@@ -302,9 +302,9 @@ impl Stack {
             // is EAGAIN, counted.
             let room = c.memory_room(cx.shared);
             if room >= data.len() {
-                return c.send(data);
+                return c.send(cx, data);
             }
-            let n = c.send(&data[..room])?;
+            let n = c.send(cx, &data[..room])?;
             if n == 0 && !data.is_empty() {
                 cx.stats.memory_limited += 1;
                 return Err(Error::WouldBlock);

@@ -215,6 +215,8 @@ pub struct TcpShared {
     /// reported by each, and the most allowed (`StackConfig::tcp_memory_limit`).
     pub mem_bytes: usize,
     pub mem_limit: usize,
+    /// Drained buffer storage kept for the next buffer that fills.
+    pub(crate) buffers: ring::BufferPool,
 }
 
 /// What a connection may always hold in its buffers, whatever the
@@ -234,6 +236,7 @@ impl TcpShared {
             ooo_limit,
             mem_bytes: 0,
             mem_limit,
+            buffers: ring::BufferPool::default(),
         }
     }
 
