@@ -29,16 +29,22 @@ impl BufferPool {
     /// Most bytes kept: two of the largest auto-tuned buffers (16 MiB).
     pub const MAX_BYTES: usize = 32 << 20;
 
-    /// Storage of exactly `len` bytes: a kept buffer of that size, else a
-    /// new zeroed one. A kept buffer holds what its last ring left in it;
-    /// a ring only ever reads bytes it wrote (see `Ring::read_at`).
-    pub fn take(&mut self, len: usize) -> Vec<u8> {
-        match self.free.iter().rposition(|b| b.len() == len) {
+    /// Storage of at least `min` and at most `max` bytes: the largest kept
+    /// buffer that fits, so that a ring filling again after a drain gets
+    /// back the size it had rather than growing to it step by step; else a
+    /// new zeroed one of `min` bytes. A kept buffer holds what its last
+    /// ring left in it; a ring only ever reads bytes it wrote (see
+    /// `Ring::read_at`).
+    pub fn take(&mut self, min: usize, max: usize) -> Vec<u8> {
+        let best = (0..self.free.len())
+            .filter(|&i| (min..=max).contains(&self.free[i].len()))
+            .max_by_key(|&i| self.free[i].len());
+        match best {
             Some(i) => {
-                self.bytes -= len;
+                self.bytes -= self.free[i].len();
                 self.free.swap_remove(i)
             }
-            None => vec![0u8; len],
+            None => vec![0u8; min],
         }
     }
 
@@ -101,8 +107,9 @@ impl Ring {
         if end <= self.buf.len() {
             return;
         }
-        let new_cap = end.next_power_of_two().max(MIN_ALLOC).min(self.limit.next_power_of_two().max(MIN_ALLOC));
-        let mut new = pool.take(new_cap);
+        let max_cap = self.limit.next_power_of_two().max(MIN_ALLOC);
+        let new_cap = end.next_power_of_two().max(MIN_ALLOC).min(max_cap);
+        let mut new = pool.take(new_cap, max_cap);
         // Unwrap the old contents to the start of the new storage. Bytes
         // beyond `len` (out-of-order data in a receive ring) are kept too.
         let old_cap = self.buf.len();
@@ -266,15 +273,16 @@ mod tests {
         // A new ring takes that storage: what it reads is what it wrote,
         // in order, never the old ring's bytes.
         let mut r = Ring::new(4096);
-        r.write_at(p, 3000, b"later");
+        r.write_at(p, 30, b"later");
+        assert_eq!(r.allocated(), 4096, "the kept buffer, not a new small one");
         assert_eq!(p.bytes(), 0, "taken from the pool");
         assert_eq!(r.read_at(0, &mut [0u8; 16]), 0, "nothing readable before the gap fills");
-        r.write_at(p, 0, &[7u8; 3000]);
-        r.extend_len(3005);
+        r.write_at(p, 0, &[7u8; 30]);
+        r.extend_len(35);
         let mut out = [0u8; 4096];
-        assert_eq!(r.read_at(0, &mut out), 3005);
-        assert!(out[..3000].iter().all(|&b| b == 7));
-        assert_eq!(&out[3000..3005], b"later");
+        assert_eq!(r.read_at(0, &mut out), 35);
+        assert!(out[..30].iter().all(|&b| b == 7));
+        assert_eq!(&out[30..35], b"later");
     }
 
     #[test]
@@ -286,7 +294,8 @@ mod tests {
         assert_eq!(p.bytes(), BufferPool::MAX_BUFFERS * 2048);
         p.give(vec![0u8; BufferPool::MAX_BYTES]);
         assert_eq!(p.bytes(), BufferPool::MAX_BUFFERS * 2048, "a buffer past the byte bound is freed");
-        assert_eq!(p.take(4096).len(), 4096, "no kept buffer of that size: a new one");
+        assert_eq!(p.take(4096, 8192).len(), 4096, "no kept buffer of that size: a new one");
         assert_eq!(p.bytes(), BufferPool::MAX_BUFFERS * 2048);
+        assert_eq!(p.take(1024, 8192).len(), 2048, "a kept one that fits");
     }
 }
