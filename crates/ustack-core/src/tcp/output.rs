@@ -346,9 +346,13 @@ impl Connection {
         }
         let Some(srtt) = self.rtt.srtt() else { return };
         let cwnd = self.cc.cwnd().max(self.mss);
-        let ratio = if cwnd < self.cc.ssthresh() { 2.0 } else { 1.2 };
-        let bytes_per_sec = cwnd as f64 * ratio / srtt.as_secs_f64().max(1e-6);
-        let gap = crate::time::Duration::from_secs_f64(len as f64 / bytes_per_sec);
+        // The gap is len / (cwnd * ratio / SRTT), in integer nanoseconds
+        // (the ratio in tenths; SRTT at least 1 µs): this runs for every
+        // segment, and the float conversion cost more than the rest of it.
+        let ratio_tenths: u128 = if cwnd < self.cc.ssthresh() { 20 } else { 12 };
+        let srtt_ns = srtt.as_nanos().max(1_000);
+        let gap_ns = len as u128 * srtt_ns * 10 / (cwnd as u128 * ratio_tenths);
+        let gap = crate::time::Duration::from_nanos(gap_ns.min(u64::MAX as u128) as u64);
         let base = self.pacing_next.filter(|&t| t > now - gap * 2).unwrap_or(now);
         self.pacing_next = Some(base + gap);
     }
