@@ -189,6 +189,9 @@ pub struct Connection {
     pub(crate) sacked_bytes: usize,
     /// RACK-TLP state (RFC 8985).
     pub(crate) rack: super::recovery::Rack,
+    /// Segments from this sequence number on are in RACK's time-ordered
+    /// index without being in `rack.sent` (see `Connection::rack_materialize`).
+    pub(crate) rack_implicit_from: SeqNumber,
     /// Proportional rate reduction during fast recovery (RFC 6937).
     pub(crate) prr: super::recovery::Prr,
     /// The window before the current recovery, for undo.
@@ -386,6 +389,7 @@ impl Connection {
             iss,
             snd_una: iss,
             snd_nxt: iss,
+            rack_implicit_from: iss,
             snd_wnd: 0,
             snd_wl1: SeqNumber(0),
             snd_wl2: SeqNumber(0),

@@ -59,7 +59,10 @@ pub(crate) struct Rack {
     /// Segments in flight, neither delivered nor marked lost, by last send
     /// time then start (the RFC's "time-ordered" view of the scoreboard):
     /// loss detection visits only these, so its cost is the number of
-    /// holes, not the size of the window.
+    /// holes, not the size of the window. First transmissions at the tail
+    /// of the retransmission queue (from `Connection::rack_implicit_from`
+    /// on) are in this order already and are left out until a mark needs
+    /// them here.
     pub sent: BTreeSet<(Instant, u32)>,
 }
 
@@ -105,7 +108,25 @@ pub(crate) struct SackOutcome {
 impl Connection {
     // ---- scoreboard marks, keeping `in_flight` exact --------------------------
 
+    /// Moves the implicit tail of RACK's index into `rack.sent`, so that a
+    /// segment in it can be marked. Segments sent for the first time go
+    /// out in sequence order at non-decreasing times, so the tail of the
+    /// retransmission queue is in the index's (time, start) order without
+    /// being stored there: in-order delivery, the common case, never
+    /// touches the tree. Each segment is moved at most once.
+    fn rack_materialize(&mut self) {
+        let first = self.rtx.partition_point(|s| s.start < self.rack_implicit_from);
+        for s in self.rtx.range(first..) {
+            debug_assert!(!s.sacked && !s.lost && s.xmits == 1);
+            self.rack.sent.insert((s.sent_at, s.start.0));
+        }
+        self.rack_implicit_from = self.snd_nxt;
+    }
+
     pub(crate) fn mark_sacked(&mut self, i: usize) -> usize {
+        if self.rtx[i].start >= self.rack_implicit_from && !self.rtx[i].sacked {
+            self.rack_materialize();
+        }
         let s = &mut self.rtx[i];
         if s.sacked {
             return 0;
@@ -125,6 +146,9 @@ impl Connection {
     }
 
     pub(crate) fn mark_lost(&mut self, i: usize) -> bool {
+        if self.rtx[i].start >= self.rack_implicit_from && !self.rtx[i].sacked && !self.rtx[i].lost {
+            self.rack_materialize();
+        }
         let s = &mut self.rtx[i];
         if s.sacked || s.lost {
             return false;
@@ -149,7 +173,8 @@ impl Connection {
         self.rtx.insert(i + 1, tail);
         if s.lost && !s.sacked {
             self.lost_count += 1;
-        } else if !s.sacked {
+        } else if !s.sacked && s.start < self.rack_implicit_from {
+            // (A segment in the implicit tail leaves both halves there.)
             self.rack.sent.insert((tail.sent_at, at.0));
         }
     }
@@ -293,7 +318,11 @@ impl Connection {
         let wait = self.rack.rtt + reo_wnd;
         let mut expired: Vec<(Instant, u32)> = Vec::new();
         let mut timeout: Option<Duration> = None;
-        for &(sent_at, start) in self.rack.sent.range(..=(xmit_ts, u32::MAX)) {
+        // The stored part of the index, then its implicit tail (in time
+        // order too, so it ends at the first segment sent after xmit_ts).
+        let tail = self.rtx.partition_point(|s| s.start < self.rack_implicit_from);
+        let implicit = self.rtx.range(tail..).map(|s| (s.sent_at, s.start.0)).take_while(|&(t, _)| t <= xmit_ts);
+        for (sent_at, start) in self.rack.sent.range(..=(xmit_ts, u32::MAX)).copied().chain(implicit) {
             if sent_at == xmit_ts {
                 // Sent at the same instant: only segments before the
                 // reference in sequence count.
