@@ -262,6 +262,9 @@ impl Stack {
             let _ = routes.add_default(gw);
         }
         let ip_ident = rng.next_u32() as u16;
+        let mut tcp_shared =
+            crate::tcp::TcpShared::new(cfg.challenge_ack_limit, cfg.ooo_memory_limit, cfg.tcp_memory_limit);
+        tcp_shared.fill_checksum = cfg.checksum.fill_tx;
         Stack {
             rng,
             isn: IsnGenerator::new(isn_key),
@@ -288,7 +291,7 @@ impl Stack {
             next_iss: None,
             stats: Stats::default(),
             tracer: Tracer::default(),
-            tcp_shared: crate::tcp::TcpShared::new(cfg.challenge_ack_limit, cfg.ooo_memory_limit, cfg.tcp_memory_limit),
+            tcp_shared,
             now: Instant::ZERO,
             cfg,
         }

@@ -730,7 +730,8 @@ impl Stack {
         });
         let mut seg_buf = [0u8; 60];
         let n = repr.header_len();
-        repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut seg_buf[..n]), Some((*local.ip(), *remote.ip())));
+        let addrs = self.cfg.checksum.fill_tx.then_some((*local.ip(), *remote.ip()));
+        repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut seg_buf[..n]), addrs);
         self.send_ip_payload(now, *local.ip(), *remote.ip(), crate::wire::IpProtocol::Tcp, &seg_buf[..n], true);
     }
 
@@ -848,7 +849,8 @@ impl Stack {
             retransmission: false,
         });
         let mut seg_buf = vec![0u8; repr.header_len()];
-        repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut seg_buf[..]), Some((*local.ip(), *remote.ip())));
+        let addrs = self.cfg.checksum.fill_tx.then_some((*local.ip(), *remote.ip()));
+        repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut seg_buf[..]), addrs);
         self.send_ip_payload(now, *local.ip(), *remote.ip(), crate::wire::IpProtocol::Tcp, &seg_buf, true);
     }
 

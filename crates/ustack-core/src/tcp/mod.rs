@@ -217,6 +217,9 @@ pub struct TcpShared {
     pub mem_limit: usize,
     /// Drained buffer storage kept for the next buffer that fills.
     pub(crate) buffers: ring::BufferPool,
+    /// Segments carry a computed checksum (`ChecksumCaps::fill_tx`); off,
+    /// the field is zero for the device to fill in.
+    pub(crate) fill_checksum: bool,
 }
 
 /// What a connection may always hold in its buffers, whatever the
@@ -237,6 +240,7 @@ impl TcpShared {
             mem_bytes: 0,
             mem_limit,
             buffers: ring::BufferPool::default(),
+            fill_checksum: true,
         }
     }
 

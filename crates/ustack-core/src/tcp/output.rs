@@ -532,7 +532,8 @@ impl Connection {
         }
         let total = hl + len;
         let mut packet = TcpPacket::new_unchecked(&mut out[..total]);
-        repr.emit(&mut packet, Some((*self.local.ip(), *self.remote.ip())));
+        let addrs = cx.shared.fill_checksum.then(|| (*self.local.ip(), *self.remote.ip()));
+        repr.emit(&mut packet, addrs);
         cx.stats.segments_out += 1;
         self.info.segments_sent += 1;
         let (local, remote, repr_copy) = (self.local, self.remote, *repr);
