@@ -51,10 +51,15 @@ pub fn ustack_config(addr: &str, mtu: usize, buffer: usize, seed: u64) -> StackC
 
 /// The mem-bulk stacks: socket buffers of exactly `buffer` bytes, as
 /// smoltcp's are, so both move data through the same window (auto-tuning
-/// would grow ustack's to 16 MiB each way).
-pub fn bulk_config(addr: &str, mtu: usize, buffer: usize, seed: u64) -> StackConfig {
+/// would grow ustack's to 16 MiB each way). With `offload` the in-memory
+/// link declares checksum offload (it cannot corrupt a packet): neither
+/// stack computes nor verifies checksums.
+pub fn bulk_config(addr: &str, mtu: usize, buffer: usize, seed: u64, offload: bool) -> StackConfig {
     let mut cfg = ustack_config(addr, mtu, buffer, seed);
     cfg.tcp.autotune = false;
+    if offload {
+        cfg.checksum = ustack_core::wire::ChecksumCaps { verify_rx: false, fill_tx: false };
+    }
     cfg
 }
 
@@ -69,9 +74,9 @@ pub fn shuttle(now: Instant, from: &mut Stack, to: &mut Stack, buf: &mut [u8]) -
 }
 
 /// ustack: `bytes` one way over one connection. Returns Gbit/s.
-pub fn ustack_bulk(bytes: u64, mtu: usize, buffer: usize) -> f64 {
-    let mut a = Stack::new(bulk_config("10.0.0.1/24", mtu, buffer, 1));
-    let mut b = Stack::new(bulk_config("10.0.0.2/24", mtu, buffer, 2));
+pub fn ustack_bulk(bytes: u64, mtu: usize, buffer: usize, offload: bool) -> f64 {
+    let mut a = Stack::new(bulk_config("10.0.0.1/24", mtu, buffer, 1, offload));
+    let mut b = Stack::new(bulk_config("10.0.0.2/24", mtu, buffer, 2, offload));
     let server: SocketAddrV4 = "10.0.0.2:5001".parse().unwrap();
     let l = b.tcp_socket().unwrap();
     b.bind(l, server).unwrap();
@@ -133,13 +138,19 @@ pub struct SmolDevice {
     /// Index of the queue this device receives from.
     rx: usize,
     mtu: usize,
+    /// The link declares checksum offload (see `bulk_config`).
+    offload: bool,
 }
 
 impl SmolLink {
     pub fn pair(mtu: usize) -> (SmolDevice, SmolDevice) {
+        Self::pair_with(mtu, false)
+    }
+
+    pub fn pair_with(mtu: usize, offload: bool) -> (SmolDevice, SmolDevice) {
         let link =
             SmolLink { queues: Rc::new(RefCell::new([VecDeque::new(), VecDeque::new()])), pool: Default::default() };
-        (SmolDevice { link: link.clone(), rx: 0, mtu }, SmolDevice { link, rx: 1, mtu })
+        (SmolDevice { link: link.clone(), rx: 0, mtu, offload }, SmolDevice { link, rx: 1, mtu, offload })
     }
 }
 
@@ -188,6 +199,9 @@ impl Device for SmolDevice {
         let mut caps = DeviceCapabilities::default();
         caps.medium = SmolMedium::Ip;
         caps.max_transmission_unit = self.mtu;
+        if self.offload {
+            caps.checksum = smoltcp::phy::ChecksumCapabilities::ignored();
+        }
         caps
     }
 }
@@ -207,9 +221,9 @@ pub fn smol_socket(buffer: usize) -> smol_tcp::Socket<'static> {
 }
 
 /// smoltcp: `bytes` one way over one connection. Returns Gbit/s.
-pub fn smoltcp_bulk(bytes: u64, mtu: usize, buffer: usize) -> f64 {
+pub fn smoltcp_bulk(bytes: u64, mtu: usize, buffer: usize, offload: bool) -> f64 {
     let clock = Clock::new();
-    let (mut da, mut db) = SmolLink::pair(mtu);
+    let (mut da, mut db) = SmolLink::pair_with(mtu, offload);
     let mut ia = smol_iface(&mut da, [10, 0, 0, 1], &clock);
     let mut ib = smol_iface(&mut db, [10, 0, 0, 2], &clock);
     let mut sa = SocketSet::new(vec![]);
