@@ -215,6 +215,10 @@ pub struct Stack {
     open_sockets: usize,
     /// Connections by (local, remote).
     tcp_conns: KeyedMap<(SocketAddrV4, SocketAddrV4), SocketHandle>,
+    /// The entry of `tcp_conns` the last segment found: the segments of a
+    /// bulk transfer arrive back to back and skip the hash. Cleared
+    /// whenever `tcp_conns` changes.
+    last_conn: Option<((SocketAddrV4, SocketAddrV4), SocketHandle)>,
     /// Listeners by local address (0.0.0.0 for any).
     tcp_listeners: KeyedMap<SocketAddrV4, SocketHandle>,
     /// TCP sockets holding each local port (bound, listening or connected).
@@ -277,6 +281,7 @@ impl Stack {
             free_slots: Vec::new(),
             open_sockets: 0,
             tcp_conns: KeyedMap::with_hasher(hash),
+            last_conn: None,
             tcp_listeners: KeyedMap::with_hasher(hash),
             tcp_ports: KeyedMap::with_hasher(hash),
             udp_ports: KeyedMap::with_hasher(hash),

@@ -284,6 +284,7 @@ impl Stack {
         let slot = self.slot_mut(h)?;
         slot.socket = Some(Socket::Tcp(TcpSocket::Conn(Box::new(conn))));
         self.tcp_conns.insert((local, remote), h);
+        self.last_conn = None;
         self.after_conn(h);
         Ok(())
     }
@@ -492,6 +493,7 @@ impl Stack {
             // 4-tuple may already name a newer connection.)
             if self.tcp_conns.get(&(local, remote)) == Some(&h) {
                 self.tcp_conns.remove(&(local, remote));
+                self.last_conn = None;
             }
             if !user_open && !in_accept_queue && !rst_pending {
                 self.unclaim_port(local.port(), h);
@@ -519,7 +521,7 @@ impl Stack {
         // is dropped when the stack is asked to; in a synchronized state it is processed
         // as any SYN (FreeBSD's `drop_synfin` draws the same line).
         let syn_fin_dropped = self.cfg.drop_syn_fin && repr.flags.syn() && repr.flags.fin();
-        if let Some(&h) = self.tcp_conns.get(&(local, remote)) {
+        if let Some(h) = self.find_conn(local, remote) {
             if syn_fin_dropped && self.tcp_connection(h).is_some_and(|c| c.state() == State::SynSent) {
                 self.stats.count_drop(DropReason::TcpUnacceptable);
                 return;
@@ -576,6 +578,20 @@ impl Stack {
         if let Ok(Disposition::Dropped(reason)) = d {
             self.stats.count_drop(reason);
         }
+    }
+
+    /// The connection for a 4-tuple (through `last_conn` when it is the
+    /// same as the last segment's).
+    fn find_conn(&mut self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<SocketHandle> {
+        let key = (local, remote);
+        if let Some((k, h)) = self.last_conn
+            && k == key
+        {
+            return Some(h);
+        }
+        let h = self.tcp_conns.get(&key).copied()?;
+        self.last_conn = Some((key, h));
+        Some(h)
     }
 
     fn find_listener(&self, local: SocketAddrV4) -> Option<SocketHandle> {
@@ -679,6 +695,7 @@ impl Stack {
         }
         self.claim_port(local.port(), h);
         self.tcp_conns.insert((local, remote), h);
+        self.last_conn = None;
         self.after_conn(h);
     }
 
@@ -800,6 +817,7 @@ impl Stack {
         }
         self.claim_port(local.port(), h);
         self.tcp_conns.insert((local, remote), h);
+        self.last_conn = None;
         self.wake(lh);
         // The segment itself: its ACK, window, timestamps, text and FIN,
         // as ESTABLISHED processes them (RFC 9293 §3.10.7.4).
