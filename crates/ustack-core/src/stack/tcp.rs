@@ -13,6 +13,7 @@ use crate::tcp::{Connection, Cx, Listener, State, TcpConfig};
 use crate::time::Instant;
 use crate::trace::{Direction, EventKind};
 use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
+use std::cmp::Reverse;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
@@ -439,7 +440,13 @@ impl Stack {
     /// `after_conn`, with the choice of putting the connection in the
     /// transmit queue (not when it has just said it has nothing to send).
     pub(super) fn sync_conn(&mut self, h: SocketHandle, requeue: bool) {
-        let Ok(slot) = self.slot_mut(h) else { return };
+        // Runs after every segment in and every call: the slot is looked
+        // up once, and the transmit queue and timer heap entries are made
+        // through it (what `mark_ready` and `schedule` do).
+        let slot = match self.slots.get_mut(h.index as usize) {
+            Some(s) if s.generation == h.generation => s,
+            _ => return,
+        };
         let (parent, user_open) = (slot.parent, slot.user_open);
         let Some(Socket::Tcp(TcpSocket::Conn(conn))) = slot.socket.as_mut() else {
             return;
@@ -453,13 +460,19 @@ impl Stack {
         let (local, remote) = (conn.local(), conn.remote());
         self.tcp_shared.ooo_bytes = self.tcp_shared.ooo_bytes.saturating_add_signed(ooo_delta);
         self.tcp_shared.mem_bytes = self.tcp_shared.mem_bytes.saturating_add_signed(mem_delta);
-        if requeue {
-            self.mark_ready(h);
+        if requeue && !slot.in_ready {
+            slot.in_ready = true;
+            self.ready.push_back(h.index);
+        }
+        if let Some(d) = deadline
+            && slot.timer_at.is_none_or(|t| d < t)
+        {
+            slot.timer_at = Some(d);
+            self.timers.push(Reverse((d, h.index, h.generation)));
         }
         if woke && user_open {
             self.wake(h);
         }
-        self.schedule(h, deadline);
 
         // A listener's child leaves the SYN queue when it leaves
         // SYN-RECEIVED, and waits for `accept` once established.
