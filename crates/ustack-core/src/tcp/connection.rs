@@ -45,6 +45,9 @@ pub(crate) struct TxSeg {
     pub lost: bool,
     /// SACKed by the receiver (RFC 2018); not in flight, not to be resent.
     pub sacked: bool,
+    /// Stored in RACK's index, `rack.sent`. A segment in flight that is
+    /// not is in the index implicitly (see `Connection::rack_materialize`).
+    pub indexed: bool,
 }
 
 impl TxSeg {
@@ -189,9 +192,6 @@ pub struct Connection {
     pub(crate) sacked_bytes: usize,
     /// RACK-TLP state (RFC 8985).
     pub(crate) rack: super::recovery::Rack,
-    /// Segments from this sequence number on are in RACK's time-ordered
-    /// index without being in `rack.sent` (see `Connection::rack_materialize`).
-    pub(crate) rack_implicit_from: SeqNumber,
     /// Proportional rate reduction during fast recovery (RFC 6937).
     pub(crate) prr: super::recovery::Prr,
     /// The window before the current recovery, for undo.
@@ -389,7 +389,6 @@ impl Connection {
             iss,
             snd_una: iss,
             snd_nxt: iss,
-            rack_implicit_from: iss,
             snd_wnd: 0,
             snd_wl1: SeqNumber(0),
             snd_wl2: SeqNumber(0),

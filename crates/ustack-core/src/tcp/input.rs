@@ -682,7 +682,7 @@ impl Connection {
         while let Some(&front) = self.rtx.front() {
             if front.end <= ack {
                 self.rtx.pop_front();
-                if !front.sacked && !front.lost && front.start < self.rack_implicit_from {
+                if front.indexed {
                     self.rack.sent.remove(&(front.sent_at, front.start.0));
                 }
                 if front.sacked {
@@ -701,7 +701,7 @@ impl Connection {
             } else {
                 if front.start < ack {
                     let part = ack - front.start;
-                    if !front.sacked && !front.lost && front.start < self.rack_implicit_from {
+                    if front.indexed {
                         self.rack.sent.remove(&(front.sent_at, front.start.0));
                         self.rack.sent.insert((front.sent_at, ack.0));
                     }
@@ -715,11 +715,6 @@ impl Connection {
                 }
                 break;
             }
-        }
-        // Everything below the implicit tail is acknowledged: what is left
-        // is the tail, which starts at the ACK at the earliest.
-        if ack > self.rack_implicit_from {
-            self.rack_implicit_from = ack;
         }
         if ack > self.rack.fack {
             self.rack.fack = ack;

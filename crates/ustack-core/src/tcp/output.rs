@@ -179,8 +179,7 @@ impl Connection {
         s.sent_at = cx.now;
         let seg_len = s.len();
         let key = (s.sent_at, s.start.0);
-        // Only segments below the implicit tail are ever marked lost.
-        debug_assert!(s.start < self.rack_implicit_from);
+        s.indexed = true;
         self.rack.sent.insert(key);
         self.lost_count -= 1;
         self.in_flight += seg_len;
@@ -302,11 +301,7 @@ impl Connection {
         }
         let seg_len = len + fin as usize;
         self.snd_nxt = seq + seg_len;
-        if self.rtx.is_empty() {
-            // Nothing outstanding: RACK's index is empty, and every
-            // segment sent from here on is in it implicitly.
-            self.rack_implicit_from = seq;
-        }
+        // A first transmission at the tail: in RACK's index implicitly.
         self.rtx.push_back(TxSeg {
             start: seq,
             end: seq + seg_len,
@@ -315,9 +310,8 @@ impl Connection {
             xmits: 1,
             lost: false,
             sacked: false,
+            indexed: false,
         });
-        // A first transmission at the tail: in RACK's index implicitly.
-        debug_assert!(seq >= self.rack_implicit_from);
         self.pace(cx.now, seg_len);
         self.in_flight += seg_len;
         self.cwnd_use.max_flight = self.cwnd_use.max_flight.max(self.in_flight);

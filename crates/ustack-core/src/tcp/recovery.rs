@@ -60,9 +60,8 @@ pub(crate) struct Rack {
     /// time then start (the RFC's "time-ordered" view of the scoreboard):
     /// loss detection visits only these, so its cost is the number of
     /// holes, not the size of the window. First transmissions at the tail
-    /// of the retransmission queue (from `Connection::rack_implicit_from`
-    /// on) are in this order already and are left out until a mark needs
-    /// them here.
+    /// of the retransmission queue are in this order already and are left
+    /// out (`TxSeg::indexed` false) until a mark needs them here.
     pub sent: BTreeSet<(Instant, u32)>,
 }
 
@@ -114,17 +113,32 @@ impl Connection {
     /// retransmission queue is in the index's (time, start) order without
     /// being stored there: in-order delivery, the common case, never
     /// touches the tree. Each segment is moved at most once.
+    ///
+    /// The queue is a prefix of segments stored, marked or both, then that
+    /// tail: marking a segment of the tail stores the whole tail first.
     fn rack_materialize(&mut self) {
-        let first = self.rtx.partition_point(|s| s.start < self.rack_implicit_from);
-        for s in self.rtx.range(first..) {
-            debug_assert!(!s.sacked && !s.lost && s.xmits == 1);
-            self.rack.sent.insert((s.sent_at, s.start.0));
+        let first = self.rack_implicit_start();
+        for s in self.rtx.range_mut(first..) {
+            if !(s.indexed || s.sacked || s.lost) {
+                s.indexed = true;
+                self.rack.sent.insert((s.sent_at, s.start.0));
+            }
         }
-        self.rack_implicit_from = self.snd_nxt;
+    }
+
+    /// Index of the first segment of the implicit tail of RACK's index.
+    fn rack_implicit_start(&self) -> usize {
+        self.rtx.partition_point(|s| s.indexed || s.sacked || s.lost)
+    }
+
+    /// Whether segment `i` is in RACK's index only implicitly.
+    fn rack_implicit(&self, i: usize) -> bool {
+        let s = &self.rtx[i];
+        !(s.indexed || s.sacked || s.lost)
     }
 
     pub(crate) fn mark_sacked(&mut self, i: usize) -> usize {
-        if self.rtx[i].start >= self.rack_implicit_from && !self.rtx[i].sacked {
+        if self.rack_implicit(i) {
             self.rack_materialize();
         }
         let s = &mut self.rtx[i];
@@ -140,13 +154,16 @@ impl Connection {
         }
         s.sacked = true;
         let key = (s.sent_at, s.start.0);
+        let indexed = core::mem::take(&mut s.indexed);
         self.sacked_bytes += len;
-        self.rack.sent.remove(&key);
+        if indexed {
+            self.rack.sent.remove(&key);
+        }
         len
     }
 
     pub(crate) fn mark_lost(&mut self, i: usize) -> bool {
-        if self.rtx[i].start >= self.rack_implicit_from && !self.rtx[i].sacked && !self.rtx[i].lost {
+        if self.rack_implicit(i) {
             self.rack_materialize();
         }
         let s = &mut self.rtx[i];
@@ -155,9 +172,12 @@ impl Connection {
         }
         s.lost = true;
         let key = (s.sent_at, s.start.0);
+        let indexed = core::mem::take(&mut s.indexed);
         self.lost_count += 1;
         self.in_flight -= s.len();
-        self.rack.sent.remove(&key);
+        if indexed {
+            self.rack.sent.remove(&key);
+        }
         self.wake = true;
         true
     }
@@ -173,7 +193,7 @@ impl Connection {
         self.rtx.insert(i + 1, tail);
         if s.lost && !s.sacked {
             self.lost_count += 1;
-        } else if !s.sacked && s.start < self.rack_implicit_from {
+        } else if s.indexed {
             // (A segment in the implicit tail leaves both halves there.)
             self.rack.sent.insert((tail.sent_at, at.0));
         }
@@ -320,7 +340,11 @@ impl Connection {
         let mut timeout: Option<Duration> = None;
         // The stored part of the index, then its implicit tail (in time
         // order too, so it ends at the first segment sent after xmit_ts).
-        let tail = self.rtx.partition_point(|s| s.start < self.rack_implicit_from);
+        let tail = self.rack_implicit_start();
+        debug_assert!(
+            self.rtx.range(tail..).all(|s| !(s.indexed || s.sacked || s.lost)),
+            "a stored prefix, then the tail"
+        );
         let implicit = self.rtx.range(tail..).map(|s| (s.sent_at, s.start.0)).take_while(|&(t, _)| t <= xmit_ts);
         for (sent_at, start) in self.rack.sent.range(..=(xmit_ts, u32::MAX)).copied().chain(implicit) {
             if sent_at == xmit_ts {
