@@ -676,7 +676,6 @@ impl Stack {
         self.open_sockets
     }
 
-    /// Heap bytes held by socket buffers (for memory accounting).
     /// Bytes all TCP connections hold out of order.
     pub fn out_of_order_bytes(&self) -> usize {
         self.tcp_shared.ooo_bytes
@@ -688,7 +687,14 @@ impl Stack {
         self.tcp_shared.mem_bytes
     }
 
+    /// Heap bytes held by socket buffers (for memory accounting).
     pub fn buffer_bytes(&self) -> usize {
         self.tcp_connections().map(|(_, c)| c.buffer_bytes()).sum()
+    }
+
+    /// Heap bytes of drained buffer storage the stack keeps for the next
+    /// buffer that fills (at most `tcp::ring::BufferPool::MAX_BYTES`).
+    pub fn pooled_buffer_bytes(&self) -> usize {
+        self.tcp_shared.buffers.bytes()
     }
 }
