@@ -285,3 +285,26 @@ fn tcp_memory_limit_refuses_writes_drops_data_counts_and_corrupts_nothing() {
     let hits = rig.s().stats().tcp.memory_limited;
     json_has(&mut rig, &format!("\"tcp_memory\":{hits}}}"));
 }
+
+/// Drained socket buffers go to the stack's pool (issue 6), which stays
+/// within its bound: once a transfer is read and acknowledged the
+/// connections hold no buffer storage, and what the rings used is kept
+/// for the next one.
+#[test]
+fn drained_buffers_are_pooled_within_the_bound_and_connections_keep_none() {
+    use ustack_core::tcp::ring::BufferPool;
+    let mut rig = Rig::new(780);
+    let (c, _l, s) = rig.establish();
+    assert_eq!((rig.c().pooled_buffer_bytes(), rig.s().pooled_buffer_bytes()), (0, 0));
+    // Within the socket buffers, so the writer does not wait for a reader.
+    let data = pattern(200_000, 5);
+    rig.send_all(rig.client, c, &data);
+    let limit = rig.now() + secs(60);
+    assert!(rig.read_n(s, data.len(), limit) == data, "every byte, in order");
+    rig.run_for(ms(500));
+    assert_eq!(rig.c().buffer_bytes(), 0, "the sender's ring went back when all was acknowledged");
+    assert_eq!(rig.s().buffer_bytes(), 0, "the receiver's ring went back when all was read");
+    for kept in [rig.c().pooled_buffer_bytes(), rig.s().pooled_buffer_bytes()] {
+        assert!(kept > 0 && kept <= BufferPool::MAX_BYTES, "kept {kept}");
+    }
+}

@@ -217,6 +217,10 @@ pub struct Stack {
     open_sockets: usize,
     /// Connections by (local, remote).
     tcp_conns: KeyedMap<(SocketAddrV4, SocketAddrV4), SocketHandle>,
+    /// The entry of `tcp_conns` the last segment found: the segments of a
+    /// bulk transfer arrive back to back and skip the hash. Cleared
+    /// whenever `tcp_conns` changes.
+    last_conn: Option<((SocketAddrV4, SocketAddrV4), SocketHandle)>,
     /// Listeners by local address (0.0.0.0 for any).
     tcp_listeners: KeyedMap<SocketAddrV4, SocketHandle>,
     /// TCP sockets holding each local port (bound, listening or connected).
@@ -268,6 +272,9 @@ impl Stack {
             let _ = routes.add_default(gw);
         }
         let ip_ident = rng.next_u32() as u16;
+        let mut tcp_shared =
+            crate::tcp::TcpShared::new(cfg.challenge_ack_limit, cfg.ooo_memory_limit, cfg.tcp_memory_limit);
+        tcp_shared.fill_checksum = cfg.checksum.fill_tx;
         Stack {
             rng,
             isn: IsnGenerator::new(isn_key),
@@ -280,6 +287,7 @@ impl Stack {
             free_slots: Vec::new(),
             open_sockets: 0,
             tcp_conns: KeyedMap::with_hasher(hash),
+            last_conn: None,
             tcp_listeners: KeyedMap::with_hasher(hash),
             tcp_ports: KeyedMap::with_hasher(hash),
             udp_ports: KeyedMap::with_hasher(hash),
@@ -294,7 +302,7 @@ impl Stack {
             next_iss: None,
             stats: Stats::default(),
             tracer: Tracer::default(),
-            tcp_shared: crate::tcp::TcpShared::new(cfg.challenge_ack_limit, cfg.ooo_memory_limit, cfg.tcp_memory_limit),
+            tcp_shared,
             now: Instant::ZERO,
             tcp_defaults: Arc::new(cfg.tcp.clone()),
             cfg,
@@ -698,7 +706,6 @@ impl Stack {
         self.open_sockets
     }
 
-    /// Heap bytes held by socket buffers (for memory accounting).
     /// Bytes all TCP connections hold out of order.
     pub fn out_of_order_bytes(&self) -> usize {
         self.tcp_shared.ooo_bytes
@@ -710,8 +717,15 @@ impl Stack {
         self.tcp_shared.mem_bytes
     }
 
+    /// Heap bytes held by socket buffers (for memory accounting).
     pub fn buffer_bytes(&self) -> usize {
         self.tcp_connections().map(|(_, c)| c.buffer_bytes()).sum()
+    }
+
+    /// Heap bytes of drained buffer storage the stack keeps for the next
+    /// buffer that fills (at most `tcp::ring::BufferPool::MAX_BYTES`).
+    pub fn pooled_buffer_bytes(&self) -> usize {
+        self.tcp_shared.buffers.bytes()
     }
 }
 

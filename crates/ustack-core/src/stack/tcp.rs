@@ -13,6 +13,7 @@ use crate::tcp::{Connection, Cx, Listener, State, TcpConfig};
 use crate::time::Instant;
 use crate::trace::{Direction, EventKind};
 use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
+use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -338,6 +339,7 @@ impl Stack {
         let slot = self.slot_mut(h)?;
         slot.socket = Some(Socket::Tcp(TcpSocket::Conn(Box::new(conn))));
         self.tcp_conns.insert((local, remote), h);
+        self.last_conn = None;
         self.after_conn(h);
         Ok(())
     }
@@ -356,9 +358,9 @@ impl Stack {
             // is EAGAIN, counted.
             let room = c.memory_room(cx.shared);
             if room >= data.len() {
-                return c.send(data);
+                return c.send(cx, data);
             }
-            let n = c.send(&data[..room])?;
+            let n = c.send(cx, &data[..room])?;
             if n == 0 && !data.is_empty() {
                 cx.stats.memory_limited += 1;
                 return Err(Error::WouldBlock);
@@ -492,7 +494,13 @@ impl Stack {
     /// `after_conn`, with the choice of putting the connection in the
     /// transmit queue (not when it has just said it has nothing to send).
     pub(super) fn sync_conn(&mut self, h: SocketHandle, requeue: bool) {
-        let Ok(slot) = self.slot_mut(h) else { return };
+        // Runs after every segment in and every call: the slot is looked
+        // up once, and the transmit queue and timer heap entries are made
+        // through it (what `mark_ready` and `schedule` do).
+        let slot = match self.slots.get_mut(h.index as usize) {
+            Some(s) if s.generation == h.generation => s,
+            _ => return,
+        };
         let (parent, user_open) = (slot.parent, slot.user_open);
         let Some(Socket::Tcp(TcpSocket::Conn(conn))) = slot.socket.as_mut() else {
             return;
@@ -506,13 +514,19 @@ impl Stack {
         let (local, remote) = (conn.local(), conn.remote());
         self.tcp_shared.ooo_bytes = self.tcp_shared.ooo_bytes.saturating_add_signed(ooo_delta);
         self.tcp_shared.mem_bytes = self.tcp_shared.mem_bytes.saturating_add_signed(mem_delta);
-        if requeue {
-            self.mark_ready(h);
+        if requeue && !slot.in_ready {
+            slot.in_ready = true;
+            self.ready.push_back(h.index);
+        }
+        if let Some(d) = deadline
+            && slot.timer_at.is_none_or(|t| d < t)
+        {
+            slot.timer_at = Some(d);
+            self.timers.push(Reverse((d, h.index, h.generation)));
         }
         if woke && user_open {
             self.wake(h);
         }
-        self.schedule(h, deadline);
 
         // A listener's child leaves the SYN queue when it leaves
         // SYN-RECEIVED, and waits for `accept` once established.
@@ -546,6 +560,7 @@ impl Stack {
             // 4-tuple may already name a newer connection.)
             if self.tcp_conns.get(&(local, remote)) == Some(&h) {
                 self.tcp_conns.remove(&(local, remote));
+                self.last_conn = None;
             }
             if !user_open && !in_accept_queue && !rst_pending {
                 self.unclaim_port(local.port(), h);
@@ -582,7 +597,7 @@ impl Stack {
         // is dropped when the stack is asked to; in a synchronized state it is processed
         // as any SYN (FreeBSD's `drop_synfin` draws the same line).
         let syn_fin_dropped = self.cfg.drop_syn_fin && repr.flags.syn() && repr.flags.fin();
-        if let Some(&h) = self.tcp_conns.get(&(local, remote)) {
+        if let Some(h) = self.find_conn(local, remote) {
             if syn_fin_dropped && self.tcp_connection(h).is_some_and(|c| c.state() == State::SynSent) {
                 self.stats.count_drop(DropReason::TcpUnacceptable);
                 return;
@@ -639,6 +654,20 @@ impl Stack {
         if let Ok(Disposition::Dropped(reason)) = d {
             self.stats.count_drop(reason);
         }
+    }
+
+    /// The connection for a 4-tuple (through `last_conn` when it is the
+    /// same as the last segment's).
+    fn find_conn(&mut self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<SocketHandle> {
+        let key = (local, remote);
+        if let Some((k, h)) = self.last_conn
+            && k == key
+        {
+            return Some(h);
+        }
+        let h = self.tcp_conns.get(&key).copied()?;
+        self.last_conn = Some((key, h));
+        Some(h)
     }
 
     fn find_listener(&self, local: SocketAddrV4) -> Option<SocketHandle> {
@@ -742,6 +771,7 @@ impl Stack {
         }
         self.claim_port(local.port(), h);
         self.tcp_conns.insert((local, remote), h);
+        self.last_conn = None;
         self.after_conn(h);
     }
 
@@ -793,7 +823,8 @@ impl Stack {
         });
         let mut seg_buf = [0u8; 60];
         let n = repr.header_len();
-        repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut seg_buf[..n]), Some((*local.ip(), *remote.ip())));
+        let addrs = self.cfg.checksum.fill_tx.then_some((*local.ip(), *remote.ip()));
+        repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut seg_buf[..n]), addrs);
         self.send_ip_payload(now, *local.ip(), *remote.ip(), crate::wire::IpProtocol::Tcp, &seg_buf[..n], true);
     }
 
@@ -862,6 +893,7 @@ impl Stack {
         }
         self.claim_port(local.port(), h);
         self.tcp_conns.insert((local, remote), h);
+        self.last_conn = None;
         self.wake(lh);
         // The segment itself: its ACK, window, timestamps, text and FIN,
         // as ESTABLISHED processes them (RFC 9293 §3.10.7.4).
@@ -912,7 +944,8 @@ impl Stack {
             retransmission: false,
         });
         let mut seg_buf = vec![0u8; repr.header_len()];
-        repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut seg_buf[..]), Some((*local.ip(), *remote.ip())));
+        let addrs = self.cfg.checksum.fill_tx.then_some((*local.ip(), *remote.ip()));
+        repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut seg_buf[..]), addrs);
         self.send_ip_payload(now, *local.ip(), *remote.ip(), crate::wire::IpProtocol::Tcp, &seg_buf, true);
     }
 

@@ -45,6 +45,9 @@ pub(crate) struct TxSeg {
     pub lost: bool,
     /// SACKed by the receiver (RFC 2018); not in flight, not to be resent.
     pub sacked: bool,
+    /// Stored in RACK's index, `rack.sent`. A segment in flight that is
+    /// not is in the index implicitly (see `Connection::rack_materialize`).
+    pub indexed: bool,
 }
 
 impl TxSeg {
@@ -604,7 +607,7 @@ impl Connection {
         self.keepalive_deadline = None;
         let n = self.tx.len();
         self.tx.consume(n);
-        self.tx.release_if_empty();
+        self.tx.release_if_empty(&mut super::ring::BufferPool::default());
         if self.user_closed {
             self.rx.clear();
         }
@@ -759,13 +762,13 @@ impl Connection {
     // ---- user calls (RFC 9293 §3.10.2 - §3.10.6) ---------------------------
 
     /// SEND: queues bytes; returns how many fitted.
-    pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+    pub fn send(&mut self, cx: &mut Cx, data: &[u8]) -> Result<usize, Error> {
         match self.state {
             State::Established | State::CloseWait if !self.tx_closed => {
                 if data.is_empty() {
                     return Ok(0);
                 }
-                let n = self.tx.push(data);
+                let n = self.tx.push(&mut cx.shared.buffers, data);
                 if n == 0 { Err(Error::WouldBlock) } else { Ok(n) }
             }
             State::SynSent | State::SynReceived if !self.tx_closed => Err(Error::WouldBlock),
@@ -780,7 +783,7 @@ impl Connection {
             if out.is_empty() {
                 return Ok(0);
             }
-            let n = self.rx.read(out);
+            let n = self.rx.read(&mut cx.shared.buffers, out);
             self.after_read(cx, n);
             return Ok(n);
         }

@@ -135,7 +135,7 @@ impl Connection {
             // does the same).
             if !payload.is_empty() {
                 let room = payload.len().min(self.rx.free()).min(u16::MAX as usize);
-                let written = self.rx.write(self.rcv_nxt, self.rcv_nxt, &payload[..room]);
+                let written = self.rx.write(&mut cx.shared.buffers, self.rcv_nxt, self.rcv_nxt, &payload[..room]);
                 self.syn_text = written.in_order as u16;
             }
         }
@@ -699,7 +699,7 @@ impl Connection {
         while let Some(&front) = self.rtx.front() {
             if front.end <= ack {
                 self.rtx.pop_front();
-                if !front.sacked && !front.lost {
+                if front.indexed {
                     self.rack.sent.remove(&(front.sent_at, front.start.0));
                 }
                 if front.sacked {
@@ -718,7 +718,7 @@ impl Connection {
             } else {
                 if front.start < ack {
                     let part = ack - front.start;
-                    if !front.sacked && !front.lost {
+                    if front.indexed {
                         self.rack.sent.remove(&(front.sent_at, front.start.0));
                         self.rack.sent.insert((front.sent_at, ack.0));
                     }
@@ -757,7 +757,7 @@ impl Connection {
         };
         self.tx.consume(data_acked.min(self.tx.len()));
         if self.tx.is_empty() {
-            self.tx.release_if_empty();
+            self.tx.release_if_empty(&mut cx.shared.buffers);
             // Everything sent is acknowledged: the retransmission queue
             // and RACK's index give their memory back too, so an idle
             // connection holds no buffer (they are allocated again on the
@@ -927,7 +927,7 @@ impl Connection {
                 Default::default()
             }
         } else {
-            self.rx.write(self.rcv_nxt, seq, payload)
+            self.rx.write(&mut cx.shared.buffers, self.rcv_nxt, seq, payload)
         };
         if written.range_limit {
             // Out-of-order data past the range cap: counted with the

@@ -223,6 +223,11 @@ pub struct TcpShared {
     /// reported by each, and the most allowed (`StackConfig::tcp_memory_limit`).
     pub mem_bytes: usize,
     pub mem_limit: usize,
+    /// Drained buffer storage kept for the next buffer that fills.
+    pub(crate) buffers: ring::BufferPool,
+    /// Segments carry a computed checksum (`ChecksumCaps::fill_tx`); off,
+    /// the field is zero for the device to fill in.
+    pub(crate) fill_checksum: bool,
 }
 
 /// What a connection may always hold in its buffers, whatever the
@@ -242,6 +247,8 @@ impl TcpShared {
             ooo_limit,
             mem_bytes: 0,
             mem_limit,
+            buffers: ring::BufferPool::default(),
+            fill_checksum: true,
         }
     }
 

@@ -180,6 +180,7 @@ impl Connection {
         s.sent_at = cx.now;
         let seg_len = s.len();
         let key = (s.sent_at, s.start.0);
+        s.indexed = true;
         self.rack.sent.insert(key);
         self.lost_count -= 1;
         self.in_flight += seg_len;
@@ -301,6 +302,7 @@ impl Connection {
         }
         let seg_len = len + fin as usize;
         self.snd_nxt = seq + seg_len;
+        // A first transmission at the tail: in RACK's index implicitly.
         self.rtx.push_back(TxSeg {
             start: seq,
             end: seq + seg_len,
@@ -309,8 +311,8 @@ impl Connection {
             xmits: 1,
             lost: false,
             sacked: false,
+            indexed: false,
         });
-        self.rack.sent.insert((cx.now, seq.0));
         self.pace(cx.now, seg_len);
         self.in_flight += seg_len;
         self.cwnd_use.max_flight = self.cwnd_use.max_flight.max(u32::try_from(self.in_flight).unwrap_or(u32::MAX));
@@ -347,9 +349,13 @@ impl Connection {
         }
         let Some(srtt) = self.rtt.srtt() else { return };
         let cwnd = self.cc.cwnd().max(self.mss);
-        let ratio = if cwnd < self.cc.ssthresh() { 2.0 } else { 1.2 };
-        let bytes_per_sec = cwnd as f64 * ratio / srtt.as_secs_f64().max(1e-6);
-        let gap = crate::time::Duration::from_secs_f64(len as f64 / bytes_per_sec);
+        // The gap is len / (cwnd * ratio / SRTT), in integer nanoseconds
+        // (the ratio in tenths; SRTT at least 1 µs): this runs for every
+        // segment, and the float conversion cost more than the rest of it.
+        let ratio_tenths: u128 = if cwnd < self.cc.ssthresh() { 20 } else { 12 };
+        let srtt_ns = srtt.as_nanos().max(1_000);
+        let gap_ns = len as u128 * srtt_ns * 10 / (cwnd as u128 * ratio_tenths);
+        let gap = crate::time::Duration::from_nanos(gap_ns.min(u64::MAX as u128) as u64);
         let base = self.pacing_next.filter(|&t| t > now - gap * 2).unwrap_or(now);
         self.pacing_next = Some(base + gap);
     }
@@ -523,7 +529,8 @@ impl Connection {
         }
         let total = hl + len;
         let mut packet = TcpPacket::new_unchecked(&mut out[..total]);
-        repr.emit(&mut packet, Some((*self.local.ip(), *self.remote.ip())));
+        let addrs = cx.shared.fill_checksum.then(|| (*self.local.ip(), *self.remote.ip()));
+        repr.emit(&mut packet, addrs);
         cx.stats.segments_out += 1;
         self.info.segments_sent += 1;
         let (local, remote, repr_copy) = (self.local, self.remote, *repr);

@@ -60,7 +60,9 @@ pub(crate) struct Rack {
     /// Segments in flight, neither delivered nor marked lost, by last send
     /// time then start (the RFC's "time-ordered" view of the scoreboard):
     /// loss detection visits only these, so its cost is the number of
-    /// holes, not the size of the window.
+    /// holes, not the size of the window. First transmissions at the tail
+    /// of the retransmission queue are in this order already and are left
+    /// out (`TxSeg::indexed` false) until a mark needs them here.
     pub sent: BTreeSet<(Instant, u32)>,
 }
 
@@ -105,7 +107,40 @@ pub(crate) struct SackOutcome {
 impl Connection {
     // ---- scoreboard marks, keeping `in_flight` exact --------------------------
 
+    /// Moves the implicit tail of RACK's index into `rack.sent`, so that a
+    /// segment in it can be marked. Segments sent for the first time go
+    /// out in sequence order at non-decreasing times, so the tail of the
+    /// retransmission queue is in the index's (time, start) order without
+    /// being stored there: in-order delivery, the common case, never
+    /// touches the tree. Each segment is moved at most once.
+    ///
+    /// The queue is a prefix of segments stored, marked or both, then that
+    /// tail: marking a segment of the tail stores the whole tail first.
+    fn rack_materialize(&mut self) {
+        let first = self.rack_implicit_start();
+        for s in self.rtx.range_mut(first..) {
+            if !(s.indexed || s.sacked || s.lost) {
+                s.indexed = true;
+                self.rack.sent.insert((s.sent_at, s.start.0));
+            }
+        }
+    }
+
+    /// Index of the first segment of the implicit tail of RACK's index.
+    fn rack_implicit_start(&self) -> usize {
+        self.rtx.partition_point(|s| s.indexed || s.sacked || s.lost)
+    }
+
+    /// Whether segment `i` is in RACK's index only implicitly.
+    fn rack_implicit(&self, i: usize) -> bool {
+        let s = &self.rtx[i];
+        !(s.indexed || s.sacked || s.lost)
+    }
+
     pub(crate) fn mark_sacked(&mut self, i: usize) -> usize {
+        if self.rack_implicit(i) {
+            self.rack_materialize();
+        }
         let s = &mut self.rtx[i];
         if s.sacked {
             return 0;
@@ -119,21 +154,30 @@ impl Connection {
         }
         s.sacked = true;
         let key = (s.sent_at, s.start.0);
+        let indexed = core::mem::take(&mut s.indexed);
         self.sacked_bytes += len;
-        self.rack.sent.remove(&key);
+        if indexed {
+            self.rack.sent.remove(&key);
+        }
         len
     }
 
     pub(crate) fn mark_lost(&mut self, i: usize) -> bool {
+        if self.rack_implicit(i) {
+            self.rack_materialize();
+        }
         let s = &mut self.rtx[i];
         if s.sacked || s.lost {
             return false;
         }
         s.lost = true;
         let key = (s.sent_at, s.start.0);
+        let indexed = core::mem::take(&mut s.indexed);
         self.lost_count += 1;
         self.in_flight -= s.len();
-        self.rack.sent.remove(&key);
+        if indexed {
+            self.rack.sent.remove(&key);
+        }
         self.wake = true;
         true
     }
@@ -149,7 +193,8 @@ impl Connection {
         self.rtx.insert(i + 1, tail);
         if s.lost && !s.sacked {
             self.lost_count += 1;
-        } else if !s.sacked {
+        } else if s.indexed {
+            // (A segment in the implicit tail leaves both halves there.)
             self.rack.sent.insert((tail.sent_at, at.0));
         }
     }
@@ -296,7 +341,15 @@ impl Connection {
         let wait = Duration::from_nanos(self.rack.rtt_nanos) + reo_wnd;
         let mut expired: Vec<(Instant, u32)> = Vec::new();
         let mut timeout: Option<Duration> = None;
-        for &(sent_at, start) in self.rack.sent.range(..=(xmit_ts, u32::MAX)) {
+        // The stored part of the index, then its implicit tail (in time
+        // order too, so it ends at the first segment sent after xmit_ts).
+        let tail = self.rack_implicit_start();
+        debug_assert!(
+            self.rtx.range(tail..).all(|s| !(s.indexed || s.sacked || s.lost)),
+            "a stored prefix, then the tail"
+        );
+        let implicit = self.rtx.range(tail..).map(|s| (s.sent_at, s.start.0)).take_while(|&(t, _)| t <= xmit_ts);
+        for (sent_at, start) in self.rack.sent.range(..=(xmit_ts, u32::MAX)).copied().chain(implicit) {
             if sent_at == xmit_ts {
                 // Sent at the same instant: only segments before the
                 // reference in sequence count.

@@ -7,7 +7,7 @@
 //! with the order in which they last grew, which is what SACK reports
 //! (RFC 2018 §4: the first block holds the most recent segment).
 
-use super::ring::Ring;
+use super::ring::{BufferPool, Ring};
 use super::seq::SeqNumber;
 
 /// Most separate out-of-order ranges held. A flood of tiny segments with
@@ -150,7 +150,7 @@ impl RecvBuffer {
     /// Stores `data`, which starts at `seq`, given the next expected
     /// sequence number `rcv_nxt`. Bytes before `rcv_nxt` must already be
     /// trimmed by the caller; bytes beyond the buffer's space are dropped.
-    pub fn write(&mut self, rcv_nxt: SeqNumber, seq: SeqNumber, data: &[u8]) -> Written {
+    pub fn write(&mut self, pool: &mut BufferPool, rcv_nxt: SeqNumber, seq: SeqNumber, data: &[u8]) -> Written {
         debug_assert!(seq >= rcv_nxt);
         let offset = seq - rcv_nxt;
         let space = self.ring.free();
@@ -173,12 +173,12 @@ impl RecvBuffer {
             };
             ooo.bytes += new_bytes;
             if new_bytes > 0 {
-                self.ring.write_at(self.ring.len() + offset, data);
+                self.ring.write_at(pool, self.ring.len() + offset, data);
             }
             return Written { in_order: 0, new_bytes, out_of_order: true, ..Written::default() };
         }
         // In order: store, then swallow any out-of-order ranges it reaches.
-        self.ring.write_at(self.ring.len(), data);
+        self.ring.write_at(pool, self.ring.len(), data);
         let mut new_end = end;
         let mut new_bytes = data.len();
         if let Some(ooo) = self.ooo.as_mut() {
@@ -207,11 +207,11 @@ impl RecvBuffer {
     }
 
     /// Copies readable bytes into `out` and consumes them.
-    pub fn read(&mut self, out: &mut [u8]) -> usize {
+    pub fn read(&mut self, pool: &mut BufferPool, out: &mut [u8]) -> usize {
         let n = self.ring.read_at(0, out);
         self.ring.consume(n);
         if self.ring.is_empty() && self.ooo.is_none() {
-            self.ring.release_if_empty();
+            self.ring.release_if_empty(pool);
         }
         n
     }
@@ -227,10 +227,10 @@ impl RecvBuffer {
     }
 
     /// Consumes `n` readable bytes.
-    pub fn consume(&mut self, n: usize) {
+    pub fn consume(&mut self, pool: &mut BufferPool, n: usize) {
         self.ring.consume(n);
         if self.ring.is_empty() && self.ooo.is_none() {
-            self.ring.release_if_empty();
+            self.ring.release_if_empty(pool);
         }
     }
 
@@ -268,7 +268,8 @@ impl RecvBuffer {
         self.ooo = None;
         let n = self.ring.len();
         self.ring.consume(n);
-        self.ring.release_if_empty();
+        // Rare (a reset, a shutdown): the storage is simply freed.
+        self.ring.release_if_empty(&mut BufferPool::default());
     }
 }
 
@@ -283,10 +284,11 @@ mod tests {
     #[test]
     fn in_order_then_read() {
         let mut b = RecvBuffer::new(100);
-        let w = b.write(s(10), s(10), b"hello");
+        let p = &mut BufferPool::default();
+        let w = b.write(p, s(10), s(10), b"hello");
         assert_eq!(w, Written { in_order: 5, new_bytes: 5, ..Written::default() });
         let mut out = [0u8; 10];
-        assert_eq!(b.read(&mut out), 5);
+        assert_eq!(b.read(p, &mut out), 5);
         assert_eq!(&out[..5], b"hello");
         assert_eq!(b.allocated(), 0, "storage given back when drained");
     }
@@ -294,19 +296,20 @@ mod tests {
     #[test]
     fn hole_filled_delivers_everything() {
         let mut b = RecvBuffer::new(100);
-        assert!(b.write(s(0), s(5), b"world").out_of_order);
+        let p = &mut BufferPool::default();
+        assert!(b.write(p, s(0), s(5), b"world").out_of_order);
         assert_eq!(b.len(), 0);
-        assert!(b.write(s(0), s(12), b"!!").out_of_order);
+        assert!(b.write(p, s(0), s(12), b"!!").out_of_order);
         let mut v = Vec::new();
         b.sack_blocks(4, &mut v);
         assert_eq!(v, vec![(s(12), s(14)), (s(5), s(10))], "most recent first");
-        let w = b.write(s(0), s(0), b"hello");
+        let w = b.write(p, s(0), s(0), b"hello");
         assert_eq!(w.in_order, 10);
         assert!(b.has_out_of_order());
-        let w = b.write(s(10), s(10), b"xy");
+        let w = b.write(p, s(10), s(10), b"xy");
         assert_eq!(w.in_order, 4);
         let mut out = [0u8; 20];
-        let n = b.read(&mut out);
+        let n = b.read(p, &mut out);
         assert_eq!(&out[..n], b"helloworldxy!!");
         assert!(!b.has_out_of_order());
     }
@@ -314,12 +317,13 @@ mod tests {
     #[test]
     fn duplicates_are_not_new() {
         let mut b = RecvBuffer::new(100);
-        b.write(s(0), s(10), b"abcdef");
-        let w = b.write(s(0), s(12), b"cd");
+        let p = &mut BufferPool::default();
+        b.write(p, s(0), s(10), b"abcdef");
+        let w = b.write(p, s(0), s(12), b"cd");
         assert_eq!(w.new_bytes, 0);
-        let w = b.write(s(0), s(8), b"xxabcdefgh");
+        let w = b.write(p, s(0), s(8), b"xxabcdefgh");
         assert_eq!(w.new_bytes, 4);
-        let w = b.write(s(0), s(0), b"01234567xxabcdefgh");
+        let w = b.write(p, s(0), s(0), b"01234567xxabcdefgh");
         assert_eq!(w.in_order, 18);
         assert_eq!(w.new_bytes, 8);
     }
@@ -327,44 +331,48 @@ mod tests {
     #[test]
     fn data_past_the_space_is_dropped() {
         let mut b = RecvBuffer::new(8);
-        let w = b.write(s(0), s(0), b"0123456789");
+        let p = &mut BufferPool::default();
+        let w = b.write(p, s(0), s(0), b"0123456789");
         assert_eq!(w.in_order, 8);
         assert_eq!(b.free(), 0);
-        assert_eq!(b.write(s(8), s(8), b"x"), Written { dropped: true, ..Written::default() });
+        assert_eq!(b.write(p, s(8), s(8), b"x"), Written { dropped: true, ..Written::default() });
     }
 
     #[test]
     fn range_count_is_bounded() {
         let mut b = RecvBuffer::new(1 << 20);
+        let p = &mut BufferPool::default();
         for i in 0..(MAX_OOO_RANGES as u32 + 10) {
-            b.write(s(0), s(10 + i * 10), b"x");
+            b.write(p, s(0), s(10 + i * 10), b"x");
         }
         assert_eq!(b.out_of_order_bytes(), MAX_OOO_RANGES);
         // A new range past the cap is dropped, and says why.
-        let w = b.write(s(0), s(100_000), b"z");
+        let w = b.write(p, s(0), s(100_000), b"z");
         assert!(w.dropped && w.range_limit, "{w:?}");
         // Extending an existing range is still accepted.
-        assert_eq!(b.write(s(0), s(11), b"y").new_bytes, 1);
+        assert_eq!(b.write(p, s(0), s(11), b"y").new_bytes, 1);
     }
 
     #[test]
     fn wraps_around_sequence_space() {
         let mut b = RecvBuffer::new(100);
+        let p = &mut BufferPool::default();
         let base = s(u32::MAX - 3);
-        b.write(base, base + 6, b"ghij");
-        b.write(base, base, b"abcdef");
+        b.write(p, base, base + 6, b"ghij");
+        b.write(p, base, base, b"abcdef");
         let mut out = [0u8; 10];
-        assert_eq!(b.read(&mut out), 10);
+        assert_eq!(b.read(p, &mut out), 10);
         assert_eq!(&out, b"abcdefghij");
     }
 
     #[test]
     fn out_of_order_state_is_given_back_when_the_hole_fills() {
         let mut b = RecvBuffer::new(100);
-        assert!(b.write(s(0), s(5), b"world").out_of_order);
+        let p = &mut BufferPool::default();
+        assert!(b.write(p, s(0), s(5), b"world").out_of_order);
         assert!(b.has_out_of_order());
         assert_eq!(b.out_of_order_bytes(), 5);
-        assert_eq!(b.write(s(0), s(0), b"hello").in_order, 10);
+        assert_eq!(b.write(p, s(0), s(0), b"hello").in_order, 10);
         assert!(!b.has_out_of_order());
         assert_eq!(b.out_of_order_bytes(), 0);
         assert_eq!(b.sack_block_count(), 0);

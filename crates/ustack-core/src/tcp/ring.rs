@@ -3,6 +3,12 @@
 //! Both socket buffers are built on it. Storage grows by powers of two up to
 //! a fixed limit, so an idle connection costs no buffer memory and a busy
 //! one settles at the size its traffic needs.
+//!
+//! A busy connection drains its buffers again and again (the reader takes
+//! everything, the peer acknowledges everything sent), so storage given
+//! back on every drain would be allocated again a moment later: zeroed,
+//! and for large rings mapped in page by page. The stack keeps a few
+//! drained buffers in a [`BufferPool`] for the next ring that needs one.
 
 /// Smallest allocation, so that small exchanges do not reallocate often.
 const MIN_ALLOC: usize = 2048;
@@ -12,6 +18,56 @@ const MIN_ALLOC: usize = 2048;
 /// sequence space covers 2^31 bytes in flight), and the bound lets the
 /// indexes be 32-bit: every connection holds two rings.
 pub const MAX_LIMIT: usize = 1 << 30;
+
+/// Drained ring storage kept for reuse, shared by the connections of one
+/// stack. Bounded in count and bytes, so what it keeps is a few buffers of
+/// recently busy connections, never memory that grows with the number of
+/// connections.
+#[derive(Clone, Debug, Default)]
+pub struct BufferPool {
+    free: Vec<Box<[u8]>>,
+    bytes: usize,
+}
+
+impl BufferPool {
+    /// Most buffers kept.
+    pub const MAX_BUFFERS: usize = 8;
+    /// Most bytes kept: two of the largest auto-tuned buffers (16 MiB).
+    pub const MAX_BYTES: usize = 32 << 20;
+
+    /// Storage of at least `min` and at most `max` bytes: the largest kept
+    /// buffer that fits, so that a ring filling again after a drain gets
+    /// back the size it had rather than growing to it step by step; else a
+    /// new zeroed one of `min` bytes. A kept buffer holds what its last
+    /// ring left in it; a ring only ever reads bytes it wrote (see
+    /// `Ring::read_at`).
+    pub fn take(&mut self, min: usize, max: usize) -> Box<[u8]> {
+        let best = (0..self.free.len())
+            .filter(|&i| (min..=max).contains(&self.free[i].len()))
+            .max_by_key(|&i| self.free[i].len());
+        match best {
+            Some(i) => {
+                self.bytes -= self.free[i].len();
+                self.free.swap_remove(i)
+            }
+            None => vec![0u8; min].into_boxed_slice(),
+        }
+    }
+
+    /// Keeps `buf` for reuse if there is room; frees it otherwise.
+    pub fn give(&mut self, buf: Box<[u8]>) {
+        let len = buf.len();
+        if len > 0 && self.free.len() < Self::MAX_BUFFERS && self.bytes + len <= Self::MAX_BYTES {
+            self.bytes += len;
+            self.free.push(buf);
+        }
+    }
+
+    /// Bytes of storage kept.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Ring {
@@ -54,13 +110,14 @@ impl Ring {
     }
 
     /// Makes room for `end` bytes counted from the head.
-    fn reserve(&mut self, end: usize) {
+    fn reserve(&mut self, pool: &mut BufferPool, end: usize) {
         if end <= self.buf.len() {
             return;
         }
         let limit = self.limit();
-        let new_cap = end.next_power_of_two().max(MIN_ALLOC).min(limit.next_power_of_two().max(MIN_ALLOC));
-        let mut new = vec![0u8; new_cap].into_boxed_slice();
+        let max_cap = limit.next_power_of_two().max(MIN_ALLOC);
+        let new_cap = end.next_power_of_two().max(MIN_ALLOC).min(max_cap);
+        let mut new = pool.take(new_cap, max_cap);
         // Unwrap the old contents to the start of the new storage. Bytes
         // beyond `len` (out-of-order data in a receive ring) are kept too.
         let old_cap = self.buf.len();
@@ -70,17 +127,17 @@ impl Ring {
             new[..first].copy_from_slice(&self.buf[head..]);
             new[first..old_cap].copy_from_slice(&self.buf[..head]);
         }
-        self.buf = new;
+        pool.give(core::mem::replace(&mut self.buf, new));
         self.head = 0;
     }
 
     /// Appends as much of `data` as fits under the limit; returns how much.
-    pub fn push(&mut self, data: &[u8]) -> usize {
+    pub fn push(&mut self, pool: &mut BufferPool, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
         if n == 0 {
             return 0;
         }
-        self.write_at(self.len(), &data[..n]);
+        self.write_at(pool, self.len(), &data[..n]);
         self.len += n as u32;
         n
     }
@@ -88,7 +145,7 @@ impl Ring {
     /// Writes `data` at `offset` bytes from the head, which may lie beyond
     /// `len` (a receive buffer holding out-of-order data). Nothing past the
     /// limit is written; returns how many bytes were stored.
-    pub fn write_at(&mut self, offset: usize, data: &[u8]) -> usize {
+    pub fn write_at(&mut self, pool: &mut BufferPool, offset: usize, data: &[u8]) -> usize {
         let limit = self.limit();
         if offset >= limit {
             return 0;
@@ -97,7 +154,7 @@ impl Ring {
         if n == 0 {
             return 0;
         }
-        self.reserve(offset + n);
+        self.reserve(pool, offset + n);
         let cap = self.buf.len();
         let start = (self.head as usize + offset) % cap;
         let first = n.min(cap - start);
@@ -149,11 +206,12 @@ impl Ring {
         self.len -= n as u32;
     }
 
-    /// Frees the storage if the ring is empty and `keep_beyond` is false
-    /// (receive rings keep it while out-of-order data lies past `len`).
-    pub fn release_if_empty(&mut self) {
+    /// Gives the storage back to `pool` if the ring is empty. (The caller
+    /// knows whether bytes past `len` still matter: a receive ring keeps
+    /// its storage while out-of-order data lies there.)
+    pub fn release_if_empty(&mut self, pool: &mut BufferPool) {
         if self.len == 0 && !self.buf.is_empty() {
-            self.buf = Box::default();
+            pool.give(core::mem::take(&mut self.buf));
             self.head = 0;
         }
     }
@@ -165,14 +223,15 @@ mod tests {
 
     #[test]
     fn push_read_consume_wrap() {
+        let p = &mut BufferPool::default();
         let mut r = Ring::new(4096);
         assert_eq!(r.allocated(), 0);
         let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
-        assert_eq!(r.push(&data), 3000);
+        assert_eq!(r.push(p, &data), 3000);
         assert_eq!(r.allocated(), 4096);
         r.consume(2500);
-        assert_eq!(r.push(&data), 3000);
-        assert_eq!(r.push(&data), 596, "limited by the limit");
+        assert_eq!(r.push(p, &data), 3000);
+        assert_eq!(r.push(p, &data), 596, "limited by the limit");
         assert_eq!(r.len(), 4096);
         let mut out = vec![0u8; 4096];
         assert_eq!(r.read_at(0, &mut out), 4096);
@@ -182,22 +241,24 @@ mod tests {
         let (a, b) = r.as_slices();
         assert_eq!(a.len() + b.len(), 4096);
         r.consume(4096);
-        r.release_if_empty();
+        r.release_if_empty(p);
         assert_eq!(r.allocated(), 0);
+        assert_eq!(p.bytes(), 4096, "the storage is kept for the next ring");
     }
 
     #[test]
     fn grows_keeping_bytes_beyond_len() {
+        let p = &mut BufferPool::default();
         let mut r = Ring::new(1 << 20);
-        r.push(b"abc");
+        r.push(p, b"abc");
         r.consume(1);
-        r.write_at(5000, b"xyz");
-        r.write_at(2, b"defg");
+        r.write_at(p, 5000, b"xyz");
+        r.write_at(p, 2, b"defg");
         r.extend_len(4);
         let mut out = [0u8; 6];
         assert_eq!(r.read_at(0, &mut out), 6);
         assert_eq!(&out, b"bcdefg");
-        r.write_at(6, &vec![b'-'; 4994]);
+        r.write_at(p, 6, &vec![b'-'; 4994]);
         r.extend_len(4994 + 3);
         let mut tail = [0u8; 3];
         r.read_at(5000, &mut tail);
@@ -206,9 +267,47 @@ mod tests {
 
     #[test]
     fn write_at_respects_limit() {
+        let p = &mut BufferPool::default();
         let mut r = Ring::new(10);
-        assert_eq!(r.write_at(8, b"abcd"), 2);
-        assert_eq!(r.write_at(10, b"x"), 0);
+        assert_eq!(r.write_at(p, 8, b"abcd"), 2);
+        assert_eq!(r.write_at(p, 10, b"x"), 0);
+    }
+
+    #[test]
+    fn pooled_storage_is_reused_and_shows_only_new_bytes() {
+        let p = &mut BufferPool::default();
+        let mut old = Ring::new(4096);
+        old.push(p, &[0xaa; 4000]);
+        old.consume(4000);
+        old.release_if_empty(p);
+        assert_eq!(p.bytes(), 4096);
+        // A new ring takes that storage: what it reads is what it wrote,
+        // in order, never the old ring's bytes.
+        let mut r = Ring::new(4096);
+        r.write_at(p, 30, b"later");
+        assert_eq!(r.allocated(), 4096, "the kept buffer, not a new small one");
+        assert_eq!(p.bytes(), 0, "taken from the pool");
+        assert_eq!(r.read_at(0, &mut [0u8; 16]), 0, "nothing readable before the gap fills");
+        r.write_at(p, 0, &[7u8; 30]);
+        r.extend_len(35);
+        let mut out = [0u8; 4096];
+        assert_eq!(r.read_at(0, &mut out), 35);
+        assert!(out[..30].iter().all(|&b| b == 7));
+        assert_eq!(&out[30..35], b"later");
+    }
+
+    #[test]
+    fn pool_is_bounded() {
+        let p = &mut BufferPool::default();
+        for _ in 0..BufferPool::MAX_BUFFERS + 3 {
+            p.give(vec![0u8; 2048].into_boxed_slice());
+        }
+        assert_eq!(p.bytes(), BufferPool::MAX_BUFFERS * 2048);
+        p.give(vec![0u8; BufferPool::MAX_BYTES].into_boxed_slice());
+        assert_eq!(p.bytes(), BufferPool::MAX_BUFFERS * 2048, "a buffer past the byte bound is freed");
+        assert_eq!(p.take(4096, 8192).len(), 4096, "no kept buffer of that size: a new one");
+        assert_eq!(p.bytes(), BufferPool::MAX_BUFFERS * 2048);
+        assert_eq!(p.take(1024, 8192).len(), 2048, "a kept one that fits");
     }
 
     #[test]
@@ -217,7 +316,7 @@ mod tests {
         assert_eq!(r.limit(), MAX_LIMIT);
         r.set_limit(5 << 30);
         assert_eq!(r.limit(), MAX_LIMIT);
-        r.push(b"abc");
+        r.push(&mut BufferPool::default(), b"abc");
         r.set_limit(1);
         assert_eq!(r.limit(), 3, "never below what is held");
         // Two per connection: a layout check (issue 6), not a timing one.

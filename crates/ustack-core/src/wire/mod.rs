@@ -61,7 +61,12 @@ pub type Result<T> = core::result::Result<T, Error>;
 /// Whether checksums are verified on input and filled in on output.
 ///
 /// Software everywhere by default; a device with checksum offload may turn
-/// either side off (TUN with `IFF_VNET_HDR`).
+/// either side off (TUN with `IFF_VNET_HDR`). With `fill_tx` off, IPv4,
+/// UDP and TCP go out with a zero checksum field for the device to fill
+/// in; with `verify_rx` off, nothing arriving is verified. Only a link that
+/// really does the work (or, like two stacks handing packets to each other
+/// in memory, cannot corrupt them) may turn these off: a stack that
+/// verifies drops every segment from one that does not fill.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChecksumCaps {
     pub verify_rx: bool,

@@ -200,6 +200,13 @@ impl TcpOptions {
     /// without crashing", and we drop such segments).
     pub fn parse(mut data: &[u8]) -> Result<TcpOptions> {
         let mut opts = TcpOptions::default();
+        // Nearly every segment of a connection with timestamps carries
+        // exactly NOP, NOP, TS (the layout of RFC 7323 appendix A, which
+        // Linux and ustack send): read it without the loop.
+        if data.len() == 12 && data[..4] == [kind::NOP, kind::NOP, kind::TIMESTAMPS, 10] {
+            opts.timestamps = Some((get_u32(data, 4), get_u32(data, 8)));
+            return Ok(opts);
+        }
         while let Some(&k) = data.first() {
             match k {
                 kind::EOL => break,
@@ -659,6 +666,24 @@ mod tests {
         let mut b = SackBlocks::new();
         b.push(1, 2);
         assert_eq!(a, b, "unused places do not count");
+    }
+
+    #[test]
+    fn nop_nop_timestamps_parse_as_the_general_loop_does() {
+        let ts = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0];
+        let mut aligned = vec![1, 1, 8, 10];
+        aligned.extend_from_slice(&ts);
+        // The same option in another order goes through the loop.
+        let mut other = vec![8, 10];
+        other.extend_from_slice(&ts);
+        other.extend_from_slice(&[1, 1]);
+        let a = TcpOptions::parse(&aligned).unwrap();
+        assert_eq!(a.timestamps, Some((0x1234_5678, 0x9abc_def0)));
+        assert_eq!(a, TcpOptions::parse(&other).unwrap());
+        // A wrong length in that layout is still malformed.
+        let mut bad = aligned.clone();
+        bad[3] = 9;
+        assert!(TcpOptions::parse(&bad).is_err());
     }
 
     #[test]
