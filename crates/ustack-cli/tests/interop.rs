@@ -139,6 +139,39 @@ fn curl_bytes_checked(ns: &Netns, url: &str, n: u64) {
     assert_eq!(off, n, "{url}: got {off} bytes, want {n}");
 }
 
+/// POSTs `len` random bytes to ustack's `/echo` with curl inside `ns` and
+/// checks that the same bytes come back.
+fn echo_round_trip(ns: &Netns, len: usize, timeout_s: u32, what: &str) {
+    let up = random_file(len);
+    let back = tmpfile("echo.bin");
+    ns.run(&[
+        "curl",
+        "-s",
+        "-S",
+        "-m",
+        &timeout_s.to_string(),
+        "--data-binary",
+        &format!("@{}", up.display()),
+        "-o",
+        back.to_str().unwrap(),
+        "http://10.7.0.2/echo",
+    ]);
+    assert!(same_file(&up, &back), "POST /echo {what} did not return the body");
+    for f in [up, back] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+/// A counter from ustack's `/stats` JSON.
+fn stat(stats: &str, name: &str) -> u64 {
+    stats
+        .split(&format!("\"{name}\":"))
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /stats: {stats}"))
+}
+
 fn random_file(len: usize) -> PathBuf {
     let p = tmpfile("random.bin");
     let mut data = vec![0u8; len];
@@ -241,21 +274,7 @@ fn kernel_clients_against_ustack_up(tap: bool) {
     // minutes over 130 MB of packets).
     ns.ustack_up(&extra, "10.7.0.1/24", "10.7.0.2/24");
     curl_bytes_checked(&ns, "http://10.7.0.2/bytes/104857600", 104_857_600);
-    let up = random_file(10 << 20);
-    let back = tmpfile("echo.bin");
-    ns.run(&[
-        "curl",
-        "-s",
-        "-S",
-        "-m",
-        "120",
-        "--data-binary",
-        &format!("@{}", up.display()),
-        "-o",
-        back.to_str().unwrap(),
-        "http://10.7.0.2/echo",
-    ]);
-    assert!(same_file(&up, &back), "POST /echo did not return the body");
+    echo_round_trip(&ns, 10 << 20, 120, "");
     let log = ns.stop_ustack();
     assert!(log.contains("removed device ust0"), "ustack did not clean up:\n{log}");
     let links = ns.run(&["ip", "link", "show"]);
@@ -275,12 +294,7 @@ fn kernel_clients_against_ustack_up(tap: bool) {
     // The megabyte went to the kernel in TSO super-packets (the offload
     // header is on by default), and the kernel took them: curl checked
     // every byte.
-    let gso: u64 = stats
-        .split("\"tx_gso_segments\":")
-        .nth(1)
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no device counters in /stats: {stats}"));
+    let gso = stat(&stats, "tx_gso_segments");
     assert!(gso >= 100, "only {gso} segments went in GSO super-packets: {stats}");
     let py = ns.run(&["python3", "-c", PY_CLIENTS, "10.7.0.2"]);
     assert!(String::from_utf8_lossy(&py.stdout).contains("python clients ok"));
@@ -288,9 +302,7 @@ fn kernel_clients_against_ustack_up(tap: bool) {
     assert!(String::from_utf8_lossy(&ping.stdout).contains("3 received"));
     ns.stop_ustack();
     tshark_clean(&pcap);
-    for f in [pcap, up, back] {
-        let _ = std::fs::remove_file(f);
-    }
+    let _ = std::fs::remove_file(pcap);
 }
 
 #[test]
@@ -443,21 +455,7 @@ fn transfers_survive_a_lossy_reordering_path() {
     }
     let start = Instant::now();
     curl_bytes_checked(&ns, "http://10.7.0.2/bytes/8388608", 8 << 20);
-    let up = random_file(4 << 20);
-    let back = tmpfile("echo.bin");
-    ns.run(&[
-        "curl",
-        "-s",
-        "-S",
-        "-m",
-        "300",
-        "--data-binary",
-        &format!("@{}", up.display()),
-        "-o",
-        back.to_str().unwrap(),
-        "http://10.7.0.2/echo",
-    ]);
-    assert!(same_file(&up, &back), "POST /echo over the lossy path did not return the body");
+    echo_round_trip(&ns, 4 << 20, 300, "over the lossy path");
     let elapsed = start.elapsed();
     ns.stop_ustack();
     tshark_clean(&pcap);
@@ -473,9 +471,7 @@ fn transfers_survive_a_lossy_reordering_path() {
     let gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
     eprintln!("lossy transfers took {elapsed:?}, longest silence {gap:.3} s, netem: {netem}");
     assert!(gap < 3.5, "a stall of {gap:.3} s");
-    for f in [pcap, up, back] {
-        let _ = std::fs::remove_file(f);
-    }
+    let _ = std::fs::remove_file(pcap);
 }
 
 /// ECN (RFC 3168) with the Linux kernel: the namespace's kernel asks for it
@@ -497,31 +493,10 @@ fn ecn_with_the_kernel_marks_echoed_and_answered_both_ways() {
     let pcap_s = pcap.to_str().unwrap().to_string();
     ns.ustack_up(&["--tun", "ust0", "--pcap", &pcap_s, "--impair", "ce=2%,seed=3"], "10.7.0.1/24", "10.7.0.2/24");
     curl_bytes_checked(&ns, "http://10.7.0.2/bytes/4194304", 4 << 20);
-    let up = random_file(4 << 20);
-    let back = tmpfile("ecn-echo.bin");
-    ns.run(&[
-        "curl",
-        "-s",
-        "-S",
-        "-m",
-        "120",
-        "--data-binary",
-        &format!("@{}", up.display()),
-        "-o",
-        back.to_str().unwrap(),
-        "http://10.7.0.2/echo",
-    ]);
-    assert!(same_file(&up, &back), "POST /echo with ECN did not return the body");
+    echo_round_trip(&ns, 4 << 20, 120, "with ECN");
     let stats = ns.run(&["curl", "-s", "-m", "10", "http://10.7.0.2/stats"]);
     let stats = String::from_utf8_lossy(&stats.stdout).to_string();
-    let counter = |name: &str| -> u64 {
-        stats
-            .split(&format!("\"{name}\":"))
-            .nth(1)
-            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in /stats: {stats}"))
-    };
+    let counter = |name: &str| stat(&stats, name);
     // The readiness probe, the download and the upload all asked for ECN.
     assert!(counter("ecn_connections") >= 3, "{stats}");
     assert!(counter("ecn_ce_received") > 0, "no CE mark reached ustack: {stats}");
@@ -541,9 +516,7 @@ fn ecn_with_the_kernel_marks_echoed_and_answered_both_ways() {
     assert!(count(&format!("{kernel} && tcp.len > 0 && ip.dsfield.ecn == 2")) > 100, "the kernel's data is ECT(0)");
     assert!(count(&format!("{ustack} && tcp.flags.syn == 0 && tcp.flags.ece == 1")) > 0, "ustack echoed CE");
     assert!(count(&format!("{kernel} && tcp.flags.syn == 0 && tcp.flags.cwr == 1")) > 0, "the kernel answered");
-    for f in [pcap, up, back] {
-        let _ = std::fs::remove_file(f);
-    }
+    let _ = std::fs::remove_file(pcap);
 }
 
 /// An idle stack does not spin: the driver sleeps in poll(2) until a frame,
