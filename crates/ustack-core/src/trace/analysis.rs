@@ -516,9 +516,14 @@ impl Connection {
             } else {
                 let since_highest = time.saturating_duration_since(fwd.nextseq_time).as_nanos() as u64;
                 let threshold = self.first_rtt.filter(|&r| r != 0).unwrap_or(3_000_000);
+                // A frame stamped before the highest segment (a capture
+                // whose timestamps went backwards, as tcpdump's can on a
+                // busy machine) is not out of order for tshark, whose time
+                // difference is then negative: a retransmission, as there.
+                let clock_backwards = time < fwd.nextseq_time;
                 // SYN and FIN count in where a segment ends.
                 let end = seq.wrapping_add(seglen).wrapping_add(syn_fin);
-                if not_advanced && since_highest < threshold && fwd.nextseq != Some(end) {
+                if not_advanced && !clock_backwards && since_highest < threshold && fwd.nextseq != Some(end) {
                     m.insert(Marks::OUT_OF_ORDER);
                 } else if not_advanced {
                     m.insert(Marks::RETRANSMISSION);
@@ -875,6 +880,17 @@ mod tests {
         let m = r.marks(0);
         assert_eq!(m[3], vec!["(previous segment not captured)"]);
         assert_eq!(m[4], vec!["(out-of-order)"]);
+
+        // The same, but the swapped frame is stamped 22 µs before the one
+        // ahead of it (a capture's clock going backwards): tshark calls it
+        // a retransmission, and so does the trace.
+        let mut r = Run::new();
+        handshake(&mut r);
+        r.seg(1, true, ACK, 201, 501, 100, 1000);
+        r.t -= 22_000;
+        r.seg_us(0, true, ACK, 101, 501, 100, 1000);
+        let m = r.marks(0);
+        assert_eq!(m[4], vec!["(retransmission)"], "{m:?}");
     }
 
     #[test]
