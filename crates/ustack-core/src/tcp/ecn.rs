@@ -128,24 +128,20 @@ impl Connection {
         {
             return;
         }
-        let flight = self.flight_size();
-        // Not a loss that might prove spurious: nothing to undo.
-        self.undo = None;
-        self.cc.on_congestion_event(cx.now, flight, self.mss);
-        self.cc.on_recovery_end(cx.now);
+        crate::tcp_decision!(cx.now, self.local, self.remote, "ECE: congestion window reduced (RFC 3168 §6.1.2)");
+        self.reduce_window_once(cx);
         self.ecn.recover = self.snd_nxt;
         self.ecn.cwr_due = true;
         cx.stats.ecn_reductions += 1;
-        crate::tcp_decision!(cx.now, self.local, self.remote, "ECE: congestion window reduced (RFC 3168 §6.1.2)");
-        self.trace_congestion(cx);
     }
 
-    /// The ECN flags and IP codepoint of a segment about to go out (not a
-    /// SYN): ECE on every ACK while echoing; new data is ECT(0) and the
-    /// first after a reduction carries CWR. Retransmissions, pure ACKs and
-    /// probes are not ECN-capable (§6.1.4, §6.1.5, §6.1.6).
+    /// The ECN flags and IP codepoint of a segment about to go out: ECE on
+    /// every ACK while echoing; new data is ECT(0) and the first after a
+    /// reduction carries CWR. SYNs (their flags come from `ecn_syn_flags`),
+    /// retransmissions, pure ACKs and probes are not ECN-capable (§6.1.4,
+    /// §6.1.5, §6.1.6). `poll_segment` clears the codepoint before each
+    /// segment.
     pub(crate) fn ecn_segment_flags(&mut self, flags: TcpFlags, new_data: bool) -> TcpFlags {
-        self.ecn.ect = false;
         if self.ecn.negotiation != Negotiation::Yes || flags.syn() || flags.rst() {
             return flags;
         }

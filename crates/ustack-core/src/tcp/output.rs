@@ -455,8 +455,7 @@ impl Connection {
     /// Builds the header for `seg` and writes the segment.
     fn emit(&mut self, cx: &mut Cx, out: &mut [u8], seg: Outgoing) -> usize {
         let syn = seg.flags.syn();
-        let flags =
-            if syn { seg.flags } else { self.ecn_segment_flags(seg.flags, seg.data.is_some() && !seg.retransmission) };
+        let flags = self.ecn_segment_flags(seg.flags, seg.data.is_some() && !seg.retransmission);
         let mut options = TcpOptions::default();
         if seg.syn_options && !self.cfg.no_options {
             options.mss = Some(self.local_mss.min(0xffff) as u16);

@@ -551,11 +551,18 @@ impl Connection {
         }
         self.rack.tlp_end_seq = None;
         if self.rack.tlp_is_retrans && !dsack {
-            let flight = self.flight_size();
-            self.undo = None;
-            self.cc.on_congestion_event(cx.now, flight, self.mss);
-            self.cc.on_recovery_end(cx.now);
-            self.trace_congestion(cx);
+            self.reduce_window_once(cx);
         }
+    }
+
+    /// A congestion signal that needs no recovery episode (a tail loss the
+    /// probe repaired, an ECN echo): the window comes down once, as for a
+    /// loss, with nothing to undo later and nothing resent.
+    pub(crate) fn reduce_window_once(&mut self, cx: &mut Cx) {
+        let flight = self.flight_size();
+        self.undo = None;
+        self.cc.on_congestion_event(cx.now, flight, self.mss);
+        self.cc.on_recovery_end(cx.now);
+        self.trace_congestion(cx);
     }
 }
