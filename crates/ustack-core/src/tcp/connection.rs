@@ -529,8 +529,6 @@ impl Connection {
                 self.ws_ok = false;
                 self.snd_wscale = 0;
                 self.rcv_wscale = 0;
-                let cap = self.rx.capacity().min(0xffff);
-                self.rx.set_capacity(cap);
             }
         }
         self.sack_ok = self.cfg.sack && o.sack_permitted;
@@ -543,20 +541,20 @@ impl Connection {
         let opts = if self.ts_ok { 12 } else { 0 };
         self.mss = peer_mss.min(self.local_mss).saturating_sub(opts).max(1);
         self.cc.set_cwnd(self.initial_cwnd());
-        let cap = self.whole_segments(self.rx.capacity());
+        let cap = self.negotiated_rx_capacity(self.rx.capacity());
         self.rx.set_capacity(cap);
     }
 
-    /// The receive buffer for a request of `n` bytes once the peer's SYN
-    /// gave the MSS. Without window scaling the 16-bit field cannot say more
-    /// than 65,535 bytes, which is not a whole number of segments (44.9 of
-    /// 1,460): the buffer is then rounded up to whole segments (45 x 1,460 =
-    /// 65,700, as FreeBSD rounds its buffers), and a segment reaching past
-    /// the advertised edge into the buffer is still taken (the sequence
-    /// check uses the free space as well as the advertised window). With
-    /// scaling the window states the buffer as it is.
-    fn whole_segments(&self, n: usize) -> usize {
-        if self.ws_ok { n } else { n.next_multiple_of(self.mss.max(1)) }
+    /// The receive buffer for a request of `n` bytes once the SYNs settled
+    /// window scaling and the MSS. With scaling it is `n`, up to the largest
+    /// window. Without it the 16-bit field cannot say more than 65,535
+    /// bytes (RFC 7323 §2.2), which is not a whole number of segments (44.9
+    /// of 1,460): the buffer is that, rounded up to whole segments (45 x
+    /// 1,460 = 65,700, as FreeBSD rounds its buffers), and a segment reaching
+    /// past the advertised edge into the buffer is still taken (the
+    /// sequence check uses the free space as well as the advertised window).
+    fn negotiated_rx_capacity(&self, n: usize) -> usize {
+        if self.ws_ok { n.min(MAX_WINDOW) } else { n.min(0xffff).next_multiple_of(self.mss.max(1)) }
     }
 
     /// RFC 6928: min(10 * MSS, max(2 * MSS, 14600)) for the default of 10.
@@ -1266,11 +1264,7 @@ impl Connection {
     /// without window scaling it stays within 64 KiB (RFC 7323 §2.2).
     pub fn set_recv_buffer(&mut self, n: usize) {
         Arc::make_mut(&mut self.cfg).recv_buffer = n;
-        let cap = if self.state.is_synchronized() {
-            self.whole_segments(if self.ws_ok { n.min(MAX_WINDOW) } else { n.min(0xffff) })
-        } else {
-            n.min(MAX_WINDOW)
-        };
+        let cap = if self.state.is_synchronized() { self.negotiated_rx_capacity(n) } else { n.min(MAX_WINDOW) };
         let promised = self.rcv_adv.since(self.rcv_nxt) + self.rx.len();
         self.rx.set_capacity(cap.max(promised));
         self.wake = true;
