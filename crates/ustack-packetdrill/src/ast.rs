@@ -322,6 +322,25 @@ pub enum Ecn {
     Ce,
 }
 
+impl Ecn {
+    /// The two ECN bits of the IP header for a packet the script injects
+    /// (`ect01` sends ECT(0)).
+    pub fn bits(self) -> u8 {
+        match self {
+            Ecn::NotEct => 0,
+            Ecn::Ect1 => 1,
+            Ecn::Ect0 | Ecn::Ect01 => 2,
+            Ecn::Ce => 3,
+        }
+    }
+
+    /// Whether a sent packet's ECN bits are the ones the script expects
+    /// (`ect01`: either ECT codepoint).
+    pub fn accepts(self, bits: u8) -> bool {
+        bits == self.bits() || (self == Ecn::Ect01 && bits == 1)
+    }
+}
+
 impl fmt::Display for Ecn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

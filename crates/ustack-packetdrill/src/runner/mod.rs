@@ -32,7 +32,7 @@ use ustack_core::wire::Ipv4Cidr;
 use ustack_core::{Duration, Error, Instant, Shutdown, SocketHandle, Stack, StackConfig};
 
 use crate::ast::{
-    Direction, Ecn, Event, EventKind, Expr, PacketEvent, SeqSpec, Syscall, TcpFlags, TcpOption, TcpOptions, TcpSpec,
+    Direction, Event, EventKind, Expr, PacketEvent, SeqSpec, Syscall, TcpFlags, TcpOption, TcpOptions, TcpSpec,
     TimeEnd, TimeKind, Transport,
 };
 use crate::{Error as LoadError, Script, parse_file};
@@ -934,14 +934,7 @@ impl<'o> Runner<'o> {
         }
         if let Some(ecn) = p.ecn {
             let bits = sent.dscp_ecn & 3;
-            let ok = match ecn {
-                Ecn::NotEct => bits == 0,
-                Ecn::Ect1 => bits == 1,
-                Ecn::Ect0 => bits == 2,
-                Ecn::Ect01 => bits == 1 || bits == 2,
-                Ecn::Ce => bits == 3,
-            };
-            if !ok {
+            if !ecn.accepts(bits) {
                 return Err(format!("ECN codepoint {bits:02b}"));
             }
         }
@@ -1108,13 +1101,7 @@ impl<'o> Runner<'o> {
     fn ip_header(&mut self, p: &PacketEvent) -> IpHeader {
         let mut dscp_ecn = p.ip.tos.unwrap_or(0);
         if let Some(ecn) = p.ecn {
-            let bits = match ecn {
-                Ecn::NotEct => 0,
-                Ecn::Ect1 => 1,
-                Ecn::Ect0 | Ecn::Ect01 => 2,
-                Ecn::Ce => 3,
-            };
-            dscp_ecn = (dscp_ecn & !3) | bits;
+            dscp_ecn = (dscp_ecn & !3) | ecn.bits();
         }
         self.next_ip_ident = self.next_ip_ident.wrapping_add(1);
         IpHeader {
