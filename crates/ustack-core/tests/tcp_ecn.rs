@@ -24,8 +24,7 @@ const CE: u8 = 0b11;
 /// queue would instead of dropping it (and fixes the header checksum).
 fn mark_ce(frame: &mut [u8]) {
     let mut ip = Ipv4Packet::new_unchecked(&mut frame[14..]);
-    let tos = ip.dscp_ecn();
-    ip.set_dscp_ecn(tos | CE);
+    ip.set_ecn(CE);
     ip.fill_checksum();
 }
 

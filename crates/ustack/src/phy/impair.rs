@@ -95,8 +95,7 @@ fn is_ect(frame: &[u8], ip_at: usize) -> bool {
 fn mark_ce(frame: &[u8], ip_at: usize) -> Vec<u8> {
     let mut f = frame.to_vec();
     let mut ip = ustack_core::wire::Ipv4Packet::new_unchecked(&mut f[ip_at..]);
-    let tos = ip.dscp_ecn();
-    ip.set_dscp_ecn(tos | 0b11);
+    ip.set_ecn(0b11);
     ip.fill_checksum();
     f
 }
