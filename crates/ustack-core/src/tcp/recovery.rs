@@ -341,23 +341,7 @@ impl Connection {
         let wait = Duration::from_nanos(self.rack.rtt_nanos) + reo_wnd;
         let mut expired: Vec<(Instant, u32)> = Vec::new();
         let mut timeout: Option<Duration> = None;
-        // The stored part of the index, then its implicit tail (in time
-        // order too, so it ends at the first segment sent after xmit_ts).
-        let tail = self.rack_implicit_start();
-        debug_assert!(
-            self.rtx.range(tail..).all(|s| !(s.indexed || s.sacked || s.lost)),
-            "a stored prefix, then the tail"
-        );
-        let implicit = self.rtx.range(tail..).map(|s| (s.sent_at, s.start.0)).take_while(|&(t, _)| t <= xmit_ts);
-        for (sent_at, start) in self.rack.sent.range(..=(xmit_ts, u32::MAX)).copied().chain(implicit) {
-            if sent_at == xmit_ts {
-                // Sent at the same instant: only segments before the
-                // reference in sequence count.
-                let i = self.seg_index_after(SeqNumber(start));
-                if self.rtx.get(i).is_none_or(|s| s.end >= self.rack.end_seq) {
-                    continue;
-                }
-            }
+        let mut consider = |sent_at: Instant, start: u32| {
             let deadline = sent_at + wait;
             if deadline <= now {
                 expired.push((sent_at, start));
@@ -365,6 +349,32 @@ impl Connection {
                 let left = deadline - now;
                 timeout = Some(timeout.map_or(left, |t: Duration| t.max(left)));
             }
+        };
+        // A segment sent at the same instant as the reference counts only
+        // if it comes before it in sequence.
+        let end_seq = self.rack.end_seq;
+        for (sent_at, start) in self.rack.sent.range(..=(xmit_ts, u32::MAX)).copied() {
+            if sent_at == xmit_ts {
+                let i = self.seg_index_after(SeqNumber(start));
+                if self.rtx.get(i).is_none_or(|s| s.end >= end_seq) {
+                    continue;
+                }
+            }
+            consider(sent_at, start);
+        }
+        // Then the index's implicit tail, in time and in sequence order:
+        // it ends at the first segment sent after the reference, or sent
+        // with it but not before it in sequence. (A sender that emits a
+        // whole window at one instant would otherwise look every segment
+        // of that burst up again on every ACK.)
+        let tail = self.rack_implicit_start();
+        debug_assert!(
+            self.rtx.range(tail..).all(|s| !(s.indexed || s.sacked || s.lost)),
+            "a stored prefix, then the tail"
+        );
+        for s in self.rtx.range(tail..).take_while(|s| s.sent_at < xmit_ts || (s.sent_at == xmit_ts && s.end < end_seq))
+        {
+            consider(s.sent_at, s.start.0);
         }
         let mut lost = 0;
         for (_, start) in expired {
