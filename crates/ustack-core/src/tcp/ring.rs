@@ -54,13 +54,26 @@ impl BufferPool {
         }
     }
 
-    /// Keeps `buf` for reuse if there is room; frees it otherwise.
+    /// Keeps `buf` for reuse. When the pool is full, smaller kept buffers
+    /// (the smallest first) make way for it: a large buffer is the costly
+    /// one to make again (zeroed, and mapped in page by page), and the
+    /// small ones a growing ring leaves behind would otherwise fill the
+    /// pool and turn every later large buffer away. A buffer that only
+    /// fits by dropping larger ones is freed.
     pub fn give(&mut self, buf: Box<[u8]>) {
         let len = buf.len();
-        if len > 0 && self.free.len() < Self::MAX_BUFFERS && self.bytes + len <= Self::MAX_BYTES {
-            self.bytes += len;
-            self.free.push(buf);
+        if len == 0 || len > Self::MAX_BYTES {
+            return;
         }
+        while self.free.len() >= Self::MAX_BUFFERS || self.bytes + len > Self::MAX_BYTES {
+            let smallest = (0..self.free.len()).min_by_key(|&i| self.free[i].len());
+            match smallest {
+                Some(i) if self.free[i].len() < len => self.bytes -= self.free.swap_remove(i).len(),
+                _ => return,
+            }
+        }
+        self.bytes += len;
+        self.free.push(buf);
     }
 
     /// Bytes of storage kept.
@@ -302,12 +315,33 @@ mod tests {
         for _ in 0..BufferPool::MAX_BUFFERS + 3 {
             p.give(vec![0u8; 2048].into_boxed_slice());
         }
-        assert_eq!(p.bytes(), BufferPool::MAX_BUFFERS * 2048);
-        p.give(vec![0u8; BufferPool::MAX_BYTES].into_boxed_slice());
+        assert_eq!(p.bytes(), BufferPool::MAX_BUFFERS * 2048, "the count is bounded");
+        p.give(vec![0u8; BufferPool::MAX_BYTES + 2048].into_boxed_slice());
         assert_eq!(p.bytes(), BufferPool::MAX_BUFFERS * 2048, "a buffer past the byte bound is freed");
         assert_eq!(p.take(4096, 8192).len(), 4096, "no kept buffer of that size: a new one");
-        assert_eq!(p.bytes(), BufferPool::MAX_BUFFERS * 2048);
         assert_eq!(p.take(1024, 8192).len(), 2048, "a kept one that fits");
+        assert_eq!(p.bytes(), (BufferPool::MAX_BUFFERS - 1) * 2048);
+    }
+
+    #[test]
+    fn a_full_pool_keeps_the_large_buffers() {
+        // A ring growing step by step leaves its smaller buffers behind;
+        // they must not crowd out the large one it gives back when drained.
+        let p = &mut BufferPool::default();
+        for i in 0..BufferPool::MAX_BUFFERS {
+            p.give(vec![0u8; 2048 << i].into_boxed_slice());
+        }
+        let big = 4 << 20;
+        p.give(vec![0u8; big].into_boxed_slice());
+        assert_eq!(p.take(2048, big).len(), big, "the large buffer was kept, a small one dropped");
+        // Bytes are bounded too: two large buffers push the small ones out,
+        // and one that would need a larger one dropped is freed.
+        p.give(vec![0u8; BufferPool::MAX_BYTES / 2].into_boxed_slice());
+        p.give(vec![0u8; BufferPool::MAX_BYTES / 2].into_boxed_slice());
+        assert_eq!(p.bytes(), BufferPool::MAX_BYTES);
+        p.give(vec![0u8; 1 << 20].into_boxed_slice());
+        assert_eq!(p.bytes(), BufferPool::MAX_BYTES, "room only by dropping a larger one: freed");
+        assert_eq!(p.take(1, BufferPool::MAX_BYTES).len(), BufferPool::MAX_BYTES / 2);
     }
 
     #[test]
