@@ -241,6 +241,7 @@ fn run(
             match device.recv(&mut buf) {
                 Ok(Some((n, meta))) => {
                     if let Some(p) = pcap.as_mut() {
+                        meta.complete_checksum(&mut buf[..n]);
                         let _ = p.write_packet(stamp(now), &buf[..n]);
                     }
                     g.stack.handle_input_trusted(now, &buf[..n], meta.checksum_trusted);

@@ -20,6 +20,33 @@ pub struct RxMeta {
     /// The device (the kernel, through the TUN offload header) vouches for
     /// the transport checksum or has left it to be computed: do not verify.
     pub checksum_trusted: bool,
+    /// The kernel left the transport checksum to be computed, as it does
+    /// for a NIC with checksum offload: the sum of the packet's bytes from
+    /// `start` on, complemented, belongs at `start + offset`, where the sum
+    /// of the pseudo-header already is. The stack does not need it (such
+    /// a packet is trusted); a capture does, so that it shows the packet
+    /// as sent. [`RxMeta::complete_checksum`] writes it.
+    pub checksum_partial: Option<PartialChecksum>,
+}
+
+/// Where a checksum left to the "hardware" goes (see [`RxMeta`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartialChecksum {
+    pub start: u16,
+    pub offset: u16,
+}
+
+impl RxMeta {
+    /// Completes a checksum the kernel left to be computed, in `packet`
+    /// (the bytes received); nothing to do for any other packet.
+    pub fn complete_checksum(&self, packet: &mut [u8]) {
+        let Some(PartialChecksum { start, offset }) = self.checksum_partial else { return };
+        let (start, at) = (usize::from(start), usize::from(start) + usize::from(offset));
+        if at + 2 <= packet.len() {
+            let c = !ustack_core::wire::checksum::sum(&packet[start..]);
+            packet[at..at + 2].copy_from_slice(&c.to_be_bytes());
+        }
+    }
 }
 
 /// What a device counts of its own work (the offloads, mostly).

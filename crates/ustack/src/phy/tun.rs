@@ -16,7 +16,7 @@
 //! (or cuts it, if it forwards it). See [`Coalescer`].
 
 use super::sys;
-use super::{Device, DeviceStats, RxMeta};
+use super::{Device, DeviceStats, PartialChecksum, RxMeta};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
@@ -174,22 +174,16 @@ impl Device for TunDevice {
         }
         let len = (n - VNET_HDR_LEN).min(buf.len());
         buf[..len].copy_from_slice(&self.scratch[VNET_HDR_LEN..VNET_HDR_LEN + len]);
-        if flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 {
-            // The kernel left the transport checksum to the "hardware": the
-            // field holds the pseudo-header sum, and the sum over the data
-            // from csum_start completes it, as a NIC would.
-            let start = u16::from_le_bytes([self.scratch[6], self.scratch[7]]) as usize;
-            let offset = u16::from_le_bytes([self.scratch[8], self.scratch[9]]) as usize;
-            if start + offset + 2 <= len {
-                let sum = ustack_core::wire::checksum::sum(&buf[start..len]);
-                let c = !sum;
-                buf[start + offset..start + offset + 2].copy_from_slice(&c.to_be_bytes());
-            }
-        }
-        // Either way the kernel vouches for the packet: it came from this
-        // host (NEEDS_CSUM) or the kernel verified it (DATA_VALID).
+        // The kernel may leave the transport checksum to the "hardware";
+        // it is computed only if something reads it (a capture), since
+        // the stack trusts the packet either way: it came from this host
+        // (NEEDS_CSUM) or the kernel verified it (DATA_VALID).
+        let checksum_partial = (flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0).then(|| PartialChecksum {
+            start: u16::from_le_bytes([self.scratch[6], self.scratch[7]]),
+            offset: u16::from_le_bytes([self.scratch[8], self.scratch[9]]),
+        });
         let trusted = flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID) != 0;
-        Ok(Some((len, RxMeta { checksum_trusted: trusted })))
+        Ok(Some((len, RxMeta { checksum_trusted: trusted, checksum_partial })))
     }
 
     fn send(&mut self, frame: &[u8]) -> io::Result<()> {
@@ -611,5 +605,30 @@ mod tests {
         let sizes: Vec<usize> = written.iter().map(|p| cut(0, p).len()).collect();
         // [1000 2000] [3000] [4000] [1000] [5000 5010 5020] [5024] [ack] [fin]
         assert_eq!(sizes, [2, 1, 1, 1, 3, 1, 1, 1]);
+    }
+
+    #[test]
+    fn a_checksum_left_to_the_hardware_is_completed_for_a_capture() {
+        let good = segment(0, 1000, TCP_ACK | TCP_PSH, 333, 1);
+        // What the kernel hands over with NEEDS_CSUM: the pseudo-header's
+        // sum (not complemented) where the checksum goes.
+        let mut partial = good.clone();
+        let tcp_len = (good.len() - IP_HEADER) as u32;
+        let pseudo = checksum::pseudo_header(SRC.into(), DST.into(), 6, tcp_len);
+        partial[IP_HEADER + 16..IP_HEADER + 18].copy_from_slice(&pseudo.to_be_bytes());
+        assert_ne!(partial, good);
+        let meta = RxMeta {
+            checksum_trusted: true,
+            checksum_partial: Some(PartialChecksum { start: IP_HEADER as u16, offset: 16 }),
+        };
+        meta.complete_checksum(&mut partial);
+        assert_eq!(partial, good);
+        // Nothing left to compute, or a bogus offset: the bytes stay.
+        let mut same = good.clone();
+        RxMeta { checksum_trusted: true, checksum_partial: None }.complete_checksum(&mut same);
+        let bogus =
+            RxMeta { checksum_trusted: true, checksum_partial: Some(PartialChecksum { start: 60000, offset: 16 }) };
+        bogus.complete_checksum(&mut same);
+        assert_eq!(same, good);
     }
 }
