@@ -18,7 +18,7 @@
 use super::sys;
 use super::{Device, DeviceStats, PartialChecksum, RxMeta};
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use ustack_core::stack::Medium;
@@ -48,7 +48,6 @@ pub struct TunDevice {
     mtu: usize,
     vnet: bool,
     created: bool,
-    scratch: Vec<u8>,
     gso: Coalescer,
     stats: DeviceStats,
 }
@@ -97,7 +96,6 @@ impl TunDevice {
             mtu: opts.mtu,
             vnet,
             created: !existed,
-            scratch: vec![0u8; 65536 + VNET_HDR_LEN + 14],
             gso: Coalescer::new(if opts.tap { ETH_HEADER } else { 0 }),
             stats: DeviceStats::default(),
         })
@@ -159,7 +157,10 @@ impl Device for TunDevice {
                 Err(e) => Err(e),
             };
         }
-        let n = match self.file.read(&mut self.scratch) {
+        // The header and the packet land in their places in one read: the
+        // packet straight into `buf`, not through a copy.
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        let n = match self.file.read_vectored(&mut [IoSliceMut::new(&mut hdr), IoSliceMut::new(buf)]) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
             Err(e) => return Err(e),
@@ -167,20 +168,19 @@ impl Device for TunDevice {
         if n < VNET_HDR_LEN {
             return Ok(Some((0, RxMeta::default())));
         }
-        let flags = self.scratch[0];
+        let flags = hdr[0];
         self.stats.rx_packets += 1;
-        if self.scratch[1] != VIRTIO_NET_HDR_GSO_NONE {
+        if hdr[1] != VIRTIO_NET_HDR_GSO_NONE {
             self.stats.rx_gso_packets += 1;
         }
-        let len = (n - VNET_HDR_LEN).min(buf.len());
-        buf[..len].copy_from_slice(&self.scratch[VNET_HDR_LEN..VNET_HDR_LEN + len]);
+        let len = n - VNET_HDR_LEN;
         // The kernel may leave the transport checksum to the "hardware";
         // it is computed only if something reads it (a capture), since
         // the stack trusts the packet either way: it came from this host
         // (NEEDS_CSUM) or the kernel verified it (DATA_VALID).
         let checksum_partial = (flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0).then(|| PartialChecksum {
-            start: u16::from_le_bytes([self.scratch[6], self.scratch[7]]),
-            offset: u16::from_le_bytes([self.scratch[8], self.scratch[9]]),
+            start: u16::from_le_bytes([hdr[6], hdr[7]]),
+            offset: u16::from_le_bytes([hdr[8], hdr[9]]),
         });
         let trusted = flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID) != 0;
         Ok(Some((len, RxMeta { checksum_trusted: trusted, checksum_partial })))
@@ -201,14 +201,9 @@ impl Device for TunDevice {
             return Ok(());
         }
         self.stats.tx_packets += 1;
-        let total = VNET_HDR_LEN + frame.len();
-        if self.scratch.len() < total {
-            self.scratch.resize(total, 0);
-        }
         // A zeroed header: no offload asked, the packet is complete.
-        self.scratch[..VNET_HDR_LEN].fill(0);
-        self.scratch[VNET_HDR_LEN..total].copy_from_slice(frame);
-        write_dropping_when_full(&mut self.file, &self.scratch[..total])
+        let hdr = [0u8; VNET_HDR_LEN];
+        dropped_when_full(self.file.write_vectored(&[IoSlice::new(&hdr), IoSlice::new(frame)]))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -230,7 +225,12 @@ impl Device for TunDevice {
 
 /// One write; a full queue drops the packet, like a busy link.
 fn write_dropping_when_full(file: &mut File, packet: &[u8]) -> io::Result<()> {
-    match file.write(packet) {
+    dropped_when_full(file.write(packet))
+}
+
+/// A write that found the queue full dropped its packet: not an error.
+fn dropped_when_full(r: io::Result<usize>) -> io::Result<()> {
+    match r {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
         Err(e) => Err(e),
