@@ -88,12 +88,10 @@ impl SocketInner {
 impl Drop for SocketInner {
     fn drop(&mut self) {
         let h = self.handle;
-        {
-            let mut g = self.net.shared.lock();
-            let _ = g.stack.close(h);
-            g.wakers.remove(&h);
-        }
-        self.net.shared.kick();
+        let mut g = self.net.shared.lock();
+        let _ = g.stack.close(h);
+        g.wakers.remove(&h);
+        self.net.shared.settle_and_unlock(g);
     }
 }
 

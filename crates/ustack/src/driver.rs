@@ -9,6 +9,10 @@
 //! API calls reach the stack through a mutex held only for the duration of
 //! one non-blocking socket call; a call that would block waits on a
 //! condition variable (blocking API) or registers a waker (async API).
+//! What a call queues (data, a FIN, a window update) is sent by the calling
+//! thread before it lets go of the lock, as a kernel sends from the system
+//! call: the driver is woken only when its own wakeup must come sooner (the
+//! call set an earlier timer) or a write failed.
 
 use crate::phy::pcap::{LinkType, PcapWriter};
 use crate::phy::{Device, DeviceStats, sys};
@@ -28,13 +32,64 @@ use ustack_core::{SocketHandle, Stack, StackConfig};
 /// Frames read from the device per wakeup before the stack transmits.
 const RX_BATCH: usize = 64;
 
-/// The stack and what waits on it.
+/// The stack, its device, and what waits on them.
 pub(crate) struct Inner {
     pub(crate) stack: Stack,
     /// Async tasks waiting for a socket's readiness to change.
     pub(crate) wakers: HashMap<SocketHandle, Vec<Waker>>,
-    /// The device's counters as of the driver's last round.
-    pub(crate) device: DeviceStats,
+    device: Box<dyn Device>,
+    pcap: Option<PcapWriter<BufWriter<File>>>,
+    /// One frame, on its way in or out.
+    buf: Vec<u8>,
+    /// When the driver wakes by itself next (`None`: only for the device
+    /// or a kick), as it decided before its last sleep.
+    wakes_at: Option<std::time::Instant>,
+    /// A write to the device that failed in a socket call; the driver
+    /// stops with it.
+    error: Option<io::Error>,
+    /// Wall-clock time of the stack's epoch, for capture timestamps.
+    wall_epoch: Duration,
+}
+
+impl Inner {
+    /// A capture timestamp for stack time `t`.
+    fn stamp(&self, t: Instant) -> Instant {
+        Instant::from_nanos(self.wall_epoch.as_nanos() as u64 + t.as_nanos())
+    }
+
+    /// Sends everything the stack has queued, then what the device holds
+    /// back to send together (TSO).
+    fn transmit(&mut self, now: Instant) -> io::Result<()> {
+        let stamp = self.stamp(now);
+        let Inner { stack, device, pcap, buf, .. } = self;
+        while let Some(n) = stack.poll_transmit(now, buf) {
+            if let Some(p) = pcap.as_mut() {
+                let _ = p.write_packet(stamp, &buf[..n]);
+            }
+            device.send(&buf[..n])?;
+        }
+        device.flush()
+    }
+
+    /// The earliest time the stack or the device needs attention.
+    fn next_deadline(&mut self, epoch: std::time::Instant) -> Option<std::time::Instant> {
+        let stack = self.stack.poll_timeout().map(|t| epoch + Duration::from_nanos(t.as_nanos()));
+        [stack, self.device.poll_timeout()].into_iter().flatten().min()
+    }
+
+    /// Takes the sockets the stack reports changed: the async wakers to
+    /// wake, and whether any socket changed at all (for the blocking
+    /// waiters' condition variable).
+    fn take_woken(&mut self) -> (bool, Vec<Waker>) {
+        let woken = self.stack.take_woken();
+        let mut wakers = Vec::new();
+        for h in &woken {
+            if let Some(ws) = self.wakers.remove(h) {
+                wakers.extend(ws);
+            }
+        }
+        (!woken.is_empty(), wakers)
+    }
 }
 
 pub(crate) struct Shared {
@@ -57,9 +112,42 @@ impl Shared {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Wakes the driver so it transmits what a call queued.
+    /// Wakes the driver.
     pub(crate) fn kick(&self) {
         sys::eventfd_signal(self.kick.as_raw_fd());
+    }
+
+    /// After a socket call, with the lock still held: sends what the call
+    /// queued, tells waiters of the sockets it changed, and wakes the
+    /// driver if it must come sooner than it planned (the call set an
+    /// earlier timer) or stop (a write failed). Returns the async wakers
+    /// to wake, best after the lock is released.
+    pub(crate) fn settle(&self, g: &mut Inner) -> Vec<Waker> {
+        let mut kick = false;
+        if let Err(e) = g.transmit(self.now()) {
+            g.error.get_or_insert(e);
+            kick = true;
+        }
+        if let Some(t) = g.next_deadline(self.epoch) {
+            kick |= g.wakes_at.is_none_or(|w| t < w);
+        }
+        let (changed, wakers) = g.take_woken();
+        if changed {
+            self.changed.notify_all();
+        }
+        if kick {
+            self.kick();
+        }
+        wakers
+    }
+
+    /// [`Shared::settle`], then releases the lock and wakes the wakers.
+    pub(crate) fn settle_and_unlock(&self, mut g: MutexGuard<'_, Inner>) {
+        let wakers = self.settle(&mut g);
+        drop(g);
+        for w in wakers {
+            w.wake();
+        }
     }
 }
 
@@ -98,6 +186,7 @@ impl NetStack {
     /// Starts a driver thread for `device` with a stack configured by
     /// `config` (its medium and MTU are taken from the device).
     pub fn start(device: impl Device + 'static, mut config: StackConfig, opts: DriverOptions) -> io::Result<NetStack> {
+        let name = device.name().to_string();
         config.medium = device.medium();
         config.mtu = device.mtu();
         // The driver's timers fire to the millisecond (poll(2)): pace in
@@ -119,7 +208,12 @@ impl NetStack {
             inner: Mutex::new(Inner {
                 stack: Stack::new(config),
                 wakers: HashMap::new(),
-                device: DeviceStats::default(),
+                device: Box::new(device),
+                pcap,
+                buf: vec![0u8; 65536 + 14],
+                wakes_at: None,
+                error: None,
+                wall_epoch: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default(),
             }),
             changed: Condvar::new(),
             kick: sys::eventfd()?,
@@ -127,9 +221,7 @@ impl NetStack {
             epoch: std::time::Instant::now(),
         });
         let s2 = shared.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("ustack-{}", device.name()))
-            .spawn(move || run(s2, Box::new(device), pcap))?;
+        let handle = std::thread::Builder::new().name(format!("ustack-{name}")).spawn(move || run(s2))?;
         let driver = Arc::new(DriverThread { shared: shared.clone(), handle: Mutex::new(Some(handle)) });
         Ok(NetStack { shared, driver })
     }
@@ -138,11 +230,9 @@ impl NetStack {
     /// then lets the driver transmit whatever it queued.
     pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack, Instant) -> R) -> R {
         let now = self.shared.now();
-        let r = {
-            let mut g = self.shared.lock();
-            f(&mut g.stack, now)
-        };
-        self.shared.kick();
+        let mut g = self.shared.lock();
+        let r = f(&mut g.stack, now);
+        self.shared.settle_and_unlock(g);
         r
     }
 
@@ -153,7 +243,7 @@ impl NetStack {
 
     /// The device's counters (offloads), as of the driver's last round.
     pub fn device_stats(&self) -> DeviceStats {
-        self.shared.lock().device
+        self.shared.lock().device.stats()
     }
 
     /// Stops the driver thread and waits for it. Sockets still open are
@@ -178,13 +268,16 @@ impl NetStack {
         let mut g = self.shared.lock();
         loop {
             if let Some(r) = f(&mut g.stack) {
-                drop(g);
-                self.shared.kick();
+                self.shared.settle_and_unlock(g);
                 return r;
             }
             // Whatever the call queued (a SYN, a window update) goes out
-            // while we wait.
-            self.shared.kick();
+            // before we wait. (Async wakers, if the two APIs are mixed on
+            // one stack, are woken with the lock held: waking must not
+            // block.)
+            for w in self.shared.settle(&mut g) {
+                w.wake();
+            }
             if self.shared.stop.load(Ordering::SeqCst) {
                 return Err(io::Error::new(io::ErrorKind::NotConnected, "the stack has been shut down"));
             }
@@ -203,48 +296,50 @@ impl NetStack {
 }
 
 /// The driver loop.
-fn run(
-    shared: Arc<Shared>,
-    mut device: Box<dyn Device>,
-    mut pcap: Option<PcapWriter<BufWriter<File>>>,
-) -> io::Result<()> {
-    let mut buf = vec![0u8; 65536 + 14];
-    let fds = [device.poll_fd(), shared.kick.as_raw_fd()];
-    let wall_epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let stamp = |t: Instant| Instant::from_nanos(wall_epoch.as_nanos() as u64 + t.as_nanos());
+fn run(shared: Arc<Shared>) -> io::Result<()> {
+    let kick_fd = shared.kick.as_raw_fd();
     let mut result = Ok(());
     while !shared.stop.load(Ordering::SeqCst) {
-        let timeout_ms = {
+        let (fds, timeout_ms) = {
             let mut g = shared.lock();
-            let now = shared.now();
-            let stack_wait = g.stack.poll_timeout().map(|t| t.saturating_duration_since(now));
-            let dev_wait = device.poll_timeout().map(|t| t.saturating_duration_since(std::time::Instant::now()));
-            match [stack_wait, dev_wait].into_iter().flatten().min() {
+            let wake_at = g.next_deadline(shared.epoch);
+            let timeout_ms = match wake_at {
                 None => -1,
                 // Round up so we do not wake a hair early and spin.
-                Some(wait) => wait.as_micros().div_ceil(1000).min(60_000) as i32,
-            }
+                Some(t) => {
+                    t.saturating_duration_since(std::time::Instant::now()).as_micros().div_ceil(1000).min(60_000) as i32
+                }
+            };
+            g.wakes_at =
+                (timeout_ms >= 0).then(|| std::time::Instant::now() + Duration::from_millis(timeout_ms as u64));
+            ([g.device.poll_fd(), kick_fd], timeout_ms)
         };
         let ready = sys::poll_readable(&fds, timeout_ms)?;
         if ready[1] {
             sys::eventfd_drain(fds[1]);
         }
         let mut g = shared.lock();
+        if let Some(e) = g.error.take() {
+            result = Err(e);
+            break;
+        }
         let now = shared.now();
-        if let Err(e) = device.handle_timeout() {
+        if let Err(e) = g.device.handle_timeout() {
             result = Err(e);
             break;
         }
         // Read even when the descriptor did not poll readable: a device
         // may hold frames back and release them on time alone.
         for _ in 0..RX_BATCH {
-            match device.recv(&mut buf) {
+            let stamp = g.stamp(now);
+            let Inner { stack, device, pcap, buf, .. } = &mut *g;
+            match device.recv(buf) {
                 Ok(Some((n, meta))) => {
                     if let Some(p) = pcap.as_mut() {
                         meta.complete_checksum(&mut buf[..n]);
-                        let _ = p.write_packet(stamp(now), &buf[..n]);
+                        let _ = p.write_packet(stamp, &buf[..n]);
                     }
-                    g.stack.handle_input_trusted(now, &buf[..n], meta.checksum_trusted);
+                    stack.handle_input_trusted(now, &buf[..n], meta.checksum_trusted);
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -254,40 +349,26 @@ fn run(
             }
         }
         g.stack.handle_timeout(now);
-        while let Some(n) = g.stack.poll_transmit(now, &mut buf) {
-            if let Some(p) = pcap.as_mut() {
-                let _ = p.write_packet(stamp(now), &buf[..n]);
-            }
-            if let Err(e) = device.send(&buf[..n]) {
-                result = Err(e);
-                break;
-            }
-        }
-        // What the device held to send together (TSO) goes now.
-        if let Err(e) = device.flush() {
+        if let Err(e) = g.transmit(now) {
             result = Err(e);
         }
-        g.device = device.stats();
-        let woken = g.stack.take_woken();
-        if !woken.is_empty() {
-            let mut wakers = Vec::new();
-            for h in woken {
-                if let Some(ws) = g.wakers.remove(&h) {
-                    wakers.extend(ws);
-                }
-            }
-            drop(g);
+        let (changed, wakers) = g.take_woken();
+        drop(g);
+        if changed {
             shared.changed.notify_all();
-            for w in wakers {
-                w.wake();
-            }
+        }
+        for w in wakers {
+            w.wake();
         }
         if result.is_err() {
             break;
         }
     }
-    if let Some(mut p) = pcap {
-        let _ = p.flush();
+    {
+        let mut g = shared.lock();
+        if let Some(p) = g.pcap.as_mut() {
+            let _ = p.flush();
+        }
     }
     // Anyone still waiting learns the stack is gone.
     shared.stop.store(true, Ordering::SeqCst);

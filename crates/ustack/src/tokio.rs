@@ -31,21 +31,19 @@ fn poll_call<R>(
 ) -> Poll<io::Result<R>> {
     let shared = &inner.net.shared;
     let h = inner.handle;
-    let r = {
-        let mut g = shared.lock();
-        match f(&mut g.stack, h) {
-            Err(Error::WouldBlock) => {
-                let ws = g.wakers.entry(h).or_default();
-                if !ws.iter().any(|w| w.will_wake(cx.waker())) {
-                    ws.push(cx.waker().clone());
-                }
-                None
+    let mut g = shared.lock();
+    let r = match f(&mut g.stack, h) {
+        Err(Error::WouldBlock) => {
+            let ws = g.wakers.entry(h).or_default();
+            if !ws.iter().any(|w| w.will_wake(cx.waker())) {
+                ws.push(cx.waker().clone());
             }
-            r => Some(r),
+            None
         }
+        r => Some(r),
     };
     // Whatever the call queued goes out now.
-    shared.kick();
+    shared.settle_and_unlock(g);
     match r {
         None => Poll::Pending,
         Some(r) => Poll::Ready(r.map_err(io_error)),
