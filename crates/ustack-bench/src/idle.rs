@@ -106,6 +106,11 @@ pub fn idle_memory(alloc: &'static StatsAlloc<System>, n: usize, moved: usize) -
         shuttle(now, &mut a, &mut b, &mut buf);
         shuttle(now, &mut b, &mut a, &mut buf);
     }
+    // Drained buffers go back once their connection has been quiet for
+    // `DRAINED_STORAGE_KEPT`: the stacks are told that much time passed.
+    let later = clock.ustack() + ustack_core::tcp::DRAINED_STORAGE_KEPT;
+    a.handle_timeout(later);
+    b.handle_timeout(later);
     let after = per_conn(&region, &mut a, &mut b);
     drop((a, b, clients, servers));
     (idle, holding, after)

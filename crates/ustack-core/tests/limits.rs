@@ -287,7 +287,9 @@ fn tcp_memory_limit_refuses_writes_drops_data_counts_and_corrupts_nothing() {
 }
 
 /// Drained socket buffers go to the stack's pool (issue 6), which stays
-/// within its bound: once a transfer is read and acknowledged the
+/// within its bound: once a transfer is read and acknowledged, and the
+/// connection has been quiet for `DRAINED_STORAGE_KEPT` (a busy one drains
+/// its buffers over and over, and keeps their storage meanwhile), the
 /// connections hold no buffer storage, and what the rings used is kept
 /// for the next one.
 #[test]
@@ -301,6 +303,9 @@ fn drained_buffers_are_pooled_within_the_bound_and_connections_keep_none() {
     rig.send_all(rig.client, c, &data);
     let limit = rig.now() + secs(60);
     assert!(rig.read_n(s, data.len(), limit) == data, "every byte, in order");
+    assert!(rig.s().buffer_bytes() > 0, "a ring just drained keeps its storage a while");
+    rig.run_for(ustack_core::tcp::DRAINED_STORAGE_KEPT / 2);
+    assert!(rig.s().buffer_bytes() > 0, "still within DRAINED_STORAGE_KEPT");
     rig.run_for(ms(500));
     assert_eq!(rig.c().buffer_bytes(), 0, "the sender's ring went back when all was acknowledged");
     assert_eq!(rig.s().buffer_bytes(), 0, "the receiver's ring went back when all was read");

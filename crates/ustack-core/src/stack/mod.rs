@@ -233,6 +233,10 @@ pub struct Stack {
     port_table: [u16; tcp::PORT_TABLE],
     /// Sockets that may have something to send.
     ready: VecDeque<u32>,
+    /// Connections holding drained buffer storage, with when to give it
+    /// back (`tcp::DRAINED_STORAGE_KEPT` after it drained), oldest first:
+    /// (due, slot index, generation).
+    drained: VecDeque<(Instant, u32, u32)>,
     /// Frames built outside the socket path (ARP, ICMP, RSTs, released
     /// packets), each with the offset where the frame starts.
     pending: VecDeque<(Vec<u8>, usize)>,
@@ -294,6 +298,7 @@ impl Stack {
             timers: BinaryHeap::new(),
             port_table: [0; tcp::PORT_TABLE],
             ready: VecDeque::new(),
+            drained: VecDeque::new(),
             pending: VecDeque::new(),
             woken: Vec::new(),
             echo_replies: VecDeque::new(),
@@ -504,7 +509,8 @@ impl Stack {
             self.timers.pop();
         }
         let sockets = self.timers.peek().map(|Reverse((t, _, _))| *t);
-        [sockets, self.neighbors.poll_timeout(), self.reassembler.poll_timeout()].into_iter().flatten().min()
+        let drained = self.drained.front().map(|&(t, _, _)| t);
+        [sockets, drained, self.neighbors.poll_timeout(), self.reassembler.poll_timeout()].into_iter().flatten().min()
     }
 
     /// Runs every timer due at `now`.
@@ -523,6 +529,7 @@ impl Stack {
             let h = SocketHandle::new(index, generation);
             self.socket_timeout(now, h);
         }
+        self.release_drained(now);
         self.ip_timeouts(now);
     }
 

@@ -524,6 +524,10 @@ impl Stack {
             slot.timer_at = Some(d);
             self.timers.push(Reverse((d, h.index, h.generation)));
         }
+        if !conn.in_drained && conn.holds_drained_storage() {
+            conn.in_drained = true;
+            self.drained.push_back((self.now + crate::tcp::DRAINED_STORAGE_KEPT, h.index, h.generation));
+        }
         if woke && user_open {
             self.wake(h);
         }
@@ -566,6 +570,32 @@ impl Stack {
                 self.unclaim_port(local.port(), h);
                 self.release(h);
             }
+        }
+    }
+
+    /// Gives back the storage of buffers that drained
+    /// `DRAINED_STORAGE_KEPT` ago (or earlier) and are still empty. A busy
+    /// connection's buffers are empty at times between reads and ACKs; it
+    /// gives them back at most once per period, instead of on every drain.
+    pub(super) fn release_drained(&mut self, now: Instant) {
+        while let Some(&(due, index, generation)) = self.drained.front() {
+            if due > now {
+                break;
+            }
+            self.drained.pop_front();
+            let slot = &mut self.slots[index as usize];
+            if slot.generation != generation {
+                continue;
+            }
+            if let Some(Socket::Tcp(TcpSocket::Conn(conn))) = slot.socket.as_mut() {
+                conn.in_drained = false;
+                conn.release_drained_storage(&mut self.tcp_shared.buffers);
+            }
+        }
+        // After a crowd of connections went quiet, the queue's own
+        // storage goes too.
+        if self.drained.is_empty() && self.drained.capacity() > 1024 {
+            self.drained = std::collections::VecDeque::new();
         }
     }
 

@@ -326,6 +326,8 @@ pub struct Connection {
     pub(crate) ecn: super::ecn::EcnState,
     /// Readiness changed since the stack last looked.
     pub(crate) wake: bool,
+    /// In the stack's queue of connections holding drained buffers.
+    pub(crate) in_drained: bool,
 }
 
 /// What names a new connection and what its stack chose for it.
@@ -481,6 +483,7 @@ impl Connection {
             info: TcpCounters::default(),
             ecn: Default::default(),
             wake: false,
+            in_drained: false,
         }
     }
 
@@ -728,6 +731,28 @@ impl Connection {
         self.tx.allocated() + self.rx.allocated() + self.rtx.capacity() * core::mem::size_of::<TxSeg>()
     }
 
+    /// Whether a buffer (or the retransmission queue) holds storage and no
+    /// data: what [`Connection::release_drained_storage`] gives back.
+    pub(crate) fn holds_drained_storage(&self) -> bool {
+        self.rx.is_drained_with_storage()
+            || (self.tx.is_empty() && (self.tx.allocated() > 0 || self.rtx.capacity() > 0))
+    }
+
+    /// Gives back the storage of drained buffers, `DRAINED_STORAGE_KEPT`
+    /// after they drained: rings to the stack's pool, and, once everything
+    /// sent is acknowledged, the retransmission queue and RACK's index, so
+    /// that an idle connection holds no buffer.
+    pub(crate) fn release_drained_storage(&mut self, pool: &mut super::ring::BufferPool) {
+        self.rx.release_if_drained(pool);
+        if self.tx.is_empty() {
+            self.tx.release_if_empty(pool);
+            if self.rtx.is_empty() {
+                self.rtx = VecDeque::new();
+                self.rack.sent = Default::default();
+            }
+        }
+    }
+
     pub fn info(&self) -> TcpInfo {
         let c = &self.info;
         TcpInfo {
@@ -781,7 +806,7 @@ impl Connection {
             if out.is_empty() {
                 return Ok(0);
             }
-            let n = self.rx.read(&mut cx.shared.buffers, out);
+            let n = self.rx.read(out);
             self.after_read(cx, n);
             return Ok(n);
         }

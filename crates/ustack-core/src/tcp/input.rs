@@ -10,7 +10,6 @@ use crate::socket::Error;
 use crate::stats::DropReason;
 use crate::trace::{Direction, EventKind};
 use crate::wire::{TcpFlags, TcpRepr};
-use std::collections::VecDeque;
 
 /// RFC 7323 §5.5: TS.Recent older than 24 days is invalid for PAWS.
 const PAWS_IDLE: crate::time::Duration = crate::time::Duration::from_secs(24 * 24 * 3600);
@@ -755,18 +754,9 @@ impl Connection {
             Some(f) if ack > f => f - self.snd_una,
             _ => acked,
         };
+        // (Drained storage is given back later, if the connection stays
+        // quiet: `release_drained_storage`.)
         self.tx.consume(data_acked.min(self.tx.len()));
-        if self.tx.is_empty() {
-            self.tx.release_if_empty(&mut cx.shared.buffers);
-            // Everything sent is acknowledged: the retransmission queue
-            // and RACK's index give their memory back too, so an idle
-            // connection holds no buffer (they are allocated again on the
-            // next send).
-            if self.rtx.is_empty() {
-                self.rtx = VecDeque::new();
-                self.rack.sent = Default::default();
-            }
-        }
         self.snd_una = ack;
         self.info.bytes_acked += data_acked as u64;
         self.retries = 0;

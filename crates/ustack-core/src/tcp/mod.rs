@@ -237,6 +237,15 @@ pub struct TcpShared {
 /// `tcp_rmem[0]` and `tcp_wmem[0]` under memory pressure).
 pub const MEMORY_FLOOR: usize = 64 * 1024;
 
+/// How long a connection keeps the storage of a drained buffer before
+/// giving it back. A busy connection drains its buffers over and over (the
+/// reader takes everything, the peer acknowledges everything sent), and
+/// storage given back at once would be allocated, zeroed and faulted in
+/// again a moment later; with more busy connections than the stack's pool
+/// holds buffers, that was every read. A connection quiet this long holds
+/// no buffer storage.
+pub const DRAINED_STORAGE_KEPT: crate::time::Duration = crate::time::Duration::from_millis(200);
+
 impl TcpShared {
     pub fn new(challenge_ack_rate: u32, ooo_limit: usize, mem_limit: usize) -> Self {
         TcpShared {

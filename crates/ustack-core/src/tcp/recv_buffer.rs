@@ -207,12 +207,9 @@ impl RecvBuffer {
     }
 
     /// Copies readable bytes into `out` and consumes them.
-    pub fn read(&mut self, pool: &mut BufferPool, out: &mut [u8]) -> usize {
+    pub fn read(&mut self, out: &mut [u8]) -> usize {
         let n = self.ring.read_at(0, out);
         self.ring.consume(n);
-        if self.ring.is_empty() && self.ooo.is_none() {
-            self.ring.release_if_empty(pool);
-        }
         n
     }
 
@@ -227,8 +224,17 @@ impl RecvBuffer {
     }
 
     /// Consumes `n` readable bytes.
-    pub fn consume(&mut self, pool: &mut BufferPool, n: usize) {
+    pub fn consume(&mut self, n: usize) {
         self.ring.consume(n);
+    }
+
+    /// Whether the buffer holds storage but no data, in order or not.
+    pub fn is_drained_with_storage(&self) -> bool {
+        self.ring.is_empty() && self.ooo.is_none() && self.ring.allocated() > 0
+    }
+
+    /// Gives the storage back to `pool` if no data lies in it.
+    pub fn release_if_drained(&mut self, pool: &mut BufferPool) {
         if self.ring.is_empty() && self.ooo.is_none() {
             self.ring.release_if_empty(pool);
         }
@@ -288,9 +294,12 @@ mod tests {
         let w = b.write(p, s(10), s(10), b"hello");
         assert_eq!(w, Written { in_order: 5, new_bytes: 5, ..Written::default() });
         let mut out = [0u8; 10];
-        assert_eq!(b.read(p, &mut out), 5);
+        assert_eq!(b.read(&mut out), 5);
         assert_eq!(&out[..5], b"hello");
-        assert_eq!(b.allocated(), 0, "storage given back when drained");
+        assert!(b.is_drained_with_storage(), "storage kept a while after draining");
+        b.release_if_drained(p);
+        assert_eq!(b.allocated(), 0, "then given back");
+        assert!(!b.is_drained_with_storage());
     }
 
     #[test]
@@ -309,7 +318,7 @@ mod tests {
         let w = b.write(p, s(10), s(10), b"xy");
         assert_eq!(w.in_order, 4);
         let mut out = [0u8; 20];
-        let n = b.read(p, &mut out);
+        let n = b.read(&mut out);
         assert_eq!(&out[..n], b"helloworldxy!!");
         assert!(!b.has_out_of_order());
     }
@@ -361,7 +370,7 @@ mod tests {
         b.write(p, base, base + 6, b"ghij");
         b.write(p, base, base, b"abcdef");
         let mut out = [0u8; 10];
-        assert_eq!(b.read(p, &mut out), 10);
+        assert_eq!(b.read(&mut out), 10);
         assert_eq!(&out, b"abcdefghij");
     }
 
