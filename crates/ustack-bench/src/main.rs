@@ -190,7 +190,7 @@ fn many_flows(c: &Common) -> Vec<Row> {
     let mut rows = Vec::new();
     for &n in counts {
         progress(&format!("many-flows {n}"));
-        let (gbps, ns) = mem::ustack_many_flows(total.max(n as u64 * 65536), n);
+        let (gbps, ns, steady) = mem::ustack_many_flows(total.max(n as u64 * 65536), n);
         rows.push(Row {
             case: format!("many-flows {n} Gbit/s"),
             unit: "Gbit/s",
@@ -203,6 +203,14 @@ fn many_flows(c: &Common) -> Vec<Row> {
             case: format!("many-flows {n} ns/seg"),
             unit: "ns/segment",
             ustack: ns,
+            smoltcp: None,
+            kernel: None,
+            lower_is_better: true,
+        });
+        rows.push(Row {
+            case: format!("many-flows {n} ns/seg, second half"),
+            unit: "ns/segment",
+            ustack: steady,
             smoltcp: None,
             kernel: None,
             lower_is_better: true,
