@@ -426,9 +426,11 @@ impl Stack {
             return;
         }
         // A connection's out-of-order bytes leave the stack-wide count.
-        if let Some(Socket::Tcp(TcpSocket::Conn(c))) = slot.socket.as_ref() {
+        if let Some(Socket::Tcp(TcpSocket::Conn(c))) = slot.socket.as_mut() {
             self.tcp_shared.ooo_bytes = self.tcp_shared.ooo_bytes.saturating_sub(c.ooo_reported());
             self.tcp_shared.mem_bytes = self.tcp_shared.mem_bytes.saturating_sub(c.mem_reported());
+            // Its drained buffers serve the next connection.
+            c.release_drained_storage(&mut self.tcp_shared.buffers);
         }
         slot.socket = None;
         slot.generation = slot.generation.wrapping_add(1);

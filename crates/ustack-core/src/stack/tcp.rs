@@ -524,9 +524,14 @@ impl Stack {
             slot.timer_at = Some(d);
             self.timers.push(Reverse((d, h.index, h.generation)));
         }
-        if !conn.in_drained && conn.holds_drained_storage() {
-            conn.in_drained = true;
-            self.drained.push_back((self.now + crate::tcp::DRAINED_STORAGE_KEPT, h.index, h.generation));
+        if conn.holds_drained_storage() {
+            if matches!(state, State::TimeWait | State::Closed | State::LastAck | State::Closing) {
+                // Both directions are done: no data will fill them again.
+                conn.release_drained_storage(&mut self.tcp_shared.buffers);
+            } else if !conn.in_drained {
+                conn.in_drained = true;
+                self.drained.push_back((self.now + crate::tcp::DRAINED_STORAGE_KEPT, h.index, h.generation));
+            }
         }
         if woke && user_open {
             self.wake(h);
