@@ -70,7 +70,7 @@ impl SocketInner {
     ) -> io::Result<R> {
         let h = self.handle;
         let nonblocking = self.nonblocking();
-        self.net.wait(deadline, |stack| match f(stack, h) {
+        self.net.wait(h, deadline, |stack| match f(stack, h) {
             Err(Error::WouldBlock) if !nonblocking => None,
             r => Some(r.map_err(io_error)),
         })
@@ -176,7 +176,7 @@ impl TcpStream {
             })
             .map_err(io_error)?;
         let inner = SocketInner::new(net.clone(), h);
-        let r = net.wait(deadline_after(timeout), |s| match s.tcp_state(h) {
+        let r = net.wait(h, deadline_after(timeout), |s| match s.tcp_state(h) {
             Ok(State::SynSent | State::SynReceived) => None,
             Ok(State::Closed) => {
                 // The connection failed: its error, like SO_ERROR.

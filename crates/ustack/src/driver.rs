@@ -7,8 +7,11 @@
 //! CPU: nothing runs until one of the three happens.
 //!
 //! API calls reach the stack through a mutex held only for the duration of
-//! one non-blocking socket call; a call that would block waits on a
-//! condition variable (blocking API) or registers a waker (async API).
+//! one non-blocking socket call; a call that would block registers a waker
+//! for its socket and parks its thread (blocking API) or returns pending
+//! (async API). Only the waiters of a socket that changed are woken, so a
+//! thousand threads blocked on a thousand idle sockets cost nothing when
+//! one socket is busy.
 //! What a call queues (data, a FIN, a window update) is sent by the calling
 //! thread before it lets go of the lock, as a kernel sends from the system
 //! call: the driver is woken only when its own wakeup must come sooner (the
@@ -21,7 +24,7 @@ use std::fs::File;
 use std::io::{self, BufWriter};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
@@ -77,25 +80,20 @@ impl Inner {
         [stack, self.device.poll_timeout()].into_iter().flatten().min()
     }
 
-    /// Takes the sockets the stack reports changed: the async wakers to
-    /// wake, and whether any socket changed at all (for the blocking
-    /// waiters' condition variable).
-    fn take_woken(&mut self) -> (bool, Vec<Waker>) {
-        let woken = self.stack.take_woken();
+    /// Takes the wakers of the sockets the stack reports changed.
+    fn take_woken(&mut self) -> Vec<Waker> {
         let mut wakers = Vec::new();
-        for h in &woken {
-            if let Some(ws) = self.wakers.remove(h) {
+        for h in self.stack.take_woken() {
+            if let Some(ws) = self.wakers.remove(&h) {
                 wakers.extend(ws);
             }
         }
-        (!woken.is_empty(), wakers)
+        wakers
     }
 }
 
 pub(crate) struct Shared {
     pub(crate) inner: Mutex<Inner>,
-    /// Signalled whenever any socket's readiness changes.
-    pub(crate) changed: Condvar,
     /// Written to wake the driver thread.
     kick: OwnedFd,
     stop: AtomicBool,
@@ -131,10 +129,7 @@ impl Shared {
         if let Some(t) = g.next_deadline(self.epoch) {
             kick |= g.wakes_at.is_none_or(|w| t < w);
         }
-        let (changed, wakers) = g.take_woken();
-        if changed {
-            self.changed.notify_all();
-        }
+        let wakers = g.take_woken();
         if kick {
             self.kick();
         }
@@ -215,7 +210,6 @@ impl NetStack {
                 error: None,
                 wall_epoch: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default(),
             }),
-            changed: Condvar::new(),
             kick: sys::eventfd()?,
             stop: AtomicBool::new(false),
             epoch: std::time::Instant::now(),
@@ -258,40 +252,77 @@ impl NetStack {
         }
     }
 
-    /// Runs `f` until it is ready, waiting for socket changes in between,
-    /// until `deadline`. `f` returns `None` to keep waiting.
+    /// Runs `f` until it is ready, waiting for changes of socket `h` in
+    /// between, until `deadline`. `f` returns `None` to keep waiting.
     pub(crate) fn wait<R>(
         &self,
+        h: SocketHandle,
         deadline: Option<std::time::Instant>,
         mut f: impl FnMut(&mut Stack) -> Option<io::Result<R>>,
     ) -> io::Result<R> {
         let mut g = self.shared.lock();
+        let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+        // This thread's waker leaves the socket's list however the wait ends.
+        let forget = |g: &mut Inner| {
+            if let Some(ws) = g.wakers.get_mut(&h) {
+                ws.retain(|w| !w.will_wake(&waker));
+                if ws.is_empty() {
+                    g.wakers.remove(&h);
+                }
+            }
+        };
         loop {
             if let Some(r) = f(&mut g.stack) {
+                forget(&mut g);
                 self.shared.settle_and_unlock(g);
                 return r;
             }
             // Whatever the call queued (a SYN, a window update) goes out
-            // before we wait. (Async wakers, if the two APIs are mixed on
-            // one stack, are woken with the lock held: waking must not
-            // block.)
-            for w in self.shared.settle(&mut g) {
-                w.wake();
-            }
+            // before we wait.
+            let wakers = self.shared.settle(&mut g);
             if self.shared.stop.load(Ordering::SeqCst) {
+                forget(&mut g);
                 return Err(io::Error::new(io::ErrorKind::NotConnected, "the stack has been shut down"));
             }
-            g = match deadline {
-                None => self.shared.changed.wait(g).unwrap_or_else(|e| e.into_inner()),
+            let left = match deadline {
+                None => None,
                 Some(d) => {
                     let left = d.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
+                        forget(&mut g);
                         return Err(io::Error::new(io::ErrorKind::WouldBlock, "timed out"));
                     }
-                    self.shared.changed.wait_timeout(g, left).unwrap_or_else(|e| e.into_inner()).0
+                    Some(left)
                 }
             };
+            // Registered under the lock, so a change after this point
+            // unparks us (an unpark before the park is not lost).
+            let ws = g.wakers.entry(h).or_default();
+            if !ws.iter().any(|w| w.will_wake(&waker)) {
+                ws.push(waker.clone());
+            }
+            drop(g);
+            for w in wakers {
+                w.wake();
+            }
+            match left {
+                None => std::thread::park(),
+                Some(left) => std::thread::park_timeout(left),
+            }
+            g = self.shared.lock();
         }
+    }
+}
+
+/// Wakes a thread parked in [`NetStack::wait`].
+struct ThreadWaker(std::thread::Thread);
+
+impl std::task::Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
     }
 }
 
@@ -352,11 +383,8 @@ fn run(shared: Arc<Shared>) -> io::Result<()> {
         if let Err(e) = g.transmit(now) {
             result = Err(e);
         }
-        let (changed, wakers) = g.take_woken();
+        let wakers = g.take_woken();
         drop(g);
-        if changed {
-            shared.changed.notify_all();
-        }
         for w in wakers {
             w.wake();
         }
@@ -372,7 +400,6 @@ fn run(shared: Arc<Shared>) -> io::Result<()> {
     }
     // Anyone still waiting learns the stack is gone.
     shared.stop.store(true, Ordering::SeqCst);
-    shared.changed.notify_all();
     let wakers: Vec<Waker> = shared.lock().wakers.drain().flat_map(|(_, v)| v).collect();
     for w in wakers {
         w.wake();

@@ -152,3 +152,57 @@ fn a_write_is_sent_from_the_calling_thread() {
     srv.join().unwrap();
     assert_eq!(*senders.lock().unwrap(), vec![Some("the-caller".to_string())]);
 }
+
+/// A thread's voluntary context switches, from /proc: how often it went
+/// to sleep, so how often it was woken.
+fn voluntary_switches(tid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("voluntary_ctxt_switches:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A thread blocked on a socket is woken when that socket changes, not
+/// when any does: a thread-per-connection server with a thousand idle
+/// connections must not wake a thousand threads for each segment of a
+/// busy one. The idle reader here sleeps through 500 round trips on
+/// another connection (it was woken on each while all waiters shared one
+/// condition variable).
+#[test]
+fn a_blocked_thread_sleeps_through_other_sockets_traffic() {
+    let (client, server) = pair();
+    let listener = TcpListener::bind(&server, addr("10.0.0.2:7")).unwrap();
+    let srv = thread::spawn(move || {
+        let (mut idle, _) = listener.accept().unwrap();
+        let (mut busy, _) = listener.accept().unwrap();
+        let mut b = [0u8; 1];
+        while busy.read_exact(&mut b).is_ok() {
+            busy.write_all(&b).unwrap();
+        }
+        idle.write_all(b"x").unwrap();
+    });
+    let mut idle = TcpStream::connect(&client, addr("10.0.0.2:7")).unwrap();
+    let mut busy = TcpStream::connect(&client, addr("10.0.0.2:7")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = thread::spawn(move || {
+        // "/proc/thread-self" links to "<pid>/task/<tid>".
+        let me = std::fs::read_link("/proc/thread-self").unwrap();
+        tx.send(me.file_name().unwrap().to_str().unwrap().parse::<i32>().unwrap()).unwrap();
+        let mut b = [0u8; 1];
+        idle.read_exact(&mut b).unwrap();
+        b[0]
+    });
+    let tid = rx.recv().unwrap();
+    // Let it block in its read.
+    thread::sleep(Duration::from_millis(100));
+    let before = voluntary_switches(tid);
+    let mut b = [7u8; 1];
+    for _ in 0..500 {
+        busy.write_all(&b).unwrap();
+        busy.read_exact(&mut b).unwrap();
+    }
+    let woken = voluntary_switches(tid) - before;
+    drop(busy);
+    assert_eq!(reader.join().unwrap(), b'x', "the idle reader still gets its byte");
+    srv.join().unwrap();
+    assert!(woken < 20, "the idle reader was woken {woken} times by another connection's 500 round trips");
+}
