@@ -38,7 +38,8 @@ const RX_BATCH: usize = 64;
 /// The stack, its device, and what waits on them.
 pub(crate) struct Inner {
     pub(crate) stack: Stack,
-    /// Async tasks waiting for a socket's readiness to change.
+    /// Async tasks and parked threads waiting for a socket's readiness to
+    /// change.
     pub(crate) wakers: HashMap<SocketHandle, Vec<Waker>>,
     device: Box<dyn Device>,
     pcap: Option<PcapWriter<BufWriter<File>>>,
@@ -118,8 +119,8 @@ impl Shared {
     /// After a socket call, with the lock still held: sends what the call
     /// queued, tells waiters of the sockets it changed, and wakes the
     /// driver if it must come sooner than it planned (the call set an
-    /// earlier timer) or stop (a write failed). Returns the async wakers
-    /// to wake, best after the lock is released.
+    /// earlier timer) or stop (a write failed). Returns the wakers (async
+    /// tasks, parked threads) to wake, best after the lock is released.
     pub(crate) fn settle(&self, g: &mut Inner) -> Vec<Waker> {
         let mut kick = false;
         if let Err(e) = g.transmit(self.now()) {
