@@ -71,20 +71,27 @@ impl RttEstimator {
     pub fn sample(&mut self, r: Duration) {
         self.latest = Micros32::new(r);
         self.min_rtt = self.min_rtt.min(nanos(r));
-        let (srtt, rttvar) = match optional(self.srtt) {
-            None => (r, r / 2),
-            Some(srtt) => {
-                // RTTVAR <- (1 - 1/4) * RTTVAR + 1/4 * |SRTT - R'|
-                // SRTT   <- (1 - 1/8) * SRTT   + 1/8 * R'
-                let delta = srtt.abs_diff(r);
-                let rttvar = Duration::from_nanos(self.rttvar);
-                (srtt * 7 / 8 + r / 8, rttvar * 3 / 4 + delta / 4)
-            }
+        // In integer nanoseconds, not `Duration` (whose divisions are a few
+        // 64-bit divides each, a measurable part of every ACK): the same
+        // results, since 10^9 is a multiple of 2, 4 and 8, so `Duration`'s
+        // division by them is the exact floor too; seeded runs do not move.
+        let r = nanos(r);
+        let (srtt, rttvar) = if self.srtt == NONE {
+            (r, r / 2)
+        } else {
+            // RTTVAR <- (1 - 1/4) * RTTVAR + 1/4 * |SRTT - R'|
+            // SRTT   <- (1 - 1/8) * SRTT   + 1/8 * R'
+            let delta = self.srtt.abs_diff(r);
+            (
+                (self.srtt.saturating_mul(7) / 8).saturating_add(r / 8),
+                (self.rttvar.saturating_mul(3) / 4).saturating_add(delta / 4),
+            )
         };
-        self.srtt = nanos(srtt);
-        self.rttvar = nanos(rttvar);
+        self.srtt = srtt.min(NONE - 1);
+        self.rttvar = rttvar.min(NONE - 1);
         // RTO <- SRTT + max(G, K*RTTVAR), K = 4, then clamped (§2.4, §2.5).
-        self.base_rto = nanos(self.clamp(srtt + (rttvar * 4).max(GRANULARITY)));
+        let rto = srtt.saturating_add(rttvar.saturating_mul(4).max(nanos(GRANULARITY)));
+        self.base_rto = nanos(self.clamp(Duration::from_nanos(rto.min(NONE - 1))));
     }
 
     /// The current timeout, with backoff applied.
@@ -130,6 +137,31 @@ mod tests {
 
     fn est() -> RttEstimator {
         RttEstimator::new(Duration::from_secs(1), Duration::from_millis(200), Duration::from_secs(120))
+    }
+
+    /// The integer arithmetic gives exactly what the RFC 6298 formulas
+    /// give in `Duration` (so seeded runs do not move), for RTTs from
+    /// microseconds to minutes.
+    #[test]
+    fn estimates_match_the_duration_formulas_exactly() {
+        let mut rng = crate::rand::Rng::new(6298);
+        for _ in 0..200 {
+            let mut e = est();
+            let (mut srtt, mut rttvar): (Option<Duration>, Duration) = (None, Duration::ZERO);
+            let scale = [1_000u64, 1_000_000, 1_000_000_000, 60_000_000_000][rng.below(4) as usize];
+            for _ in 0..50 {
+                let r = Duration::from_nanos(1 + rng.below(scale * 3));
+                e.sample(r);
+                (srtt, rttvar) = match srtt {
+                    None => (Some(r), r / 2),
+                    Some(s) => (Some(s * 7 / 8 + r / 8), rttvar * 3 / 4 + s.abs_diff(r) / 4),
+                };
+                let s = srtt.unwrap();
+                let rto =
+                    (s + (rttvar * 4).max(GRANULARITY)).clamp(Duration::from_millis(200), Duration::from_secs(120));
+                assert_eq!((e.srtt(), e.rttvar(), e.rto()), (srtt, rttvar, rto), "sample {r:?}");
+            }
+        }
     }
 
     #[test]
