@@ -13,6 +13,7 @@
 
 mod ip;
 mod options;
+mod shard;
 mod tcp;
 mod udp;
 
@@ -36,6 +37,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
 pub use ip::EchoReply;
+pub use shard::Shard;
 
 /// What the interface carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +106,10 @@ pub struct StackConfig {
     pub checksum: ChecksumCaps,
     /// Most bytes queued per UDP socket, each way.
     pub udp_buffer: usize,
+    /// This stack is one of several sharing the address on a multi-queue
+    /// device: it picks only ports the device steers to it (see
+    /// [`Shard`]). `None`: the only one.
+    pub shard: Option<Shard>,
 }
 
 impl StackConfig {
@@ -136,6 +142,7 @@ impl StackConfig {
             icmp_error_rate: 1000,
             checksum: ChecksumCaps::default(),
             udp_buffer: 256 * 1024,
+            shard: None,
         }
     }
 
@@ -539,7 +546,9 @@ impl Stack {
 
     /// Binds a socket to a local address. Port 0 picks an ephemeral port.
     /// Fails with EADDRINUSE when the port is taken, EADDRNOTAVAIL when
-    /// the address is not this host's, EINVAL when already bound.
+    /// the address is not this host's, EINVAL when already bound. On a
+    /// [`Shard`], a UDP port the device steers to another shard is
+    /// EADDRNOTAVAIL too.
     pub fn bind(&mut self, h: SocketHandle, addr: SocketAddrV4) -> Result<(), Error> {
         if !addr.ip().is_unspecified() && !self.is_local_address(*addr.ip()) {
             return Err(Error::AddrNotAvailable);

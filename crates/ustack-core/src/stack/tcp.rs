@@ -279,6 +279,9 @@ impl Stack {
     /// Starts an active open. Returns at once, like a non-blocking
     /// `connect` that gave EINPROGRESS: the connection completes when its
     /// state becomes ESTABLISHED (or fails with the socket's error).
+    /// On a [`super::Shard`] the ephemeral port is one whose segments the
+    /// device steers back here; a port bound beforehand that steers
+    /// elsewhere fails with EADDRNOTAVAIL.
     pub fn connect(&mut self, h: SocketHandle, remote: SocketAddrV4) -> Result<(), Error> {
         let now = self.now;
         let local = match self.user_slot_mut(h)?.socket.as_ref() {
@@ -301,13 +304,22 @@ impl Stack {
             return Err(Error::InvalidInput);
         }
         let src = self.source_address_for(*remote.ip()).ok_or(Error::NetworkUnreachable)?;
+        let shard = self.cfg.shard;
+        // A shard's connection must use ports the device steers to it; a
+        // port bound beforehand may not (nothing would answer here).
+        if let Some(l) = local
+            && shard.is_some_and(|s| !s.owns_tcp(l.port(), remote.port()))
+        {
+            return Err(Error::AddrNotAvailable);
+        }
         let local = match local {
             Some(l) if l.ip().is_unspecified() => SocketAddrV4::new(src, l.port()),
             Some(l) => l,
             None => {
                 let port = self
                     .pick_connect_port(src, remote, |s, p| {
-                        !s.tcp_conns.contains_key(&(SocketAddrV4::new(src, p), remote))
+                        shard.is_none_or(|sh| sh.owns_tcp(p, remote.port()))
+                            && !s.tcp_conns.contains_key(&(SocketAddrV4::new(src, p), remote))
                             && s.tcp_ports.get(&p).is_none_or(|v| {
                                 v.as_slice().iter().all(|&o| {
                                     matches!(

@@ -43,9 +43,17 @@ impl Stack {
             return Err(Error::InvalidInput);
         }
         let ip = *addr.ip();
+        // A shard receives only the datagrams of its own ports.
+        let shard = self.cfg.shard;
         let local = if addr.port() == 0 {
-            let port = self.pick_ephemeral(|s, p| s.udp_port_free(SocketAddrV4::new(ip, p))).ok_or(Error::AddrInUse)?;
+            let port = self
+                .pick_ephemeral(|s, p| {
+                    shard.is_none_or(|sh| sh.owns_udp(p)) && s.udp_port_free(SocketAddrV4::new(ip, p))
+                })
+                .ok_or(Error::AddrInUse)?;
             SocketAddrV4::new(ip, port)
+        } else if shard.is_some_and(|sh| !sh.owns_udp(addr.port())) {
+            return Err(Error::AddrNotAvailable);
         } else if self.udp_port_free(addr) {
             addr
         } else {
