@@ -144,7 +144,7 @@ fn each_shard_connects_out_from_ports_steered_back_to_itself() {
 fn a_port_bound_beforehand_that_steers_elsewhere_cannot_connect() {
     let mut sh = shards();
     let remote: SocketAddrV4 = "10.0.0.2:5001".parse().unwrap();
-    // 5001 ^ 5001 = 0: shard 0's pair of ports; shard 1 cannot use it.
+    // 5001 ^ 5001 = 0, which is shard 0's; shard 1 cannot use the pair.
     for (i, s) in sh.iter_mut().enumerate() {
         let h = s.tcp_socket().unwrap();
         s.bind(h, "10.0.0.1:5001".parse().unwrap()).unwrap();
@@ -168,7 +168,7 @@ fn udp_sockets_bind_only_ports_steered_to_their_shard() {
     for (i, s) in sh.iter_mut().enumerate() {
         // An explicit port of the other shard is refused.
         let other = s.udp_socket().unwrap();
-        let theirs = if i == 0 { 7001 } else { 7000 };
+        let theirs = (7000..).find(|&p| usize::from(Shard::of_udp(SHARDS, p)) != i).unwrap();
         assert_eq!(s.bind(other, format!("10.0.0.1:{theirs}").parse().unwrap()), Err(Error::AddrNotAvailable));
         // An ephemeral one is its own.
         let h = s.udp_socket().unwrap();

@@ -221,6 +221,41 @@ impl NetStack {
         Ok(NetStack { shared, driver })
     }
 
+    /// Starts one stack per device, the shards of one address on a
+    /// multi-queue device ([`crate::phy::tun::TunDevice::open_queues`]):
+    /// shard `i` runs on `devices[i]` with its own driver thread, and
+    /// opens connections and UDP ports only from ports the device steers
+    /// back to it ([`ustack_core::stack::Shard`]). Every shard should
+    /// listen on a server's port (with a thread accepting on each), since
+    /// a connection the peer opens lands on the shard its ports choose,
+    /// as with one `SO_REUSEPORT` listener per thread. A capture, if
+    /// asked for, is one file per shard: `NAME.pcap` becomes
+    /// `NAME-0.pcap`, `NAME-1.pcap`, ...
+    pub fn start_shards<D: Device + 'static>(
+        devices: Vec<D>,
+        config: StackConfig,
+        opts: DriverOptions,
+    ) -> io::Result<Vec<NetStack>> {
+        let count = u16::try_from(devices.len())
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "shards need 1 to 65535 devices"))?;
+        let mut shards = Vec::with_capacity(devices.len());
+        for (i, device) in devices.into_iter().enumerate() {
+            let mut cfg = config.clone();
+            cfg.shard = ustack_core::stack::Shard::new(i as u16, count);
+            // Each shard its own secrets: ISN keys, port offsets.
+            cfg.seed = config.seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let pcap = opts.pcap.as_ref().map(|p| {
+                let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                let ext = p.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+                p.with_file_name(format!("{stem}-{i}{ext}"))
+            });
+            shards.push(NetStack::start(device, cfg, DriverOptions { pcap })?);
+        }
+        Ok(shards)
+    }
+
     /// Runs `f` on the stack (for calls the socket types do not wrap),
     /// then lets the driver transmit whatever it queued.
     pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack, Instant) -> R) -> R {

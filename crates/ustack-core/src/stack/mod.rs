@@ -13,7 +13,7 @@
 
 mod ip;
 mod options;
-mod shard;
+pub mod shard;
 mod tcp;
 mod udp;
 

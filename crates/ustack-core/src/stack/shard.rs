@@ -29,13 +29,13 @@ impl Shard {
     /// exclusive-or is the same both ways, so it holds for segments in
     /// and out alike.
     pub fn of_tcp(count: u16, local_port: u16, remote_port: u16) -> u16 {
-        (local_port ^ remote_port) % count.max(1)
+        mix(local_port ^ remote_port) % count.max(1)
     }
 
     /// The shard the datagrams for a local UDP port go to: a UDP socket
     /// talks to many peers, so only its own port can decide.
     pub fn of_udp(count: u16, local_port: u16) -> u16 {
-        local_port % count.max(1)
+        mix(local_port) % count.max(1)
     }
 
     /// True when this shard holds TCP connections between these ports.
@@ -48,6 +48,18 @@ impl Shard {
         Shard::of_udp(self.count, local_port) == self.index
     }
 }
+
+/// Spreads the bits of `x` over the result, so that no single bit of a
+/// port decides the shard: Linux picks even ports for `connect`, so with
+/// two shards `port % 2` would send every connection to one of them. A
+/// multiplicative hash (Knuth's constant); the high half of the 32-bit
+/// product depends on every bit of `x`.
+fn mix(x: u16) -> u16 {
+    (u32::from(x).wrapping_mul(MIX) >> 16) as u16
+}
+
+/// The multiplier of [`mix`]; the steering program uses it too.
+pub const MIX: u32 = 0x9e37_79b1;
 
 #[cfg(test)]
 mod tests {
@@ -64,5 +76,12 @@ mod tests {
             }
         }
         assert_eq!(Shard::new(2, 2), None);
+    }
+
+    #[test]
+    fn even_ports_spread_over_two_shards() {
+        // Linux's connect() ports are even; a server's port is fixed.
+        let on_one = (40000..40200u16).step_by(2).filter(|&p| Shard::of_tcp(2, 5001, p) == 1).count();
+        assert!((30..=70).contains(&on_one), "{on_one} of 100 on shard 1");
     }
 }

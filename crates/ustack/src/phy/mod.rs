@@ -7,6 +7,7 @@
 pub mod impair;
 pub mod pair;
 pub mod pcap;
+mod steer;
 pub(crate) mod sys;
 pub mod tun;
 

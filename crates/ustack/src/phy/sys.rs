@@ -11,9 +11,11 @@ const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
 const TUNSETVNETHDRSZ: libc::c_ulong = 0x4004_54d8;
 const TUNGETFEATURES: libc::c_ulong = 0x8004_54cf;
+const TUNSETSTEERINGEBPF: libc::c_ulong = 0x8004_54e0;
 
 pub const IFF_TUN: libc::c_short = 0x0001;
 pub const IFF_TAP: libc::c_short = 0x0002;
+pub const IFF_MULTI_QUEUE: libc::c_short = 0x0100;
 pub const IFF_NO_PI: libc::c_short = 0x1000;
 pub const IFF_VNET_HDR: libc::c_short = 0x4000;
 
@@ -82,6 +84,78 @@ pub fn set_vnet_hdr_size(fd: RawFd, size: libc::c_int) -> io::Result<()> {
     // SAFETY: TUNSETVNETHDRSZ reads one int from the pointer, which points
     // to a live local.
     let r = unsafe { libc::ioctl(fd, TUNSETVNETHDRSZ, &mut s as *mut libc::c_int) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// The attributes of `bpf(BPF_PROG_LOAD)` this crate sets; the rest of
+/// `union bpf_attr` stays zero, as the kernel requires.
+#[repr(C)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    _rest: [u8; 80],
+}
+
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
+
+/// Loads the multi-queue steering program; the error carries the
+/// verifier's log when it refuses it.
+pub fn load_steering_program() -> io::Result<OwnedFd> {
+    let insns = super::steer::program();
+    let license = c"MIT OR Apache-2.0";
+    let mut log = vec![0u8; 4096];
+    let attr = ProgLoadAttr {
+        prog_type: BPF_PROG_TYPE_SOCKET_FILTER,
+        insn_cnt: insns.len() as u32,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        log_level: 1,
+        log_size: log.len() as u32,
+        log_buf: log.as_mut_ptr() as u64,
+        _rest: [0; 80],
+    };
+    // SAFETY: `attr` is a zero-padded prefix of `union bpf_attr` whose
+    // pointers (the instructions, the license string, the log buffer of
+    // `log_size` bytes) point to live memory for the whole call; the
+    // kernel writes only into the log buffer, and returns a new
+    // descriptor or -1.
+    let fd = unsafe {
+        libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, &attr as *const ProgLoadAttr, std::mem::size_of::<ProgLoadAttr>())
+    };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+        let log = String::from_utf8_lossy(&log[..end]);
+        let hint = match e.raw_os_error() {
+            Some(libc::EPERM) | Some(libc::EACCES) => "; it needs root (CAP_BPF): run with sudo",
+            _ => "",
+        };
+        return Err(io::Error::new(
+            e.kind(),
+            format!(
+                "cannot load the TUN steering program: {e}{hint}{}{}",
+                if log.is_empty() { "" } else { "; " },
+                log.trim()
+            ),
+        ));
+    }
+    // SAFETY: `fd` was just returned by bpf(2) and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Makes a multi-queue TUN device steer with the program `prog` (the
+/// device keeps its own reference; `prog` may be closed afterwards).
+pub fn set_steering_program(fd: RawFd, prog: RawFd) -> io::Result<()> {
+    let p: libc::c_int = prog;
+    // SAFETY: TUNSETSTEERINGEBPF reads one int (a program descriptor) from
+    // the pointer, which points to a live local.
+    let r = unsafe { libc::ioctl(fd, TUNSETSTEERINGEBPF, &p as *const libc::c_int) };
     if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 

@@ -54,6 +54,57 @@ pub struct TunDevice {
 
 impl TunDevice {
     pub fn open(opts: &TunOptions) -> io::Result<TunDevice> {
+        Self::open_with(opts, 0)
+    }
+
+    /// Opens a multi-queue TUN device with `queues` queues, one device
+    /// each, for one stack shard each (see
+    /// [`ustack_core::stack::Shard`]), and installs the steering program
+    /// that sends each packet to the queue of the shard that holds its
+    /// connection or port (see the `steer` module). Needs root (loading
+    /// the program takes `CAP_BPF`). TUN only: a TAP device's ARP would
+    /// need one shard to answer for all.
+    pub fn open_queues(opts: &TunOptions, queues: usize) -> io::Result<Vec<TunDevice>> {
+        if opts.tap {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "multi-queue shards are for TUN devices, not TAP"));
+        }
+        if !(1..=u16::MAX as usize).contains(&queues) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{queues} queues: a multi-queue device has 1 to 65535"),
+            ));
+        }
+        let first = Self::open_with(opts, sys::IFF_MULTI_QUEUE)?;
+        // The other queues take the first one's flags: the kernel refuses
+        // a queue whose flags differ from the device's.
+        let flags =
+            sys::IFF_TUN | sys::IFF_NO_PI | sys::IFF_MULTI_QUEUE | if first.vnet { sys::IFF_VNET_HDR } else { 0 };
+        let prog = sys::load_steering_program()?;
+        sys::set_steering_program(first.file.as_raw_fd(), prog.as_raw_fd())?;
+        let mut devices = vec![first];
+        while devices.len() < queues {
+            let (file, name) = sys::open_tun(&opts.name, flags).map_err(|e| explain(e, &opts.name))?;
+            let d = TunDevice {
+                file,
+                name,
+                medium: Medium::Ip,
+                mtu: opts.mtu,
+                vnet: devices[0].vnet,
+                created: devices[0].created,
+                gso: Coalescer::new(0),
+                stats: DeviceStats::default(),
+            };
+            if d.vnet {
+                sys::set_vnet_hdr_size(d.file.as_raw_fd(), VNET_HDR_LEN as libc::c_int)?;
+                sys::set_offload(d.file.as_raw_fd(), sys::TUN_F_CSUM | sys::TUN_F_TSO4)?;
+            }
+            devices.push(d);
+        }
+        Ok(devices)
+    }
+
+    /// Opens one queue of the device, `extra` added to the usual flags.
+    fn open_with(opts: &TunOptions, extra: libc::c_short) -> io::Result<TunDevice> {
         if !Path::new("/dev/net/tun").exists() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -61,7 +112,7 @@ impl TunDevice {
             ));
         }
         let existed = Path::new("/sys/class/net").join(&opts.name).exists();
-        let base = if opts.tap { sys::IFF_TAP } else { sys::IFF_TUN } | sys::IFF_NO_PI;
+        let base = if opts.tap { sys::IFF_TAP } else { sys::IFF_TUN } | sys::IFF_NO_PI | extra;
         let (file, name, vnet) = if opts.offload {
             match sys::open_tun(&opts.name, base | sys::IFF_VNET_HDR) {
                 Ok((f, n)) => {
