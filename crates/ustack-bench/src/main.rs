@@ -70,6 +70,9 @@ enum Command {
     Attacks(Common),
     /// The cases against the Linux kernel over a TUN device (root).
     Tun(Common),
+    /// Only the TUN cases of one stack against two shards on a two-queue
+    /// device, two connections at once (root).
+    Shards(Common),
     /// Kernel-side peers for the TUN cases (run inside a namespace).
     #[command(hide = true)]
     Peer(tun::PeerArgs),
@@ -221,11 +224,11 @@ fn many_flows(c: &Common) -> Vec<Row> {
 
 fn print_table(rows: &[Row]) {
     eprint!("\r\x1b[2K");
-    println!("{:<28} {:>12} {:>12} {:>12} {:>8}  unit", "case", "ustack", "smoltcp", "kernel", "ratio");
+    println!("{:<34} {:>12} {:>12} {:>12} {:>8}  unit", "case", "ustack", "smoltcp", "kernel", "ratio");
     let f = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.2}"));
     for r in rows {
         println!(
-            "{:<28} {:>12.2} {:>12} {:>12} {:>8}  {}",
+            "{:<34} {:>12.2} {:>12} {:>12} {:>8}  {}",
             r.case,
             r.ustack,
             f(r.smoltcp),
@@ -279,6 +282,7 @@ fn main() {
         Command::IdleMemory(a) => finish(&a.common, idle_memory(&a.common, a.connections)),
         Command::ManyFlows(c) => finish(&c, many_flows(&c)),
         Command::Tun(c) => finish(&c, tun::run_all(&c)),
+        Command::Shards(c) => finish(&c, tun::run_shards(&c)),
         Command::Peer(a) => tun::peer(a),
         Command::Soak(a) => std::process::exit(soak::run(&a, GLOBAL)),
         Command::Attacks(c) => attacks::print(&attacks::run_all(c.quick, GLOBAL)),

@@ -26,6 +26,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::thread::JoinHandle;
@@ -58,6 +59,15 @@ const NS_PREFIX: &str = "ubench-";
 
 /// Runs the TUN cases; no rows (and one note on stderr) when they cannot run.
 pub fn run_all(c: &Common) -> Vec<Row> {
+    run_cases(c, true)
+}
+
+/// Only the cases of 1 against 2 shards.
+pub fn run_shards(c: &Common) -> Vec<Row> {
+    run_cases(c, false)
+}
+
+fn run_cases(c: &Common, all: bool) -> Vec<Row> {
     if let Err(why) = can_run() {
         eprint!("\r\x1b[2K");
         eprintln!("note: the TUN cases (tun-bulk, crr over TUN, rr over TUN) were skipped: {why}");
@@ -69,9 +79,12 @@ pub fn run_all(c: &Common) -> Vec<Row> {
     let conns: u64 = if c.quick { 1_000 } else { 10_000 };
     let transactions: u64 = if c.quick { 5_000 } else { 50_000 };
     let mut rows = Vec::new();
-    rows.extend(tun_bulk(runs, bytes));
-    rows.extend(tun_crr(runs, conns));
-    rows.extend(tun_rr(runs, transactions));
+    if all {
+        rows.extend(tun_bulk(runs, bytes));
+        rows.extend(tun_crr(runs, conns));
+        rows.extend(tun_rr(runs, transactions));
+    }
+    rows.extend(tun_shards(runs, bytes, conns));
     let left = our_namespaces();
     if !left.is_empty() {
         eprint!("\r\x1b[2K");
@@ -105,6 +118,8 @@ fn is_root() -> bool {
 enum Peer {
     UstackOffload,
     UstackPlain,
+    /// Two stacks on a two-queue device (offload on).
+    UstackTwoShards,
     Smoltcp,
     KernelVeth,
 }
@@ -114,6 +129,7 @@ impl Peer {
         match self {
             Peer::UstackOffload => "ustack (offload)",
             Peer::UstackPlain => "ustack (no offload)",
+            Peer::UstackTwoShards => "ustack (2 shards)",
             Peer::Smoltcp => "smoltcp",
             Peer::KernelVeth => "kernel veth",
         }
@@ -143,6 +159,9 @@ fn stack_args(peer: Peer) -> Vec<String> {
     let mut v = vec!["--dev".into(), dev, "--local".into(), TUN_STACK.into(), "--host".into(), TUN_HOST.into()];
     if peer == Peer::UstackPlain {
         v.push("--no-offload".into());
+    }
+    if peer == Peer::UstackTwoShards {
+        v.extend(["--shards".into(), "2".into()]);
     }
     v
 }
@@ -250,9 +269,9 @@ fn pick(r: &HashMap<u8, Vec<f64>>, p: Peer, k: usize) -> Option<f64> {
 }
 
 /// One bulk transfer: `to_stack` is kernel→stack (the stack receives).
-fn bulk_once(peer: Peer, to_stack: bool, bytes: u64) -> Result<Vec<f64>, String> {
+fn bulk_once(peer: Peer, to_stack: bool, bytes: u64, flows: usize) -> Result<Vec<f64>, String> {
     let n = bytes.to_string();
-    let b = vec!["--bytes".to_string(), n];
+    let b = vec!["--bytes".to_string(), n, "--parallel".to_string(), flows.to_string()];
     let (veth, server, client) = match (peer, to_stack) {
         (Peer::KernelVeth, _) => {
             let to = format!("{}:{PORT}", ip_of(VETH_B));
@@ -282,7 +301,7 @@ fn tun_bulk(runs: usize, bytes: u64) -> Vec<Row> {
         let case = format!("tun-bulk {dir}");
         let peers: Vec<(Peer, Measure)> = [Peer::UstackOffload, Peer::UstackPlain, Peer::Smoltcp, Peer::KernelVeth]
             .into_iter()
-            .map(|p| (p, Box::new(move || bulk_once(p, to_stack, bytes)) as Measure))
+            .map(|p| (p, Box::new(move || bulk_once(p, to_stack, bytes, 1)) as Measure))
             .collect();
         let r = alternate_all(&case, runs, peers);
         let arrow = if to_stack { "k->u" } else { "u->k" };
@@ -300,8 +319,9 @@ fn tun_bulk(runs: usize, bytes: u64) -> Vec<Row> {
     rows
 }
 
-fn crr_once(peer: Peer, conns: u64) -> Result<Vec<f64>, String> {
+fn crr_once(peer: Peer, conns: u64, parallel: usize) -> Result<Vec<f64>, String> {
     let n = conns.to_string();
+    let par = vec!["--parallel".to_string(), parallel.to_string()];
     let (veth, to) = match peer {
         Peer::KernelVeth => (true, ip_of(VETH_B)),
         _ => (false, ip_of(TUN_STACK)),
@@ -312,14 +332,14 @@ fn crr_once(peer: Peer, conns: u64) -> Result<Vec<f64>, String> {
         _ => with(spec("ustack-crr-server", &["--addr", &to, "--count", &n]), stack_args(peer)),
     };
     let client = spec("kernel-crr-client", &["--addr", &to, "--count", &n]);
-    let r = run_case(veth, server, client, Measures::Client)?;
+    let r = run_case(veth, with(server, par.clone()), with(client, par), Measures::Client)?;
     Ok(vec![get(&r, "conns")? / get(&r, "secs")?])
 }
 
 fn tun_crr(runs: usize, conns: u64) -> Vec<Row> {
     let peers: Vec<(Peer, Measure)> = [Peer::UstackOffload, Peer::KernelVeth]
         .into_iter()
-        .map(|p| (p, Box::new(move || crr_once(p, conns)) as Measure))
+        .map(|p| (p, Box::new(move || crr_once(p, conns, 1)) as Measure))
         .collect();
     let r = alternate_all("crr over TUN", runs, peers);
     vec![Row {
@@ -330,6 +350,40 @@ fn tun_crr(runs: usize, conns: u64) -> Vec<Row> {
         kernel: pick(&r, Peer::KernelVeth, 0),
         lower_is_better: false,
     }]
+}
+
+/// One stack against two on a two-queue device, with two connections at
+/// once: bulk both ways (two flows, the bytes split between them) and crr
+/// (two kernel clients). The kernel over veth with the same two
+/// connections is the ceiling.
+fn tun_shards(runs: usize, bytes: u64, conns: u64) -> Vec<Row> {
+    const PAR: usize = 2;
+    let peers = [Peer::UstackOffload, Peer::UstackTwoShards, Peer::KernelVeth];
+    let mut rows = Vec::new();
+    let mut add = |case: &str, unit: &'static str, r: &HashMap<u8, Vec<f64>>| {
+        for (p, tag) in [(Peer::UstackOffload, "1 shard"), (Peer::UstackTwoShards, "2 shards")] {
+            rows.push(Row {
+                case: format!("{case}, {tag}"),
+                unit,
+                ustack: pick(r, p, 0).unwrap_or(0.0),
+                smoltcp: None,
+                kernel: pick(r, Peer::KernelVeth, 0),
+                lower_is_better: false,
+            });
+        }
+    };
+    for (to_stack, arrow) in [(true, "k->u"), (false, "u->k")] {
+        let case = format!("tun-bulk {arrow} 2 flows");
+        let measures: Vec<(Peer, Measure)> =
+            peers.into_iter().map(|p| (p, Box::new(move || bulk_once(p, to_stack, bytes, PAR)) as Measure)).collect();
+        let r = alternate_all(&case, runs, measures);
+        add(&case, "Gbit/s", &r);
+    }
+    let measures: Vec<(Peer, Measure)> =
+        peers.into_iter().map(|p| (p, Box::new(move || crr_once(p, conns, PAR)) as Measure)).collect();
+    let r = alternate_all("crr over TUN 2 clients", runs, measures);
+    add("crr over TUN 2 clients", "conn/s", &r);
+    rows
 }
 
 fn rr_once(peer: Peer, count: u64) -> Result<Vec<f64>, String> {
@@ -584,6 +638,14 @@ pub struct PeerArgs {
     /// ustack without the TUN offload header.
     #[arg(long)]
     no_offload: bool,
+    /// ustack as this many shards on a multi-queue TUN device.
+    #[arg(long, default_value_t = 1)]
+    shards: usize,
+    /// Connections at once: flows of a bulk role (the bytes split
+    /// between them), clients of the crr client, accepting threads of a
+    /// crr server.
+    #[arg(long, default_value_t = 1)]
+    parallel: usize,
     /// Give up (exit) after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
@@ -684,57 +746,158 @@ fn report_bulk(got: u64, secs: f64) {
     say(&format!("result bytes={got} secs={secs:.6}"));
 }
 
-/// Opens the TUN device, configures the kernel's side and starts ustack.
-fn ustack_up(a: &PeerArgs) -> Result<NetStack, String> {
+/// Opens the TUN device (one queue per shard), configures the kernel's
+/// side and starts ustack: one stack, or one per shard.
+fn ustack_up(a: &PeerArgs) -> Result<Vec<NetStack>, String> {
     let opts = TunOptions { name: a.dev.clone(), tap: false, mtu: MTU, offload: !a.no_offload };
-    let dev = TunDevice::open(&opts).map_err(err)?;
-    if !a.no_offload && !dev.offload() {
+    let mut devs = if a.shards > 1 {
+        TunDevice::open_queues(&opts, a.shards).map_err(err)?
+    } else {
+        vec![TunDevice::open(&opts).map_err(err)?]
+    };
+    if !a.no_offload && !devs[0].offload() {
         return Err("the kernel did not grant the TUN offload header (IFF_VNET_HDR)".into());
     }
     host_side(&a.dev, &a.host)?;
     let cidr = a.local.parse().map_err(|e| format!("bad --local {}: {e:?}", a.local))?;
     let seed = u64::from(std::process::id()) ^ 0x9e37_79b9_7f4a_7c15;
-    NetStack::start(dev, StackConfig::ip(cidr).with_seed(seed), DriverOptions::default()).map_err(err)
+    let cfg = StackConfig::ip(cidr).with_seed(seed);
+    if a.shards > 1 {
+        NetStack::start_shards(devs, cfg, DriverOptions::default()).map_err(err)
+    } else {
+        let dev = devs.pop().ok_or("no device")?;
+        Ok(vec![NetStack::start(dev, cfg, DriverOptions::default()).map_err(err)?])
+    }
+}
+
+fn shutdown(nets: Vec<NetStack>) -> Result<(), String> {
+    for n in nets {
+        n.shutdown().map_err(err)?;
+    }
+    Ok(())
+}
+
+/// The bytes of one of `a.parallel` flows.
+fn per_flow(a: &PeerArgs) -> u64 {
+    a.bytes / a.parallel.max(1) as u64
+}
+
+/// Receives on every stream `accept` gives, `a.parallel` of them, each on
+/// its own thread; reports the bytes of all and the time from the first
+/// accept until the last byte.
+fn sink_flows<S: Read + Send + 'static>(
+    a: &PeerArgs,
+    deadline: Instant,
+    mut accept: impl FnMut() -> Result<S, String>,
+) -> Result<(), String> {
+    let mut start = None;
+    let mut threads = Vec::new();
+    for _ in 0..a.parallel.max(1) {
+        let mut s = accept()?;
+        let t0 = *start.get_or_insert_with(Instant::now);
+        let bytes = per_flow(a);
+        threads.push(std::thread::spawn(move || sink(&mut s, bytes, t0, deadline)));
+    }
+    let (mut got, mut secs) = (0, 0f64);
+    for t in threads {
+        let (g, s) = t.join().map_err(|_| "a sink thread panicked".to_string())??;
+        got += g;
+        secs = secs.max(s);
+    }
+    report_bulk(got, secs);
+    Ok(())
+}
+
+/// Streams accepted on any of `listeners` (one per shard), in the order
+/// they come.
+fn accept_any(listeners: Vec<UListener>) -> Receiver<Result<UStream, String>> {
+    let (tx, rx) = channel();
+    for l in listeners {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            loop {
+                let r = l.accept().map(|(s, _)| s).map_err(err);
+                let failed = r.is_err();
+                if tx.send(r).is_err() || failed {
+                    return;
+                }
+            }
+        });
+    }
+    rx
+}
+
+/// A listener on every shard.
+fn listen_all(nets: &[NetStack], a: &PeerArgs, backlog: usize) -> Result<Vec<UListener>, String> {
+    nets.iter().map(|n| UListener::bind_with_backlog(n, a.addr, backlog).map_err(err)).collect()
 }
 
 fn ustack_sink(a: &PeerArgs, deadline: Instant) -> Result<(), String> {
-    let net = ustack_up(a)?;
-    let l = UListener::bind(&net, a.addr).map_err(err)?;
+    let nets = ustack_up(a)?;
+    let incoming = accept_any(listen_all(&nets, a, 128)?);
     say("ready");
-    let (mut s, _) = l.accept().map_err(err)?;
-    let start = Instant::now();
-    s.set_read_timeout(Some(deadline.saturating_duration_since(start).max(Duration::from_secs(1)))).map_err(err)?;
-    let (got, secs) = sink(&mut s, a.bytes, start, deadline)?;
-    report_bulk(got, secs);
-    drop(s);
-    drop(l);
-    // Let the FIN go out before the device disappears.
+    sink_flows(a, deadline, || {
+        let s = incoming.recv_timeout(deadline.saturating_duration_since(Instant::now())).map_err(err)??;
+        s.set_read_timeout(Some(deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1))))
+            .map_err(err)?;
+        Ok(s)
+    })?;
+    // Let the FINs go out before the device disappears.
     std::thread::sleep(Duration::from_millis(100));
-    net.shutdown().map_err(err)
+    shutdown(nets)
+}
+
+/// Sends `per_flow` bytes on each of `a.parallel` connections at once,
+/// then waits for the receiver to close.
+fn source_flows<S: Read + Write + Send + 'static>(
+    a: &PeerArgs,
+    mut connect: impl FnMut(usize) -> Result<S, String>,
+    finish: fn(&mut S) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut threads = Vec::new();
+    for f in 0..a.parallel.max(1) {
+        let mut s = connect(f)?;
+        let bytes = per_flow(a);
+        threads.push(std::thread::spawn(move || -> Result<(), String> {
+            source(&mut s, bytes)?;
+            finish(&mut s)?;
+            drain(&mut s);
+            Ok(())
+        }));
+    }
+    for t in threads {
+        t.join().map_err(|_| "a source thread panicked".to_string())??;
+    }
+    Ok(())
 }
 
 fn ustack_source(a: &PeerArgs) -> Result<(), String> {
-    let net = ustack_up(a)?;
-    let mut s = UStream::connect_timeout(&net, &SocketAddr::V4(a.addr), Duration::from_secs(10)).map_err(err)?;
-    source(&mut s, a.bytes)?;
-    // Stay until the receiver has everything and closes.
-    s.shutdown(std::net::Shutdown::Write).map_err(err)?;
-    s.set_read_timeout(Some(Duration::from_secs(a.timeout))).map_err(err)?;
-    drain(&mut s);
-    drop(s);
-    net.shutdown().map_err(err)
+    let nets = ustack_up(a)?;
+    let to = SocketAddr::V4(a.addr);
+    let timeout = a.timeout;
+    // Flow f from shard f mod shards: the shards take turns.
+    source_flows(
+        a,
+        |f| {
+            let s = UStream::connect_timeout(&nets[f % nets.len()], &to, Duration::from_secs(10)).map_err(err)?;
+            s.set_read_timeout(Some(Duration::from_secs(timeout))).map_err(err)?;
+            Ok(s)
+        },
+        |s| s.shutdown(std::net::Shutdown::Write).map_err(err),
+    )?;
+    shutdown(nets)
 }
 
 fn ustack_echo(a: &PeerArgs) -> Result<(), String> {
-    let net = ustack_up(a)?;
-    let l = UListener::bind(&net, a.addr).map_err(err)?;
+    let nets = ustack_up(a)?;
+    let l = UListener::bind(&nets[0], a.addr).map_err(err)?;
     say("ready");
     let (mut s, _) = l.accept().map_err(err)?;
     s.set_nodelay(true).map_err(err)?;
     echo(&mut s)?;
     drop(s);
     std::thread::sleep(Duration::from_millis(100));
-    net.shutdown().map_err(err)
+    shutdown(nets)
 }
 
 fn echo<S: Read + Write>(s: &mut S) -> Result<(), String> {
@@ -756,17 +919,45 @@ fn crr_serve<S: Read + Write>(s: &mut S) -> Result<(), String> {
     s.write_all(&req).map_err(|e| format!("response: {e}"))
 }
 
-fn ustack_crr_server(a: &PeerArgs) -> Result<(), String> {
-    let net = ustack_up(a)?;
-    let l = UListener::bind_with_backlog(&net, a.addr, 1024).map_err(err)?;
-    say("ready");
-    for i in 0..a.count {
-        let (mut s, _) = l.accept().map_err(err)?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).map_err(err)?;
-        crr_serve(&mut s).map_err(|e| format!("connection {i}: {e}"))?;
+/// Serves crr connections on `a.parallel` threads (thread t calls
+/// `accept(t)`) until `a.count` are served; returns then (threads still
+/// waiting in accept are left to the process's exit).
+fn crr_serve_all<S: Read + Write + 'static>(
+    a: &PeerArgs,
+    accept: Arc<dyn Fn(usize) -> Result<S, String> + Send + Sync>,
+    timeout: fn(&S) -> Result<(), String>,
+) -> Result<(), String> {
+    let (tx, rx) = channel();
+    for t in 0..a.parallel.max(1) {
+        let (tx, accept) = (tx.clone(), accept.clone());
+        std::thread::spawn(move || {
+            loop {
+                let r = accept(t).and_then(|mut s| {
+                    timeout(&s)?;
+                    crr_serve(&mut s)
+                });
+                let failed = r.is_err();
+                if tx.send(r).is_err() || failed {
+                    return;
+                }
+            }
+        });
     }
+    for i in 0..a.count {
+        rx.recv().map_err(err)?.map_err(|e| format!("connection {i}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn ustack_crr_server(a: &PeerArgs) -> Result<(), String> {
+    let nets = ustack_up(a)?;
+    let listeners = listen_all(&nets, a, 1024)?;
+    say("ready");
+    crr_serve_all(a, Arc::new(move |t| listeners[t % listeners.len()].accept().map(|(s, _)| s).map_err(err)), |s| {
+        s.set_read_timeout(Some(Duration::from_secs(10))).map_err(err)
+    })?;
     std::thread::sleep(Duration::from_millis(100));
-    net.shutdown().map_err(err)
+    shutdown(nets)
 }
 
 fn kernel_listener(a: &PeerArgs) -> Result<std::net::TcpListener, String> {
@@ -776,12 +967,12 @@ fn kernel_listener(a: &PeerArgs) -> Result<std::net::TcpListener, String> {
 fn kernel_sink(a: &PeerArgs, deadline: Instant) -> Result<(), String> {
     let l = kernel_listener(a)?;
     say("ready");
-    let (mut s, _) = l.accept().map_err(err)?;
-    let start = Instant::now();
-    s.set_read_timeout(Some(deadline.saturating_duration_since(start).max(Duration::from_secs(1)))).map_err(err)?;
-    let (got, secs) = sink(&mut s, a.bytes, start, deadline)?;
-    report_bulk(got, secs);
-    Ok(())
+    sink_flows(a, deadline, || {
+        let (s, _) = l.accept().map_err(err)?;
+        s.set_read_timeout(Some(deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1))))
+            .map_err(err)?;
+        Ok(s)
+    })
 }
 
 fn kernel_connect(a: &PeerArgs) -> Result<std::net::TcpStream, String> {
@@ -790,13 +981,17 @@ fn kernel_connect(a: &PeerArgs) -> Result<std::net::TcpStream, String> {
 }
 
 fn kernel_source(a: &PeerArgs) -> Result<(), String> {
-    let mut s = kernel_connect(a)?;
-    s.set_write_timeout(Some(Duration::from_secs(a.timeout))).map_err(err)?;
-    source(&mut s, a.bytes)?;
-    s.shutdown(std::net::Shutdown::Write).map_err(err)?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(err)?;
-    drain(&mut s);
-    Ok(())
+    let timeout = a.timeout;
+    source_flows(
+        a,
+        |_| {
+            let s = kernel_connect(a)?;
+            s.set_write_timeout(Some(Duration::from_secs(timeout))).map_err(err)?;
+            s.set_read_timeout(Some(Duration::from_secs(10))).map_err(err)?;
+            Ok(s)
+        },
+        |s| s.shutdown(std::net::Shutdown::Write).map_err(err),
+    )
 }
 
 fn kernel_echo(a: &PeerArgs) -> Result<(), String> {
@@ -810,21 +1005,31 @@ fn kernel_echo(a: &PeerArgs) -> Result<(), String> {
 fn kernel_crr_server(a: &PeerArgs) -> Result<(), String> {
     let l = kernel_listener(a)?;
     say("ready");
-    for i in 0..a.count {
-        let (mut s, _) = l.accept().map_err(err)?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).map_err(err)?;
-        crr_serve(&mut s).map_err(|e| format!("connection {i}: {e}"))?;
-    }
+    crr_serve_all(a, Arc::new(move |_| l.accept().map(|(s, _)| s).map_err(err)), |s| {
+        s.set_read_timeout(Some(Duration::from_secs(10))).map_err(err)
+    })
+}
+
+/// `a.parallel` clients at once, each making its share of `a.count`
+/// connections one after another.
+fn kernel_crr_client(a: &PeerArgs, deadline: Instant) -> Result<(), String> {
+    let par = a.parallel.max(1) as u64;
+    let each = a.count / par;
+    let start = Instant::now();
+    std::thread::scope(|sc| {
+        let threads: Vec<_> = (0..par).map(|_| sc.spawn(move || crr_client(a, each, deadline))).collect();
+        threads.into_iter().try_for_each(|t| t.join().map_err(|_| "a client thread panicked".to_string())?)
+    })?;
+    say(&format!("result conns={} secs={:.6}", each * par, start.elapsed().as_secs_f64()));
     Ok(())
 }
 
-fn kernel_crr_client(a: &PeerArgs, deadline: Instant) -> Result<(), String> {
-    let start = Instant::now();
+fn crr_client(a: &PeerArgs, count: u64, deadline: Instant) -> Result<(), String> {
     let req = [0x42u8; 64];
     let mut resp = [0u8; 64];
-    for i in 0..a.count {
+    for i in 0..count {
         if Instant::now() > deadline {
-            return Err(format!("timed out after {i} of {} connections", a.count));
+            return Err(format!("timed out after {i} of {count} connections"));
         }
         let mut s = kernel_connect(a).map_err(|e| format!("connection {i}: {e}"))?;
         s.set_read_timeout(Some(Duration::from_secs(10))).map_err(err)?;
@@ -839,7 +1044,6 @@ fn kernel_crr_client(a: &PeerArgs, deadline: Instant) -> Result<(), String> {
             Err(e) => return Err(format!("connection {i}: waiting for the server's FIN: {e}")),
         }
     }
-    say(&format!("result conns={} secs={:.6}", a.count, start.elapsed().as_secs_f64()));
     Ok(())
 }
 
