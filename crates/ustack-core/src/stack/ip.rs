@@ -21,6 +21,10 @@ const IP_HEADER: usize = wire::ipv4::HEADER_LEN;
 /// the ICMP header, the quoted header and this) within 576 bytes (RFC 1812
 /// §4.3.2.3), which includes RFC 792's minimum of 64 bits of data.
 const ICMP_QUOTE_MAX: usize = 576 - IP_HEADER - 8 - IP_HEADER;
+/// Bytes a connection may send in one turn of `poll_transmit` before the
+/// other connections with something to send go first: a full TSO
+/// super-packet (64 KiB), as Linux's TSO sizing gives each flow.
+const TX_TURN: usize = 64 * 1024;
 
 /// An ICMP error message we send, by type and code.
 #[derive(Clone, Copy, Debug)]
@@ -630,8 +634,24 @@ impl Stack {
             };
             match sent {
                 Some(n) => {
-                    // More may follow; others get their turn first.
-                    self.mark_ready(h);
+                    // More may follow. The connection keeps its turn for
+                    // up to TX_TURN bytes, then the others go first: a
+                    // device that joins consecutive segments of one
+                    // connection (TSO through the TUN offload header)
+                    // then gets whole super-packets, not one segment of
+                    // each busy connection in turn.
+                    let sent = if self.tx_turn.0 == index { self.tx_turn.1 + n } else { n };
+                    let slot = &mut self.slots[index as usize];
+                    if !slot.in_ready {
+                        slot.in_ready = true;
+                        if sent < TX_TURN {
+                            self.tx_turn = (index, sent);
+                            self.ready.push_front(index);
+                        } else {
+                            self.tx_turn = (u32::MAX, 0);
+                            self.ready.push_back(index);
+                        }
+                    }
                     if n > 0 {
                         self.stats.frames_out += 1;
                         return Some(n);

@@ -240,6 +240,9 @@ pub struct Stack {
     port_table: [u16; tcp::PORT_TABLE],
     /// Sockets that may have something to send.
     ready: VecDeque<u32>,
+    /// The socket whose turn it is in `poll_transmit`, and the bytes it
+    /// has sent in this turn (see `TX_TURN`).
+    tx_turn: (u32, usize),
     /// Connections holding drained buffer storage, with when to give it
     /// back (`tcp::DRAINED_STORAGE_KEPT` after it drained), oldest first:
     /// (due, slot index, generation).
@@ -305,6 +308,7 @@ impl Stack {
             timers: BinaryHeap::new(),
             port_table: [0; tcp::PORT_TABLE],
             ready: VecDeque::new(),
+            tx_turn: (u32::MAX, 0),
             drained: VecDeque::new(),
             pending: VecDeque::new(),
             woken: Vec::new(),
