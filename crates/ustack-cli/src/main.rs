@@ -97,6 +97,17 @@ struct UpArgs {
     /// Print a one-line summary of the stack's counters every second.
     #[arg(long)]
     stats: bool,
+    /// Run N stacks (shards), one per queue of a multi-queue TUN device,
+    /// each with its own thread; the kernel's connections spread over
+    /// them by their ports. Try the number of cores.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = parse_shards)]
+    shards: usize,
+}
+
+fn parse_shards(s: &str) -> Result<usize, String> {
+    let n: usize =
+        s.parse().map_err(|_| format!("`{s}` is not a number of shards; try the number of cores, e.g. 2"))?;
+    if (1..=64).contains(&n) { Ok(n) } else { Err(format!("{n} shards: use 1 to 64")) }
 }
 
 #[derive(clap::Args)]
@@ -183,18 +194,21 @@ fn main() -> ExitCode {
 }
 
 fn run_up(args: UpArgs) -> Result<ExitCode, String> {
-    let node = net::bring_up(&args.dev)?;
+    let node = net::bring_up_shards(&args.dev, args.shards)?;
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     ctrlc::set_handler(move || stop2.store(true, Ordering::SeqCst))
         .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
-    services::start_all(&node.net, args.dev.addr.address(), stop.clone()).map_err(net::io_msg)?;
+    for net in &node.shards {
+        services::start_all(net, args.dev.addr.address(), stop.clone()).map_err(net::io_msg)?;
+    }
     eprintln!(
-        "ustack is up on {} ({}{}{}): echo 7, discard 9, chargen 19, http 80, udp echo 7, ping",
+        "ustack is up on {} ({}{}{}{}): echo 7, discard 9, chargen 19, http 80, udp echo 7, ping",
         args.dev.addr,
         node.device_name,
         if args.dev.tap { ", TAP" } else { ", TUN" },
-        if node.offload { ", offload on" } else { "" }
+        if node.offload { ", offload on" } else { "" },
+        if args.shards > 1 { format!(", {} shards", args.shards) } else { String::new() }
     );
     if let Some(h) = args.dev.host_addr {
         eprintln!(
@@ -209,46 +223,64 @@ fn run_up(args: UpArgs) -> Result<ExitCode, String> {
         std::thread::sleep(std::time::Duration::from_millis(100));
         if args.stats && last.elapsed() >= std::time::Duration::from_secs(1) {
             last = std::time::Instant::now();
-            eprintln!("{}", stats_line(&node.net));
+            for (i, net) in node.shards.iter().enumerate() {
+                let tag = if node.shards.len() > 1 { format!("shard {i}: ") } else { String::new() };
+                eprintln!("{tag}{}", stats_line(net));
+            }
         }
     }
     eprintln!("stopping: closing connections");
+    let shards = &node.shards;
     // Every connection gets a FIN (those already closing finish their
     // way); wait a moment for the peers to answer, then reset what is left.
-    node.net.with_stack(|s, _| {
-        let handles: Vec<_> = s.tcp_connections().map(|(h, _)| h).collect();
-        for h in handles {
-            let _ = s.shutdown(h, ustack_core::Shutdown::Write);
-        }
-    });
+    for net in shards {
+        net.with_stack(|s, _| {
+            let handles: Vec<_> = s.tcp_connections().map(|(h, _)| h).collect();
+            for h in handles {
+                let _ = s.shutdown(h, ustack_core::Shutdown::Write);
+            }
+        });
+    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     while std::time::Instant::now() < deadline {
-        let open = node.net.with_stack(|s, _| {
-            s.tcp_connections()
-                .filter(|(_, c)| {
-                    !matches!(c.state(), ustack_core::tcp::State::TimeWait | ustack_core::tcp::State::Closed)
+        let open: usize = shards
+            .iter()
+            .map(|net| {
+                net.with_stack(|s, _| {
+                    s.tcp_connections()
+                        .filter(|(_, c)| {
+                            !matches!(c.state(), ustack_core::tcp::State::TimeWait | ustack_core::tcp::State::Closed)
+                        })
+                        .count()
                 })
-                .count()
-        });
+            })
+            .sum();
         if open == 0 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    node.net.with_stack(|s, _| {
-        let handles: Vec<_> = s
-            .tcp_connections()
-            .filter(|(_, c)| !matches!(c.state(), ustack_core::tcp::State::TimeWait | ustack_core::tcp::State::Closed))
-            .map(|(h, _)| h)
-            .collect();
-        for h in handles {
-            let _ = s.abort(h);
-        }
-    });
+    for net in shards {
+        net.with_stack(|s, _| {
+            let handles: Vec<_> = s
+                .tcp_connections()
+                .filter(|(_, c)| {
+                    !matches!(c.state(), ustack_core::tcp::State::TimeWait | ustack_core::tcp::State::Closed)
+                })
+                .map(|(h, _)| h)
+                .collect();
+            for h in handles {
+                let _ = s.abort(h);
+            }
+        });
+    }
     std::thread::sleep(std::time::Duration::from_millis(50));
     let created = node.created;
     let name = node.device_name.clone();
-    node.net.shutdown().map_err(net::io_msg)?;
+    drop(node.net);
+    for net in node.shards {
+        net.shutdown().map_err(net::io_msg)?;
+    }
     if created {
         eprintln!("removed device {name}");
     }

@@ -55,7 +55,10 @@ fn parse_mtu(s: &str) -> Result<usize, String> {
 
 /// A device and the stack running on it.
 pub struct Node {
+    /// The stack (the first shard when there are several).
     pub net: NetStack,
+    /// Every shard, `net` first; one element without `--shards`.
+    pub shards: Vec<NetStack>,
     pub device_name: String,
     pub offload: bool,
     pub created: bool,
@@ -63,6 +66,17 @@ pub struct Node {
 
 /// Opens the device, configures the kernel side, and starts the stack.
 pub fn bring_up(args: &DeviceArgs) -> Result<Node, String> {
+    bring_up_shards(args, 1)
+}
+
+/// [`bring_up`] with `shards` stacks on a multi-queue TUN device (one
+/// queue and driver thread each), when `shards` is more than 1.
+pub fn bring_up_shards(args: &DeviceArgs, shards: usize) -> Result<Node, String> {
+    if shards > 1 && args.tap {
+        return Err(
+            "--shards needs a TUN device: a TAP device's ARP would need one shard to answer for all; drop --tap".into(),
+        );
+    }
     if !ustack_is_root() {
         return Err(format!(
             "opening TUN/TAP device `{}` needs root or CAP_NET_ADMIN: run this command with sudo",
@@ -83,9 +97,13 @@ pub fn bring_up(args: &DeviceArgs) -> Result<Node, String> {
         }
     }
     let opts = TunOptions { name: args.tun.clone(), tap: args.tap, mtu: args.mtu, offload: !args.no_offload };
-    let dev = TunDevice::open(&opts).map_err(|e| e.to_string())?;
-    let name = dev.name().to_string();
-    let (offload, created) = (dev.offload(), dev.created());
+    let mut devs = if shards > 1 {
+        TunDevice::open_queues(&opts, shards).map_err(|e| e.to_string())?
+    } else {
+        vec![TunDevice::open(&opts).map_err(|e| e.to_string())?]
+    };
+    let name = devs[0].name().to_string();
+    let (offload, created) = (devs[0].offload(), devs[0].created());
     if let Some(h) = args.host_addr {
         configure_host_side(&name, h, args.mtu)?;
     }
@@ -96,12 +114,21 @@ pub fn bring_up(args: &DeviceArgs) -> Result<Node, String> {
     if let Some(gw) = args.gateway {
         cfg = cfg.with_gateway(gw);
     }
-    let dev: Box<dyn Device> = match &args.impair {
-        Some(imp) => Box::new(ustack::phy::impair::Impaired::new(dev, imp.clone())),
-        None => Box::new(dev),
+    let wrap = |dev: TunDevice| -> Box<dyn Device> {
+        match &args.impair {
+            Some(imp) => Box::new(ustack::phy::impair::Impaired::new(dev, imp.clone())),
+            None => Box::new(dev),
+        }
     };
-    let net = NetStack::start(dev, cfg, DriverOptions { pcap: args.pcap.clone() }).map_err(|e| e.to_string())?;
-    Ok(Node { net, device_name: name, offload, created })
+    let opts = DriverOptions { pcap: args.pcap.clone() };
+    let nets = if shards > 1 {
+        NetStack::start_shards(devs.into_iter().map(wrap).collect(), cfg, opts)
+    } else {
+        let dev = devs.pop().ok_or("no device")?;
+        NetStack::start(wrap(dev), cfg, opts).map(|n| vec![n])
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(Node { net: nets[0].clone(), shards: nets, device_name: name, offload, created })
 }
 
 fn configure_host_side(dev: &str, host: Ipv4Cidr, mtu: usize) -> Result<(), String> {

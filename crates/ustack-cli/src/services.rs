@@ -47,6 +47,12 @@ pub fn start_all(
             }
         }));
     }
+    // On shards, only the one the device steers port 7's datagrams to
+    // serves UDP echo; the others refuse the port (EADDRNOTAVAIL).
+    let owns_udp_echo = net.with_stack(|s, _| s.config().shard.is_none_or(|sh| sh.owns_udp(7)));
+    if !owns_udp_echo {
+        return Ok(threads);
+    }
     let udp = UdpSocket::bind(net, at(7))?;
     let stop2 = stop.clone();
     threads.push(thread::spawn(move || {
@@ -146,10 +152,14 @@ fn http(conn: TcpStream, net: &NetStack) -> io::Result<()> {
                 respond(&mut out, 200, "text/html", page, close)?;
             }
             ("GET", "/stats") => {
-                // The stack's counters, and the device's as "device".
+                // The stack's counters, and the device's as "device"; on
+                // shards, this shard's (the one serving this connection),
+                // with "shard": [index, count].
                 let stack = net.stats().to_json();
+                let shard = net.with_stack(|s, _| s.config().shard);
+                let shard = shard.map_or(String::new(), |sh| format!(",\"shard\":[{},{}]", sh.index, sh.count));
                 let json = format!(
-                    "{},\"device\":{}}}\n",
+                    "{},\"device\":{}{shard}}}\n",
                     stack.strip_suffix('}').unwrap_or(&stack),
                     net.device_stats().to_json()
                 );

@@ -317,6 +317,36 @@ fn kernel_clients_over_tap() {
     kernel_clients_against_ustack_up(true);
 }
 
+/// `ustack up --shards 2`: two stacks on a two-queue TUN device. The
+/// kernel's clients (curl, Python's echo, concurrent, UDP and refused-port
+/// clients, ping) cannot tell; `/stats` shows their connections served by
+/// both shards.
+#[test]
+#[ignore = "needs root, network namespaces and TUN/TAP: run with sudo .ci/run"]
+fn kernel_clients_against_two_shards() {
+    let mut ns = Netns::new("shards");
+    ns.ustack_up(&["--tun", "ust0", "--shards", "2"], "10.7.0.1/24", "10.7.0.2/24");
+    curl_bytes_checked(&ns, "http://10.7.0.2/bytes/10485760", 10_485_760);
+    echo_round_trip(&ns, 1 << 20, 60, "");
+    let py = ns.run(&["python3", "-c", PY_CLIENTS, "10.7.0.2"]);
+    assert!(String::from_utf8_lossy(&py.stdout).contains("python clients ok"));
+    let ping = ns.run(&["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.7.0.2"]);
+    assert!(String::from_utf8_lossy(&ping.stdout).contains("3 received"));
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let stats = ns.run(&["curl", "-s", "-m", "10", "http://10.7.0.2/stats"]);
+        let stats = String::from_utf8_lossy(&stats.stdout).to_string();
+        for shard in ["\"shard\":[0,2]", "\"shard\":[1,2]"] {
+            if stats.contains(shard) {
+                seen.insert(shard);
+            }
+        }
+    }
+    assert_eq!(seen.len(), 2, "40 connections all went to one shard: {seen:?}");
+    let log = ns.stop_ustack();
+    assert!(log.contains("2 shards") && log.contains("removed device ust0"), "{log}");
+}
+
 /// ustack as the client: `ustack get` from Python's http.server and
 /// `ustack connect` to socat, each from its own TUN device.
 #[test]
