@@ -7,6 +7,9 @@
 //!
 //! Two stacks joined directly, virtual time.
 
+mod common;
+
+use common::settle_direct;
 use std::net::SocketAddrV4;
 use ustack_core::time::Instant;
 use ustack_core::{Stack, StackConfig};
@@ -19,24 +22,6 @@ fn stack(addr: &str, seed: u64) -> Stack {
     cfg.tcp.recv_buffer = 1 << 20;
     cfg.tcp.send_buffer = 1 << 20;
     Stack::new(cfg)
-}
-
-fn settle(now: Instant, a: &mut Stack, b: &mut Stack) {
-    let mut buf = vec![0u8; 65_600];
-    loop {
-        let mut moved = 0;
-        while let Some(n) = a.poll_transmit(now, &mut buf) {
-            b.handle_ip_packet(now, &buf[..n]);
-            moved += 1;
-        }
-        while let Some(n) = b.poll_transmit(now, &mut buf) {
-            a.handle_ip_packet(now, &buf[..n]);
-            moved += 1;
-        }
-        if moved == 0 {
-            return;
-        }
-    }
 }
 
 #[test]
@@ -55,7 +40,7 @@ fn each_busy_connection_sends_a_run_of_up_to_64_kib_before_the_next() {
             h
         })
         .collect();
-    settle(now, &mut c, &mut s);
+    settle_direct(now, &mut c, &mut s);
     let data = vec![7u8; 200_000];
     for &h in &conns {
         assert_eq!(c.send(h, &data).unwrap(), data.len());

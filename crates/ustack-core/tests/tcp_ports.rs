@@ -4,6 +4,9 @@
 //! Two stacks joined directly (every frame handed over at once), virtual
 //! time.
 
+mod common;
+
+use common::settle_direct;
 use std::collections::HashSet;
 use std::net::SocketAddrV4;
 use ustack_core::tcp::State;
@@ -12,27 +15,6 @@ use ustack_core::{SocketHandle, Stack, StackConfig};
 
 fn stack(addr: &str, seed: u64) -> Stack {
     Stack::new(StackConfig::ip(addr.parse().unwrap()).with_seed(seed))
-}
-
-/// Delivers every frame each stack has, both ways, until both are quiet.
-fn settle(now: Instant, a: &mut Stack, b: &mut Stack) {
-    let mut buf = vec![0u8; 65_600];
-    loop {
-        let mut moved = 0;
-        while let Some(n) = a.poll_transmit(now, &mut buf) {
-            b.handle_ip_packet(now, &buf[..n]);
-            moved += 1;
-        }
-        while let Some(n) = b.poll_transmit(now, &mut buf) {
-            a.handle_ip_packet(now, &buf[..n]);
-            moved += 1;
-        }
-        a.handle_timeout(now);
-        b.handle_timeout(now);
-        if moved == 0 {
-            return;
-        }
-    }
 }
 
 fn listen(s: &mut Stack, addr: SocketAddrV4) -> SocketHandle {
@@ -102,17 +84,17 @@ fn busy_client_never_reuses_a_port_the_server_holds_in_time_wait_rfc6056_3_3_4()
     let mut buf = [0u8; 64];
     for i in 0..n {
         let (h, _) = connect_port(&mut c, to);
-        settle(now, &mut c, &mut s);
+        settle_direct(now, &mut c, &mut s);
         let (sh, _) = s.accept(l).unwrap_or_else(|e| panic!("connection {i} not accepted: {e:?}"));
         assert_eq!(c.send(h, b"request").unwrap(), 7);
-        settle(now, &mut c, &mut s);
+        settle_direct(now, &mut c, &mut s);
         assert_eq!(s.recv(sh, &mut buf).unwrap(), 7);
         s.send(sh, b"response").unwrap();
         s.close(sh).unwrap();
-        settle(now, &mut c, &mut s);
+        settle_direct(now, &mut c, &mut s);
         assert_eq!(c.recv(h, &mut buf).unwrap(), 8);
         c.close(h).unwrap();
-        settle(now, &mut c, &mut s);
+        settle_direct(now, &mut c, &mut s);
         assert_eq!(c.socket_count(), 0, "connection {i} did not finish at once");
         now += Duration::from_micros(20);
     }
