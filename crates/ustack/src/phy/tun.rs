@@ -13,7 +13,13 @@
 //! The other way, consecutive full-size segments of one connection that
 //! the stack sends in one batch go to the kernel as one GSO super-packet
 //! (TSO): one write instead of dozens, and the kernel's TCP takes it whole
-//! (or cuts it, if it forwards it). See [`Coalescer`].
+//! (or cuts it, if it forwards it). See `Coalescer`.
+//!
+//! [`TunDevice::open_queues`] opens a multi-queue TUN device, one
+//! [`TunDevice`] per queue, for one stack shard each
+//! ([`crate::NetStack::start_shards`]), and installs the steering program
+//! of the `steer` module, which sends each packet to the shard that holds
+//! its connection or port.
 
 use super::sys;
 use super::{Device, DeviceStats, PartialChecksum, RxMeta};
