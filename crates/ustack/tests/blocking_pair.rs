@@ -206,3 +206,35 @@ fn a_blocked_thread_sleeps_through_other_sockets_traffic() {
     srv.join().unwrap();
     assert!(woken < 20, "the idle reader was woken {woken} times by another connection's 500 round trips");
 }
+
+#[test]
+fn shards_get_their_place_own_secrets_and_one_capture_each() {
+    // Two shards on two devices (the other ends left idle): each knows its
+    // place, picks its own ISN secrets, and writes its own capture.
+    let (a0, _b0) = PairDevice::pair(Medium::Ip, 1500).unwrap();
+    let (a1, _b1) = PairDevice::pair(Medium::Ip, 1500).unwrap();
+    let dir = std::env::temp_dir().join(format!("ustack-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = ustack::StackConfig::ip("10.0.0.1/24".parse().unwrap()).with_seed(5);
+    let opts = DriverOptions { pcap: Some(dir.join("cap.pcap")) };
+    let shards = NetStack::start_shards(vec![a0, a1], cfg, opts).unwrap();
+    let places: Vec<_> = shards.iter().map(|n| n.with_stack(|s, _| (s.config().shard, s.config().seed))).collect();
+    assert_eq!(places[0].0, ustack::core::stack::Shard::new(0, 2));
+    assert_eq!(places[1].0, ustack::core::stack::Shard::new(1, 2));
+    assert_ne!(places[0].1, places[1].1, "the shards share their secrets");
+    for s in shards {
+        s.shutdown().unwrap();
+    }
+    for f in ["cap-0.pcap", "cap-1.pcap"] {
+        assert!(dir.join(f).exists(), "no {f}");
+    }
+    assert!(
+        NetStack::start_shards(
+            Vec::<PairDevice>::new(),
+            ustack::StackConfig::ip("10.0.0.1/24".parse().unwrap()),
+            DriverOptions::default()
+        )
+        .is_err()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
