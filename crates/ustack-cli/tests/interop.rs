@@ -588,4 +588,15 @@ fn without_root_the_error_says_how_to_fix_it() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a port"));
+    for (args, says) in [
+        (&["--shards", "0"][..], "use 1 to 64"),
+        (&["--shards", "two"][..], "not a number of shards"),
+        (&["--shards", "2", "--tap"][..], "--shards needs a TUN device"),
+    ] {
+        let out =
+            Command::new(ustack_bin()).args(["up", "--tun", "x", "--addr", "10.7.0.2/24"]).args(args).output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
 }
