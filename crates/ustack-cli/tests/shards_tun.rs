@@ -4,7 +4,8 @@
 //! port. Connections the kernel opens spread over both shards; those a
 //! shard opens come back to it, also after a quiet spell longer than the
 //! kernel's own flow memory (3 s); each shard's UDP port gets its
-//! datagrams, and ICMP errors about them.
+//! datagrams, and ICMP errors about them; each shard's pings get their
+//! replies.
 //!
 //! The test runs its body in a network namespace of its own: it starts
 //! this test binary again under `ip netns exec` (the environment variable
@@ -81,6 +82,7 @@ fn in_namespace() {
     kernel_connects_to_every_shard(&shards);
     shards_connect_to_the_kernel(&shards);
     udp_to_each_shards_port(&shards);
+    each_shard_pings_with_an_identifier_of_its_own(&shards);
     for s in shards {
         s.shutdown().unwrap();
     }
@@ -208,4 +210,26 @@ fn udp_to_each_shards_port(shards: &[NetStack]) {
         assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "shard {i}: {err}");
         assert_eq!(net.stats().icmp_in, before + 1, "shard {i} did not get the ICMP error");
     }
+}
+
+/// Each shard pings the kernel with an identifier the device steers back
+/// to it, and gets every reply; the kernel's pings are answered whichever
+/// shard they reach.
+fn each_shard_pings_with_an_identifier_of_its_own(shards: &[NetStack]) {
+    let host: std::net::Ipv4Addr = HOST.parse().unwrap();
+    for (i, net) in shards.iter().enumerate() {
+        let ident = (1000..).find(|&id| usize::from(Shard::of_icmp_echo(SHARDS, id)) == i).unwrap();
+        for seq in 0..3 {
+            assert!(net.with_stack(|s, now| s.send_echo_request(now, host, ident, seq, b"shard ping")));
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut got = 0;
+        while got < 3 && std::time::Instant::now() < deadline {
+            got += net.with_stack(|s, _| s.take_echo_replies()).iter().filter(|r| r.ident == ident).count();
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(got, 3, "shard {i} got {got} of 3 echo replies");
+    }
+    let out = std::process::Command::new("ping").args(["-c", "6", "-i", "0.1", "-W", "2", STACK]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("6 received"), "{}", String::from_utf8_lossy(&out.stdout));
 }

@@ -395,7 +395,9 @@ impl Stack {
         true
     }
 
-    /// Sends an ICMP echo request (for `ping`).
+    /// Sends an ICMP echo request (for `ping`). On a shard
+    /// ([`super::Shard`]) the replies come back to this stack only for an
+    /// `ident` it owns ([`super::Shard::owns_icmp_echo`]).
     pub fn send_echo_request(&mut self, now: Instant, dst: Ipv4Addr, ident: u16, seq_no: u16, data: &[u8]) -> bool {
         self.now = now;
         let Some(src) = self.source_address_for(dst) else {

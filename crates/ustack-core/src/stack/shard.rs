@@ -8,7 +8,9 @@
 //! kernel as a steering program); a shard in turn picks only ports the
 //! rule gives to itself when it opens a connection or binds a UDP socket.
 //! A connection the peer opens lands wherever the rule puts it, so every
-//! shard listens on the same ports and each accepts its share.
+//! shard listens on the same ports and each accepts its share. ICMP echo
+//! messages go by their identifier ([`Shard::of_icmp_echo`]): every shard
+//! answers pings, and one that pings picks an identifier of its own.
 
 /// This stack's place among `count` shards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +38,18 @@ impl Shard {
     /// talks to many peers, so only its own port can decide.
     pub fn of_udp(count: u16, local_port: u16) -> u16 {
         mix(local_port) % count.max(1)
+    }
+
+    /// The shard ICMP echo requests and replies with this identifier go
+    /// to: a shard that pings with an identifier of its own gets the
+    /// replies.
+    pub fn of_icmp_echo(count: u16, ident: u16) -> u16 {
+        mix(ident) % count.max(1)
+    }
+
+    /// True when echo replies with this identifier come to this shard.
+    pub fn owns_icmp_echo(&self, ident: u16) -> bool {
+        Shard::of_icmp_echo(self.count, ident) == self.index
     }
 
     /// True when this shard holds TCP connections between these ports.

@@ -14,7 +14,9 @@
 //! - ICMP errors (destination unreachable, time exceeded, parameter
 //!   problem): the rule applied to the packet they quote, which ustack
 //!   sent, so that a connection learns of its own errors;
-//! - anything else (echo requests, fragments, other protocols): queue 0.
+//! - ICMP echo requests and replies: the identifier, mixed, so that a
+//!   shard that pings with an identifier of its own gets the replies;
+//! - anything else (fragments, other protocols): queue 0.
 //!
 //! "Mixed" is the high half of the 32-bit product with
 //! [`ustack_core::stack::shard::MIX`], so every bit of the ports counts.
@@ -73,6 +75,7 @@ enum Label {
     Tcp,
     Udp,
     Icmp,
+    Echo,
     Quoted,
     QuotedUdp,
     Mix,
@@ -143,10 +146,17 @@ pub(crate) fn program() -> Vec<Insn> {
 
     a.label(Icmp);
     a.op(LD_IND_B, 0, R7, 0, 0);
+    a.jump(JEQ_IMM, R0, 0, Echo);
+    a.jump(JEQ_IMM, R0, 8, Echo);
     a.jump(JEQ_IMM, R0, 3, Quoted);
     a.jump(JEQ_IMM, R0, 11, Quoted);
     a.jump(JEQ_IMM, R0, 12, Quoted);
     a.jump(JA, 0, 0, Other);
+
+    // Echo request or reply: the identifier.
+    a.label(Echo);
+    a.op(LD_IND_H, 0, R7, 0, 4);
+    a.jump(JA, 0, 0, Mix);
 
     // The quoted packet starts after the 8-byte ICMP header.
     a.label(Quoted);
