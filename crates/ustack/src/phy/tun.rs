@@ -81,29 +81,16 @@ impl TunDevice {
             ));
         }
         let first = Self::open_with(opts, sys::IFF_MULTI_QUEUE)?;
-        // The other queues take the first one's flags: the kernel refuses
-        // a queue whose flags differ from the device's.
-        let flags =
-            sys::IFF_TUN | sys::IFF_NO_PI | sys::IFF_MULTI_QUEUE | if first.vnet { sys::IFF_VNET_HDR } else { 0 };
         let prog = sys::load_steering_program()?;
         sys::set_steering_program(first.file.as_raw_fd(), prog.as_raw_fd())?;
+        // The other queues ask for what the first one got (the kernel
+        // refuses a queue whose flags differ from the device's), and go
+        // with the device as the first one does.
+        let rest = TunOptions { offload: first.vnet, ..opts.clone() };
         let mut devices = vec![first];
         while devices.len() < queues {
-            let (file, name) = sys::open_tun(&opts.name, flags).map_err(|e| explain(e, &opts.name))?;
-            let d = TunDevice {
-                file,
-                name,
-                medium: Medium::Ip,
-                mtu: opts.mtu,
-                vnet: devices[0].vnet,
-                created: devices[0].created,
-                gso: Coalescer::new(0),
-                stats: DeviceStats::default(),
-            };
-            if d.vnet {
-                sys::set_vnet_hdr_size(d.file.as_raw_fd(), VNET_HDR_LEN as libc::c_int)?;
-                sys::set_offload(d.file.as_raw_fd(), sys::TUN_F_CSUM | sys::TUN_F_TSO4)?;
-            }
+            let mut d = Self::open_with(&rest, sys::IFF_MULTI_QUEUE)?;
+            d.created = devices[0].created;
             devices.push(d);
         }
         Ok(devices)
