@@ -750,7 +750,7 @@ fn report_bulk(got: u64, secs: f64) {
 /// side and starts ustack: one stack, or one per shard.
 fn ustack_up(a: &PeerArgs) -> Result<Vec<NetStack>, String> {
     let opts = TunOptions { name: a.dev.clone(), tap: false, mtu: MTU, offload: !a.no_offload };
-    let mut devs = if a.shards > 1 {
+    let devs = if a.shards > 1 {
         TunDevice::open_queues(&opts, a.shards).map_err(err)?
     } else {
         vec![TunDevice::open(&opts).map_err(err)?]
@@ -761,13 +761,7 @@ fn ustack_up(a: &PeerArgs) -> Result<Vec<NetStack>, String> {
     host_side(&a.dev, &a.host)?;
     let cidr = a.local.parse().map_err(|e| format!("bad --local {}: {e:?}", a.local))?;
     let seed = u64::from(std::process::id()) ^ 0x9e37_79b9_7f4a_7c15;
-    let cfg = StackConfig::ip(cidr).with_seed(seed);
-    if a.shards > 1 {
-        NetStack::start_shards(devs, cfg, DriverOptions::default()).map_err(err)
-    } else {
-        let dev = devs.pop().ok_or("no device")?;
-        Ok(vec![NetStack::start(dev, cfg, DriverOptions::default()).map_err(err)?])
-    }
+    NetStack::start_shards(devs, StackConfig::ip(cidr).with_seed(seed), DriverOptions::default()).map_err(err)
 }
 
 fn shutdown(nets: Vec<NetStack>) -> Result<(), String> {

@@ -97,7 +97,7 @@ pub fn bring_up_shards(args: &DeviceArgs, shards: usize) -> Result<Node, String>
         }
     }
     let opts = TunOptions { name: args.tun.clone(), tap: args.tap, mtu: args.mtu, offload: !args.no_offload };
-    let mut devs = if shards > 1 {
+    let devs = if shards > 1 {
         TunDevice::open_queues(&opts, shards).map_err(|e| e.to_string())?
     } else {
         vec![TunDevice::open(&opts).map_err(|e| e.to_string())?]
@@ -121,13 +121,7 @@ pub fn bring_up_shards(args: &DeviceArgs, shards: usize) -> Result<Node, String>
         }
     };
     let opts = DriverOptions { pcap: args.pcap.clone() };
-    let nets = if shards > 1 {
-        NetStack::start_shards(devs.into_iter().map(wrap).collect(), cfg, opts)
-    } else {
-        let dev = devs.pop().ok_or("no device")?;
-        NetStack::start(wrap(dev), cfg, opts).map(|n| vec![n])
-    }
-    .map_err(|e| e.to_string())?;
+    let nets = NetStack::start_shards(devs.into_iter().map(wrap).collect(), cfg, opts).map_err(|e| e.to_string())?;
     Ok(Node { net: nets[0].clone(), shards: nets, device_name: name, offload, created })
 }
 

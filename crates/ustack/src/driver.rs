@@ -230,9 +230,10 @@ impl NetStack {
     /// a connection the peer opens lands on the shard its ports choose,
     /// as with one `SO_REUSEPORT` listener per thread. A capture, if
     /// asked for, is one file per shard: `NAME.pcap` becomes
-    /// `NAME-0.pcap`, `NAME-1.pcap`, ...
+    /// `NAME-0.pcap`, `NAME-1.pcap`, ... One device is one stack, as
+    /// [`NetStack::start`] starts it: not a shard.
     pub fn start_shards<D: Device + 'static>(
-        devices: Vec<D>,
+        mut devices: Vec<D>,
         config: StackConfig,
         opts: DriverOptions,
     ) -> io::Result<Vec<NetStack>> {
@@ -240,6 +241,10 @@ impl NetStack {
             .ok()
             .filter(|&n| n > 0)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "shards need 1 to 65535 devices"))?;
+        if count == 1 {
+            let device = devices.pop().expect("one device");
+            return Ok(vec![NetStack::start(device, config, opts)?]);
+        }
         let mut shards = Vec::with_capacity(devices.len());
         for (i, device) in devices.into_iter().enumerate() {
             let mut cfg = config.clone();

@@ -228,6 +228,14 @@ fn shards_get_their_place_own_secrets_and_one_capture_each() {
     for f in ["cap-0.pcap", "cap-1.pcap"] {
         assert!(dir.join(f).exists(), "no {f}");
     }
+    // One device is one stack, not a shard, and keeps the capture's name.
+    let (one, _other) = PairDevice::pair(Medium::Ip, 1500).unwrap();
+    let cfg = ustack::StackConfig::ip("10.0.0.1/24".parse().unwrap()).with_seed(5);
+    let single = NetStack::start_shards(vec![one], cfg, DriverOptions { pcap: Some(dir.join("one.pcap")) }).unwrap();
+    assert_eq!(single.len(), 1);
+    assert_eq!(single[0].with_stack(|s, _| (s.config().shard, s.config().seed)), (None, 5));
+    single.into_iter().for_each(|s| s.shutdown().unwrap());
+    assert!(dir.join("one.pcap").exists());
     assert!(
         NetStack::start_shards(
             Vec::<PairDevice>::new(),
