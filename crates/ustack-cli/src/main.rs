@@ -243,18 +243,7 @@ fn run_up(args: UpArgs) -> Result<ExitCode, String> {
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     while std::time::Instant::now() < deadline {
-        let open: usize = shards
-            .iter()
-            .map(|net| {
-                net.with_stack(|s, _| {
-                    s.tcp_connections()
-                        .filter(|(_, c)| {
-                            !matches!(c.state(), ustack_core::tcp::State::TimeWait | ustack_core::tcp::State::Closed)
-                        })
-                        .count()
-                })
-            })
-            .sum();
+        let open: usize = shards.iter().map(|net| net.with_stack(|s, _| unfinished(s).len())).sum();
         if open == 0 {
             break;
         }
@@ -262,14 +251,7 @@ fn run_up(args: UpArgs) -> Result<ExitCode, String> {
     }
     for net in shards {
         net.with_stack(|s, _| {
-            let handles: Vec<_> = s
-                .tcp_connections()
-                .filter(|(_, c)| {
-                    !matches!(c.state(), ustack_core::tcp::State::TimeWait | ustack_core::tcp::State::Closed)
-                })
-                .map(|(h, _)| h)
-                .collect();
-            for h in handles {
+            for h in unfinished(s) {
                 let _ = s.abort(h);
             }
         });
@@ -277,7 +259,6 @@ fn run_up(args: UpArgs) -> Result<ExitCode, String> {
     std::thread::sleep(std::time::Duration::from_millis(50));
     let created = node.created;
     let name = node.device_name.clone();
-    drop(node.net);
     for net in node.shards {
         net.shutdown().map_err(net::io_msg)?;
     }
@@ -285,6 +266,15 @@ fn run_up(args: UpArgs) -> Result<ExitCode, String> {
         eprintln!("removed device {name}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Connections not yet done with their peer (neither in TIME-WAIT nor
+/// CLOSED).
+fn unfinished(s: &ustack_core::Stack) -> Vec<ustack_core::SocketHandle> {
+    s.tcp_connections()
+        .filter(|(_, c)| !matches!(c.state(), ustack_core::tcp::State::TimeWait | ustack_core::tcp::State::Closed))
+        .map(|(h, _)| h)
+        .collect()
 }
 
 /// One line of counters: connections by state, segments, retransmissions,
@@ -310,7 +300,7 @@ fn stats_line(net: &ustack::NetStack) -> String {
 
 fn run_connect(dev: DeviceArgs, target: std::net::SocketAddrV4) -> Result<ExitCode, String> {
     let node = net::bring_up(&dev)?;
-    let conn = ustack::blocking::TcpStream::connect(&node.net, target)
+    let conn = ustack::blocking::TcpStream::connect(node.net(), target)
         .map_err(|e| format!("cannot connect to {target}: {e}"))?;
     let writer = conn.try_clone().map_err(net::io_msg)?;
     let up = std::thread::spawn(move || {
@@ -352,7 +342,7 @@ fn run_get(dev: DeviceArgs, url: &str, output: Option<PathBuf>) -> Result<ExitCo
         net::parse_endpoint(&format!("{hostport}:80"))?
     };
     let node = net::bring_up(&dev)?;
-    let mut conn = ustack::blocking::TcpStream::connect(&node.net, target)
+    let mut conn = ustack::blocking::TcpStream::connect(node.net(), target)
         .map_err(|e| format!("cannot connect to {target}: {e}"))?;
     write!(conn, "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: ustack\r\nConnection: close\r\n\r\n")
         .map_err(net::io_msg)?;
@@ -433,14 +423,14 @@ fn run_ping(dev: DeviceArgs, host: std::net::Ipv4Addr, count: u16) -> Result<Exi
     let mut received = 0;
     for seq in 1..=count {
         let sent_at = std::time::Instant::now();
-        let ok = node.net.with_stack(|s, now| s.send_echo_request(now, host, ident, seq, &payload));
+        let ok = node.net().with_stack(|s, now| s.send_echo_request(now, host, ident, seq, &payload));
         if !ok {
             return Err(format!("no route to {host}: give --gateway or an address in its subnet"));
         }
         let deadline = sent_at + std::time::Duration::from_secs(1);
         let mut got = false;
         while std::time::Instant::now() < deadline {
-            let replies = node.net.with_stack(|s, _| s.take_echo_replies());
+            let replies = node.net().with_stack(|s, _| s.take_echo_replies());
             if let Some(r) = replies.iter().find(|r| r.ident == ident && r.seq_no == seq && r.from == host) {
                 let ms = sent_at.elapsed().as_secs_f64() * 1000.0;
                 println!(

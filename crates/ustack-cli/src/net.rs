@@ -55,9 +55,7 @@ fn parse_mtu(s: &str) -> Result<usize, String> {
 
 /// A device and the stack running on it.
 pub struct Node {
-    /// The stack (the first shard when there are several).
-    pub net: NetStack,
-    /// Every shard, `net` first; one element without `--shards`.
+    /// Every shard; one stack without `--shards`.
     pub shards: Vec<NetStack>,
     pub device_name: String,
     pub offload: bool,
@@ -122,7 +120,14 @@ pub fn bring_up_shards(args: &DeviceArgs, shards: usize) -> Result<Node, String>
     };
     let opts = DriverOptions { pcap: args.pcap.clone() };
     let nets = NetStack::start_shards(devs.into_iter().map(wrap).collect(), cfg, opts).map_err(|e| e.to_string())?;
-    Ok(Node { net: nets[0].clone(), shards: nets, device_name: name, offload, created })
+    Ok(Node { shards: nets, device_name: name, offload, created })
+}
+
+impl Node {
+    /// The stack (the first shard when there are several).
+    pub fn net(&self) -> &NetStack {
+        &self.shards[0]
+    }
 }
 
 fn configure_host_side(dev: &str, host: Ipv4Cidr, mtu: usize) -> Result<(), String> {
