@@ -91,6 +91,7 @@ fn lone_segment_acked_after_40ms_but_at_once_after_idle_rfc9293_3_8_6_3() {
     // Idle for two seconds (more than the RTO): at once.
     rig.run_for(secs(2));
     let t1 = rig.now();
+    eprintln!("before big: {:?}", rig.s().tcp_info(s).unwrap());
     rig.c().send(c, b"after idle").unwrap();
     rig.run_for(ms(100));
     let ss = server_segs_since(&mut rig, t1);
@@ -375,4 +376,46 @@ fn unscaled_receive_buffer_is_whole_segments_and_its_space_is_in_the_window() {
     let mut rig = RigConfig::new(906).tcp(|t| t.recv_buffer = 65_536).build();
     let (_c, _l, s) = rig.establish();
     assert_eq!(rig.s().get_option(s, SockOptName::RecvBuffer), Ok(SockOpt::RecvBuffer(65_536)));
+}
+
+/// RFC 5681 §4.2 ("an ACK SHOULD be generated for at least every second
+/// full-sized segment") counts the data, however it is packed: a coalesced
+/// segment (the TUN device hands the stack the kernel's GSO packets, up to
+/// 64 KiB) of several full-sized segments is acknowledged at once, as
+/// Linux acknowledges such a packet, not when the delayed-ACK timer fires
+/// 40 ms later. A single full-sized segment still waits for its pair.
+#[test]
+fn a_coalesced_segment_of_full_sized_ones_is_acked_at_once_rfc5681_4_2() {
+    let mut rig = Rig::new(902);
+    let (c, _l, s) = rig.establish();
+    past_quickack(&mut rig, c, s);
+    let template = rig.last_from(FROM_CLIENT);
+    // The segments below are forged in the client's name: its stack must
+    // not see the ACKs of data it never sent (it would answer each).
+    rig.set_rule(|p| if p.from == FROM_SERVER { Verdict::Drop } else { Verdict::Pass });
+    // When the server acknowledged `ack`, after it received it.
+    let ack_delay = |rig: &mut Rig, since: Instant, ack: u32| {
+        let segs = server_segs_since(rig, since);
+        let got = segs.iter().find(|g| !g.sent() && g.tcp.seq.wrapping_add(g.len as u32) == ack).map(|g| g.at);
+        let acked = segs.iter().find(|g| g.sent() && g.tcp.ack == ack).map(|g| g.at);
+        acked.zip(got).map(|(a, g)| a - g)
+    };
+    // A lone full-sized segment: acknowledged by the delayed-ACK timer.
+    let next = template.end();
+    let t0 = rig.now();
+    let tcp = forged_header(&template, TcpFlags::ACK | TcpFlags::PSH, next, template.ack());
+    rig.inject(TO_SERVER, forge(&template, &tcp, &pattern(MSS, 50)));
+    rig.run_for(ms(100));
+    assert_eq!(ack_delay(&mut rig, t0, next.wrapping_add(MSS as u32)), Some(ms(40)));
+    // Three full-sized segments in one (larger than the link's MTU, as a
+    // GSO packet is): acknowledged at once.
+    let next = next.wrapping_add(MSS as u32);
+    let t1 = rig.now();
+    let tcp = forged_header(&template, TcpFlags::ACK | TcpFlags::PSH, next, template.ack());
+    rig.inject(TO_SERVER, forge(&template, &tcp, &pattern(3 * MSS, 51)));
+    rig.run_for(ms(100));
+    assert_eq!(ack_delay(&mut rig, t1, next.wrapping_add(3 * MSS as u32)), Some(ms(0)));
+    let mut sink = Vec::new();
+    rig.read_some(rig.server, s, &mut sink).unwrap();
+    assert_eq!(sink.len(), 4 * MSS);
 }

@@ -969,8 +969,13 @@ impl Connection {
             self.ack_due = AckDue::Now;
             return;
         }
+        // Counted in full-sized segments: a coalesced one (a GSO packet
+        // from the TUN device, up to 64 KiB) holds many, and "at least
+        // every second full-sized segment" (RFC 5681 §4.2) holds for the
+        // data, however it was packed. (Linux acknowledges each such
+        // packet at once too.)
         if len >= self.mss {
-            self.segs_since_ack += 1;
+            self.segs_since_ack = self.segs_since_ack.saturating_add(u32::try_from(len / self.mss).unwrap_or(u32::MAX));
         }
         if self.segs_since_ack >= 2 {
             self.ack_due = AckDue::Now;
