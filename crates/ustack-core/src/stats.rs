@@ -93,6 +93,10 @@ pub struct TcpStats {
     pub delayed_acks: u64,
     pub zero_window_probes: u64,
     pub bytes_in: u64,
+    /// Of `bytes_in`, those that went straight into the buffer of a reader
+    /// waiting for them (`Stack::set_direct_reader`), not through the
+    /// receive buffer.
+    pub bytes_direct: u64,
     pub bytes_out: u64,
     pub out_of_order_segments: u64,
     pub duplicate_segments: u64,
@@ -192,7 +196,7 @@ impl Stats {
                 "\"attempt_fails\":{},\"estab_resets\":{},\"segments_in\":{},\"segments_out\":{},",
                 "\"retransmitted_segments\":{},\"resets_in\":{},\"resets_out\":{},\"timeouts\":{},",
                 "\"fast_retransmits\":{},\"challenge_acks\":{},\"delayed_acks\":{},\"zero_window_probes\":{},",
-                "\"bytes_in\":{},\"bytes_out\":{},\"out_of_order_segments\":{},\"duplicate_segments\":{},",
+                "\"bytes_in\":{},\"bytes_direct\":{},\"bytes_out\":{},\"out_of_order_segments\":{},\"duplicate_segments\":{},",
                 "\"connections_timed_out\":{},\"syn_cookies_sent\":{},\"syn_cookies_valid\":{},",
                 "\"syn_cookies_invalid\":{},\"ooo_limit_drops\":{},\"challenge_acks_limited\":{},",
                 "\"icmp_errors_ignored\":{},\"memory_limited\":{},\"ecn_connections\":{},",
@@ -227,6 +231,7 @@ impl Stats {
             t.delayed_acks,
             t.zero_window_probes,
             t.bytes_in,
+            t.bytes_direct,
             t.bytes_out,
             t.out_of_order_segments,
             t.duplicate_segments,

@@ -55,7 +55,8 @@ fn keepalive_runs_in_fin_wait_2_after_the_fin_is_acked_rfc1122_4_2_3_6() {
 #[test]
 fn slow_but_moving_transfers_on_a_very_lossy_path_are_not_hangs() {
     for seed in [55_876, 78_361] {
-        let report = ustack_core::sim::soak::run_seed(seed, false).unwrap_or_else(|e| panic!("{e}"));
+        let report =
+            ustack_core::sim::soak::run_seed_without_waiting_readers(seed, false).unwrap_or_else(|e| panic!("{e}"));
         assert!(report.bytes_checked > 900_000, "seed {seed}: {report:?}");
         assert!(report.virtual_time > ustack_core::time::Duration::from_secs(3_600), "seed {seed}: {report:?}");
     }

@@ -11,9 +11,10 @@
 use super::host::App;
 use crate::socket::{Error, Shutdown, SocketHandle};
 use crate::stack::Stack;
-use crate::tcp::State;
+use crate::tcp::{DirectReader, State};
 use crate::time::Instant;
 use std::net::SocketAddrV4;
+use std::sync::{Arc, Mutex};
 
 /// Fills `out` with the bytes at `offset..` of the stream named `seed`.
 /// Any stream position can be produced on its own, so a receiver could
@@ -147,6 +148,28 @@ struct Stream {
     to_send: u64,
     shut: bool,
     report: StreamReport,
+    /// What a reader registered with `Stack::set_direct_reader` took, while
+    /// one is registered.
+    waiting: Option<Arc<Mutex<Vec<u8>>>>,
+}
+
+/// A reader that waits with a buffer of `room` bytes, as a thread blocked
+/// in `recv` does (`StreamApp::waiting_reads`).
+struct WaitingReader {
+    got: Arc<Mutex<Vec<u8>>>,
+    room: usize,
+}
+
+impl DirectReader for WaitingReader {
+    fn take(&mut self, data: &[u8]) -> usize {
+        let mut got = self.got.lock().unwrap_or_else(|e| e.into_inner());
+        let n = data.len().min(self.room - got.len());
+        got.extend_from_slice(&data[..n]);
+        n
+    }
+    fn taken(&self) -> usize {
+        self.got.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
 }
 
 /// Sends `send_bytes` of a pattern on each connection and reads what
@@ -160,6 +183,11 @@ pub struct StreamApp {
     pub start_at: Instant,
     /// Stop reading until this instant (a receiver that does not read).
     pub read_paused_until: Instant,
+    /// When a read finds nothing, leave a reader waiting with a buffer of
+    /// its own (`Stack::set_direct_reader`) until the next poll, as a
+    /// thread blocked in `recv` does; its size (1 byte to 64 KiB) is
+    /// chosen by the stream's seed.
+    pub waiting_reads: bool,
     listener: Option<SocketHandle>,
     opened: usize,
     streams: Vec<Stream>,
@@ -185,6 +213,7 @@ impl StreamApp {
             close_mode: CloseMode::HalfClose,
             start_at: Instant::ZERO,
             read_paused_until: Instant::ZERO,
+            waiting_reads: false,
             listener: None,
             opened: 0,
             streams: Vec::new(),
@@ -323,6 +352,7 @@ impl StreamApp {
                 remote: peer.or_else(|| stack.peer_addr(handle).ok()),
                 ..StreamReport::default()
             },
+            waiting: None,
         });
     }
 
@@ -342,6 +372,11 @@ impl StreamApp {
                 }
             }
         }
+        // What the waiting reader took comes first.
+        if let Some(got) = s.waiting.take() {
+            let _ = stack.take_direct_reader(h);
+            s.report.received.update(&got.lock().unwrap_or_else(|e| e.into_inner()));
+        }
         // Read whatever arrived (unless paused), to end of file.
         if now >= self.read_paused_until {
             loop {
@@ -351,7 +386,18 @@ impl StreamApp {
                         break;
                     }
                     Ok(n) => s.report.received.update(&self.buf[..n]),
-                    Err(Error::WouldBlock) => break,
+                    Err(Error::WouldBlock) => {
+                        if self.waiting_reads {
+                            const ROOMS: [usize; 5] = [1, 100, 1460, 4096, 65536];
+                            let got = Arc::new(Mutex::new(Vec::new()));
+                            let room = ROOMS[(s.seed % ROOMS.len() as u64) as usize];
+                            let reader = WaitingReader { got: got.clone(), room };
+                            if stack.set_direct_reader(h, Box::new(reader)) {
+                                s.waiting = Some(got);
+                            }
+                        }
+                        break;
+                    }
                     Err(e) => {
                         s.report.error = Some(e);
                         break;

@@ -252,6 +252,8 @@ pub struct Stack {
     pending: VecDeque<(Vec<u8>, usize)>,
     /// Sockets whose readiness changed since `take_woken`.
     woken: Vec<SocketHandle>,
+    /// Readers waiting with buffers of their own (`set_direct_reader`).
+    direct_readers: std::collections::HashMap<SocketHandle, Box<dyn crate::tcp::DirectReader>>,
     /// ICMP echo replies received, for `ustack ping`.
     echo_replies: VecDeque<EchoReply>,
     /// ICMP error tokens (RFC 1812 §4.3.2.8) and when they were refilled.
@@ -312,6 +314,7 @@ impl Stack {
             drained: VecDeque::new(),
             pending: VecDeque::new(),
             woken: Vec::new(),
+            direct_readers: std::collections::HashMap::new(),
             echo_replies: VecDeque::new(),
             icmp_tokens: cfg.icmp_error_rate,
             icmp_refill: Instant::ZERO,
@@ -445,6 +448,9 @@ impl Stack {
         }
         slot.socket = None;
         slot.generation = slot.generation.wrapping_add(1);
+        if !self.direct_readers.is_empty() {
+            self.direct_readers.remove(&h);
+        }
         slot.user_open = false;
         slot.parent = None;
         slot.timer_at = None;
@@ -602,6 +608,9 @@ impl Stack {
     pub fn close(&mut self, h: SocketHandle) -> Result<(), Error> {
         let slot = self.user_slot_mut(h)?;
         slot.user_open = false;
+        // A closed handle has no reader waiting on it.
+        self.direct_readers.remove(&h);
+        let slot = self.slot_mut(h)?;
         match slot.socket.as_ref() {
             Some(Socket::Tcp(_)) => self.tcp_close(h),
             Some(Socket::Udp(_)) => self.udp_close(h),

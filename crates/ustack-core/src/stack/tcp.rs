@@ -9,7 +9,7 @@ use crate::stats::DropReason;
 use crate::tcp::Disposition;
 use crate::tcp::connection::Endpoints;
 use crate::tcp::syncookie::{self, CookieOptions};
-use crate::tcp::{Connection, Cx, Listener, State, TcpConfig};
+use crate::tcp::{Connection, Cx, DirectReader, Listener, State, TcpConfig};
 use crate::time::Instant;
 use crate::trace::{Direction, EventKind};
 use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
@@ -345,7 +345,13 @@ impl Stack {
         let ts_offset = self.isn.ts_offset(local, remote);
         let local_mss = self.local_mss();
         let conn = {
-            let mut cx = Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp, shared: &mut self.tcp_shared };
+            let mut cx = Cx {
+                now,
+                tracer: &mut self.tracer,
+                stats: &mut self.stats.tcp,
+                shared: &mut self.tcp_shared,
+                reader: None,
+            };
             Connection::connect(&mut cx, &cfg, Endpoints { local, remote, iss, local_mss, ts_offset })
         };
         let slot = self.slot_mut(h)?;
@@ -389,6 +395,31 @@ impl Stack {
         }
     }
 
+    /// Lets `reader`, which waits on connection `h` with a buffer of its
+    /// own, take the in-order data that arrives while the receive buffer
+    /// is empty (see [`DirectReader`]), until [`Stack::take_direct_reader`]
+    /// gives it back with what it took. False, and `reader` is dropped,
+    /// when `h` is not a connection, data is waiting to be read already,
+    /// or another reader is registered: then read as usual.
+    pub fn set_direct_reader(&mut self, h: SocketHandle, reader: Box<dyn DirectReader>) -> bool {
+        let free = match self.slot(h).ok().and_then(|s| s.socket.as_ref()) {
+            Some(Socket::Tcp(TcpSocket::Conn(c))) => c.recv_queue() == 0,
+            _ => false,
+        };
+        if !free || self.direct_readers.contains_key(&h) {
+            return false;
+        }
+        self.direct_readers.insert(h, reader);
+        true
+    }
+
+    /// Takes back the reader [`Stack::set_direct_reader`] registered on
+    /// `h`: its [`DirectReader::taken`] bytes are the next of the stream,
+    /// before anything the receive buffer holds.
+    pub fn take_direct_reader(&mut self, h: SocketHandle) -> Option<Box<dyn DirectReader>> {
+        self.direct_readers.remove(&h)
+    }
+
     /// Reads without consuming.
     pub fn peek(&self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
         match self.slot(h)?.socket.as_ref() {
@@ -402,6 +433,7 @@ impl Stack {
     pub fn abort(&mut self, h: SocketHandle) -> Result<(), Error> {
         let now = self.now;
         self.user_slot_mut(h)?.user_open = false;
+        self.direct_readers.remove(&h);
         match self.slot(h)?.socket.as_ref() {
             Some(Socket::Tcp(TcpSocket::Conn(_))) => {
                 let _ = self.with_conn(h, now, |c, cx| {
@@ -478,7 +510,15 @@ impl Stack {
         let Some(Socket::Tcp(TcpSocket::Conn(conn))) = slot.socket.as_mut() else {
             return Err(Error::NotConnected);
         };
-        Ok((conn, Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp, shared: &mut self.tcp_shared }))
+        let reader = if self.direct_readers.is_empty() {
+            None
+        } else {
+            self.direct_readers.get_mut(&h).map(|r| &mut **r as &mut dyn DirectReader)
+        };
+        Ok((
+            conn,
+            Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp, shared: &mut self.tcp_shared, reader },
+        ))
     }
 
     /// Runs `f` on the connection behind `h`, then brings the stack's
@@ -787,7 +827,13 @@ impl Stack {
         let ts_offset = self.isn.ts_offset(local, remote);
         let local_mss = self.local_mss();
         let conn = {
-            let mut cx = Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp, shared: &mut self.tcp_shared };
+            let mut cx = Cx {
+                now,
+                tracer: &mut self.tracer,
+                stats: &mut self.stats.tcp,
+                shared: &mut self.tcp_shared,
+                reader: None,
+            };
             // Record the SYN as received by the new connection.
             let (l, r, rp, n) = (local, remote, *repr, payload.len());
             cx.tracer.record(now, || EventKind::TcpSegment {
@@ -919,7 +965,13 @@ impl Stack {
         let ts_offset = self.isn.ts_offset(local, remote);
         let local_mss = self.local_mss();
         let conn = {
-            let mut cx = Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp, shared: &mut self.tcp_shared };
+            let mut cx = Cx {
+                now,
+                tracer: &mut self.tracer,
+                stats: &mut self.stats.tcp,
+                shared: &mut self.tcp_shared,
+                reader: None,
+            };
             let ep = Endpoints { local, remote, iss: 0, local_mss, ts_offset };
             Connection::from_syn_cookie(&mut cx, &cfg, ep, repr, &opts)
         };

@@ -871,7 +871,7 @@ impl Connection {
     /// buffer to twice what the application consumed in that RTT, so the
     /// window keeps ahead of the bandwidth-delay product (the scheme of
     /// Linux's tcp_rcv_space_adjust).
-    fn autotune_recv(&mut self, now: Instant, n: usize) {
+    pub(super) fn autotune_recv(&mut self, now: Instant, n: usize) {
         self.rcv_space_bytes += n;
         if !self.cfg.autotune {
             return;

@@ -905,6 +905,20 @@ impl Connection {
             }
         }
         let had_ooo = self.rx.has_out_of_order();
+        // In order onto an empty buffer, with a reader waiting: what its
+        // buffer takes goes there at once, read (DirectReader).
+        let direct = seq == self.rcv_nxt && self.rx.is_empty() && !had_ooo && self.syn_text == 0 && !self.rx_shutdown;
+        let taken = match cx.reader.as_deref_mut() {
+            Some(reader) if direct => {
+                let fits = payload.len().min(self.rx.free());
+                reader.take(&payload[..fits]).min(fits)
+            }
+            _ => 0,
+        };
+        if taken > 0 {
+            cx.stats.bytes_direct += taken as u64;
+            self.autotune_recv(cx.now, taken);
+        }
         let written = if self.rx_shutdown {
             // Shut down for reading: acknowledge and discard.
             if seq == self.rcv_nxt {
@@ -917,7 +931,10 @@ impl Connection {
                 Default::default()
             }
         } else {
-            self.rx.write(&mut cx.shared.buffers, self.rcv_nxt, seq, payload)
+            let mut w = self.rx.write(&mut cx.shared.buffers, self.rcv_nxt + taken, seq + taken, &payload[taken..]);
+            w.in_order += taken;
+            w.new_bytes += taken;
+            w
         };
         if written.range_limit {
             // Out-of-order data past the range cap: counted with the

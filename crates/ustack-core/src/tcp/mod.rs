@@ -204,6 +204,23 @@ pub struct Cx<'a> {
     pub tracer: &'a mut Tracer,
     pub stats: &'a mut TcpStats,
     pub shared: &'a mut TcpShared,
+    /// A reader waiting on this connection with a buffer of its own
+    /// ([`DirectReader`]), if any.
+    pub reader: Option<&'a mut dyn DirectReader>,
+}
+
+/// A reader blocked on an empty connection, with a buffer of its own
+/// ([`crate::Stack::set_direct_reader`]). In-order data that arrives while
+/// the receive buffer is empty goes straight into it: one copy, not two
+/// (into the receive buffer, then out to the reader), as a kernel copies
+/// a segment straight to a process waiting in `recv`. The bytes count as
+/// read: they never take receive-buffer space, so the window stays open.
+pub trait DirectReader: Send {
+    /// Takes what fits of `data`, the next bytes of the stream, after what
+    /// it took before; returns how many it took.
+    fn take(&mut self, data: &[u8]) -> usize;
+    /// Bytes taken so far.
+    fn taken(&self) -> usize;
 }
 
 /// What the connections of one stack share: limits that hold across them.
