@@ -7,6 +7,7 @@
 //! Linux: an expired timeout is `WouldBlock`.
 
 use crate::driver::{NetStack, deadline_after};
+use crate::phy::sys;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown as StdShutdown, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
@@ -73,6 +74,44 @@ impl SocketInner {
         self.net.wait(h, deadline, |stack| match f(stack, h) {
             Err(Error::WouldBlock) if !nonblocking => None,
             r => Some(r.map_err(io_error)),
+        })
+    }
+
+    /// A blocking read that, while it waits, lends `buf` to the stack as
+    /// the connection's waiting reader (`Stack::set_direct_reader`): data
+    /// that arrives in order while nothing is buffered is copied by the
+    /// driver straight into `buf`, and this thread finds it there when it
+    /// wakes, instead of copying it out of the receive buffer itself.
+    fn read_waiting(&self, deadline: Option<std::time::Instant>, buf: &mut [u8]) -> io::Result<usize> {
+        let h = self.handle;
+        sys::lend(buf, |loan| {
+            let mut lent = false;
+            let r = self.net.wait(h, deadline, |s| {
+                if std::mem::take(&mut lent) {
+                    let _ = s.take_direct_reader(h);
+                    let n = loan.filled();
+                    if n > 0 {
+                        return Some(Ok(n));
+                    }
+                }
+                match loan.with_buf(|b| s.recv(h, b)) {
+                    Err(Error::WouldBlock) => {
+                        lent = s.set_direct_reader(h, Box::new(loan.lender()));
+                        None
+                    }
+                    r => Some(r.map_err(io_error)),
+                }
+            });
+            if lent {
+                // The wait ended while the buffer was lent (a timeout, the
+                // stack stopping): take it back; what it holds is data.
+                let _ = self.net.shared.lock().stack.take_direct_reader(h);
+                let n = loan.filled();
+                if n > 0 {
+                    return Ok(n);
+                }
+            }
+            r
         })
     }
 
@@ -275,7 +314,10 @@ impl Read for TcpStream {
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let deadline = self.inner.read_deadline();
-        self.inner.call(deadline, |s, h| s.recv(h, buf))
+        if buf.is_empty() || self.inner.nonblocking() {
+            return self.inner.call(deadline, |s, h| s.recv(h, buf));
+        }
+        self.inner.read_waiting(deadline, buf)
     }
 }
 

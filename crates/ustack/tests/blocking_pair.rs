@@ -246,3 +246,58 @@ fn shards_get_their_place_own_secrets_and_one_capture_each() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A thread blocked in `read` lends its buffer to the stack: data that
+/// arrives in order while nothing is buffered goes straight into it (the
+/// driver copies it there, not into the receive buffer), and the stream
+/// stays whole and in order whatever the reader's buffer size, including
+/// when reads time out while the buffer is lent (it is taken back, with
+/// whatever it holds, before `read` returns).
+#[test]
+fn a_blocked_read_gets_data_straight_into_its_buffer_and_loses_nothing() {
+    let (client, server) = pair();
+    let listener = TcpListener::bind(&server, addr("10.0.0.2:7")).unwrap();
+    let data: Vec<u8> = (0..4_000_000u32).map(|i| (i * 13 + i / 251) as u8).collect();
+    let d2 = data.clone();
+    let w = thread::spawn(move || {
+        let mut conn = TcpStream::connect(&client, addr("10.0.0.2:7")).unwrap();
+        // Bursts and pauses, so the reader often waits with an empty buffer.
+        let mut off = 0;
+        let mut k = 0usize;
+        while off < d2.len() {
+            let n = [1, 700, 1448, 5000, 65536, 300_000][k % 6].min(d2.len() - off);
+            conn.write_all(&d2[off..off + n]).unwrap();
+            off += n;
+            k += 1;
+            if k.is_multiple_of(7) {
+                thread::sleep(Duration::from_millis(2));
+            }
+        }
+        conn.shutdown(Shutdown::Write).unwrap();
+        // The stack and the connection live on until the reader is done:
+        // the FIN and any retransmission still have to go.
+        (client, conn)
+    });
+    let (mut conn, _) = listener.accept().unwrap();
+    // Short timeouts: many reads end by timing out while the buffer is lent.
+    conn.set_read_timeout(Some(Duration::from_micros(300))).unwrap();
+    let mut got = Vec::with_capacity(data.len());
+    let mut k = 0usize;
+    let mut timeouts = 0;
+    loop {
+        let mut buf = vec![0u8; [1, 100, 1460, 4096, 65536, 1 << 20][k % 6]];
+        k += 1;
+        match conn.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => timeouts += 1,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    drop(w.join().unwrap());
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "the stream arrived changed or out of order");
+    let direct = server.stats().tcp.bytes_direct;
+    assert!(direct > 0, "no byte went straight to a waiting reader");
+    eprintln!("{direct} of {} bytes straight to the reader; {timeouts} reads timed out", data.len());
+}

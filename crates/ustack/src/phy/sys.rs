@@ -1,11 +1,13 @@
 //! The only `unsafe` in ustack: Linux system calls that have no safe
-//! wrapper in std (TUN/TAP ioctls, eventfd, poll). Each block says why it
-//! is sound.
+//! wrapper in std (TUN/TAP ioctls, eventfd, poll, bpf), and a reader's
+//! buffer lent to the driver thread ([`lend`]). Each block says why it is
+//! sound.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
+use std::sync::{Arc, Mutex};
 
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
@@ -201,4 +203,96 @@ pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
         return Err(e);
     }
     Ok(p.iter().map(|x| x.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0).collect())
+}
+
+/// A buffer lent out for the duration of [`lend`]'s closure.
+pub(crate) struct Loan {
+    state: Arc<Mutex<LoanState>>,
+}
+
+/// The buffer of a [`Loan`], and how much of it was written. The pointer
+/// is followed only under the mutex, and only until the loan is revoked.
+struct LoanState {
+    ptr: *mut u8,
+    len: usize,
+    filled: usize,
+    revoked: bool,
+}
+
+// SAFETY: the pointer is dereferenced only under the mutex and only while
+// the loan is not revoked, that is while `lend`'s exclusive borrow of the
+// buffer lasts; which thread does it does not matter.
+unsafe impl Send for LoanState {}
+
+/// A handle on a [`Loan`] that another thread may hold (the stack, as a
+/// connection's waiting reader): it copies arriving bytes into the lent
+/// buffer, after those already there, until the loan ends.
+pub(crate) struct LentBuffer(Arc<Mutex<LoanState>>);
+
+fn lock_loan(m: &Mutex<LoanState>) -> std::sync::MutexGuard<'_, LoanState> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Lends `buf` for as long as `f` runs: `f` may hand [`LentBuffer`]s to
+/// other threads, which write into `buf` through them. When `f` returns
+/// or unwinds, the loan is revoked under its lock: a write in progress
+/// finishes first, and none starts after, so nothing touches `buf` once
+/// this returns, even if a `LentBuffer` outlives it.
+pub(crate) fn lend<R>(buf: &mut [u8], f: impl FnOnce(&Loan) -> R) -> R {
+    let loan = Loan {
+        state: Arc::new(Mutex::new(LoanState { ptr: buf.as_mut_ptr(), len: buf.len(), filled: 0, revoked: false })),
+    };
+    // `loan` is dropped here, after `f`, or while `f` unwinds: either way
+    // before the borrow of `buf` ends. (`f` only sees `&Loan`, so it
+    // cannot forget it.)
+    f(&loan)
+}
+
+impl Drop for Loan {
+    fn drop(&mut self) {
+        lock_loan(&self.state).revoked = true;
+    }
+}
+
+impl Loan {
+    /// Another handle that writes into the buffer.
+    pub(crate) fn lender(&self) -> LentBuffer {
+        LentBuffer(self.state.clone())
+    }
+
+    /// Bytes written into the buffer through the handles so far.
+    pub(crate) fn filled(&self) -> usize {
+        lock_loan(&self.state).filled
+    }
+
+    /// Runs `f` on the whole buffer, no handle writing meanwhile.
+    pub(crate) fn with_buf<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        let st = lock_loan(&self.state);
+        // SAFETY: the loan is not revoked while `self` exists (only its
+        // drop revokes it), so `lend`'s exclusive borrow of the buffer
+        // lasts; the lock keeps the handles out while `f` has it.
+        let buf = unsafe { std::slice::from_raw_parts_mut(st.ptr, st.len) };
+        f(buf)
+    }
+}
+
+impl ustack_core::tcp::DirectReader for LentBuffer {
+    fn take(&mut self, data: &[u8]) -> usize {
+        let mut st = lock_loan(&self.0);
+        if st.revoked {
+            return 0;
+        }
+        let n = data.len().min(st.len - st.filled);
+        // SAFETY: not revoked, so the buffer is still exclusively lent
+        // (see `lend`), and the lock keeps every other user out;
+        // `filled + n <= len` keeps the copy inside it, and `data` is not
+        // part of it (the lent buffer is nobody else's to pass in).
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), st.ptr.add(st.filled), n) };
+        st.filled += n;
+        n
+    }
+
+    fn taken(&self) -> usize {
+        lock_loan(&self.0).filled
+    }
 }
