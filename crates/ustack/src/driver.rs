@@ -16,13 +16,19 @@
 //! thread before it lets go of the lock, as a kernel sends from the system
 //! call: the driver is woken only when its own wakeup must come sooner (the
 //! call set an earlier timer) or a write failed.
+//!
+//! A thread blocked in a call also waits on the device, one thread at a
+//! time, and when frames arrive it reads them into the stack itself, so
+//! that a reply reaches it with one wakeup rather than the driver's and
+//! then its own; a thread whose wakeups bring nothing for its socket
+//! leaves the device to the driver (see [`NetStack::wait`]).
 
 use crate::phy::pcap::{LinkType, PcapWriter};
 use crate::phy::{Device, DeviceStats, sys};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
@@ -97,6 +103,11 @@ pub(crate) struct Shared {
     pub(crate) inner: Mutex<Inner>,
     /// Written to wake the driver thread.
     kick: OwnedFd,
+    /// The device's descriptor, for threads that wait on it.
+    device_fd: RawFd,
+    /// A thread blocked in a socket call is waiting on the device too
+    /// (see [`NetStack::wait`]); one at a time.
+    reader_polls: AtomicBool,
     stop: AtomicBool,
     epoch: std::time::Instant,
 }
@@ -135,6 +146,36 @@ impl Shared {
             self.kick();
         }
         wakers
+    }
+
+    /// Reads what the device holds (a batch) into the stack, runs the
+    /// timers that are due, and sends what that queued: a driver round,
+    /// run by the driver or by a thread that waited on the device itself.
+    /// Returns the frames it read and the wakers to wake.
+    fn receive(&self, g: &mut Inner) -> io::Result<(usize, Vec<Waker>)> {
+        let now = self.now();
+        g.device.handle_timeout()?;
+        // Read even when the descriptor did not poll readable: a device
+        // may hold frames back and release them on time alone.
+        let mut frames = 0;
+        for _ in 0..RX_BATCH {
+            let stamp = g.stamp(now);
+            let Inner { stack, device, pcap, buf, .. } = &mut *g;
+            match device.recv(buf)? {
+                Some((n, meta)) => {
+                    if let Some(p) = pcap.as_mut() {
+                        meta.complete_checksum(&mut buf[..n]);
+                        let _ = p.write_packet(stamp, &buf[..n]);
+                    }
+                    stack.handle_input_trusted(now, &buf[..n], meta.checksum_trusted);
+                    frames += 1;
+                }
+                None => break,
+            }
+        }
+        g.stack.handle_timeout(now);
+        g.transmit(now)?;
+        Ok((frames, g.take_woken()))
     }
 
     /// [`Shared::settle`], then releases the lock and wakes the wakers.
@@ -183,6 +224,7 @@ impl NetStack {
     /// `config` (its medium and MTU are taken from the device).
     pub fn start(device: impl Device + 'static, mut config: StackConfig, opts: DriverOptions) -> io::Result<NetStack> {
         let name = device.name().to_string();
+        let device_fd = device.poll_fd();
         config.medium = device.medium();
         config.mtu = device.mtu();
         // The driver's timers fire to the millisecond (poll(2)): pace in
@@ -212,6 +254,8 @@ impl NetStack {
                 wall_epoch: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default(),
             }),
             kick: sys::eventfd()?,
+            device_fd,
+            reader_polls: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             epoch: std::time::Instant::now(),
         });
@@ -295,14 +339,41 @@ impl NetStack {
 
     /// Runs `f` until it is ready, waiting for changes of socket `h` in
     /// between, until `deadline`. `f` returns `None` to keep waiting.
+    ///
+    /// While it waits, the thread also waits on the device, if no other
+    /// thread does: when frames arrive it reads them into the stack itself
+    /// (a driver round), so that the frames it waits for reach it without
+    /// the driver's thread waking it, one wakeup instead of two in a row.
+    /// The driver wakes for the same frames and finds them taken. One
+    /// thread at a time, so that a thousand threads blocked on idle
+    /// sockets are not all woken by every frame; and a thread whose rounds
+    /// changed nothing for its own socket `OTHERS_ROUNDS` times in a row
+    /// leaves the device to the driver for the rest of its wait, so that
+    /// an idle socket's thread sleeps through another socket's traffic.
     pub(crate) fn wait<R>(
         &self,
         h: SocketHandle,
         deadline: Option<std::time::Instant>,
         mut f: impl FnMut(&mut Stack) -> Option<io::Result<R>>,
     ) -> io::Result<R> {
+        let me = Arc::new(ThreadWaker {
+            thread: std::thread::current(),
+            event: WAIT_EVENT.with(|e| e.clone()),
+            polling: AtomicBool::new(false),
+        });
+        let waker = Waker::from(me.clone());
+        // Wakers of other sockets this thread's driver rounds changed.
+        let mut others: Vec<Waker> = Vec::new();
+        let wake_all = |ws: &mut Vec<Waker>| {
+            for w in ws.drain(..) {
+                w.wake();
+            }
+        };
+        // Wakeups by the device in a row that changed nothing for this
+        // socket; at `OTHERS_ROUNDS` the thread leaves the device to the
+        // driver.
+        let mut for_others = 0;
         let mut g = self.shared.lock();
-        let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
         // This thread's waker leaves the socket's list however the wait ends.
         let forget = |g: &mut Inner| {
             if let Some(ws) = g.wakers.get_mut(&h) {
@@ -316,13 +387,16 @@ impl NetStack {
             if let Some(r) = f(&mut g.stack) {
                 forget(&mut g);
                 self.shared.settle_and_unlock(g);
+                wake_all(&mut others);
                 return r;
             }
             // Whatever the call queued (a SYN, a window update) goes out
             // before we wait.
-            let wakers = self.shared.settle(&mut g);
+            others.extend(self.shared.settle(&mut g));
             if self.shared.stop.load(Ordering::SeqCst) {
                 forget(&mut g);
+                drop(g);
+                wake_all(&mut others);
                 return Err(io::Error::new(io::ErrorKind::NotConnected, "the stack has been shut down"));
             }
             let left = match deadline {
@@ -331,39 +405,100 @@ impl NetStack {
                     let left = d.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
                         forget(&mut g);
+                        drop(g);
+                        wake_all(&mut others);
                         return Err(io::Error::new(io::ErrorKind::WouldBlock, "timed out"));
                     }
                     Some(left)
                 }
             };
             // Registered under the lock, so a change after this point
-            // unparks us (an unpark before the park is not lost).
+            // wakes us (a wake before the wait is not lost).
             let ws = g.wakers.entry(h).or_default();
             if !ws.iter().any(|w| w.will_wake(&waker)) {
                 ws.push(waker.clone());
             }
+            let event = me
+                .event
+                .as_ref()
+                .filter(|_| for_others < OTHERS_ROUNDS && !self.shared.reader_polls.swap(true, Ordering::SeqCst));
+            if event.is_some() {
+                me.polling.store(true, Ordering::SeqCst);
+            }
             drop(g);
-            for w in wakers {
-                w.wake();
-            }
-            match left {
-                None => std::thread::park(),
-                Some(left) => std::thread::park_timeout(left),
-            }
+            wake_all(&mut others);
+            let Some(event) = event else {
+                match left {
+                    None => std::thread::park(),
+                    Some(left) => std::thread::park_timeout(left),
+                }
+                g = self.shared.lock();
+                continue;
+            };
+            let timeout_ms = left.map_or(-1, |l| l.as_micros().div_ceil(1000).min(60_000) as i32);
+            let ready = sys::poll_readable(&[self.shared.device_fd, event.as_raw_fd()], timeout_ms);
+            me.polling.store(false, Ordering::SeqCst);
+            self.shared.reader_polls.store(false, Ordering::SeqCst);
+            sys::eventfd_drain(event.as_raw_fd());
             g = self.shared.lock();
+            if ready.is_ok_and(|r| r[0]) {
+                match self.shared.receive(&mut g) {
+                    Ok((_, ws)) => {
+                        // (Or none at all: the driver, woken too, took
+                        // them first. That counts: it could happen on
+                        // every frame of another connection.)
+                        if ws.iter().any(|w| w.will_wake(&waker)) {
+                            for_others = 0;
+                        } else {
+                            for_others += 1;
+                        }
+                        others.extend(ws.into_iter().filter(|w| !w.will_wake(&waker)));
+                    }
+                    Err(e) => {
+                        // The driver stops with it, as if it had read it.
+                        g.error.get_or_insert(e);
+                        self.shared.kick();
+                    }
+                }
+            }
         }
     }
 }
 
-/// Wakes a thread parked in [`NetStack::wait`].
-struct ThreadWaker(std::thread::Thread);
+/// Wakeups by the device in a row that changed nothing for its socket,
+/// after which a thread blocked in a socket call stops waiting on the
+/// device (a pure ACK for its own connection, or frames the driver took
+/// first, may not change its socket; a stream of another connection's
+/// frames will).
+const OTHERS_ROUNDS: u32 = 3;
+
+thread_local! {
+    /// The eventfd a thread blocked in a socket call waits on while it
+    /// waits on the device too (`NetStack::wait`); none if it could not be
+    /// made, and then the thread only parks.
+    static WAIT_EVENT: Option<Arc<OwnedFd>> = sys::eventfd().ok().map(Arc::new);
+}
+
+/// Wakes a thread blocked in [`NetStack::wait`]: parked, or waiting on the
+/// device and its eventfd.
+struct ThreadWaker {
+    thread: std::thread::Thread,
+    event: Option<Arc<OwnedFd>>,
+    /// The thread is (about to be) in `poll(2)` on `event`.
+    polling: AtomicBool,
+}
 
 impl std::task::Wake for ThreadWaker {
     fn wake(self: Arc<Self>) {
-        self.0.unpark();
+        self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
+        if self.polling.load(Ordering::SeqCst)
+            && let Some(e) = &self.event
+        {
+            sys::eventfd_signal(e.as_raw_fd());
+        }
+        self.thread.unpark();
     }
 }
 
@@ -395,42 +530,17 @@ fn run(shared: Arc<Shared>) -> io::Result<()> {
             result = Err(e);
             break;
         }
-        let now = shared.now();
-        if let Err(e) = g.device.handle_timeout() {
-            result = Err(e);
-            break;
-        }
-        // Read even when the descriptor did not poll readable: a device
-        // may hold frames back and release them on time alone.
-        for _ in 0..RX_BATCH {
-            let stamp = g.stamp(now);
-            let Inner { stack, device, pcap, buf, .. } = &mut *g;
-            match device.recv(buf) {
-                Ok(Some((n, meta))) => {
-                    if let Some(p) = pcap.as_mut() {
-                        meta.complete_checksum(&mut buf[..n]);
-                        let _ = p.write_packet(stamp, &buf[..n]);
-                    }
-                    stack.handle_input_trusted(now, &buf[..n], meta.checksum_trusted);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    result = Err(e);
-                    break;
+        match shared.receive(&mut g) {
+            Ok((_, wakers)) => {
+                drop(g);
+                for w in wakers {
+                    w.wake();
                 }
             }
-        }
-        g.stack.handle_timeout(now);
-        if let Err(e) = g.transmit(now) {
-            result = Err(e);
-        }
-        let wakers = g.take_woken();
-        drop(g);
-        for w in wakers {
-            w.wake();
-        }
-        if result.is_err() {
-            break;
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
         }
     }
     {
