@@ -345,13 +345,7 @@ impl Stack {
         let ts_offset = self.isn.ts_offset(local, remote);
         let local_mss = self.local_mss();
         let conn = {
-            let mut cx = Cx {
-                now,
-                tracer: &mut self.tracer,
-                stats: &mut self.stats.tcp,
-                shared: &mut self.tcp_shared,
-                reader: None,
-            };
+            let mut cx = self.new_conn_cx(now);
             Connection::connect(&mut cx, &cfg, Endpoints { local, remote, iss, local_mss, ts_offset })
         };
         let slot = self.slot_mut(h)?;
@@ -498,6 +492,12 @@ impl Stack {
             }
             _ => {}
         }
+    }
+
+    /// The context for a connection being made, before it has a slot
+    /// (and so a reader waiting on it).
+    fn new_conn_cx(&mut self, now: Instant) -> Cx<'_> {
+        Cx { now, tracer: &mut self.tracer, stats: &mut self.stats.tcp, shared: &mut self.tcp_shared, reader: None }
     }
 
     /// The connection behind `h` together with the context its calls need
@@ -827,13 +827,7 @@ impl Stack {
         let ts_offset = self.isn.ts_offset(local, remote);
         let local_mss = self.local_mss();
         let conn = {
-            let mut cx = Cx {
-                now,
-                tracer: &mut self.tracer,
-                stats: &mut self.stats.tcp,
-                shared: &mut self.tcp_shared,
-                reader: None,
-            };
+            let mut cx = self.new_conn_cx(now);
             // Record the SYN as received by the new connection.
             let (l, r, rp, n) = (local, remote, *repr, payload.len());
             cx.tracer.record(now, || EventKind::TcpSegment {
@@ -965,13 +959,7 @@ impl Stack {
         let ts_offset = self.isn.ts_offset(local, remote);
         let local_mss = self.local_mss();
         let conn = {
-            let mut cx = Cx {
-                now,
-                tracer: &mut self.tracer,
-                stats: &mut self.stats.tcp,
-                shared: &mut self.tcp_shared,
-                reader: None,
-            };
+            let mut cx = self.new_conn_cx(now);
             let ep = Endpoints { local, remote, iss: 0, local_mss, ts_offset };
             Connection::from_syn_cookie(&mut cx, &cfg, ep, repr, &opts)
         };
