@@ -358,7 +358,7 @@ impl NetStack {
     ) -> io::Result<R> {
         let me = Arc::new(ThreadWaker {
             thread: std::thread::current(),
-            event: WAIT_EVENT.with(|e| e.clone()),
+            event: std::sync::OnceLock::new(),
             polling: AtomicBool::new(false),
         });
         let waker = Waker::from(me.clone());
@@ -418,12 +418,18 @@ impl NetStack {
             if !ws.iter().any(|w| w.will_wake(&waker)) {
                 ws.push(waker.clone());
             }
-            let event = me
-                .event
-                .as_ref()
-                .filter(|_| for_others < OTHERS_ROUNDS && !self.shared.reader_polls.swap(true, Ordering::SeqCst));
-            if event.is_some() {
-                me.polling.store(true, Ordering::SeqCst);
+            let mut event = None;
+            if for_others < OTHERS_ROUNDS && !self.shared.reader_polls.swap(true, Ordering::SeqCst) {
+                // The thread's eventfd is made the first time it waits on
+                // the device: threads that only park hold none.
+                event = me.event.get().cloned().or_else(|| {
+                    let e = WAIT_EVENT.try_with(|e| e.clone()).ok().flatten()?;
+                    Some(me.event.get_or_init(|| e).clone())
+                });
+                match event {
+                    Some(_) => me.polling.store(true, Ordering::SeqCst),
+                    None => self.shared.reader_polls.store(false, Ordering::SeqCst),
+                }
             }
             drop(g);
             wake_all(&mut others);
@@ -483,7 +489,8 @@ thread_local! {
 /// device and its eventfd.
 struct ThreadWaker {
     thread: std::thread::Thread,
-    event: Option<Arc<OwnedFd>>,
+    /// The thread's eventfd, once it has waited on the device.
+    event: std::sync::OnceLock<Arc<OwnedFd>>,
     /// The thread is (about to be) in `poll(2)` on `event`.
     polling: AtomicBool,
 }
@@ -494,7 +501,7 @@ impl std::task::Wake for ThreadWaker {
     }
     fn wake_by_ref(self: &Arc<Self>) {
         if self.polling.load(Ordering::SeqCst)
-            && let Some(e) = &self.event
+            && let Some(e) = self.event.get()
         {
             sys::eventfd_signal(e.as_raw_fd());
         }
