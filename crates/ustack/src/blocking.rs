@@ -84,12 +84,16 @@ impl SocketInner {
     /// wakes, instead of copying it out of the receive buffer itself.
     fn read_waiting(&self, deadline: Option<std::time::Instant>, buf: &mut [u8]) -> io::Result<usize> {
         let h = self.handle;
+        // Takes the buffer back from the stack: the bytes it holds.
+        let take_back = |s: &mut Stack, loan: &sys::Loan| {
+            let _ = s.take_direct_reader(h);
+            loan.filled()
+        };
         sys::lend(buf, |loan| {
             let mut lent = false;
             let r = self.net.wait(h, deadline, |s| {
                 if std::mem::take(&mut lent) {
-                    let _ = s.take_direct_reader(h);
-                    let n = loan.filled();
+                    let n = take_back(s, loan);
                     if n > 0 {
                         return Some(Ok(n));
                     }
@@ -105,8 +109,7 @@ impl SocketInner {
             if lent {
                 // The wait ended while the buffer was lent (a timeout, the
                 // stack stopping): take it back; what it holds is data.
-                let _ = self.net.shared.lock().stack.take_direct_reader(h);
-                let n = loan.filled();
+                let n = take_back(&mut self.net.shared.lock().stack, loan);
                 if n > 0 {
                     return Ok(n);
                 }

@@ -151,13 +151,12 @@ impl Shared {
     /// Reads what the device holds (a batch) into the stack, runs the
     /// timers that are due, and sends what that queued: a driver round,
     /// run by the driver or by a thread that waited on the device itself.
-    /// Returns the frames it read and the wakers to wake.
-    fn receive(&self, g: &mut Inner) -> io::Result<(usize, Vec<Waker>)> {
+    /// Returns the wakers to wake.
+    fn receive(&self, g: &mut Inner) -> io::Result<Vec<Waker>> {
         let now = self.now();
         g.device.handle_timeout()?;
         // Read even when the descriptor did not poll readable: a device
         // may hold frames back and release them on time alone.
-        let mut frames = 0;
         for _ in 0..RX_BATCH {
             let stamp = g.stamp(now);
             let Inner { stack, device, pcap, buf, .. } = &mut *g;
@@ -168,14 +167,13 @@ impl Shared {
                         let _ = p.write_packet(stamp, &buf[..n]);
                     }
                     stack.handle_input_trusted(now, &buf[..n], meta.checksum_trusted);
-                    frames += 1;
                 }
                 None => break,
             }
         }
         g.stack.handle_timeout(now);
         g.transmit(now)?;
-        Ok((frames, g.take_woken()))
+        Ok(g.take_woken())
     }
 
     /// [`Shared::settle`], then releases the lock and wakes the wakers.
@@ -422,10 +420,14 @@ impl NetStack {
             if for_others < OTHERS_ROUNDS && !self.shared.reader_polls.swap(true, Ordering::SeqCst) {
                 // The thread's eventfd is made the first time it waits on
                 // the device: threads that only park hold none.
-                event = me.event.get().cloned().or_else(|| {
-                    let e = WAIT_EVENT.try_with(|e| e.clone()).ok().flatten()?;
-                    Some(me.event.get_or_init(|| e).clone())
-                });
+                event = me
+                    .event
+                    .get()
+                    .or_else(|| {
+                        let e = WAIT_EVENT.try_with(|e| e.clone()).ok().flatten()?;
+                        Some(me.event.get_or_init(|| e))
+                    })
+                    .cloned();
                 match event {
                     Some(_) => me.polling.store(true, Ordering::SeqCst),
                     None => self.shared.reader_polls.store(false, Ordering::SeqCst),
@@ -441,7 +443,7 @@ impl NetStack {
                 g = self.shared.lock();
                 continue;
             };
-            let timeout_ms = left.map_or(-1, |l| l.as_micros().div_ceil(1000).min(60_000) as i32);
+            let timeout_ms = poll_ms(left);
             let ready = sys::poll_readable(&[self.shared.device_fd, event.as_raw_fd()], timeout_ms);
             me.polling.store(false, Ordering::SeqCst);
             self.shared.reader_polls.store(false, Ordering::SeqCst);
@@ -449,7 +451,7 @@ impl NetStack {
             g = self.shared.lock();
             if ready.is_ok_and(|r| r[0]) {
                 match self.shared.receive(&mut g) {
-                    Ok((_, ws)) => {
+                    Ok(ws) => {
                         // (Or none at all: the driver, woken too, took
                         // them first. That counts: it could happen on
                         // every frame of another connection.)
@@ -517,16 +519,10 @@ fn run(shared: Arc<Shared>) -> io::Result<()> {
         let (fds, timeout_ms) = {
             let mut g = shared.lock();
             let wake_at = g.next_deadline(shared.epoch);
-            let timeout_ms = match wake_at {
-                None => -1,
-                // Round up so we do not wake a hair early and spin.
-                Some(t) => {
-                    t.saturating_duration_since(std::time::Instant::now()).as_micros().div_ceil(1000).min(60_000) as i32
-                }
-            };
+            let timeout_ms = poll_ms(wake_at.map(|t| t.saturating_duration_since(std::time::Instant::now())));
             g.wakes_at =
                 (timeout_ms >= 0).then(|| std::time::Instant::now() + Duration::from_millis(timeout_ms as u64));
-            ([g.device.poll_fd(), kick_fd], timeout_ms)
+            ([shared.device_fd, kick_fd], timeout_ms)
         };
         let ready = sys::poll_readable(&fds, timeout_ms)?;
         if ready[1] {
@@ -538,7 +534,7 @@ fn run(shared: Arc<Shared>) -> io::Result<()> {
             break;
         }
         match shared.receive(&mut g) {
-            Ok((_, wakers)) => {
+            Ok(wakers) => {
                 drop(g);
                 for w in wakers {
                     w.wake();
@@ -563,6 +559,12 @@ fn run(shared: Arc<Shared>) -> io::Result<()> {
         w.wake();
     }
     result
+}
+
+/// A wait as `poll(2)`'s timeout: milliseconds, rounded up so that we do
+/// not wake a hair early and spin, at most a minute; -1 for no limit.
+fn poll_ms(wait: Option<Duration>) -> i32 {
+    wait.map_or(-1, |w| w.as_micros().div_ceil(1000).min(60_000) as i32)
 }
 
 /// How long until `deadline`, for socket timeouts.

@@ -606,11 +606,10 @@ impl Stack {
     /// Closes the socket. A TCP connection finishes gracefully on its own
     /// (or is reset if unread data is pending); the handle is stale after.
     pub fn close(&mut self, h: SocketHandle) -> Result<(), Error> {
-        let slot = self.user_slot_mut(h)?;
-        slot.user_open = false;
         // A closed handle has no reader waiting on it.
         self.direct_readers.remove(&h);
-        let slot = self.slot_mut(h)?;
+        let slot = self.user_slot_mut(h)?;
+        slot.user_open = false;
         match slot.socket.as_ref() {
             Some(Socket::Tcp(_)) => self.tcp_close(h),
             Some(Socket::Udp(_)) => self.udp_close(h),
