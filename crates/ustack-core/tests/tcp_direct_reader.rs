@@ -11,34 +11,9 @@ mod common;
 
 use common::settle_direct;
 use std::net::SocketAddrV4;
-use std::sync::{Arc, Mutex};
-use ustack_core::tcp::DirectReader;
+use ustack_core::sim::apps::WaitingReader;
 use ustack_core::time::Instant;
 use ustack_core::{Error, SocketHandle, Stack, StackConfig};
-
-/// A reader with `room` bytes that keeps what it takes where the test can
-/// look.
-struct Reader {
-    got: Arc<Mutex<Vec<u8>>>,
-    room: usize,
-}
-
-impl DirectReader for Reader {
-    fn take(&mut self, data: &[u8]) -> usize {
-        let mut got = self.got.lock().unwrap();
-        let n = data.len().min(self.room - got.len());
-        got.extend_from_slice(&data[..n]);
-        n
-    }
-    fn taken(&self) -> usize {
-        self.got.lock().unwrap().len()
-    }
-}
-
-fn reader(room: usize) -> (Box<Reader>, Arc<Mutex<Vec<u8>>>) {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    (Box::new(Reader { got: got.clone(), room }), got)
-}
 
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
@@ -81,7 +56,7 @@ fn read_all(s: &mut Stack, h: SocketHandle) -> Vec<u8> {
 #[test]
 fn in_order_data_fills_the_waiting_readers_buffer_then_the_receive_buffer() {
     let (mut c, mut s, ch, sh) = pair();
-    let (r, got) = reader(10_000);
+    let (r, got) = WaitingReader::new(10_000);
     assert!(s.set_direct_reader(sh, r));
     let data = pattern(30_000);
     assert_eq!(c.send(ch, &data).unwrap(), data.len());
@@ -101,7 +76,7 @@ fn in_order_data_fills_the_waiting_readers_buffer_then_the_receive_buffer() {
 fn bytes_taken_by_the_reader_do_not_close_the_window() {
     let (mut c, mut s, ch, sh) = pair();
     let before = c.tcp_info(ch).unwrap().snd_wnd;
-    let (r, _got) = reader(1 << 20);
+    let (r, _got) = WaitingReader::new(1 << 20);
     assert!(s.set_direct_reader(sh, r));
     let data = pattern(60_000);
     c.send(ch, &data).unwrap();
@@ -119,13 +94,13 @@ fn a_reader_is_refused_when_data_is_waiting_or_another_reader_is_there() {
     let (mut c, mut s, ch, sh) = pair();
     c.send(ch, b"already here").unwrap();
     settle_direct(Instant::ZERO, &mut c, &mut s);
-    assert!(!s.set_direct_reader(sh, reader(100).0), "data is waiting: read it");
+    assert!(!s.set_direct_reader(sh, WaitingReader::new(100).0), "data is waiting: read it");
     assert_eq!(read_all(&mut s, sh), b"already here");
-    assert!(s.set_direct_reader(sh, reader(100).0));
-    assert!(!s.set_direct_reader(sh, reader(100).0), "one reader at a time");
+    assert!(s.set_direct_reader(sh, WaitingReader::new(100).0));
+    assert!(!s.set_direct_reader(sh, WaitingReader::new(100).0), "one reader at a time");
     // Not a connection.
     let u = s.udp_socket().unwrap();
-    assert!(!s.set_direct_reader(u, reader(100).0));
+    assert!(!s.set_direct_reader(u, WaitingReader::new(100).0));
 }
 
 #[test]
@@ -139,7 +114,7 @@ fn out_of_order_data_and_the_segment_that_fills_the_hole_go_through_the_buffer()
         frames.push(buf[..n].to_vec());
     }
     assert_eq!(frames.len(), 3, "three full segments");
-    let (r, got) = reader(1 << 20);
+    let (r, got) = WaitingReader::new(1 << 20);
     assert!(s.set_direct_reader(sh, r));
     // The second and third first: held out of order.
     s.handle_ip_packet(Instant::ZERO, &frames[1]);
@@ -157,7 +132,7 @@ fn out_of_order_data_and_the_segment_that_fills_the_hole_go_through_the_buffer()
 #[test]
 fn data_then_fin_the_reader_has_the_data_and_the_next_read_is_end_of_file() {
     let (mut c, mut s, ch, sh) = pair();
-    let (r, got) = reader(4096);
+    let (r, got) = WaitingReader::new(4096);
     assert!(s.set_direct_reader(sh, r));
     c.send(ch, b"last words").unwrap();
     c.close(ch).unwrap();
@@ -171,7 +146,7 @@ fn data_then_fin_the_reader_has_the_data_and_the_next_read_is_end_of_file() {
 #[test]
 fn closing_the_socket_drops_its_reader() {
     let (_c, mut s, _ch, sh) = pair();
-    assert!(s.set_direct_reader(sh, reader(100).0));
+    assert!(s.set_direct_reader(sh, WaitingReader::new(100).0));
     s.close(sh).unwrap();
     assert!(s.take_direct_reader(sh).is_none());
     assert_eq!(s.recv(sh, &mut [0u8; 4]), Err(Error::BadHandle));

@@ -154,10 +154,20 @@ struct Stream {
 }
 
 /// A reader that waits with a buffer of `room` bytes, as a thread blocked
-/// in `recv` does (`StreamApp::waiting_reads`).
-struct WaitingReader {
+/// in `recv` does (`StreamApp::waiting_reads`, and tests of
+/// `Stack::set_direct_reader`).
+pub struct WaitingReader {
     got: Arc<Mutex<Vec<u8>>>,
     room: usize,
+}
+
+impl WaitingReader {
+    /// A reader with room for `room` bytes, and where what it takes can be
+    /// seen while the stack holds it.
+    pub fn new(room: usize) -> (Box<Self>, Arc<Mutex<Vec<u8>>>) {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        (Box::new(WaitingReader { got: got.clone(), room }), got)
+    }
 }
 
 impl DirectReader for WaitingReader {
@@ -389,10 +399,8 @@ impl StreamApp {
                     Err(Error::WouldBlock) => {
                         if self.waiting_reads {
                             const ROOMS: [usize; 5] = [1, 100, 1460, 4096, 65536];
-                            let got = Arc::new(Mutex::new(Vec::new()));
-                            let room = ROOMS[(s.seed % ROOMS.len() as u64) as usize];
-                            let reader = WaitingReader { got: got.clone(), room };
-                            if stack.set_direct_reader(h, Box::new(reader)) {
+                            let (reader, got) = WaitingReader::new(ROOMS[(s.seed % ROOMS.len() as u64) as usize]);
+                            if stack.set_direct_reader(h, reader) {
                                 s.waiting = Some(got);
                             }
                         }
