@@ -129,8 +129,9 @@ impl Shared {
 
     /// After a socket call, with the lock still held: sends what the call
     /// queued, tells waiters of the sockets it changed, and wakes the
-    /// driver if it must come sooner than it planned (the call set an
-    /// earlier timer) or stop (a write failed). Returns the wakers (async
+    /// driver if it must come sooner than it planned (the call set a timer
+    /// that, rounded as the driver rounds, is due before its planned
+    /// wakeup) or stop (a write failed). Returns the wakers (async
     /// tasks, parked threads) to wake, best after the lock is released.
     pub(crate) fn settle(&self, g: &mut Inner) -> Vec<Waker> {
         let mut kick = false;
@@ -139,7 +140,7 @@ impl Shared {
             kick = true;
         }
         if let Some(t) = g.next_deadline(self.epoch) {
-            kick |= g.wakes_at.is_none_or(|w| t < w);
+            kick |= wakes_sooner(std::time::Instant::now(), t, g.wakes_at);
         }
         let wakers = g.take_woken();
         if kick {
@@ -518,10 +519,9 @@ fn run(shared: Arc<Shared>) -> io::Result<()> {
     while !shared.stop.load(Ordering::SeqCst) {
         let (fds, timeout_ms) = {
             let mut g = shared.lock();
-            let wake_at = g.next_deadline(shared.epoch);
-            let timeout_ms = poll_ms(wake_at.map(|t| t.saturating_duration_since(std::time::Instant::now())));
-            g.wakes_at =
-                (timeout_ms >= 0).then(|| std::time::Instant::now() + Duration::from_millis(timeout_ms as u64));
+            let now = std::time::Instant::now();
+            g.wakes_at = g.next_deadline(shared.epoch).map(|t| driver_wake(now, t));
+            let timeout_ms = poll_ms(g.wakes_at.map(|w| w.saturating_duration_since(now)));
             ([shared.device_fd, kick_fd], timeout_ms)
         };
         let ready = sys::poll_readable(&fds, timeout_ms)?;
@@ -567,7 +567,52 @@ fn poll_ms(wait: Option<Duration>) -> i32 {
     wait.map_or(-1, |w| w.as_micros().div_ceil(1000).min(60_000) as i32)
 }
 
+/// When a driver that goes to sleep at `now` for a timer due at `due`
+/// wakes: `due` rounded up to the millisecond of `poll(2)`'s timeout.
+fn driver_wake(now: std::time::Instant, due: std::time::Instant) -> std::time::Instant {
+    now + Duration::from_millis(poll_ms(Some(due.saturating_duration_since(now))) as u64)
+}
+
+/// Whether a driver asleep until `planned` (`None`: until the device or a
+/// kick) must be kicked at `now` for a timer due at `due`: only if it
+/// would then wake sooner. A timer due before the planned wakeup but
+/// within the millisecond the driver rounds to changes nothing; kicking
+/// for it (as for every tail-loss-probe and retransmission timer a
+/// request-response connection sets) cost a wakeup and a driver round.
+fn wakes_sooner(now: std::time::Instant, due: std::time::Instant, planned: Option<std::time::Instant>) -> bool {
+    planned.is_none_or(|p| driver_wake(now, due) < p)
+}
+
 /// How long until `deadline`, for socket timeouts.
 pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<std::time::Instant> {
     timeout.map(|t| std::time::Instant::now() + t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timer_within_the_drivers_rounding_does_not_kick_it() {
+        let now = std::time::Instant::now();
+        let ms = Duration::from_millis;
+        let us = Duration::from_micros;
+        // Asleep until 1 ms from now (its own timer was due in 0.9 ms).
+        let planned = Some(driver_wake(now, now + us(900)));
+        assert_eq!(planned, Some(now + ms(1)));
+        // Due in 100 µs: told, the driver would still sleep until 1 ms.
+        assert!(!wakes_sooner(now, now + us(100), planned));
+        // Due now, or already past: it would wake at once.
+        assert!(wakes_sooner(now, now, planned));
+        assert!(wakes_sooner(now + us(10), now, planned));
+        // Asleep until 98 ms; a timer due in 97.4 ms rounds to 98 ms, one
+        // due in 96.5 ms to 97 ms.
+        let planned = Some(now + ms(98));
+        assert!(!wakes_sooner(now, now + us(97_400), planned));
+        assert!(wakes_sooner(now, now + us(96_500), planned));
+        // Asleep with no timer at all: any timer must be told.
+        assert!(wakes_sooner(now, now + Duration::from_secs(50), None));
+        // A later timer never kicks.
+        assert!(!wakes_sooner(now, now + ms(200), planned));
+    }
 }
