@@ -277,6 +277,7 @@ pub fn smoltcp_bulk(bytes: u64, mtu: usize, buffer: usize, offload: bool) -> f64
 
 /// ustack: `n` connect / 64-byte request / 64-byte response / close
 /// transactions, one after the other. Returns connections per second.
+#[inline(never)] // its own symbol, so callgrind can count it alone
 pub fn ustack_crr(n: usize) -> f64 {
     let mut a = Stack::new(ustack_config("10.0.0.1/24", 1500, 64 * 1024, 3));
     let mut b = Stack::new(ustack_config("10.0.0.2/24", 1500, 64 * 1024, 4));
@@ -350,6 +351,7 @@ pub fn ustack_crr(n: usize) -> f64 {
 /// the first to close) is reset and listens again (so, unlike ustack's
 /// server, it keeps no TIME-WAIT state), and the client socket is
 /// connected again.
+#[inline(never)]
 pub fn smoltcp_crr(n: usize) -> f64 {
     let clock = Clock::new();
     let (mut da, mut db) = SmolLink::pair(1500);
