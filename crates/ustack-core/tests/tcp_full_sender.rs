@@ -293,6 +293,42 @@ fn nagle_holds_small_segments_while_data_is_unacked_rfc9293_3_7_4() {
     assert_eq!(&got[200..300], &[3u8; 100][..]);
 }
 
+/// Nagle's algorithm in Minshall's variant (as Linux): a small segment is
+/// held only while an earlier small segment is unacknowledged. So the
+/// short tail of a write leaves with the full-sized segments before it;
+/// under the classic rule it waited until they were all acknowledged, and
+/// the receiver, acknowledging every second full-sized segment, delays the
+/// ACK of an odd last one (RFC 1122 §4.2.3.2): the tail arrived a
+/// delayed-ACK time late (70 ms here instead of 10). Small writes behind
+/// an unacknowledged small segment are still held and go together.
+#[test]
+fn the_short_tail_of_a_write_goes_with_it_and_later_small_writes_wait_nagle_minshall() {
+    let mut rig = RigConfig::new(751).tcp(|t| t.pacing = false).build();
+    let (c, _l, s) = rig.establish();
+    let t0 = rig.now();
+    let data = pattern(3 * 1448 + 500, 7);
+    rig.c().send(c, &data).unwrap();
+    rig.run_for(ms(1));
+    // Behind the 500-byte tail, still unacknowledged: held.
+    for _ in 0..5 {
+        rig.c().send(c, &[9u8; 10]).unwrap();
+        rig.run_for(ms(1));
+    }
+    // The links are 5 ms each way: the write arrives 10 ms after it was made.
+    let got = rig.read_n(s, data.len(), t0 + ms(11));
+    assert_eq!(got, data);
+    rig.run_for(ms(100));
+    let segs = client_data_since(&rig, t0);
+    let lens: Vec<usize> = segs.iter().map(|p| p.len()).collect();
+    assert_eq!(lens, vec![1448, 1448, 1448, 500, 50], "{segs:#?}");
+    assert!(segs[..4].iter().all(|p| p.at == segs[0].at), "the tail left with the write: {segs:#?}");
+    // The five small writes left together when the tail's ACK came back,
+    // a round trip (and the receiver's delayed ACK) later.
+    assert!(segs[4].at - segs[3].at >= ms(20), "{segs:#?}");
+    let got = rig.read_n(s, 50, rig.now() + secs(1));
+    assert_eq!(got, [9u8; 50]);
+}
+
 /// RFC 9293 §3.8.6.2.1: a window smaller than a segment and than half the
 /// largest window the peer offered is not used at once, even with Nagle
 /// off; when the override timeout (here the persist timer) fires, the

@@ -164,6 +164,9 @@ pub struct Connection {
     pub(crate) snd_una: SeqNumber,
     /// Next sequence number never sent before (highest sent plus one).
     pub(crate) snd_nxt: SeqNumber,
+    /// End of the last segment sent shorter than the MSS (see
+    /// `small_segment_unacked`).
+    pub(crate) snd_sml: SeqNumber,
     /// The peer's window in bytes, scaled.
     pub(crate) snd_wnd: usize,
     pub(crate) snd_wl1: SeqNumber,
@@ -403,6 +406,7 @@ impl Connection {
             iss,
             snd_una: iss,
             snd_nxt: iss,
+            snd_sml: iss,
             snd_wnd: 0,
             snd_wl1: SeqNumber(0),
             snd_wl2: SeqNumber(0),

@@ -206,6 +206,20 @@ impl Connection {
         Some(n)
     }
 
+    /// Nagle's algorithm holds a small segment back while an earlier
+    /// small segment is unacknowledged: Minshall's variant of RFC 9293
+    /// §3.7.4 (as Linux), where the classic rule holds it while any data
+    /// is. Both keep at most one small segment in flight; the variant does
+    /// not make the short tail of a transfer wait for the ACK of the
+    /// full-sized segments before it, which a receiver that acknowledges
+    /// every second segment may delay (RFC 1122 §4.2.3.2) for an odd one:
+    /// Nagle's hold and the delayed ACK would stall the tail for the whole
+    /// delayed-ACK time. (The bound on `snd_nxt` keeps a value left behind
+    /// by wraparound from counting.)
+    fn small_segment_unacked(&self) -> bool {
+        self.snd_sml > self.snd_una && self.snd_sml <= self.snd_nxt
+    }
+
     /// Sends new data and the FIN, as the windows, Nagle's algorithm and
     /// sender-side silly window syndrome avoidance allow.
     fn emit_new_data(&mut self, cx: &mut Cx, out: &mut [u8]) -> Option<usize> {
@@ -272,13 +286,13 @@ impl Connection {
         }
         if len > 0 && !fin {
             // RFC 9293 §3.8.6.2.1 (sender SWS) and §3.7.4 (Nagle): send a
-            // full segment, or everything queued when nothing is
+            // full segment, or everything queued when no small segment is
             // outstanding (or Nagle is off), or half the largest window
             // the peer offered, or, once the override timeout (the persist
             // timer) has fired, whatever the window allows.
             let full = len >= self.mss.min(max);
             let idle = self.snd_nxt == self.snd_una;
-            let all = len == unsent && (idle || !self.cfg.nagle);
+            let all = len == unsent && (!self.small_segment_unacked() || !self.cfg.nagle);
             let half_window = self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2;
             let override_timeout = self.probe_due && idle;
             if !(full || all || half_window || override_timeout) {
@@ -302,6 +316,9 @@ impl Connection {
         }
         let seg_len = len + fin as usize;
         self.snd_nxt = seq + seg_len;
+        if len > 0 && len < self.mss {
+            self.snd_sml = seq + len;
+        }
         // A first transmission at the tail: in RACK's index implicitly.
         self.rtx.push_back(TxSeg {
             start: seq,
