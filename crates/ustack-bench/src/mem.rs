@@ -74,6 +74,7 @@ pub fn shuttle(now: Instant, from: &mut Stack, to: &mut Stack, buf: &mut [u8]) -
 }
 
 /// ustack: `bytes` one way over one connection. Returns Gbit/s.
+#[inline(never)] // its own symbol, for callgrind
 pub fn ustack_bulk(bytes: u64, mtu: usize, buffer: usize, offload: bool) -> f64 {
     let mut a = Stack::new(bulk_config("10.0.0.1/24", mtu, buffer, 1, offload));
     let mut b = Stack::new(bulk_config("10.0.0.2/24", mtu, buffer, 2, offload));
@@ -221,6 +222,7 @@ pub fn smol_socket(buffer: usize) -> smol_tcp::Socket<'static> {
 }
 
 /// smoltcp: `bytes` one way over one connection. Returns Gbit/s.
+#[inline(never)]
 pub fn smoltcp_bulk(bytes: u64, mtu: usize, buffer: usize, offload: bool) -> f64 {
     let clock = Clock::new();
     let (mut da, mut db) = SmolLink::pair_with(mtu, offload);
