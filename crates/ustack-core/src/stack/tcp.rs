@@ -384,6 +384,7 @@ impl Stack {
     pub(super) fn tcp_recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
         let now = self.now;
         match self.slot(h)?.socket.as_ref() {
+            Some(Socket::Tcp(TcpSocket::Conn(c))) if c.recv_would_block() => Err(Error::WouldBlock),
             Some(Socket::Tcp(TcpSocket::Conn(_))) => self.with_conn(h, now, |c, cx| c.recv(cx, buf)),
             _ => Err(Error::NotConnected),
         }

@@ -805,6 +805,17 @@ impl Connection {
     }
 
     /// RECEIVE: copies readable bytes. `Ok(0)` is end of file.
+    /// True when [`Connection::recv`] would fail with `WouldBlock`, which
+    /// changes nothing: the stack answers such a call (an event loop reads
+    /// until it gets one) without the bookkeeping that follows a call.
+    pub(crate) fn recv_would_block(&self) -> bool {
+        self.recv_queue() == 0
+            && self.error.is_none()
+            && !self.rx_closed
+            && !self.rx_shutdown
+            && !matches!(self.state, State::Closed | State::Listen)
+    }
+
     pub fn recv(&mut self, cx: &mut Cx, out: &mut [u8]) -> Result<usize, Error> {
         if self.recv_queue() > 0 {
             if out.is_empty() {
