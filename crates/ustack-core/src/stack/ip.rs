@@ -635,6 +635,14 @@ impl Stack {
                 _ => None,
             };
             match sent {
+                Some(n) if !self.tcp_connection(h).is_some_and(|c| c.may_send_more()) => {
+                    // Its last segment for now: no need to ask it again.
+                    self.sync_conn(h, false);
+                    if n > 0 {
+                        self.stats.frames_out += 1;
+                        return Some(n);
+                    }
+                }
                 Some(n) => {
                     // More may follow. The connection keeps its turn for
                     // up to TX_TURN bytes, then the others go first: a

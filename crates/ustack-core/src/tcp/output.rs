@@ -114,6 +114,23 @@ impl Connection {
         None
     }
 
+    /// False when [`Connection::poll_segment`] certainly has nothing more
+    /// to send: none of the reasons it sends anything holds. The stack
+    /// then does not poll again a connection that just sent its segment
+    /// (in a request-response exchange, most connections send one at a
+    /// time). True may still turn out to be nothing (the windows, Nagle,
+    /// pacing decide): it is a hint to ask, never a reason to send.
+    pub(crate) fn may_send_more(&self) -> bool {
+        self.rst_due.is_some()
+            || self.syn_due
+            || self.lost_count > 0
+            || self.unsent() > 0
+            || (self.tx_closed && self.fin_seq.is_none())
+            || self.keepalive_due
+            || self.probe_due
+            || self.ack_due == AckDue::Now
+    }
+
     fn emit_syn(&mut self, cx: &mut Cx, out: &mut [u8], seg: Outgoing) -> usize {
         self.syn_due = false;
         if self.syn_sent_at.is_none() {
