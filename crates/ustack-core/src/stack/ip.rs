@@ -6,6 +6,7 @@ use crate::ip::frag::{FragKey, fragment_plan};
 use crate::ip::neighbor::Enqueued;
 use crate::socket::SocketHandle;
 use crate::stats::DropReason;
+use crate::tcp::State;
 use crate::time::{Duration, Instant};
 use crate::wire::icmpv4::{DstUnreachable, TimeExceeded};
 use crate::wire::{
@@ -637,7 +638,12 @@ impl Stack {
             match sent {
                 Some(n) if !self.tcp_connection(h).is_some_and(|c| c.may_send_more()) => {
                     // Its last segment for now: no need to ask it again.
-                    self.sync_conn(h, false);
+                    // Sending changes nothing the tables keep (its timer
+                    // is registered), except that a closed connection
+                    // whose last segment was its reset can now be freed.
+                    if self.tcp_connection(h).is_some_and(|c| c.state() == State::Closed) {
+                        self.sync_conn(h, false);
+                    }
                     if n > 0 {
                         self.stats.frames_out += 1;
                         return Some(n);
