@@ -636,37 +636,36 @@ impl Stack {
                 _ => None,
             };
             match sent {
-                Some(n) if !self.tcp_connection(h).is_some_and(|c| c.may_send_more()) => {
-                    // Its last segment for now: no need to ask it again.
-                    // Sending changes nothing the tables keep (its timer
-                    // is registered), except that a closed connection
-                    // whose last segment was its reset can now be freed.
-                    if self.tcp_connection(h).is_some_and(|c| c.state() == State::Closed) {
-                        self.sync_conn(h, false);
-                    }
-                    if n > 0 {
-                        self.stats.frames_out += 1;
-                        return Some(n);
-                    }
-                }
                 Some(n) => {
-                    // More may follow. The connection keeps its turn for
-                    // up to TX_TURN bytes, then the others go first: a
-                    // device that joins consecutive segments of one
-                    // connection (TSO through the TUN offload header)
-                    // then gets whole super-packets, not one segment of
-                    // each busy connection in turn.
-                    let sent = if self.tx_turn.0 == index { self.tx_turn.1 + n } else { n };
-                    let slot = &mut self.slots[index as usize];
-                    if !slot.in_ready {
-                        slot.in_ready = true;
-                        if sent < TX_TURN {
-                            self.tx_turn = (index, sent);
-                            self.ready.push_front(index);
-                        } else {
-                            self.tx_turn = (u32::MAX, 0);
-                            self.ready.push_back(index);
+                    let (more, closed) = self
+                        .tcp_connection(h)
+                        .map_or((false, false), |c| (c.may_send_more(), c.state() == State::Closed));
+                    if more {
+                        // More may follow. The connection keeps its turn
+                        // for up to TX_TURN bytes, then the others go
+                        // first: a device that joins consecutive segments
+                        // of one connection (TSO through the TUN offload
+                        // header) then gets whole super-packets, not one
+                        // segment of each busy connection in turn.
+                        let sent = if self.tx_turn.0 == index { self.tx_turn.1 + n } else { n };
+                        let slot = &mut self.slots[index as usize];
+                        if !slot.in_ready {
+                            slot.in_ready = true;
+                            if sent < TX_TURN {
+                                self.tx_turn = (index, sent);
+                                self.ready.push_front(index);
+                            } else {
+                                self.tx_turn = (u32::MAX, 0);
+                                self.ready.push_back(index);
+                            }
                         }
+                    } else if closed {
+                        // Its last segment for now, so it is not asked
+                        // again. Sending changes nothing the tables keep
+                        // (its timer is registered), except that a closed
+                        // connection whose last segment was its reset can
+                        // now be freed.
+                        self.sync_conn(h, false);
                     }
                     if n > 0 {
                         self.stats.frames_out += 1;

@@ -804,10 +804,11 @@ impl Connection {
         }
     }
 
-    /// RECEIVE: copies readable bytes. `Ok(0)` is end of file.
     /// True when [`Connection::recv`] would fail with `WouldBlock`, which
     /// changes nothing: the stack answers such a call (an event loop reads
     /// until it gets one) without the bookkeeping that follows a call.
+    /// (None of `recv`'s earlier answers applies, and the state is neither
+    /// of the two it answers otherwise.)
     pub(crate) fn recv_would_block(&self) -> bool {
         self.recv_queue() == 0
             && self.error.is_none()
@@ -816,6 +817,7 @@ impl Connection {
             && !matches!(self.state, State::Closed | State::Listen)
     }
 
+    /// RECEIVE: copies readable bytes. `Ok(0)` is end of file.
     pub fn recv(&mut self, cx: &mut Cx, out: &mut [u8]) -> Result<usize, Error> {
         if self.recv_queue() > 0 {
             if out.is_empty() {
