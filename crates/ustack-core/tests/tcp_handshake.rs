@@ -325,6 +325,30 @@ fn syn_retries_back_off_then_etimedout_rfc6298_5_5() {
     assert_eq!(rig.c().stats().tcp.connections_timed_out, 1);
 }
 
+/// `TcpConfig::rto_slop` (FreeBSD's `rexmit_slop`) is added to every RTO
+/// after the initial one: SYNs to a silent host go at 0, 1, 3.2 and 7.4 s
+/// (1 s, then 2 + 0.2 s, then 4 + 0.2 s apart), as on FreeBSD.
+#[test]
+fn rto_slop_is_added_to_backed_off_and_sampled_timeouts() {
+    let slop = ms(200);
+    let mut rig = RigConfig::new(9)
+        .client_tcp(move |t| {
+            t.syn_retries = 3;
+            t.rto_slop = slop;
+        })
+        .build();
+    rig.set_rule(|_| Verdict::Drop);
+    let _l = rig.listen(8);
+    let c = rig.connect();
+    let t0 = rig.now();
+    rig.run_for(secs(9));
+    let ce = rig.client_events();
+    let syns: Vec<Seg> = sent(&ce).into_iter().filter(|s| s.is_syn()).collect();
+    let times: Vec<_> = syns.iter().map(|s| s.at - t0).collect();
+    assert_eq!(times, [secs(0), secs(1), ms(3_200), ms(7_400)]);
+    assert_eq!(rig.c().tcp_info(c).unwrap().rto, ms(8_200));
+}
+
 /// RFC 9293 §3.8.3 MUST-23: "R2 for a SYN segment MUST be set large enough
 /// to provide retransmission of the segment for at least 3 minutes." With
 /// the default settings a connect to a silent host is still trying after

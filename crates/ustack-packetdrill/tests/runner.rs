@@ -188,11 +188,11 @@ fn knobs_map_or_skip() {
 ";
     assert_eq!(run(src), Outcome::Pass);
     // FreeBSD defaults of knobs ustack lacks are housekeeping.
-    assert_eq!(run(&format!("0 `sysctl -w net.inet.tcp.rexmit_slop=200`\n+{base}")), Outcome::Pass);
+    assert_eq!(run(&format!("0 `sysctl -w net.inet.tcp.syncookies=1`\n+{base}")), Outcome::Pass);
     // Other values are not.
     assert_eq!(
-        run(&format!("0 `sysctl -w net.inet.tcp.rexmit_slop=300`\n+{base}")),
-        Outcome::Skip("no ustack equivalent for net.inet.tcp.rexmit_slop=300".into())
+        run(&format!("0 `sysctl -w net.inet.tcp.syncookies=0`\n+{base}")),
+        Outcome::Skip("no ustack equivalent for net.inet.tcp.syncookies=0".into())
     );
     assert_eq!(run(&format!("--ip_version=ipv6\n{base}")), Outcome::Skip("IPv6 not supported".into()));
     assert!(matches!(

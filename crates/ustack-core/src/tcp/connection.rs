@@ -763,7 +763,7 @@ impl Connection {
             state: Some(self.state),
             rtt: self.rtt.srtt(),
             rttvar: self.rtt.rttvar(),
-            rto: self.rtt.rto(),
+            rto: self.rto(),
             cwnd: self.cc.cwnd(),
             ssthresh: self.cc.ssthresh(),
             mss: self.mss,
@@ -1095,7 +1095,7 @@ impl Connection {
     }
 
     fn trace_timer(&self, cx: &mut Cx, timer: Timer) {
-        let (local, remote, rto, backoff) = (self.local, self.remote, self.rtt.rto(), self.rtt.backoff());
+        let (local, remote, rto, backoff) = (self.local, self.remote, self.rto(), self.rtt.backoff());
         cx.tracer.record(cx.now, || EventKind::TcpTimer { local, remote, timer, rto, backoff });
     }
 
@@ -1203,7 +1203,7 @@ impl Connection {
         }
         let (local, remote) = (self.local, self.remote);
         let (cwnd, ssthresh, in_flight, srtt, rto) =
-            (self.cc.cwnd(), self.cc.ssthresh(), self.in_flight, self.rtt.srtt(), self.rtt.rto());
+            (self.cc.cwnd(), self.cc.ssthresh(), self.in_flight, self.rtt.srtt(), self.rto());
         cx.tracer.record(cx.now, || EventKind::TcpCongestion { local, remote, cwnd, ssthresh, in_flight, srtt, rto });
     }
 
@@ -1332,16 +1332,22 @@ impl Connection {
         self.mss = self.mss.min(m.saturating_sub(opts)).max(1);
     }
 
+    /// The retransmission timeout: RFC 6298's, with backoff and the
+    /// configured slop.
+    pub(crate) fn rto(&self) -> Duration {
+        self.rtt.rto_with_slop(self.cfg.rto_slop)
+    }
+
     /// Starts the retransmission timer unless it runs (RFC 6298 §5.1).
     pub(crate) fn arm_rtx(&mut self, now: Instant) {
         if self.rtx_deadline.is_none() {
-            self.rtx_deadline = Some(now + self.rtt.rto());
+            self.rtx_deadline = Some(now + self.rto());
         }
     }
 
     /// Restarts the retransmission timer (RFC 6298 §5.3).
     pub(crate) fn restart_rtx(&mut self, now: Instant) {
-        self.rtx_deadline = Some(now + self.rtt.rto());
+        self.rtx_deadline = Some(now + self.rto());
     }
 
     /// Our TSval: a millisecond clock plus this connection's offset.

@@ -870,7 +870,7 @@ impl Connection {
         // acknowledged at once for a while, as at the start (Linux does
         // this; the sender is restarting from a small window).
         if let Some(last) = self.last_data_at
-            && cx.now.saturating_duration_since(last) > self.rtt.rto()
+            && cx.now.saturating_duration_since(last) > self.rto()
         {
             self.quickacks = self.quickacks.max(super::connection::QUICKACK_SEGMENTS);
         }

@@ -75,6 +75,13 @@ pub struct TcpConfig {
     pub min_rto: Duration,
     /// Upper bound of the RTO after backoff.
     pub max_rto: Duration,
+    /// Retransmission timer slop (FreeBSD's `net.inet.tcp.rexmit_slop`):
+    /// added to every RTO computed from an RTT sample or a backoff, so a
+    /// peer's delayed-ACK timer and scheduling jitter do not cause spurious
+    /// retransmissions. Zero by default, which is RFC 6298's formula; a
+    /// slop only makes the timer later, as a coarser clock granularity G
+    /// (§4) would. The initial RTO before any sample is used as set.
+    pub rto_slop: Duration,
     /// SYN retransmissions before connect fails with ETIMEDOUT (Linux
     /// `tcp_syn_retries`). The default, 7, keeps a connect trying for
     /// 247 s: RFC 9293 §3.8.3 MUST-23 asks for at least 3 minutes (Linux's
@@ -172,6 +179,7 @@ impl Default for TcpConfig {
             initial_rto: Duration::from_secs(1),
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(120),
+            rto_slop: Duration::ZERO,
             syn_retries: 7,
             synack_retries: 5,
             retries: 15,

@@ -257,7 +257,7 @@ impl Connection {
         // without sending, the window starts again from the initial window.
         if self.rtx.is_empty()
             && let Some(last) = self.last_send_at
-            && cx.now.saturating_duration_since(last) > self.rtt.rto()
+            && cx.now.saturating_duration_since(last) > self.rto()
         {
             self.last_send_at = Some(cx.now);
             let iw = self.initial_cwnd();

@@ -100,6 +100,17 @@ impl RttEstimator {
         Duration::from_nanos(self.base_rto).saturating_mul(factor).min(self.max_rto.duration())
     }
 
+    /// The current timeout with a timer slop added (`TcpConfig::rto_slop`),
+    /// as FreeBSD's `TCPT_RANGESET` adds `rexmit_slop`: to every RTO
+    /// computed from a sample or a backoff, not to the initial one.
+    pub fn rto_with_slop(&self, slop: Duration) -> Duration {
+        let rto = self.rto();
+        if slop.is_zero() || (self.srtt == NONE && self.backoff == 0) {
+            return rto;
+        }
+        (rto + slop).min(self.max_rto.duration())
+    }
+
     /// A retransmission timer expired: double the RTO (§5.5).
     pub fn back_off(&mut self) {
         self.backoff = self.backoff.saturating_add(1);
@@ -188,6 +199,27 @@ mod tests {
         assert_eq!(e.rttvar(), Duration::from_micros(62_500));
         assert_eq!(e.srtt(), Some(Duration::from_micros(112_500)));
         assert_eq!(e.rto(), Duration::from_micros(362_500));
+    }
+
+    #[test]
+    fn slop_lengthens_every_computed_rto_but_not_the_initial_one() {
+        let slop = Duration::from_millis(200);
+        let mut e = est();
+        // Before any sample: the initial RTO as configured (FreeBSD's first
+        // SYN retransmission at 1 s), then the doubled one plus the slop:
+        // the third SYN goes at 1 + 2.2 = 3.2 s.
+        assert_eq!(e.rto_with_slop(slop), Duration::from_secs(1));
+        e.back_off();
+        assert_eq!(e.rto_with_slop(slop), Duration::from_millis(2_200));
+        e.reset_backoff();
+        e.sample(Duration::from_millis(100));
+        assert_eq!(e.rto_with_slop(slop), Duration::from_millis(500));
+        assert_eq!(e.rto_with_slop(Duration::ZERO), e.rto());
+        // The ceiling holds with the slop too.
+        for _ in 0..40 {
+            e.back_off();
+        }
+        assert_eq!(e.rto_with_slop(slop), Duration::from_secs(120));
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub enum Setting {
     InitialRto(Duration),
     /// `net.inet.tcp.rexmit_min` (ms).
     MinRto(Duration),
+    /// `net.inet.tcp.rexmit_slop` (ms): `TcpConfig::rto_slop`.
+    RtoSlop(Duration),
     /// `net.inet.tcp.delayed_ack`.
     DelayedAck(bool),
     /// `net.inet.tcp.delacktime` (ms).
@@ -96,6 +98,7 @@ impl Setting {
             Setting::ReplyToClosedPorts(on) => k.reply_to_closed_ports = on,
             Setting::InitialRto(d) => k.tcp.initial_rto = d,
             Setting::MinRto(d) => k.tcp.min_rto = d,
+            Setting::RtoSlop(d) => k.tcp.rto_slop = d,
             Setting::DelayedAck(on) => {
                 k.tcp.delayed_ack =
                     if on { Some(k.tcp.delayed_ack.unwrap_or(Duration::from_millis(100))) } else { None }
@@ -188,7 +191,7 @@ pub fn map_sysctl(name: &str, value: i64) -> Mapping {
         },
         // ustack asks for ECN on its first SYN and the first retransmission.
         "net.inet.tcp.ecn.maxretries" => default_only(1, "FreeBSD default: ECN-setup SYNs are retried once"),
-        "net.inet.tcp.rexmit_slop" => default_only(200, "FreeBSD default; ustack's RTO follows RFC 6298"),
+        "net.inet.tcp.rexmit_slop" if value >= 0 => Mapping::Set(Setting::RtoSlop(ms(value))),
         "kern.ipc.maxsockbuf" => default_only(2_097_152, "FreeBSD default; ustack has no socket buffer cap"),
         "net.inet.tcp.hostcache.purgenow" => Mapping::Equivalent("ustack has no host cache (a fresh stack per script)"),
         "net.inet.tcp.keepinit" if value > 0 => Mapping::Set(Setting::ConnectTimeout(ms(value))),
@@ -264,7 +267,10 @@ mod tests {
     #[test]
     fn knobs_map() {
         assert_eq!(map_sysctl("net.inet.tcp.insecure_rst", 1), Mapping::Set(Setting::Rfc5961(false)));
-        assert!(matches!(map_sysctl("net.inet.tcp.rexmit_slop", 200), Mapping::Equivalent(_)));
+        assert_eq!(
+            map_sysctl("net.inet.tcp.rexmit_slop", 200),
+            Mapping::Set(Setting::RtoSlop(Duration::from_millis(200)))
+        );
         assert_eq!(map_sysctl("net.inet.tcp.keepcnt", 2), Mapping::Set(Setting::KeepCount(2)));
         assert_eq!(
             map_sysctl("net.inet.tcp.keepcnt", 0),

@@ -713,7 +713,9 @@ impl<'o> Runner<'o> {
         self.poll_pending()
     }
 
-    /// Runs every timer due up to `t`, then sets the clock to `t`.
+    /// Runs every timer due up to `t`, then sets the clock to `t`, ustack's too (a
+    /// socket call reads the time of the stack's last poll, as in a driver that polls
+    /// before each call).
     fn advance_to(&mut self, t: i64) -> Step {
         let mut guard = 0u32;
         while let Some(w) = self.next_wakeup()
@@ -725,7 +727,10 @@ impl<'o> Runner<'o> {
                 return fail("runner: ustack's timers do not advance");
             }
         }
-        self.now = self.now.max(t);
+        if t > self.now {
+            self.now = t;
+            self.stack.handle_timeout(Self::instant(t));
+        }
         Ok(())
     }
 
