@@ -143,6 +143,26 @@ fn unanswered_ecn_setup_syns_fall_back_to_plain_syns_rfc3168_6_1_1_1() {
     assert!(!rig.s().tcp_connection(s).unwrap().ecn_negotiated());
 }
 
+/// `TcpConfig::ecn_setup_retries` (FreeBSD's `ecn.maxretries`) sets how
+/// many retransmissions still ask for ECN: with 0 only the first SYN does,
+/// and the connection is made on the first retransmission.
+#[test]
+fn ecn_setup_retries_zero_asks_only_in_the_first_syn_rfc3168_6_1_1_1() {
+    let mut rig = RigConfig::new(5)
+        .client_tcp(|t| {
+            t.ecn = Ecn::On;
+            t.ecn_setup_retries = 0;
+        })
+        .build();
+    rig.set_rule(|p| if p.is_syn() && p.is(TcpFlags::ECE) { Verdict::Drop } else { Verdict::Pass });
+    let (c, _l, _s) = rig.establish();
+    let syns: Vec<Pkt> = rig.pkts().into_iter().filter(|p| p.is_syn() && !p.is(TcpFlags::ACK)).collect();
+    assert_eq!(syns.len(), 2, "{syns:#?}");
+    assert!(syns[0].is(TcpFlags::ECE | TcpFlags::CWR));
+    assert!(!syns[1].is(TcpFlags::ECE) && !syns[1].is(TcpFlags::CWR));
+    assert!(!rig.c().tcp_connection(c).unwrap().ecn_negotiated());
+}
+
 /// §6.1.5: a retransmitted data segment is not ECN-capable, so a router
 /// cannot mark it instead of dropping it.
 #[test]

@@ -349,6 +349,34 @@ fn rto_slop_is_added_to_backed_off_and_sampled_timeouts() {
     assert_eq!(rig.c().tcp_info(c).unwrap().rto, ms(8_200));
 }
 
+/// `TcpConfig::syn_options_fallback` (FreeBSD's `rexmit_drop_options`):
+/// from the third retransmission on, SYNs carry only the MSS, for a path
+/// that drops SYNs with options; the connection made by such a SYN uses no
+/// window scaling, timestamps or SACK although the SYN-ACK offers them
+/// (RFC 7323 §1.3 and RFC 2018 §2: only what both SYNs carried).
+#[test]
+fn syn_options_fallback_drops_options_from_the_third_retransmission_rfc7323_1_3() {
+    let mut rig = RigConfig::new(9).client_tcp(|t| t.syn_options_fallback = Some(3)).build();
+    // A path that drops SYNs carrying timestamps.
+    rig.set_rule(|p| if p.is_syn() && p.tcp.options.timestamps.is_some() { Verdict::Drop } else { Verdict::Pass });
+    let (c, _l, s) = rig.establish();
+    let syns: Vec<Pkt> = rig.pkts().into_iter().filter(|p| p.is_syn() && !p.is(TcpFlags::ACK)).collect();
+    assert_eq!(syns.len(), 4, "{syns:#?}");
+    for syn in &syns[..3] {
+        let o = &syn.tcp.options;
+        assert!(o.window_scale.is_some() && o.timestamps.is_some() && o.sack_permitted);
+    }
+    let o = &syns[3].tcp.options;
+    assert!(o.mss.is_some() && o.window_scale.is_none() && o.timestamps.is_none() && !o.sack_permitted);
+    assert_eq!(rig.c().tcp_connection(c).unwrap().negotiated_options(), (false, false, false));
+    assert_eq!(rig.s().tcp_connection(s).unwrap().negotiated_options(), (false, false, false));
+    // And the connection works.
+    assert_eq!(rig.c().send(c, b"hello"), Ok(5));
+    rig.run_for(ms(100));
+    let mut buf = [0u8; 8];
+    assert_eq!(rig.s().recv(s, &mut buf), Ok(5));
+}
+
 /// RFC 9293 §3.8.3 MUST-23: "R2 for a SYN segment MUST be set large enough
 /// to provide retransmission of the segment for at least 3 minutes." With
 /// the default settings a connect to a silent host is still trying after

@@ -1116,6 +1116,14 @@ impl Connection {
                 }
                 self.rtt.back_off();
                 self.syn_due = true;
+                if self.state == State::SynSent && self.cfg.syn_options_fallback.is_some_and(|n| self.retries >= n) {
+                    // Not offered, so not used either (copy on write, as
+                    // TCP_NOOPT): the SYN keeps only the MSS.
+                    let c = Arc::make_mut(&mut self.cfg);
+                    c.window_scaling = false;
+                    c.timestamps = false;
+                    c.sack = false;
+                }
             }
             State::Closed | State::Listen | State::TimeWait => {}
             _ => {

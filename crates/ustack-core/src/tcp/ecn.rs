@@ -27,14 +27,10 @@ pub enum Ecn {
     /// Accept when the peer's SYN asks; do not ask.
     #[default]
     Passive,
-    /// Ask in our SYN (and its first retransmission) and accept.
+    /// Ask in our SYN (and its first `TcpConfig::ecn_setup_retries`
+    /// retransmissions) and accept.
     On,
 }
-
-/// SYNs that ask for ECN: the first and its first retransmission; later ones
-/// go without, in case a middlebox drops ECN-setup SYNs (RFC 3168 §6.1.1.1
-/// allows that fallback; FreeBSD's `ecn.maxretries` is 1 too).
-const ECN_SETUP_SYNS: u32 = 2;
 
 /// Where the negotiation stands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -69,7 +65,7 @@ impl Connection {
     /// The flags of a SYN or SYN-ACK about to go out, with ECN's added.
     pub(crate) fn ecn_syn_flags(&mut self, flags: TcpFlags) -> TcpFlags {
         if self.state == State::SynSent {
-            if self.cfg.ecn == Ecn::On && !self.cfg.no_options && self.retries < ECN_SETUP_SYNS {
+            if self.cfg.ecn == Ecn::On && !self.cfg.no_options && self.retries <= self.cfg.ecn_setup_retries {
                 self.ecn.negotiation = Negotiation::Asked;
                 return flags | TcpFlags::ECE | TcpFlags::CWR;
             }

@@ -89,6 +89,19 @@ pub struct TcpConfig {
     pub syn_retries: u32,
     /// SYN-ACK retransmissions before a half-open connection is dropped.
     pub synack_retries: u32,
+    /// From this SYN retransmission on (the first is 1), SYNs carry only
+    /// the MSS option: no window scaling, timestamps or SACK (FreeBSD's
+    /// `rexmit_drop_options` does so from the third), in case a middlebox
+    /// on the path drops SYNs with options it does not know. The connection
+    /// then uses none of them (RFC 7323 §1.3, RFC 2018 §2: each is used only
+    /// if both SYNs carried it). `None` (the default, as Linux) keeps the
+    /// options on every SYN.
+    pub syn_options_fallback: Option<u32>,
+    /// ECN-setup SYN retransmissions (RFC 3168 §6.1.1.1 lets a host send
+    /// later SYNs without ECN, in case a middlebox drops ECN-setup SYNs):
+    /// with `Ecn::On`, the first SYN and this many retransmissions ask for
+    /// ECN, later ones do not. 1 by default, as FreeBSD's `ecn.maxretries`.
+    pub ecn_setup_retries: u32,
     /// Data retransmissions before the connection fails with ETIMEDOUT
     /// (Linux `tcp_retries2`; RFC 9293 §3.8.3 R2).
     pub retries: u32,
@@ -182,6 +195,8 @@ impl Default for TcpConfig {
             rto_slop: Duration::ZERO,
             syn_retries: 7,
             synack_retries: 5,
+            syn_options_fallback: None,
+            ecn_setup_retries: 1,
             retries: 15,
             msl: Duration::from_secs(30),
             fin_wait2_timeout: Duration::from_secs(60),

@@ -60,6 +60,15 @@ pub enum Setting {
     MinRto(Duration),
     /// `net.inet.tcp.rexmit_slop` (ms): `TcpConfig::rto_slop`.
     RtoSlop(Duration),
+    /// `net.inet.tcp.rexmit_drop_options`: SYNs from the third retransmission on carry
+    /// only the MSS (`TcpConfig::syn_options_fallback`).
+    SynOptionsFallback(bool),
+    /// `net.inet.tcp.ecn.maxretries`: `TcpConfig::ecn_setup_retries`.
+    EcnSetupRetries(u32),
+    /// `kern.ipc.maxsockbuf`: the largest socket buffer, so the largest receive buffer
+    /// auto-tuning may reach (and with it the window scale a SYN announces) and the
+    /// largest send buffer (`TcpConfig::recv_buffer_max`, `send_buffer_max`).
+    BufferMax(usize),
     /// `net.inet.tcp.delayed_ack`.
     DelayedAck(bool),
     /// `net.inet.tcp.delacktime` (ms).
@@ -99,6 +108,12 @@ impl Setting {
             Setting::InitialRto(d) => k.tcp.initial_rto = d,
             Setting::MinRto(d) => k.tcp.min_rto = d,
             Setting::RtoSlop(d) => k.tcp.rto_slop = d,
+            Setting::SynOptionsFallback(on) => k.tcp.syn_options_fallback = on.then_some(3),
+            Setting::EcnSetupRetries(n) => k.tcp.ecn_setup_retries = n,
+            Setting::BufferMax(n) => {
+                k.tcp.recv_buffer_max = n;
+                k.tcp.send_buffer_max = n;
+            }
             Setting::DelayedAck(on) => {
                 k.tcp.delayed_ack =
                     if on { Some(k.tcp.delayed_ack.unwrap_or(Duration::from_millis(100))) } else { None }
@@ -179,7 +194,7 @@ pub fn map_sysctl(name: &str, value: i64) -> Mapping {
         "net.inet.tcp.icmp_may_rst" => {
             default_only(1, "ustack aborts a connection in SYN-SENT on an ICMP hard error (RFC 1122 §4.2.3.9)")
         }
-        "net.inet.tcp.rexmit_drop_options" => default_only(0, "ustack keeps the SYN options on SYN retransmissions"),
+        "net.inet.tcp.rexmit_drop_options" => Mapping::Set(Setting::SynOptionsFallback(value != 0)),
         "net.inet.tcp.tolerate_missing_ts" => {
             default_only(0, "ustack drops non-RST segments without timestamps once they are in use (RFC 7323 §3.2)")
         }
@@ -190,9 +205,9 @@ pub fn map_sysctl(name: &str, value: i64) -> Mapping {
             _ => unsupported(),
         },
         // ustack asks for ECN on its first SYN and the first retransmission.
-        "net.inet.tcp.ecn.maxretries" => default_only(1, "FreeBSD default: ECN-setup SYNs are retried once"),
+        "net.inet.tcp.ecn.maxretries" if value >= 0 => Mapping::Set(Setting::EcnSetupRetries(value as u32)),
         "net.inet.tcp.rexmit_slop" if value >= 0 => Mapping::Set(Setting::RtoSlop(ms(value))),
-        "kern.ipc.maxsockbuf" => default_only(2_097_152, "FreeBSD default; ustack has no socket buffer cap"),
+        "kern.ipc.maxsockbuf" if value > 0 => Mapping::Set(Setting::BufferMax(value as usize)),
         "net.inet.tcp.hostcache.purgenow" => Mapping::Equivalent("ustack has no host cache (a fresh stack per script)"),
         "net.inet.tcp.keepinit" if value > 0 => Mapping::Set(Setting::ConnectTimeout(ms(value))),
         // Keep-alive times: ustack, like Linux's setsockopt, takes 1 s to 32767 s.
@@ -272,6 +287,9 @@ mod tests {
             Mapping::Set(Setting::RtoSlop(Duration::from_millis(200)))
         );
         assert_eq!(map_sysctl("net.inet.tcp.keepcnt", 2), Mapping::Set(Setting::KeepCount(2)));
+        assert_eq!(map_sysctl("net.inet.tcp.rexmit_drop_options", 1), Mapping::Set(Setting::SynOptionsFallback(true)));
+        assert_eq!(map_sysctl("net.inet.tcp.ecn.maxretries", 0), Mapping::Set(Setting::EcnSetupRetries(0)));
+        assert_eq!(map_sysctl("kern.ipc.maxsockbuf", 73728), Mapping::Set(Setting::BufferMax(73728)));
         assert_eq!(
             map_sysctl("net.inet.tcp.keepcnt", 0),
             Mapping::Unsupported("no ustack equivalent for net.inet.tcp.keepcnt=0".into())
