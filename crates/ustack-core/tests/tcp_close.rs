@@ -536,6 +536,35 @@ fn time_wait_reacks_retransmitted_fin_and_restarts_timer_rfc9293_3_10_7_4() {
     assert_eq!((closed.local, closed.at), (client_local, end));
 }
 
+/// In TIME-WAIT, an ACK whose sequence number is not RCV.NXT (in the
+/// window, here one past it) is answered with our ACK, as Linux and FreeBSD
+/// do, without restarting the 2 MSL timer; a duplicate of the last ACK is
+/// not answered (RFC 9293 §3.10.7.4 asks for an ACK only for the FIN; the
+/// answer tells a peer that lost track where the connection stands).
+#[test]
+fn time_wait_answers_an_ack_off_rcv_nxt_but_not_a_duplicate_rfc9293_3_10_7_4() {
+    let (mut rig, _, tw, fin, _) = to_time_wait(32, true);
+    let last_ack = rig.last_from(FROM_CLIENT);
+    let rcv_nxt = fin.seq().wrapping_add(1);
+    rig.run_for(ms(300));
+    for (seq, answered) in [(rcv_nxt, false), (rcv_nxt.wrapping_add(1), true)] {
+        let before = rig.pkts().len();
+        let ack = forged_header(&fin, TcpFlags::ACK, seq, fin.ack());
+        rig.inject(TO_CLIENT, forge(&fin, &ack, &[]));
+        rig.run_for(ms(20));
+        let answers: Vec<Pkt> = rig.pkts()[before..].iter().filter(|p| p.from == FROM_CLIENT).cloned().collect();
+        if answered {
+            assert_eq!(answers.len(), 1, "{answers:#?}");
+            assert_eq!(answers[0].flags(), TcpFlags::ACK);
+            assert_eq!((answers[0].seq(), answers[0].ack()), (last_ack.seq(), last_ack.ack()));
+        } else {
+            assert!(answers.is_empty(), "{answers:#?}");
+        }
+    }
+    rig.run_until(tw + ms(2 * MSL_MS));
+    assert_eq!(rig.c().tcp_connections().count(), 0, "the timer was not restarted");
+}
+
 /// A FIN that arrives before the data in front of it (the last data
 /// segment was lost) is held (RFC 9293 §3.10.7.4, eighth step: "do not
 /// process the FIN if the state is ... and the sequence number is not

@@ -575,12 +575,21 @@ impl Connection {
                 return Some(Disposition::Accepted);
             }
             State::TimeWait => {
-                // Only a retransmitted FIN can arrive here: acknowledge it
-                // and restart the 2 MSL timeout.
+                // "The only thing that can arrive in this state is a
+                // retransmission of the remote FIN. Acknowledge it, and
+                // restart the 2 MSL timeout." (RFC 9293 §3.10.7.4).
                 if seg.flags.fin() {
                     self.ack_due = AckDue::Now;
                     self.wake = true;
                     self.close_deadline = Some(cx.now + self.cfg.msl * 2);
+                } else if payload_len > 0 || SeqNumber(seg.seq) != self.rcv_nxt {
+                    // Anything else but a duplicate of the last ACK (data,
+                    // or a sequence number other than RCV.NXT) is answered
+                    // with our ACK, so a peer that lost track learns where
+                    // the connection stands, as Linux and FreeBSD both do;
+                    // the 2 MSL timer runs on.
+                    self.ack_due = AckDue::Now;
+                    self.wake = true;
                 }
                 return Some(Disposition::Accepted);
             }
