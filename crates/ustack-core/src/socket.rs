@@ -244,6 +244,19 @@ pub enum SockOpt {
     Congestion(crate::tcp::Algorithm),
     /// SO_ERROR (read only): the pending error, cleared by reading it.
     Error(Option<Error>),
+    /// IP_TOS: the type-of-service byte of the socket's packets (RFC 791
+    /// §3.1; its upper six bits are the DSCP of RFC 2474, the lower two
+    /// ECN's, RFC 3168). A UDP socket's datagrams carry the whole byte.
+    /// On TCP only the DSCP is taken: the ECN bits stay TCP's own (ECT(0)
+    /// on new data once ECN was negotiated). `get_option` returns the byte
+    /// as set (as FreeBSD does); 0 by default.
+    Tos(u8),
+    /// IP_TTL: the time to live of the socket's packets (RFC 791 §3.1).
+    /// `None` goes back to the stack's default (`StackConfig::ttl`), as
+    /// Linux's -1 does; `Some(0)` is EINVAL (a value above 255 cannot be
+    /// written here; an interface taking an `int` refuses it with EINVAL
+    /// itself). `get_option` always answers `Some`: the TTL in use.
+    Ttl(Option<u8>),
 }
 
 /// The name of a socket option, for `get_option`.
@@ -262,4 +275,6 @@ pub enum SockOptName {
     UserTimeout,
     Congestion,
     Error,
+    Tos,
+    Ttl,
 }

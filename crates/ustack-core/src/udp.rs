@@ -20,6 +20,10 @@ pub struct UdpSocket {
     error: Option<Error>,
     shut_rd: bool,
     shut_wr: bool,
+    /// IP_TOS, the whole byte, and IP_TTL (0: the stack's) of the
+    /// socket's datagrams.
+    tos: u8,
+    ttl: u8,
 }
 
 impl UdpSocket {
@@ -33,6 +37,8 @@ impl UdpSocket {
             error: None,
             shut_rd: false,
             shut_wr: false,
+            tos: 0,
+            ttl: 0,
         }
     }
     pub fn local(&self) -> Option<SocketAddrV4> {
@@ -109,6 +115,22 @@ impl UdpSocket {
     }
     pub(crate) fn set_recv_limit(&mut self, n: usize) {
         self.rx_limit = n;
+    }
+
+    /// IP_TOS of the socket's datagrams.
+    pub fn tos(&self) -> u8 {
+        self.tos
+    }
+    pub(crate) fn set_tos(&mut self, tos: u8) {
+        self.tos = tos;
+    }
+    /// IP_TTL of the socket's datagrams; `None` is the stack's.
+    pub fn ttl(&self) -> Option<u8> {
+        (self.ttl != 0).then_some(self.ttl)
+    }
+    /// `Some(0)` is taken as `None` (the caller refuses it before).
+    pub(crate) fn set_ttl(&mut self, ttl: Option<u8>) {
+        self.ttl = ttl.unwrap_or(0);
     }
 
     pub(crate) fn set_error(&mut self, e: Error) {

@@ -196,11 +196,43 @@ fn knobs_map_or_skip() {
     );
     assert_eq!(run(&format!("--ip_version=ipv6\n{base}")), Outcome::Skip("IPv6 not supported".into()));
     assert!(matches!(
-        run(&format!("{base}+0 setsockopt(3, IPPROTO_IP, IP_TOS, [4], 4) = 0\n")),
-        Outcome::Skip(m) if m.contains("IP_TOS")
+        run(&format!("{base}+0 setsockopt(3, IPPROTO_IP, IP_OPTIONS, [4], 4) = 0\n")),
+        Outcome::Skip(m) if m.contains("IP_OPTIONS")
     ));
     // A cleanup line after the last event is ignored, whatever it sets.
     assert_eq!(run(&format!("{base}+0 `sysctl -w net.inet.tcp.rexmit_slop=300`\n")), Outcome::Pass);
+}
+
+/// IP_TOS and IP_TTL map to `SockOpt::Tos` / `SockOpt::Ttl`: set on a listener, its
+/// SYN-ACK and its connection carry them, a change on the connection marks the next
+/// segment, and getsockopt reads them back; a TTL of 0 is EINVAL, -1 the default.
+#[test]
+fn ip_tos_and_ip_ttl_mark_the_segments() {
+    let src = "
+--tolerance_usecs=10000
+0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    setsockopt(3, IPPROTO_IP, IP_TOS, [IPTOS_DSCP_AF41], 4) = 0
++0    setsockopt(3, IPPROTO_IP, IP_TTL, [0], 4) = -1 EINVAL
++0    setsockopt(3, IPPROTO_IP, IP_TTL, [256], 4) = -1 EINVAL
++0    setsockopt(3, IPPROTO_IP, IP_TTL, [9], 4) = 0
++0    getsockopt(3, IPPROTO_IP, IP_TOS, [0x88], [4]) = 0
++0    bind(3, ..., ...) = 0
++0    listen(3, 1) = 0
++0    < S  0:0(0) win 65535 <mss 1460>
++0    > (tos 0x88,ttl 9) S. 0:0(0) ack 1 win 65535 <mss 1460>
++0.01 <  . 1:1(0) ack 1 win 65535
++0    accept(3, ..., ...) = 4
++0    getsockopt(4, IPPROTO_IP, IP_TTL, [9], [4]) = 0
++0    setsockopt(4, IPPROTO_IP, IP_TOS, [IPTOS_DSCP_EF], 4) = 0
++0    setsockopt(4, IPPROTO_IP, IP_TTL, [-1], 4) = 0
++0    getsockopt(4, IPPROTO_IP, IP_TTL, [64], [4]) = 0
++0    write(4, ..., 100) = 100
++0    > (tos 0xb8,ttl 64) P. 1:101(100) ack 1 win 65535
+";
+    assert_eq!(run(src), Outcome::Pass);
+    // The expected TOS is compared.
+    let wrong = src.replace("(tos 0xb8,ttl 64) P.", "(tos 0x20) P.");
+    assert!(matches!(run(&wrong), Outcome::Fail(m) if m.contains("tos 0xb8")));
 }
 
 #[test]

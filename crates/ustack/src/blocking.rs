@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use ustack_core::socket::Shutdown;
+use ustack_core::socket::{Shutdown, SockOpt, SockOptName};
 use ustack_core::tcp::State;
 use ustack_core::{Error, SocketHandle, Stack};
 
@@ -125,6 +125,32 @@ impl SocketInner {
     fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.net.with_stack(|s, _| s.peer_addr(self.handle)).map(SocketAddr::V4).map_err(io_error)
     }
+
+    /// IP_TTL as std's `set_ttl` takes it: 1..=255, else InvalidInput.
+    pub(crate) fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let ttl = u8::try_from(ttl).map_err(|_| io_error(Error::InvalidInput))?;
+        self.net.with_stack(|s, _| s.set_option(self.handle, SockOpt::Ttl(Some(ttl)))).map_err(io_error)
+    }
+
+    /// IP_TTL in use (the stack's unless set).
+    pub(crate) fn ttl(&self) -> io::Result<u32> {
+        match self.net.with_stack(|s, _| s.get_option(self.handle, SockOptName::Ttl)).map_err(io_error)? {
+            SockOpt::Ttl(ttl) => Ok(u32::from(ttl.unwrap_or(0))),
+            _ => Err(io_error(Error::NoProtocolOption)),
+        }
+    }
+
+    /// IP_TOS.
+    pub(crate) fn set_tos(&self, tos: u8) -> io::Result<()> {
+        self.net.with_stack(|s, _| s.set_option(self.handle, SockOpt::Tos(tos))).map_err(io_error)
+    }
+
+    pub(crate) fn tos(&self) -> io::Result<u8> {
+        match self.net.with_stack(|s, _| s.get_option(self.handle, SockOptName::Tos)).map_err(io_error)? {
+            SockOpt::Tos(tos) => Ok(tos),
+            _ => Err(io_error(Error::NoProtocolOption)),
+        }
+    }
 }
 
 impl Drop for SocketInner {
@@ -182,6 +208,24 @@ impl TcpListener {
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         self.inner.nonblocking.store(on, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// IP_TTL of the socket's packets (1..=255; 0 or above 255 is InvalidInput).
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.set_ttl(ttl)
+    }
+    /// IP_TTL in use: the stack's configured TTL unless set.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.ttl()
+    }
+    /// IP_TOS of the socket's packets: UDP sends the whole byte, TCP its
+    /// DSCP (the ECN bits are TCP's own).
+    pub fn set_tos(&self, tos: u8) -> io::Result<()> {
+        self.inner.set_tos(tos)
+    }
+    /// IP_TOS as set (0 by default).
+    pub fn tos(&self) -> io::Result<u8> {
+        self.inner.tos()
     }
 
     pub fn handle(&self) -> SocketHandle {
@@ -256,6 +300,24 @@ impl TcpStream {
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         let h = self.inner.handle;
         self.inner.net.with_stack(|s, _| s.set_nodelay(h, nodelay)).map_err(io_error)
+    }
+
+    /// IP_TTL of the socket's packets (1..=255; 0 or above 255 is InvalidInput).
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.set_ttl(ttl)
+    }
+    /// IP_TTL in use: the stack's configured TTL unless set.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.ttl()
+    }
+    /// IP_TOS of the socket's packets: UDP sends the whole byte, TCP its
+    /// DSCP (the ECN bits are TCP's own).
+    pub fn set_tos(&self, tos: u8) -> io::Result<()> {
+        self.inner.set_tos(tos)
+    }
+    /// IP_TOS as set (0 by default).
+    pub fn tos(&self) -> io::Result<u8> {
+        self.inner.tos()
     }
 
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
@@ -413,5 +475,23 @@ impl UdpSocket {
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         self.inner.nonblocking.store(on, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// IP_TTL of the socket's packets (1..=255; 0 or above 255 is InvalidInput).
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.set_ttl(ttl)
+    }
+    /// IP_TTL in use: the stack's configured TTL unless set.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.ttl()
+    }
+    /// IP_TOS of the socket's packets: UDP sends the whole byte, TCP its
+    /// DSCP (the ECN bits are TCP's own).
+    pub fn set_tos(&self, tos: u8) -> io::Result<()> {
+        self.inner.set_tos(tos)
+    }
+    /// IP_TOS as set (0 by default).
+    pub fn tos(&self) -> io::Result<u8> {
+        self.inner.tos()
     }
 }

@@ -356,3 +356,28 @@ fn a_blocked_reader_reads_the_device_itself() {
     // tenth and nearly all of them, from run to run.
     assert!(by_reader > 0, "the reader read none of {} requests itself", got.len());
 }
+
+/// IP_TTL and IP_TOS through the blocking API, with std's signatures for
+/// the TTL: 1..=255, the stack's TTL by default; set on a listener, its
+/// connections inherit them.
+#[test]
+fn ttl_and_tos_set_and_read_back() {
+    let (client, server) = pair();
+    let listener = TcpListener::bind(&server, addr("10.0.0.2:7")).unwrap();
+    assert_eq!(listener.ttl().unwrap(), 64);
+    assert_eq!(listener.set_ttl(0).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    assert_eq!(listener.set_ttl(256).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    listener.set_ttl(9).unwrap();
+    listener.set_tos(0xb8).unwrap();
+    let conn = TcpStream::connect(&client, addr("10.0.0.2:7")).unwrap();
+    let (accepted, _) = listener.accept().unwrap();
+    assert_eq!((accepted.ttl().unwrap(), accepted.tos().unwrap()), (9, 0xb8));
+    assert_eq!((conn.ttl().unwrap(), conn.tos().unwrap()), (64, 0));
+    conn.set_tos(0x20).unwrap();
+    conn.set_ttl(3).unwrap();
+    assert_eq!((conn.ttl().unwrap(), conn.tos().unwrap()), (3, 0x20));
+    let u = UdpSocket::bind(&client, addr("0.0.0.0:0")).unwrap();
+    u.set_ttl(1).unwrap();
+    u.set_tos(0x10).unwrap();
+    assert_eq!((u.ttl().unwrap(), u.tos().unwrap()), (1, 0x10));
+}

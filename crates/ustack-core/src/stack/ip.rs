@@ -27,6 +27,30 @@ const ICMP_QUOTE_MAX: usize = 576 - IP_HEADER - 8 - IP_HEADER;
 /// super-packet (64 KiB), as Linux's TSO sizing gives each flow.
 const TX_TURN: usize = 64 * 1024;
 
+/// The IP header fields a socket sets for its packets (IP_TOS, IP_TTL).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct IpTx {
+    /// The type-of-service byte as it goes in the header.
+    pub tos: u8,
+    /// The TTL; 0 for the stack's (`StackConfig::ttl`).
+    pub ttl: u8,
+}
+
+impl IpTx {
+    /// What a TCP socket with these settings puts on a segment that is
+    /// not ECN-capable (a RST, a SYN-ACK): the DSCP of its IP_TOS.
+    pub(super) fn tcp(cfg: &crate::tcp::TcpConfig) -> IpTx {
+        IpTx { tos: tcp_tos(cfg.tos, false), ttl: cfg.ttl.unwrap_or(0) }
+    }
+}
+
+/// The TOS byte of a TCP segment: the DSCP of the socket's IP_TOS (RFC
+/// 2474 §3) and an ECN field that is TCP's alone (RFC 3168 §6.1): ECT(0)
+/// on new data once ECN was negotiated, Not-ECT otherwise.
+pub(super) fn tcp_tos(ip_tos: u8, ect: bool) -> u8 {
+    (ip_tos & !0b11) | if ect { 0b10 } else { 0 }
+}
+
 /// An ICMP error message we send, by type and code.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum IcmpError {
@@ -440,7 +464,8 @@ impl Stack {
     }
 
     /// Wraps `payload` in an IPv4 header (fragmenting if it exceeds the
-    /// MTU and `dont_frag` is off) and queues it for transmission.
+    /// MTU and `dont_frag` is off) and queues it for transmission, with
+    /// the stack's TTL and a TOS of 0.
     pub(super) fn send_ip_payload(
         &mut self,
         now: Instant,
@@ -449,6 +474,22 @@ impl Stack {
         protocol: IpProtocol,
         payload: &[u8],
         dont_frag: bool,
+    ) {
+        self.send_ip_payload_with(now, src, dst, protocol, payload, dont_frag, IpTx::default());
+    }
+
+    /// `send_ip_payload` with a socket's IP_TOS byte (as it goes in the
+    /// header) and IP_TTL.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn send_ip_payload_with(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        payload: &[u8],
+        dont_frag: bool,
+        ip: IpTx,
     ) {
         let mtu = self.cfg.mtu;
         let pieces: Vec<_> = if IP_HEADER + payload.len() <= mtu {
@@ -466,12 +507,12 @@ impl Stack {
                 dst_addr: dst,
                 protocol,
                 payload_len: piece.len,
-                hop_limit: self.cfg.ttl,
+                hop_limit: if ip.ttl == 0 { self.cfg.ttl } else { ip.ttl },
                 ident,
                 dont_frag,
                 more_frags: piece.more,
                 frag_offset: piece.offset as u16,
-                dscp_ecn: 0,
+                dscp_ecn: ip.tos,
             };
             let mut buf = vec![0u8; ETH_HEADER + IP_HEADER + piece.len];
             repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf[ETH_HEADER..]), self.cfg.checksum.fill_tx);
@@ -696,19 +737,23 @@ impl Stack {
         }
         let tcp_start = link + IP_HEADER;
         let tcp_len = self.tcp_poll_segment(now, h, &mut buf[tcp_start..link + room])?;
+        let (ect, tos, ttl) = self.tcp_connection(h).map_or((false, 0, 0), |c| (c.sent_ect(), c.ip_tos, c.ip_ttl));
         let repr = Ipv4Repr {
             src_addr: local,
             dst_addr: remote,
             protocol: IpProtocol::Tcp,
             payload_len: tcp_len,
-            hop_limit: self.cfg.ttl,
+            // IP_TTL, or the stack's.
+            hop_limit: if ttl == 0 { self.cfg.ttl } else { ttl },
             ident: self.next_ident(),
             // Path MTU discovery (RFC 1191): TCP sets DF.
             dont_frag: true,
             more_frags: false,
             frag_offset: 0,
-            // ECT(0) on new data of a connection that negotiated ECN.
-            dscp_ecn: if self.tcp_connection(h).is_some_and(|c| c.sent_ect()) { 0b10 } else { 0 },
+            // The DSCP of IP_TOS (RFC 2474 §3), and ECT(0) on new data of
+            // a connection that negotiated ECN (RFC 3168 §6.1.2): the ECN
+            // field is TCP's, whatever IP_TOS says.
+            dscp_ecn: tcp_tos(tos, ect),
         };
         repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf[link..tcp_start + tcp_len]), self.cfg.checksum.fill_tx);
         self.stats.ip_out += 1;

@@ -775,7 +775,9 @@ mod tests {
         // The transmission control block, boxed in its slot. (Recovery
         // state, the out-of-order queue and CUBIC's undo copy are boxed
         // separately and exist only while in use.) 840 bytes, plus 8 for
-        // ECN's state (RFC 3168), which every connection may need.
+        // ECN's state (RFC 3168), which every connection may need. IP_TOS
+        // and IP_TTL (2 bytes) took no more: a byte of padding and the
+        // three `persist_backoff` gave up going from u32 to u8.
         assert!(size_of::<Connection>() <= 848, "Connection is {} bytes", size_of::<Connection>());
         // One per socket in the slot table.
         assert!(size_of::<Slot>() <= 48, "Slot is {} bytes", size_of::<Slot>());

@@ -25,6 +25,10 @@ impl Stack {
         if let SockOpt::ReuseAddr(on) = opt {
             return self.set_reuse_addr(h, on);
         }
+        // IP_TTL: 1..=255, or back to the default (Linux's -1).
+        if let SockOpt::Ttl(Some(0)) = opt {
+            return Err(Error::InvalidInput);
+        }
         let udp_limit = |n: usize| n.clamp(MIN_BUFFER, MAX_BUFFER);
         let slot = self.user_slot_mut(h)?;
         match slot.socket.as_mut() {
@@ -34,11 +38,31 @@ impl Stack {
                     Ok(())
                 }
                 SockOpt::SendBuffer(_) => Ok(()),
+                SockOpt::Tos(tos) => {
+                    u.set_tos(tos);
+                    Ok(())
+                }
+                SockOpt::Ttl(ttl) => {
+                    u.set_ttl(ttl);
+                    Ok(())
+                }
                 SockOpt::Error(_) => Err(Error::InvalidInput),
                 _ => Err(Error::NoProtocolOption),
             },
             Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => apply(Arc::make_mut(cfg), opt),
             Some(Socket::Tcp(TcpSocket::Listener(l))) => apply(Arc::make_mut(&mut l.cfg), opt),
+            // The IP header options of a live connection are its own
+            // fields: the next segment, whatever it is (a retransmission,
+            // a FIN, a RST, a keep-alive or a pure ACK), carries them, and
+            // the settings it shares are not copied.
+            Some(Socket::Tcp(TcpSocket::Conn(c))) if matches!(opt, SockOpt::Tos(_) | SockOpt::Ttl(_)) => {
+                match opt {
+                    SockOpt::Tos(tos) => c.ip_tos = tos,
+                    SockOpt::Ttl(ttl) => c.ip_ttl = ttl.unwrap_or(0),
+                    _ => {}
+                }
+                Ok(())
+            }
             Some(Socket::Tcp(TcpSocket::Conn(c))) => {
                 let mut cfg = c.config().clone();
                 apply(&mut cfg, opt)?;
@@ -77,6 +101,7 @@ impl Stack {
     /// Reads a socket option.
     pub fn get_option(&mut self, h: SocketHandle, name: SockOptName) -> Result<SockOpt, Error> {
         let reuse = self.slot(h)?.reuse_addr;
+        let default_ttl = self.cfg.ttl;
         let slot = self.user_slot_mut(h)?;
         let cfg: TcpConfig = match slot.socket.as_mut() {
             Some(Socket::Udp(u)) => {
@@ -85,6 +110,8 @@ impl Stack {
                     SockOptName::RecvBuffer => Ok(SockOpt::RecvBuffer(u.recv_limit())),
                     SockOptName::SendBuffer => Ok(SockOpt::SendBuffer(MIN_BUFFER.max(65536))),
                     SockOptName::Error => Ok(SockOpt::Error(u.take_error())),
+                    SockOptName::Tos => Ok(SockOpt::Tos(u.tos())),
+                    SockOptName::Ttl => Ok(SockOpt::Ttl(Some(u.ttl().unwrap_or(default_ttl)))),
                     _ => Err(Error::NoProtocolOption),
                 };
             }
@@ -100,6 +127,8 @@ impl Stack {
                     SockOptName::MaxSegment => return Ok(SockOpt::MaxSegment(c.mss().min(0xffff) as u16)),
                     SockOptName::RecvBuffer => return Ok(SockOpt::RecvBuffer(c.recv_buffer_size())),
                     SockOptName::SendBuffer => return Ok(SockOpt::SendBuffer(c.send_buffer_size())),
+                    SockOptName::Tos => return Ok(SockOpt::Tos(c.ip_tos)),
+                    SockOptName::Ttl => return Ok(SockOpt::Ttl(Some(c.ip_ttl().unwrap_or(default_ttl)))),
                     _ => {}
                 }
                 c.config().clone()
@@ -120,6 +149,8 @@ impl Stack {
             SockOptName::UserTimeout => SockOpt::UserTimeout(cfg.user_timeout),
             SockOptName::Congestion => SockOpt::Congestion(cfg.congestion),
             SockOptName::Error => SockOpt::Error(None),
+            SockOptName::Tos => SockOpt::Tos(cfg.tos),
+            SockOptName::Ttl => SockOpt::Ttl(Some(cfg.ttl.unwrap_or(default_ttl))),
         })
     }
 }
@@ -153,6 +184,9 @@ fn apply(cfg: &mut TcpConfig, opt: SockOpt) -> Result<(), Error> {
         SockOpt::KeepCount(n) => cfg.keep_count = n,
         SockOpt::UserTimeout(t) => cfg.user_timeout = t.filter(|d| !d.is_zero()),
         SockOpt::Congestion(a) => cfg.congestion = a,
+        SockOpt::Tos(tos) => cfg.tos = tos,
+        SockOpt::Ttl(Some(0)) => return Err(Error::InvalidInput),
+        SockOpt::Ttl(ttl) => cfg.ttl = ttl,
         SockOpt::ReuseAddr(_) => {}
         SockOpt::Error(_) => return Err(Error::InvalidInput),
     }

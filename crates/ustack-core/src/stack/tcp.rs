@@ -3,6 +3,7 @@
 //! connection table, timers and transmit queue in step with each
 //! connection.
 
+use super::ip::IpTx;
 use super::{Socket, Stack, TcpSocket};
 use crate::socket::{Error, SocketHandle};
 use crate::stats::DropReason;
@@ -720,7 +721,42 @@ impl Stack {
             return;
         }
         self.stats.count_drop(DropReason::TcpNoSocket);
-        self.reply_rst(now, local, remote, repr, payload.len());
+        // A socket bound to the port but neither listening nor connected
+        // does not take the segment, but its IP_TOS and IP_TTL mark the
+        // RST, as in FreeBSD (whose lookup finds the bound socket).
+        let ip = self.bound_socket_ip(local);
+        self.reply_rst(now, local, remote, repr, payload.len(), ip);
+    }
+
+    /// The IP header settings of a TCP socket bound to `local` (its
+    /// address, else the wildcard) that neither listens nor is connected;
+    /// the stack's defaults if there is none.
+    fn bound_socket_ip(&self, local: SocketAddrV4) -> IpTx {
+        let Some(holders) = self.tcp_ports.get(&local.port()) else {
+            return IpTx::default();
+        };
+        let mut found = None;
+        for &h in holders.as_slice() {
+            if let Ok(slot) = self.slot(h)
+                && let Some(Socket::Tcp(TcpSocket::Idle { local: Some(l), cfg })) = slot.socket.as_ref()
+            {
+                if l.ip() == local.ip() {
+                    return IpTx::tcp(cfg);
+                }
+                if l.ip().is_unspecified() {
+                    found = Some(IpTx::tcp(cfg));
+                }
+            }
+        }
+        found.unwrap_or_default()
+    }
+
+    /// The IP header settings of listener `lh`'s SYN-ACKs and RSTs.
+    fn listener_ip(&self, lh: SocketHandle) -> IpTx {
+        match self.slot(lh).ok().and_then(|s| s.socket.as_ref()) {
+            Some(Socket::Tcp(TcpSocket::Listener(l))) => IpTx::tcp(&l.cfg),
+            _ => IpTx::default(),
+        }
     }
 
     fn tcp_conn_input(&mut self, now: Instant, h: SocketHandle, repr: &TcpRepr, payload: &[u8], ce: bool) {
@@ -789,7 +825,8 @@ impl Stack {
             }
             // Second: any other ACK is bad here: <SEQ=SEG.ACK><CTL=RST>.
             self.stats.count_drop(DropReason::TcpBadAck);
-            self.reply_rst(now, local, remote, repr, payload.len());
+            let ip = self.listener_ip(lh);
+            self.reply_rst(now, local, remote, repr, payload.len(), ip);
             return;
         }
         if !flags.syn() {
@@ -885,6 +922,7 @@ impl Stack {
             return;
         };
         let cfg = &l.cfg;
+        let ip = IpTx::tcp(cfg);
         let opts = CookieOptions::negotiate(cfg, &syn.options);
         let cookie = self.syn_cookies.encode(now, local, remote, syn.seq, &opts, ts_clock);
         let repr = syncookie::syn_ack_repr(cfg, local_mss, syn, &opts, &cookie);
@@ -913,7 +951,15 @@ impl Stack {
         let n = repr.header_len();
         let addrs = self.cfg.checksum.fill_tx.then_some((*local.ip(), *remote.ip()));
         repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut seg_buf[..n]), addrs);
-        self.send_ip_payload(now, *local.ip(), *remote.ip(), crate::wire::IpProtocol::Tcp, &seg_buf[..n], true);
+        self.send_ip_payload_with(
+            now,
+            *local.ip(),
+            *remote.ip(),
+            crate::wire::IpProtocol::Tcp,
+            &seg_buf[..n],
+            true,
+            ip,
+        );
     }
 
     /// An ACK (without SYN or RST) reached listener `lh` for a 4-tuple with
@@ -990,7 +1036,8 @@ impl Stack {
         true
     }
 
-    /// RFC 9293 §3.10.7.1: the RST answering a segment for no connection.
+    /// RFC 9293 §3.10.7.1: the RST answering a segment for no connection,
+    /// with the IP header settings `ip` (a bound socket's or listener's).
     pub(super) fn reply_rst(
         &mut self,
         now: Instant,
@@ -998,6 +1045,7 @@ impl Stack {
         remote: SocketAddrV4,
         seg: &TcpRepr,
         len: usize,
+        ip: IpTx,
     ) {
         if seg.flags.rst() || !self.cfg.reply_to_closed_ports {
             return;
@@ -1034,7 +1082,7 @@ impl Stack {
         let mut seg_buf = vec![0u8; repr.header_len()];
         let addrs = self.cfg.checksum.fill_tx.then_some((*local.ip(), *remote.ip()));
         repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut seg_buf[..]), addrs);
-        self.send_ip_payload(now, *local.ip(), *remote.ip(), crate::wire::IpProtocol::Tcp, &seg_buf, true);
+        self.send_ip_payload_with(now, *local.ip(), *remote.ip(), crate::wire::IpProtocol::Tcp, &seg_buf, true, ip);
     }
 
     /// Transmits the next segment of a connection in the ready queue into

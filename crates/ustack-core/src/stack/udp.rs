@@ -1,7 +1,7 @@
 //! UDP in the stack: binding, sending, demultiplexing, and ICMP port
 //! unreachable for closed ports (RFC 1122 §4.1.3.1).
 
-use super::ip::IcmpError;
+use super::ip::{IcmpError, IpTx};
 use super::{Socket, Stack};
 use crate::socket::{Error, SocketHandle};
 use crate::stats::DropReason;
@@ -110,6 +110,9 @@ impl Stack {
             return Err(Error::WouldBlock);
         }
         let local = self.udp_autobind(h)?;
+        // IP_TOS (the whole byte: UDP has no use for the ECN field of its
+        // own) and IP_TTL.
+        let ip = self.udp_mut(h).map(|u| IpTx { tos: u.tos(), ttl: u.ttl().unwrap_or(0) })?;
         let src = if local.ip().is_unspecified() {
             self.source_address_for(*dst.ip()).ok_or(Error::NetworkUnreachable)?
         } else {
@@ -122,7 +125,7 @@ impl Stack {
         repr.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), data.len(), addrs);
         self.stats.udp_out += 1;
         let now = self.now;
-        self.send_ip_payload(now, src, *dst.ip(), IpProtocol::Udp, &buf, false);
+        self.send_ip_payload_with(now, src, *dst.ip(), IpProtocol::Udp, &buf, false, ip);
         Ok(data.len())
     }
 

@@ -281,7 +281,10 @@ pub struct Connection {
     // Timers.
     pub(crate) rtx_deadline: Option<Instant>,
     pub(crate) persist_deadline: Option<Instant>,
-    pub(crate) persist_backoff: u32,
+    /// Persist timer backoffs (the timer doubles up to 2^16 times its
+    /// base; a byte holds the count, saturating, and leaves room in the
+    /// struct for `ip_tos` and `ip_ttl`).
+    pub(crate) persist_backoff: u8,
     /// Zero-window probes sent since the peer last acknowledged anything:
     /// a peer that stops answering them is gone (RFC 1122 §4.2.2.17).
     pub(crate) probes_unanswered: u32,
@@ -331,6 +334,14 @@ pub struct Connection {
     pub(crate) wake: bool,
     /// In the stack's queue of connections holding drained buffers.
     pub(crate) in_drained: bool,
+    /// IP_TOS of the connection's packets (only its DSCP is used; see
+    /// `TcpConfig::tos`), and IP_TTL, 0 for the stack's. Kept here rather
+    /// than in `cfg`, so that changing them on a live connection copies no
+    /// settings and the transmit path reads them beside `ecn`; the two
+    /// bytes cost nothing (the struct's padding and a `persist_backoff`
+    /// shrunk to a byte make room for them).
+    pub(crate) ip_tos: u8,
+    pub(crate) ip_ttl: u8,
 }
 
 /// What names a new connection and what its stack chose for it.
@@ -488,6 +499,8 @@ impl Connection {
             ecn: Default::default(),
             wake: false,
             in_drained: false,
+            ip_tos: cfg.tos,
+            ip_ttl: cfg.ttl.unwrap_or(0),
         }
     }
 
@@ -1290,6 +1303,15 @@ impl Connection {
             cfg.keep_count = c;
         }
         self.arm_keepalive();
+    }
+
+    /// IP_TOS of the connection's packets (of which TCP sends the DSCP).
+    pub fn ip_tos(&self) -> u8 {
+        self.ip_tos
+    }
+    /// IP_TTL of the connection's packets; `None` is the stack's.
+    pub fn ip_ttl(&self) -> Option<u8> {
+        (self.ip_ttl != 0).then_some(self.ip_ttl)
     }
 
     /// The settings a live connection may still change.

@@ -173,6 +173,13 @@ pub struct TcpConfig {
     /// a real path narrower than this is unheard of today. The floor of
     /// RFC 791, 68, is the least this may be.
     pub min_path_mtu: usize,
+    /// IP_TOS: the type-of-service byte of the socket's packets, of which
+    /// TCP takes only the DSCP (the upper six bits, RFC 2474 §3); the ECN
+    /// field is TCP's (RFC 3168 §6.1). A listener's connections inherit it.
+    pub tos: u8,
+    /// IP_TTL: the time to live of the socket's packets; `None` is the
+    /// stack's (`StackConfig::ttl`). Never `Some(0)`.
+    pub ttl: Option<u8>,
 }
 
 impl Default for TcpConfig {
@@ -217,6 +224,8 @@ impl Default for TcpConfig {
             linger: None,
             pacing: true,
             pacing_quantum: Duration::ZERO,
+            tos: 0,
+            ttl: None,
         }
     }
 }

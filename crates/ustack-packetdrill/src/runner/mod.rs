@@ -329,6 +329,8 @@ fn check_sockopt(call: &str, opt: &str) -> Result<(), String> {
             "TCP_KEEPIDLE",
             "TCP_KEEPINTVL",
             "TCP_KEEPCNT",
+            "IP_TOS",
+            "IP_TTL",
         ]
     } else {
         &[
@@ -343,6 +345,8 @@ fn check_sockopt(call: &str, opt: &str) -> Result<(), String> {
             "TCP_KEEPIDLE",
             "TCP_KEEPINTVL",
             "TCP_KEEPCNT",
+            "IP_TOS",
+            "IP_TTL",
         ]
     };
     if supported.contains(&opt) { Ok(()) } else { Err(format!("{call}({opt}) has no ustack equivalent")) }
@@ -451,6 +455,33 @@ fn symbol_value(s: &str) -> Option<i64> {
         "POLLHUP" => POLLHUP,
         "MSG_NOSIGNAL" => 0,
         "NULL" => 0,
+        _ => return ip_tos_value(s),
+    })
+}
+
+/// FreeBSD's `<netinet/ip.h>` names of IP_TOS values: the DSCP class
+/// selectors (RFC 2474 §4.2.2), assured forwarding (RFC 2597), expedited
+/// forwarding (RFC 3246), each shifted into the TOS byte, and RFC 1349's
+/// TOS bits.
+fn ip_tos_value(s: &str) -> Option<i64> {
+    if let Some(n) = s.strip_prefix("IPTOS_DSCP_CS") {
+        let n: i64 = n.parse().ok().filter(|n| (0..=7).contains(n))?;
+        return Some(n << 5);
+    }
+    if let Some(xy) = s.strip_prefix("IPTOS_DSCP_AF") {
+        let (class, drop) = match xy.as_bytes() {
+            &[c @ b'1'..=b'4', d @ b'1'..=b'3'] => (i64::from(c - b'0'), i64::from(d - b'0')),
+            _ => return None,
+        };
+        // AFxy is DSCP 8x + 2y: AF11 = 0x28 as a TOS byte, AF43 = 0x98.
+        return Some((8 * class + 2 * drop) << 2);
+    }
+    Some(match s {
+        "IPTOS_DSCP_EF" => 0xb8,
+        "IPTOS_LOWDELAY" => 0x10,
+        "IPTOS_THROUGHPUT" => 0x08,
+        "IPTOS_RELIABILITY" => 0x04,
+        "IPTOS_MINCOST" => 0x02,
         _ => return None,
     })
 }
@@ -1832,6 +1863,21 @@ impl<'o> Runner<'o> {
                     self.syscall_mismatch(mismatch(value.to_string()))?;
                 }
             }
+            "IP_TOS" | "IP_TTL" => {
+                let value = match self
+                    .stack
+                    .get_option(f.handle, if name == "IP_TOS" { SockOptName::Tos } else { SockOptName::Ttl })
+                {
+                    Ok(SockOpt::Tos(tos)) => i64::from(tos),
+                    Ok(SockOpt::Ttl(ttl)) => i64::from(ttl.unwrap_or(0)),
+                    other => return fail(format!("getsockopt({name}): {other:?}")),
+                };
+                if let Some(want) = expected.and_then(eval_int)
+                    && want != value
+                {
+                    self.syscall_mismatch(mismatch(value.to_string()))?;
+                }
+            }
             other => return skip(format!("getsockopt({other}) has no ustack equivalent")),
         }
         Ok(CallOutcome::Done(Ok(0)))
@@ -1891,6 +1937,23 @@ impl<'o> Runner<'o> {
                     _ => SockOpt::KeepCount(u32::try_from(n).unwrap_or(0)),
                 };
                 if let Err(e) = self.stack.set_option(h, opt) {
+                    return errno(e);
+                }
+            }
+            // The TOS byte as given (an int, of which the kernel keeps the low byte).
+            "IP_TOS" => {
+                if let Err(e) = self.stack.set_option(h, SockOpt::Tos(int.unwrap_or(0) as u8)) {
+                    return errno(e);
+                }
+            }
+            // Linux's rule: 1..=255, or -1 for the default; anything else is EINVAL.
+            "IP_TTL" => {
+                let ttl = match int {
+                    Some(-1) => None,
+                    Some(n @ 1..=255) => Some(n as u8),
+                    _ => return errno(Error::InvalidInput),
+                };
+                if let Err(e) = self.stack.set_option(h, SockOpt::Ttl(ttl)) {
                     return errno(e);
                 }
             }
