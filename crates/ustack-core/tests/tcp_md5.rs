@@ -247,3 +247,21 @@ fn md5_key_api_rfc2385_4_0() {
     assert!(after.iter().all(|p| p.payload.len() <= 1428));
     assert!(after.iter().any(|p| p.payload.len() == 1428));
 }
+
+/// RFC 2385 §3.0 whichever way the key came: set in the socket's settings
+/// (`tcp_config_mut`) rather than through `set_md5_key`, it is still
+/// enforced on arriving segments.
+#[test]
+fn key_through_tcp_config_enforced_rfc2385_3_0() {
+    let mut rig = Rig::new(11);
+    let s = rig.s();
+    let l = s.tcp_socket().unwrap();
+    let key = std::sync::Arc::new(ustack_core::tcp::Md5Key::new(KEY).unwrap());
+    s.tcp_config_mut(l).unwrap().md5_keys.push((client_ip(), key));
+    s.bind(l, server_addr()).unwrap();
+    s.listen(l, 4).unwrap();
+    let c = connect_with(&mut rig, None);
+    rig.run_for(secs(2));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::SynSent));
+    assert!(md5_drops(rig.s())[0] > 0, "unsigned SYNs dropped as tcp_md5_not_found");
+}

@@ -253,8 +253,12 @@ impl Stack {
         };
         // Children inherit the listener's settings.
         let cfg = core::mem::take(cfg);
+        // Keys may also come in through `tcp_config_mut` or the stack's
+        // defaults: arriving segments are checked from now on.
+        let md5 = !cfg.md5_keys.is_empty();
         *sock = TcpSocket::Listener(Box::new(Listener::new(local, backlog, max_half_open, cfg)));
         self.tcp_listeners.insert(local, h);
+        self.md5_in_use |= md5;
         Ok(())
     }
 
@@ -341,6 +345,8 @@ impl Stack {
         let Some(Socket::Tcp(sock)) = slot.socket.as_mut() else { unreachable!() };
         let TcpSocket::Idle { cfg, .. } = sock else { unreachable!() };
         let cfg = cfg.clone();
+        // (Keys set through `tcp_config_mut` or the defaults count too.)
+        self.md5_in_use |= !cfg.md5_keys.is_empty();
         let iss = self.next_iss.take().unwrap_or_else(|| self.isn.isn(now, local, remote));
         let ts_offset = self.isn.ts_offset(local, remote);
         let local_mss = self.local_mss();
