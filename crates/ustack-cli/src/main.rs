@@ -102,6 +102,21 @@ struct UpArgs {
     /// them by their ports. Try the number of cores.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = parse_shards)]
     shards: usize,
+    /// Sign TCP with RFC 2385 MD5 signatures towards PEER (an IPv4
+    /// address) with KEY (1 to 80 bytes) on every service, as Linux's
+    /// TCP_MD5SIG: that peer's segments must carry the signature. Repeat
+    /// for more peers.
+    #[arg(long, value_name = "PEER=KEY", value_parser = parse_md5_key)]
+    md5_key: Vec<(std::net::Ipv4Addr, String)>,
+}
+
+fn parse_md5_key(s: &str) -> Result<(std::net::Ipv4Addr, String), String> {
+    let (peer, key) = s.split_once('=').ok_or_else(|| format!("`{s}`: expected PEER=KEY, e.g. 10.7.0.1=secret"))?;
+    let peer = peer.parse().map_err(|_| format!("`{peer}` is not an IPv4 address"))?;
+    if key.is_empty() || key.len() > ustack_core::tcp::MD5_MAX_KEY_LEN {
+        return Err(format!("a key of {} bytes: use 1 to 80", key.len()));
+    }
+    Ok((peer, key.to_string()))
 }
 
 fn parse_shards(s: &str) -> Result<usize, String> {
@@ -200,7 +215,7 @@ fn run_up(args: UpArgs) -> Result<ExitCode, String> {
     ctrlc::set_handler(move || stop2.store(true, Ordering::SeqCst))
         .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
     for net in &node.shards {
-        services::start_all(net, args.dev.addr.address(), stop.clone()).map_err(net::io_msg)?;
+        services::start_all(net, args.dev.addr.address(), stop.clone(), &args.md5_key).map_err(net::io_msg)?;
     }
     eprintln!(
         "ustack is up on {} ({}{}{}{}): echo 7, discard 9, chargen 19, http 80, udp echo 7, ping",

@@ -25,6 +25,7 @@ pub fn start_all(
     net: &NetStack,
     addr: std::net::Ipv4Addr,
     stop: Arc<AtomicBool>,
+    md5_keys: &[(std::net::Ipv4Addr, String)],
 ) -> io::Result<Vec<thread::JoinHandle<()>>> {
     let at = |port| SocketAddr::V4(SocketAddrV4::new(addr, port));
     let mut threads = Vec::new();
@@ -32,6 +33,13 @@ pub fn start_all(
     for (port, handler) in services {
         let listener = TcpListener::bind(net, at(port))
             .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on port {port}: {e}")))?;
+        // RFC 2385 keys on the listener: its connections with that peer sign
+        // and check every segment.
+        for (peer, key) in md5_keys {
+            let h = listener.handle();
+            net.with_stack(|s, _| s.set_md5_key(h, *peer, Some(key.as_bytes())))
+                .map_err(|e| io::Error::other(format!("TCP MD5 key for {peer}: {e}")))?;
+        }
         let (net2, stop2) = (net.clone(), stop.clone());
         threads.push(thread::spawn(move || {
             while !stop2.load(Ordering::Relaxed) {

@@ -18,6 +18,7 @@
 pub mod hash;
 pub mod ip;
 pub mod log;
+pub mod md5;
 pub mod rand;
 pub mod sim;
 pub mod socket;

@@ -55,6 +55,11 @@ drop_reasons! {
     TcpListenOverflow => "tcp_listen_overflow",
     TcpNoBufferSpace => "tcp_no_buffer_space",
     TcpPaws => "tcp_paws",
+    // RFC 2385 §3.0, named as Linux counts them (TCPMD5NotFound,
+    // TCPMD5Failure, TCPMD5Unexpected).
+    TcpMd5NotFound => "tcp_md5_not_found",
+    TcpMd5Failure => "tcp_md5_failure",
+    TcpMd5Unexpected => "tcp_md5_unexpected",
     TcpOther => "tcp_other",
 }
 

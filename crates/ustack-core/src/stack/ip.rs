@@ -250,6 +250,11 @@ impl Stack {
                 match TcpRepr::parse(&packet, addrs) {
                     Ok(repr) => {
                         let ce = ip.dscp_ecn & 0b11 == 0b11;
+                        if (repr.options.md5 || self.md5_in_use)
+                            && !self.md5_check(ip.src_addr, ip.dst_addr, &repr, payload)
+                        {
+                            return;
+                        }
                         self.tcp_input(now, ip.src_addr, ip.dst_addr, &repr, packet.payload(), ce)
                     }
                     Err(wire::Error::Checksum) => self.stats.count_drop(DropReason::TcpBadChecksum),

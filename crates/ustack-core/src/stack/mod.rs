@@ -228,6 +228,10 @@ pub struct Stack {
     /// bulk transfer arrive back to back and skip the hash. Cleared
     /// whenever `tcp_conns` changes.
     last_conn: Option<((SocketAddrV4, SocketAddrV4), SocketHandle)>,
+    /// Some socket was ever given an RFC 2385 key: arriving segments are
+    /// then checked against the keys of the sockets they reach. (Until
+    /// then only a segment carrying a signature needs a look.)
+    md5_in_use: bool,
     /// Listeners by local address (0.0.0.0 for any).
     tcp_listeners: KeyedMap<SocketAddrV4, SocketHandle>,
     /// TCP sockets holding each local port (bound, listening or connected).
@@ -304,6 +308,7 @@ impl Stack {
             open_sockets: 0,
             tcp_conns: KeyedMap::with_hasher(hash),
             last_conn: None,
+            md5_in_use: false,
             tcp_listeners: KeyedMap::with_hasher(hash),
             tcp_ports: KeyedMap::with_hasher(hash),
             udp_ports: KeyedMap::with_hasher(hash),

@@ -7,8 +7,9 @@
 
 use super::{Socket, Stack, TcpSocket};
 use crate::socket::{Error, SockOpt, SockOptName, SocketHandle};
-use crate::tcp::{State, TcpConfig};
+use crate::tcp::{Md5Key, State, TcpConfig};
 use crate::time::Duration;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 /// Smallest buffer a socket may be given (Linux rounds up to about this).
@@ -96,6 +97,39 @@ impl Stack {
             }
             None => Err(Error::BadHandle),
         }
+    }
+
+    /// TCP_MD5SIG: sets (`Some`) or removes (`None`) the RFC 2385 key for
+    /// segments exchanged with `peer` on TCP socket `h`. Keys are per peer
+    /// address, as on Linux. On a socket not yet connected or a listener,
+    /// connections made afterwards to or from `peer` use the key; on a
+    /// connection to `peer`, its next segments are signed (or no longer)
+    /// and arriving ones checked. EINVAL for an empty key or one longer
+    /// than 80 bytes ([`crate::tcp::MD5_MAX_KEY_LEN`]), ENOPROTOOPT on a
+    /// UDP socket.
+    pub fn set_md5_key(&mut self, h: SocketHandle, peer: Ipv4Addr, key: Option<&[u8]>) -> Result<(), Error> {
+        let key = match key {
+            Some(k) => Some(Arc::new(Md5Key::new(k).ok_or(Error::InvalidInput)?)),
+            None => None,
+        };
+        let set = |cfg: &mut TcpConfig| {
+            cfg.md5_keys.retain(|(p, _)| *p != peer);
+            if let Some(k) = &key {
+                cfg.md5_keys.push((peer, Arc::clone(k)));
+            }
+        };
+        match self.user_slot_mut(h)?.socket.as_mut() {
+            Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => set(Arc::make_mut(cfg)),
+            Some(Socket::Tcp(TcpSocket::Listener(l))) => set(Arc::make_mut(&mut l.cfg)),
+            Some(Socket::Tcp(TcpSocket::Conn(c))) => c.set_md5_key(peer, key.clone()),
+            Some(Socket::Udp(_)) => return Err(Error::NoProtocolOption),
+            None => return Err(Error::BadHandle),
+        }
+        if key.is_some() {
+            self.md5_in_use = true;
+        }
+        self.mark_ready(h);
+        Ok(())
     }
 
     /// Reads a socket option.

@@ -10,7 +10,7 @@ use crate::stats::DropReason;
 use crate::tcp::Disposition;
 use crate::tcp::connection::Endpoints;
 use crate::tcp::syncookie::{self, CookieOptions};
-use crate::tcp::{Connection, Cx, DirectReader, Listener, State, TcpConfig};
+use crate::tcp::{Connection, Cx, DirectReader, Listener, Md5Key, State, TcpConfig};
 use crate::time::Instant;
 use crate::trace::{Direction, EventKind};
 use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
@@ -254,8 +254,12 @@ impl Stack {
         };
         // Children inherit the listener's settings.
         let cfg = core::mem::take(cfg);
+        // Keys may also come in through `tcp_config_mut` or the stack's
+        // defaults: arriving segments are checked from now on.
+        let md5 = !cfg.md5_keys.is_empty();
         *sock = TcpSocket::Listener(Box::new(Listener::new(local, backlog, max_half_open, cfg)));
         self.tcp_listeners.insert(local, h);
+        self.md5_in_use |= md5;
         Ok(())
     }
 
@@ -342,6 +346,8 @@ impl Stack {
         let Some(Socket::Tcp(sock)) = slot.socket.as_mut() else { unreachable!() };
         let TcpSocket::Idle { cfg, .. } = sock else { unreachable!() };
         let cfg = cfg.clone();
+        // (Keys set through `tcp_config_mut` or the defaults count too.)
+        self.md5_in_use |= !cfg.md5_keys.is_empty();
         let iss = self.next_iss.take().unwrap_or_else(|| self.isn.isn(now, local, remote));
         let ts_offset = self.isn.ts_offset(local, remote);
         let local_mss = self.local_mss();
@@ -923,9 +929,17 @@ impl Stack {
         };
         let cfg = &l.cfg;
         let ip = IpTx::tcp(cfg);
-        let opts = CookieOptions::negotiate(cfg, &syn.options);
+        let key = cfg.md5_key(*remote.ip()).cloned();
+        // A signed connection forgoes timestamps for SACK (see
+        // `Connection::take_syn_options`).
+        let mut offer = *syn;
+        if key.is_some() && offer.options.sack_permitted && cfg.sack {
+            offer.options.timestamps = None;
+        }
+        let opts = CookieOptions::negotiate(cfg, &offer.options);
         let cookie = self.syn_cookies.encode(now, local, remote, syn.seq, &opts, ts_clock);
-        let repr = syncookie::syn_ack_repr(cfg, local_mss, syn, &opts, &cookie);
+        let mut repr = syncookie::syn_ack_repr(cfg, local_mss, &offer, &opts, &cookie);
+        repr.options.md5 = key.is_some();
         let t = &mut self.stats.tcp;
         t.syn_cookies_sent += 1;
         t.segments_in += 1;
@@ -949,8 +963,7 @@ impl Stack {
         });
         let mut seg_buf = [0u8; 60];
         let n = repr.header_len();
-        let addrs = self.cfg.checksum.fill_tx.then_some((*local.ip(), *remote.ip()));
-        repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut seg_buf[..n]), addrs);
+        self.emit_unconnected(&repr, local, remote, key.as_deref(), &mut seg_buf[..n]);
         self.send_ip_payload_with(
             now,
             *local.ip(),
@@ -1036,6 +1049,76 @@ impl Stack {
         true
     }
 
+    /// Writes a segment sent outside any connection (a RST, a SYN cookie's
+    /// SYN-ACK) into `out`, of `repr.header_len()` bytes: signed with
+    /// `key` when there is one (RFC 2385), then checksummed.
+    fn emit_unconnected(
+        &self,
+        repr: &TcpRepr,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        key: Option<&Md5Key>,
+        out: &mut [u8],
+    ) {
+        let addrs = self.cfg.checksum.fill_tx.then_some((*local.ip(), *remote.ip()));
+        let Some(key) = key else {
+            repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut *out), addrs);
+            return;
+        };
+        repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut *out), None);
+        crate::wire::tcp::sign_md5(*local.ip(), *remote.ip(), out, key.as_bytes());
+        if let Some((s, d)) = addrs {
+            crate::wire::TcpPacket::new_unchecked(out).fill_checksum(s, d);
+        }
+    }
+
+    /// The RFC 2385 key of the socket a segment from `remote` to `local`
+    /// reaches: its connection's, else the listener's or the bound
+    /// socket's key for the peer's address.
+    pub(super) fn md5_key_for(&mut self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<Arc<Md5Key>> {
+        if let Some(h) = self.find_conn(local, remote) {
+            return self.tcp_connection(h).and_then(|c| c.md5_key().cloned());
+        }
+        if let Some(lh) = self.find_listener(local) {
+            return match self.slot(lh).ok().and_then(|s| s.socket.as_ref()) {
+                Some(Socket::Tcp(TcpSocket::Listener(l))) => l.cfg.md5_key(*remote.ip()).cloned(),
+                _ => None,
+            };
+        }
+        // A socket bound to the port, not listening: its RST answer is
+        // signed too (as FreeBSD, whose keys belong to the address pair).
+        let holders = self.tcp_ports.get(&local.port())?;
+        holders.as_slice().iter().find_map(|&h| match self.slot(h).ok()?.socket.as_ref()? {
+            Socket::Tcp(TcpSocket::Idle { local: Some(l), cfg }) if l.ip().is_unspecified() || l.ip() == local.ip() => {
+                cfg.md5_key(*remote.ip()).cloned()
+            }
+            _ => None,
+        })
+    }
+
+    /// RFC 2385 §3.0 for an arriving segment (`segment` its TCP bytes):
+    /// true when it may go on. A socket with a key for the peer takes only
+    /// segments signed with it; one without takes none signed (as Linux).
+    /// Every other segment is dropped without an answer, and counted.
+    pub(super) fn md5_check(&mut self, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr, segment: &[u8]) -> bool {
+        let local = SocketAddrV4::new(dst, repr.dst_port);
+        let remote = SocketAddrV4::new(src, repr.src_port);
+        let key = if self.md5_in_use { self.md5_key_for(local, remote) } else { None };
+        let reason = match (key, repr.options.md5) {
+            (None, false) => return true,
+            (None, true) => DropReason::TcpMd5Unexpected,
+            (Some(_), false) => DropReason::TcpMd5NotFound,
+            (Some(k), true) => {
+                if crate::wire::tcp::verify_md5(src, dst, segment, k.as_bytes()) {
+                    return true;
+                }
+                DropReason::TcpMd5Failure
+            }
+        };
+        self.stats.count_drop(reason);
+        false
+    }
+
     /// RFC 9293 §3.10.7.1: the RST answering a segment for no connection,
     /// with the IP header settings `ip` (a bound socket's or listener's).
     pub(super) fn reply_rst(
@@ -1050,7 +1133,11 @@ impl Stack {
         if seg.flags.rst() || !self.cfg.reply_to_closed_ports {
             return;
         }
-        let repr = if seg.flags.ack() {
+        // A socket holding a key for the peer signs its RST (RFC 2385
+        // §2.0: every segment); the segment answered was checked against
+        // that key on arrival.
+        let key = if self.md5_in_use { self.md5_key_for(local, remote) } else { None };
+        let mut repr = if seg.flags.ack() {
             TcpRepr {
                 src_port: local.port(),
                 dst_port: remote.port(),
@@ -1069,6 +1156,7 @@ impl Stack {
                 ..Default::default()
             }
         };
+        repr.options.md5 = key.is_some();
         self.stats.tcp.resets_out += 1;
         self.stats.tcp.segments_out += 1;
         self.tracer.record(now, || EventKind::TcpSegment {
@@ -1080,8 +1168,7 @@ impl Stack {
             retransmission: false,
         });
         let mut seg_buf = vec![0u8; repr.header_len()];
-        let addrs = self.cfg.checksum.fill_tx.then_some((*local.ip(), *remote.ip()));
-        repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut seg_buf[..]), addrs);
+        self.emit_unconnected(&repr, local, remote, key.as_deref(), &mut seg_buf);
         self.send_ip_payload_with(now, *local.ip(), *remote.ip(), crate::wire::IpProtocol::Tcp, &seg_buf, true, ip);
     }
 

@@ -552,13 +552,18 @@ impl Connection {
             }
         }
         self.sack_ok = self.cfg.sack && o.sack_permitted;
-        self.ts_ok = self.cfg.timestamps && o.timestamps.is_some();
+        // With an MD5 signature (20 bytes) and timestamps (12), no SACK
+        // block fits in the 40 bytes of options (it needs 12): a signed
+        // connection keeps SACK and forgoes timestamps, as Linux does (its
+        // SYN offers no timestamps with a key, and its SYN-ACK drops them
+        // when SACK was offered).
+        self.ts_ok = self.cfg.timestamps && o.timestamps.is_some() && !(self.md5_signed() && self.sack_ok);
         if let Some((val, _)) = o.timestamps {
             self.ts_recent = val;
         }
         // RFC 9293 §3.7.1 and RFC 6691: data per segment is the smaller MSS
         // less the TCP options every segment carries.
-        let opts = if self.ts_ok { 12 } else { 0 };
+        let opts = self.every_segment_options();
         self.mss = peer_mss.min(self.local_mss).saturating_sub(opts).max(1);
         self.cc.set_cwnd(self.initial_cwnd());
         let cap = self.negotiated_rx_capacity(self.rx.capacity());
@@ -1356,9 +1361,44 @@ impl Connection {
         self.tx.limit()
     }
 
+    /// Option bytes every segment after the SYNs carries: timestamps
+    /// (12 with their NOPs) and the MD5 signature (20 with its NOPs).
+    pub(crate) fn every_segment_options(&self) -> usize {
+        (if self.ts_ok { 12 } else { 0 }) + if self.md5_signed() { crate::wire::tcp::MD5_OPTION_SPACE } else { 0 }
+    }
+
+    /// Sets (or with None removes) the RFC 2385 key for `peer` in this
+    /// connection's settings: when `peer` is the connection's, its segments
+    /// are signed with it from now on (or no longer), and the data per
+    /// segment makes room for the option.
+    pub fn set_md5_key(&mut self, peer: std::net::Ipv4Addr, key: Option<Arc<super::Md5Key>>) {
+        let before = self.every_segment_options();
+        let keys = &mut self.config_mut().md5_keys;
+        keys.retain(|(p, _)| *p != peer);
+        if let Some(k) = key {
+            keys.push((peer, k));
+        }
+        let after = self.every_segment_options();
+        self.mss = (self.mss + before).saturating_sub(after).max(1);
+    }
+
+    /// The RFC 2385 key shared with the peer: every segment is signed with
+    /// it and every arriving one must be. It lives in the settings the
+    /// connection shares with its socket or listener (the keys for each
+    /// peer address), which costs the connection nothing when there is
+    /// none: the list is empty.
+    pub(crate) fn md5_key(&self) -> Option<&Arc<super::Md5Key>> {
+        if self.cfg.md5_keys.is_empty() { None } else { self.cfg.md5_key(*self.remote.ip()) }
+    }
+
+    /// Whether segments of this connection are signed (RFC 2385).
+    pub fn md5_signed(&self) -> bool {
+        self.md5_key().is_some()
+    }
+
     /// TCP_MAXSEG on a live connection: segments no larger than `m`.
     pub fn clamp_mss(&mut self, m: usize) {
-        let opts = if self.ts_ok { 12 } else { 0 };
+        let opts = self.every_segment_options();
         self.mss = self.mss.min(m.saturating_sub(opts)).max(1);
     }
 
@@ -1452,7 +1492,7 @@ impl Connection {
                     return;
                 }
                 let floor = self.cfg.min_path_mtu.max(crate::wire::ipv4::MIN_MTU);
-                let opts = if self.ts_ok { 12 } else { 0 };
+                let opts = self.every_segment_options();
                 let mss = mtu.max(floor).saturating_sub(IP_TCP_HEADERS + opts).max(8);
                 if mss < self.mss {
                     self.mss = mss;

@@ -38,6 +38,7 @@ pub use state::State;
 use crate::stats::TcpStats;
 use crate::time::{Duration, Instant};
 use crate::trace::Tracer;
+use std::sync::Arc;
 
 /// Settings of a TCP socket. The stack holds the defaults; each socket
 /// starts from a copy and may change its own.
@@ -180,6 +181,51 @@ pub struct TcpConfig {
     /// IP_TTL: the time to live of the socket's packets; `None` is the
     /// stack's (`StackConfig::ttl`). Never `Some(0)`.
     pub ttl: Option<u8>,
+    /// TCP MD5 signature keys (RFC 2385), one per peer address, as Linux's
+    /// TCP_MD5SIG sets them: a connection to a peer with a key signs every
+    /// segment and accepts only segments signed with it. Empty for nearly
+    /// every socket; set through [`crate::Stack::set_md5_key`].
+    pub md5_keys: Vec<(std::net::Ipv4Addr, Arc<Md5Key>)>,
+}
+
+/// Longest TCP MD5 key (Linux's TCP_MD5SIG_MAXKEYLEN).
+pub const MD5_MAX_KEY_LEN: usize = 80;
+
+/// A TCP MD5 signature key (RFC 2385 §4.0: a shared secret of 1 to 80
+/// bytes), shared behind an `Arc` by the sockets that hold it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Md5Key {
+    len: u8,
+    bytes: [u8; MD5_MAX_KEY_LEN],
+}
+
+impl Md5Key {
+    /// None for an empty key or one longer than [`MD5_MAX_KEY_LEN`].
+    pub fn new(key: &[u8]) -> Option<Md5Key> {
+        if key.is_empty() || key.len() > MD5_MAX_KEY_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; MD5_MAX_KEY_LEN];
+        bytes[..key.len()].copy_from_slice(key);
+        Some(Md5Key { len: key.len() as u8, bytes })
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+/// The secret stays out of logs.
+impl core::fmt::Debug for Md5Key {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Md5Key({} bytes)", self.len)
+    }
+}
+
+impl TcpConfig {
+    /// The MD5 key for segments exchanged with `peer`, if any.
+    pub fn md5_key(&self, peer: std::net::Ipv4Addr) -> Option<&Arc<Md5Key>> {
+        self.md5_keys.iter().find(|(p, _)| *p == peer).map(|(_, k)| k)
+    }
 }
 
 impl Default for TcpConfig {
@@ -226,6 +272,7 @@ impl Default for TcpConfig {
             pacing_quantum: Duration::ZERO,
             tos: 0,
             ttl: None,
+            md5_keys: Vec::new(),
         }
     }
 }

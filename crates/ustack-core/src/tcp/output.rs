@@ -153,7 +153,8 @@ impl Connection {
             flags,
             window: 0,
             urgent: 0,
-            options: TcpOptions::default(),
+            // RFC 2385: every segment of a signed connection, RSTs too.
+            options: TcpOptions { md5: self.md5_signed(), ..TcpOptions::default() },
         };
         self.write_segment(cx, out, &repr, None, false)
     }
@@ -424,10 +425,11 @@ impl Connection {
     /// (0 only when not even the timestamps and a byte fit, which the
     /// stack's smallest MTU rules out.)
     fn max_payload(&self, buf_len: usize) -> usize {
-        let ts = if self.ts_ok { 12 } else { 0 };
+        // `mss` already has the options of every segment taken off.
+        let fixed = self.every_segment_options();
         let blocks = self.sack_blocks_to_send(buf_len, true);
-        let opts = ts + if blocks > 0 { 4 + 8 * blocks } else { 0 };
-        let by_mss = (self.mss + ts).saturating_sub(opts);
+        let opts = fixed + if blocks > 0 { 4 + 8 * blocks } else { 0 };
+        let by_mss = (self.mss + fixed).saturating_sub(opts);
         by_mss.min(buf_len.saturating_sub(HEADER_LEN + opts))
     }
 
@@ -440,8 +442,10 @@ impl Connection {
         if want == 0 {
             return 0;
         }
-        let ts = if self.ts_ok { 12 } else { 0 };
-        let space = buf_len.saturating_sub(HEADER_LEN + ts + data as usize);
+        let fixed = self.every_segment_options();
+        let space = buf_len.saturating_sub(HEADER_LEN + fixed + data as usize);
+        // Within the 40 bytes of option space, whatever the buffer.
+        let space = space.min(40 - fixed);
         want.min(space.saturating_sub(4) / 8)
     }
 
@@ -504,7 +508,8 @@ impl Connection {
                 options.window_scale = Some(self.rcv_wscale);
             }
             options.sack_permitted = if active { self.cfg.sack } else { self.sack_ok };
-            let ts = if active { self.cfg.timestamps } else { self.ts_ok };
+            // A signed SYN offers no timestamps (see `take_syn_options`).
+            let ts = if active { self.cfg.timestamps && !self.md5_signed() } else { self.ts_ok };
             if ts {
                 let ecr = if active { 0 } else { self.ts_recent };
                 options.timestamps = Some((self.ts_now(cx.now), ecr));
@@ -528,6 +533,7 @@ impl Connection {
                 options.sack_blocks = blocks;
             }
         }
+        options.md5 = self.md5_signed();
         let room = self.memory_room(cx.shared);
         let window = self.window_to_advertise(syn, room);
         let ack_flag = seg.flags.ack();
@@ -569,7 +575,17 @@ impl Connection {
         let total = hl + len;
         let mut packet = TcpPacket::new_unchecked(&mut out[..total]);
         let addrs = cx.shared.fill_checksum.then(|| (*self.local.ip(), *self.remote.ip()));
-        repr.emit(&mut packet, addrs);
+        if let Some(key) = self.md5_key() {
+            // The digest first; the checksum covers it (RFC 2385 §2.0).
+            repr.emit(&mut packet, None);
+            let (src, dst) = (*self.local.ip(), *self.remote.ip());
+            crate::wire::tcp::sign_md5(src, dst, &mut out[..total], key.as_bytes());
+            if let Some((s, d)) = addrs {
+                TcpPacket::new_unchecked(&mut out[..total]).fill_checksum(s, d);
+            }
+        } else {
+            repr.emit(&mut packet, addrs);
+        }
         cx.stats.segments_out += 1;
         self.info.segments_sent += 1;
         let (local, remote, repr_copy) = (self.local, self.remote, *repr);

@@ -1,4 +1,5 @@
-//! TCP header and options (RFC 9293 §3.1, RFC 7323, RFC 2018, RFC 3168).
+//! TCP header and options (RFC 9293 §3.1, RFC 7323, RFC 2018, RFC 3168,
+//! RFC 2385).
 
 use super::{Error, Result, checksum, get_u16, get_u32, put_u16, put_u32};
 use core::fmt;
@@ -180,6 +181,12 @@ pub struct TcpOptions {
     pub sack_blocks: SackBlocks,
     /// Timestamps `(TSval, TSecr)` (kind 8; RFC 7323 §3).
     pub timestamps: Option<(u32, u32)>,
+    /// An MD5 signature option (kind 19, length 18; RFC 2385 §3.0). On
+    /// input: the segment carries one (its digest is read from the packet,
+    /// see [`md5_digest_at`]). On output: room is made for one, first in
+    /// the options as Linux places it, and the digest is written by
+    /// [`sign_md5`] once the segment is complete.
+    pub md5: bool,
 }
 
 mod kind {
@@ -190,7 +197,14 @@ mod kind {
     pub const SACK_PERMITTED: u8 = 4;
     pub const SACK: u8 = 5;
     pub const TIMESTAMPS: u8 = 8;
+    pub const MD5: u8 = 19;
 }
+
+/// Length of the MD5 signature option (RFC 2385 §3.0): kind, length and a
+/// 16-byte digest.
+pub const MD5_OPTION_LEN: usize = 18;
+/// The option with the two NOPs that align what follows it to a word.
+pub const MD5_OPTION_SPACE: usize = 20;
 
 impl TcpOptions {
     /// Parses an options area. A known option with a wrong length is
@@ -254,6 +268,14 @@ impl TcpOptions {
                     }
                     opts.timestamps = Some((get_u32(body, 0), get_u32(body, 4)));
                 }
+                // Of two signatures, one would be checked and the other
+                // ignored: such a segment is malformed.
+                kind::MD5 => {
+                    if len != MD5_OPTION_LEN || opts.md5 {
+                        return Err(Error::Malformed);
+                    }
+                    opts.md5 = true;
+                }
                 _ => {}
             }
             data = &data[len..];
@@ -286,7 +308,7 @@ impl TcpOptions {
     }
 
     fn fixed_len(&self) -> usize {
-        let mut n = 0;
+        let mut n = if self.md5 { MD5_OPTION_SPACE } else { 0 };
         if self.mss.is_some() {
             n += 4;
         }
@@ -306,9 +328,16 @@ impl TcpOptions {
 
     /// Writes the options in the layout Linux uses, which every stack
     /// accepts: `mss, sackOK, TS, nop, wscale` on a SYN; `nop, nop, TS` and
-    /// `nop, nop, sack` on other segments. `out` must hold `buffer_len()`.
+    /// `nop, nop, sack` on other segments; `nop, nop, md5` before all of
+    /// them (its digest zero until [`sign_md5`]). `out` must hold
+    /// `buffer_len()`.
     pub fn emit(&self, out: &mut [u8]) -> usize {
         let mut at = 0;
+        if self.md5 {
+            out[..4].copy_from_slice(&[kind::NOP, kind::NOP, kind::MD5, MD5_OPTION_LEN as u8]);
+            out[4..MD5_OPTION_SPACE].fill(0);
+            at = MD5_OPTION_SPACE;
+        }
         if let Some(mss) = self.mss {
             out[at] = kind::MSS;
             out[at + 1] = 4;
@@ -359,6 +388,78 @@ impl TcpOptions {
         }
         at
     }
+}
+
+/// Where the 16-byte digest of the MD5 signature option sits in `segment`
+/// (a whole TCP segment, header first), or None when it carries none or
+/// its options are malformed.
+pub fn md5_digest_at(segment: &[u8]) -> Option<usize> {
+    let packet = TcpPacket::new_checked(segment).ok()?;
+    let mut at = HEADER_LEN;
+    let end = packet.header_len();
+    while at < end {
+        match segment[at] {
+            kind::EOL => return None,
+            kind::NOP => at += 1,
+            k => {
+                let len = *segment.get(at + 1)? as usize;
+                if len < 2 || at + len > end {
+                    return None;
+                }
+                if k == kind::MD5 {
+                    return (len == MD5_OPTION_LEN).then_some(at + 2);
+                }
+                at += len;
+            }
+        }
+    }
+    None
+}
+
+/// The RFC 2385 §2.0 digest of `segment` (a whole TCP segment) sent from
+/// `src` to `dst` with `key`: MD5 over the pseudo-header (source,
+/// destination, a zero byte, the protocol, the segment length), the
+/// 20-byte header without options and with a zero checksum, the data, and
+/// the key. Options (the signature itself among them) are not covered.
+pub fn md5_signature(src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8], key: &[u8]) -> [u8; 16] {
+    let mut m = crate::md5::Md5::new();
+    let mut pseudo = [0u8; 12];
+    pseudo[..4].copy_from_slice(&src.octets());
+    pseudo[4..8].copy_from_slice(&dst.octets());
+    pseudo[9] = 6;
+    // A segment longer than 64 KiB cannot be an IPv4 payload.
+    put_u16(&mut pseudo, 10, segment.len() as u16);
+    m.update(&pseudo);
+    // (A segment too short to be one is hashed as far as it goes; callers
+    // check it first.)
+    let n = segment.len().min(HEADER_LEN);
+    let hl = if n < HEADER_LEN { n } else { TcpPacket::new_unchecked(segment).header_len().clamp(n, segment.len()) };
+    let mut header = [0u8; HEADER_LEN];
+    header[..n].copy_from_slice(&segment[..n]);
+    put_u16(&mut header, field::CHECKSUM, 0);
+    m.update(&header);
+    m.update(&segment[hl..]);
+    m.update(key);
+    m.finish()
+}
+
+/// Writes the digest into the MD5 option of `segment` (emitted with
+/// `TcpOptions::md5`). The checksum is to be filled in afterwards: it
+/// covers the digest. Returns false when the segment has no such option.
+pub fn sign_md5(src: Ipv4Addr, dst: Ipv4Addr, segment: &mut [u8], key: &[u8]) -> bool {
+    let Some(at) = md5_digest_at(segment) else { return false };
+    let digest = md5_signature(src, dst, segment, key);
+    segment[at..at + 16].copy_from_slice(&digest);
+    true
+}
+
+/// Whether `segment` carries an MD5 option whose digest is right for
+/// `key` (RFC 2385 §3.0). The comparison takes the same time wherever the
+/// digests differ.
+pub fn verify_md5(src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8], key: &[u8]) -> bool {
+    let Some(at) = md5_digest_at(segment) else { return false };
+    let want = md5_signature(src, dst, segment, key);
+    want.iter().zip(&segment[at..at + 16]).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 fn emit_timestamps(out: &mut [u8], (val, ecr): (u32, u32)) -> usize {
@@ -696,6 +797,72 @@ mod tests {
         assert_eq!(TcpOptions::parse(&[2, 3, 0]), Err(Error::Malformed), "MSS of wrong length");
         assert_eq!(TcpOptions::parse(&[5, 6, 0, 0, 0, 0]), Err(Error::Malformed), "SACK not a multiple of 8");
         assert_eq!(TcpOptions::parse(&[2]), Err(Error::Malformed), "kind without length");
+    }
+
+    #[test]
+    fn md5_option_parsed_emitted_and_signed_rfc2385() {
+        let mut repr = syn_repr();
+        repr.options.md5 = true;
+        // MSS 4 + sackOK/TS 12 + wscale 4 + nop,nop,md5 20: exactly 40.
+        assert_eq!(repr.header_len(), 60);
+        let payload = b"signed data";
+        let mut buf = vec![0u8; 60 + payload.len()];
+        buf[60..].copy_from_slice(payload);
+        repr.emit(&mut TcpPacket::new_unchecked(&mut buf[..]), None);
+        assert_eq!(&buf[20..24], &[1, 1, 19, 18], "nop, nop, md5 first");
+        assert_eq!(md5_digest_at(&buf), Some(24));
+        assert!(sign_md5(SRC, DST, &mut buf, b"secret"));
+        TcpPacket::new_unchecked(&mut buf[..]).fill_checksum(SRC, DST);
+        let p = TcpPacket::new_checked(&buf[..]).unwrap();
+        assert_eq!(TcpRepr::parse(&p, Some((SRC, DST))).unwrap(), repr);
+        assert!(verify_md5(SRC, DST, &buf, b"secret"));
+        assert!(!verify_md5(SRC, DST, &buf, b"secreT"), "another key");
+        assert!(!verify_md5(DST, SRC, &buf, b"secret"), "the pseudo-header is covered");
+        // Covered: header fields and data. Not covered: the checksum and
+        // the other options (RFC 2385 §2.0).
+        let mut b = buf.clone();
+        b[60] ^= 1;
+        assert!(!verify_md5(SRC, DST, &b, b"secret"), "data");
+        let mut b = buf.clone();
+        b[4] ^= 1;
+        assert!(!verify_md5(SRC, DST, &b, b"secret"), "sequence number");
+        let mut b = buf.clone();
+        b[16] ^= 0xff;
+        b[44] ^= 0xff;
+        assert!(verify_md5(SRC, DST, &b, b"secret"), "checksum and the MSS option");
+        // The digest is what the definition says, computed by hand.
+        let mut msg = Vec::new();
+        msg.extend_from_slice(&SRC.octets());
+        msg.extend_from_slice(&DST.octets());
+        msg.extend_from_slice(&[0, 6, 0, (60 + payload.len()) as u8]);
+        let mut header = buf[..20].to_vec();
+        header[16] = 0;
+        header[17] = 0;
+        msg.extend_from_slice(&header);
+        msg.extend_from_slice(payload);
+        msg.extend_from_slice(b"secret");
+        assert_eq!(&buf[24..40], &crate::md5::Md5::digest(&msg));
+    }
+
+    #[test]
+    fn malformed_md5_options_rejected_rfc2385() {
+        let mut opt = vec![19, 18];
+        opt.extend_from_slice(&[0xab; 16]);
+        assert!(TcpOptions::parse(&opt).unwrap().md5);
+        let mut short = opt.clone();
+        short[1] = 17;
+        assert_eq!(TcpOptions::parse(&short[..17]), Err(Error::Malformed), "length 17");
+        let mut twice = opt.clone();
+        twice.extend_from_slice(&opt);
+        assert_eq!(TcpOptions::parse(&twice), Err(Error::Malformed), "two signatures");
+        assert_eq!(TcpOptions::parse(&opt[..10]), Err(Error::Malformed), "runs past the end");
+        // No signature: nothing to find or verify; never a panic.
+        let mut seg = [0u8; 20];
+        seg[12] = 5 << 4;
+        assert_eq!(md5_digest_at(&seg), None);
+        assert!(!verify_md5(SRC, DST, &seg, b"k"));
+        assert!(!verify_md5(SRC, DST, &[0u8; 3], b"k"));
+        assert_eq!(md5_signature(SRC, DST, &[0xff; 10], b"k").len(), 16, "short input does not panic");
     }
 
     #[test]

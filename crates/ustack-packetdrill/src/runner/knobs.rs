@@ -253,6 +253,10 @@ pub fn parse_command(text: &str) -> Command {
         }
         Some("sockstat") => parse_sockstat(text).unwrap_or_else(|| Command::Unknown(text.to_string())),
         Some("setkey") => Command::Housekeeping,
+        // FreeBSD's TCP-MD5 scripts load the module and feed the keys to setkey
+        // (`kldstat -q -m tcpmd5 || kldload tcpmd5; echo '...' | setkey -c`): the keys are
+        // the script's --tcp_md5_secret, installed by its setsockopt(TCP_MD5SIG).
+        Some("kldstat" | "kldload") if text.contains("tcpmd5") => Command::Housekeeping,
         _ => Command::Unknown(text.to_string()),
     }
 }
@@ -318,6 +322,12 @@ mod tests {
             Command::Sockstat { port: None, state: "TIME_WAIT".into(), count: 1 }
         );
         assert_eq!(parse_command("setkey -F"), Command::Housekeeping);
+        assert_eq!(
+            parse_command(
+                "kldstat -q -m tcpmd5 || kldload tcpmd5; echo 'add 1.2.3.4 5.6.7.8 tcp 0x1000 -A tcp-md5 \"s\" ;' | setkey -c"
+            ),
+            Command::Housekeeping
+        );
         assert!(matches!(parse_command("tcpdrop -s TIME_WAIT"), Command::Unknown(_)));
     }
 }

@@ -139,6 +139,9 @@ struct Env {
     mtu: usize,
     non_fatal_syscall: bool,
     non_fatal_packet: bool,
+    /// `--tcp_md5_secret`: the RFC 2385 key the script's peer signs with, which
+    /// `setsockopt(TCP_MD5SIG, [1])` installs on a socket for the peer's address.
+    md5_secret: Option<String>,
 }
 
 /// What a shell line does when the runner reaches it.
@@ -202,6 +205,7 @@ impl Plan {
             mtu: 1500,
             non_fatal_syscall: false,
             non_fatal_packet: false,
+            md5_secret: None,
         };
         for (name, value) in &script.options {
             let v = value.as_deref().unwrap_or("");
@@ -231,7 +235,10 @@ impl Plan {
                         }
                     }
                 }
-                "tcp_md5_secret" => return Err("TCP MD5 signatures (RFC 2385) not supported".into()),
+                "tcp_md5_secret" if v.is_empty() || v.len() > ustack_core::tcp::MD5_MAX_KEY_LEN => {
+                    return Err(bad());
+                }
+                "tcp_md5_secret" => env.md5_secret = Some(v.to_string()),
                 "udp_encapsulation" => return Err("TCP over UDP encapsulation not supported".into()),
                 // Options that do not change what happens in virtual time.
                 "speed" | "tcp_ts_tick_usecs" | "verbose" | "dry_run" => {}
@@ -302,9 +309,12 @@ impl Plan {
                     if sc.name == "setsockopt" || sc.name == "getsockopt" {
                         let opt = sc.args.get(2).and_then(Expr::as_symbol).unwrap_or("?");
                         check_sockopt(&sc.name, opt)?;
+                        if opt == "TCP_MD5SIG" && env.md5_secret.is_none() {
+                            return Err("TCP_MD5SIG without --tcp_md5_secret: no key to install".into());
+                        }
                     }
                 }
-                EventKind::Packet(p) => check_packet(p)?,
+                EventKind::Packet(p) => check_packet(p, env.md5_secret.is_some())?,
             }
         }
         Ok(Plan { env, knobs, shell, python })
@@ -331,6 +341,7 @@ fn check_sockopt(call: &str, opt: &str) -> Result<(), String> {
             "TCP_KEEPCNT",
             "IP_TOS",
             "IP_TTL",
+            "TCP_MD5SIG",
         ]
     } else {
         &[
@@ -352,7 +363,7 @@ fn check_sockopt(call: &str, opt: &str) -> Result<(), String> {
     if supported.contains(&opt) { Ok(()) } else { Err(format!("{call}({opt}) has no ustack equivalent")) }
 }
 
-fn check_packet(p: &PacketEvent) -> Result<(), String> {
+fn check_packet(p: &PacketEvent, md5_secret: bool) -> Result<(), String> {
     if p.udp_encap.is_some() {
         return Err("TCP over UDP encapsulation not supported".into());
     }
@@ -363,8 +374,9 @@ fn check_packet(p: &PacketEvent) -> Result<(), String> {
         Transport::Tcp(t) => {
             if let Some(TcpOptions::List(l)) = &t.options
                 && l.iter().any(|o| matches!(o, TcpOption::Md5 { .. }))
+                && !md5_secret
             {
-                return Err("TCP MD5 signatures (RFC 2385) not supported".into());
+                return Err("TCP MD5 signature option without --tcp_md5_secret: no key to sign with".into());
             }
             Ok(())
         }
@@ -957,7 +969,7 @@ impl<'o> Runner<'o> {
 
     /// Compares what ustack sent with what the script expects; why they differ.
     fn compare(&mut self, p: &PacketEvent, bytes: &[u8]) -> Result<(), String> {
-        let sent = packet::parse_sent(bytes)?;
+        let sent = packet::parse_sent_md5(bytes, self.env.md5_secret.as_deref().map(str::as_bytes))?;
         if let Some(tos) = p.ip.tos
             && sent.dscp_ecn != tos
         {
@@ -1073,6 +1085,7 @@ impl<'o> Runner<'o> {
                     (TcpOption::Mss(m), Some(TcpOption::Mss(n))) => m == n,
                     (TcpOption::Sack(b), Some(TcpOption::Sack(c))) => b == c,
                     (TcpOption::Timestamp { ecr: e1, .. }, Some(TcpOption::Timestamp { ecr: e2, .. })) => e1 == e2,
+                    (TcpOption::Md5 { valid: a }, Some(TcpOption::Md5 { valid: b })) => a == b,
                     // Window scale: the shift is the receiver's choice.
                     _ => true,
                 };
@@ -1203,7 +1216,17 @@ impl<'o> Runner<'o> {
                     options,
                     payload_len: t.len as usize,
                 };
-                packet::build_tcp(ip, &seg)
+                let md5 = match &t.options {
+                    Some(TcpOptions::List(l)) => l.iter().find_map(|o| match o {
+                        TcpOption::Md5 { valid } => Some(*valid),
+                        _ => None,
+                    }),
+                    _ => None,
+                };
+                match (md5, self.env.md5_secret.as_deref()) {
+                    (Some(valid), Some(key)) => packet::build_tcp_md5(ip, &seg, key.as_bytes(), valid),
+                    _ => packet::build_tcp(ip, &seg),
+                }
             }
             Transport::Icmp(icmp) => {
                 let Some((icmp_type, code)) = packet::icmp_type_code(&icmp.icmp_type, icmp.code.as_deref()) else {
@@ -1905,6 +1928,15 @@ impl<'o> Runner<'o> {
             }
             "TCP_NODELAY" => {
                 if let Err(e) = self.stack.set_nodelay(h, int.unwrap_or(0) != 0) {
+                    return errno(e);
+                }
+            }
+            // FreeBSD's TCP_MD5SIG is a flag (sign this socket's segments) and its keys come
+            // from the IPsec database (the script's `setkey` line); Linux's is a key per
+            // peer. Either way: the script's secret, for the script's peer.
+            "TCP_MD5SIG" => {
+                let key = self.env.md5_secret.clone().filter(|_| int.unwrap_or(0) != 0);
+                if let Err(e) = self.stack.set_md5_key(h, self.env.remote_ip, key.as_deref().map(str::as_bytes)) {
                     return errno(e);
                 }
             }

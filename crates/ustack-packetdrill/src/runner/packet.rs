@@ -33,8 +33,9 @@ pub struct TcpOut {
     pub payload_len: usize,
 }
 
-/// Encodes options in the order written. Returns an error for an option the runner cannot
-/// build (MD5) or an options area over 40 bytes.
+/// Encodes options in the order written. An MD5 signature (RFC 2385) is written with a
+/// zero digest, for [`build_tcp_md5`] to fill in. Returns an error for an options area
+/// over 40 bytes.
 pub fn encode_options(options: &[TcpOption]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     for o in options {
@@ -56,7 +57,10 @@ pub fn encode_options(options: &[TcpOption]) -> Result<Vec<u8>, String> {
                 out.extend_from_slice(&val.to_be_bytes());
                 out.extend_from_slice(&ecr.to_be_bytes());
             }
-            TcpOption::Md5 { .. } => return Err("TCP MD5 signature option".into()),
+            TcpOption::Md5 { .. } => {
+                out.extend_from_slice(&[19, 18]);
+                out.extend_from_slice(&[0; 16]);
+            }
         }
     }
     while !out.len().is_multiple_of(4) {
@@ -106,6 +110,20 @@ fn tcp_bytes(seg: &TcpOut) -> Vec<u8> {
 /// A whole IPv4 packet carrying `seg`, checksums filled in.
 pub fn build_tcp(ip: IpHeader, seg: &TcpOut) -> Vec<u8> {
     let mut tcp = tcp_bytes(seg);
+    TcpPacket::new_unchecked(&mut tcp[..]).fill_checksum(ip.src, ip.dst);
+    ip_packet(ip, IpProtocol::Tcp, &tcp)
+}
+
+/// [`build_tcp`], with the MD5 signature option the options hold (RFC 2385 §2.0) signed
+/// with `key`, or, when `valid` is false, given a digest that is wrong for it.
+pub fn build_tcp_md5(ip: IpHeader, seg: &TcpOut, key: &[u8], valid: bool) -> Vec<u8> {
+    let mut tcp = tcp_bytes(seg);
+    if ustack_core::wire::tcp::sign_md5(ip.src, ip.dst, &mut tcp, key)
+        && !valid
+        && let Some(at) = ustack_core::wire::tcp::md5_digest_at(&tcp)
+    {
+        tcp[at] ^= 0x80;
+    }
     TcpPacket::new_unchecked(&mut tcp[..]).fill_checksum(ip.src, ip.dst);
     ip_packet(ip, IpProtocol::Tcp, &tcp)
 }
@@ -205,6 +223,13 @@ pub struct SentTcp {
 
 /// Reads a packet ustack sent (an IPv4 packet, as on a TUN device).
 pub fn parse_sent(bytes: &[u8]) -> Result<Sent, String> {
+    parse_sent_md5(bytes, None)
+}
+
+/// [`parse_sent`], reading an MD5 signature option (RFC 2385) as `md5 valid` when its
+/// digest is right for `md5_key`, `md5 invalid` otherwise (and as an unknown option kind
+/// without a key).
+pub fn parse_sent_md5(bytes: &[u8], md5_key: Option<&[u8]>) -> Result<Sent, String> {
     let ip = Ipv4Packet::new_checked(bytes).map_err(|e| format!("bad IPv4 packet: {e}"))?;
     let repr = Ipv4Repr::parse(&ip, true).map_err(|e| format!("bad IPv4 header: {e}"))?;
     let payload = ip.payload();
@@ -214,7 +239,17 @@ pub fn parse_sent(bytes: &[u8]) -> Result<Sent, String> {
             if !p.verify_checksum(repr.src_addr, repr.dst_addr) {
                 return Err("bad TCP checksum".into());
             }
-            let (options, unknown_options) = decode_options(p.options())?;
+            let (mut options, mut unknown_options) = decode_options(p.options())?;
+            if let Some(key) = md5_key
+                && let Some(i) = unknown_options.iter().position(|&k| k == 19)
+            {
+                unknown_options.remove(i);
+                let valid = ustack_core::wire::tcp::verify_md5(repr.src_addr, repr.dst_addr, payload, key);
+                // In wire order: where the option's NOPs end.
+                let at = options.iter().take_while(|o| matches!(o, TcpOption::Nop)).count();
+                let at = if p.options().get(at) == Some(&19) { at } else { options.len() };
+                options.insert(at, TcpOption::Md5 { valid });
+            }
             SentBody::Tcp(SentTcp {
                 src_port: p.src_port(),
                 dst_port: p.dst_port(),
@@ -339,6 +374,42 @@ mod tests {
         assert_eq!((t.seq, t.ack, t.flags, t.window, t.payload_len), (10, 1, TcpFlags::SYN, 1000, 3));
         assert_eq!(&t.options[..5], &opts[..]);
         assert_eq!(t.to_spec(10).to_string(), "S 0:3(3) win 1000 <mss 1460,sackOK,TS val 5 ecr 0,nop,wscale 7>");
+    }
+
+    /// `md5 valid` / `md5 invalid` (RFC 2385): signed with the script's secret, or not
+    /// validly; read back as valid only with that secret.
+    #[test]
+    fn md5_signed_segment_reads_back() {
+        let ip = IpHeader {
+            src: Ipv4Addr::new(192, 0, 2, 1),
+            dst: Ipv4Addr::new(192, 168, 0, 1),
+            dscp_ecn: 0,
+            ttl: 64,
+            ident: 7,
+        };
+        let opts = vec![TcpOption::Nop, TcpOption::Nop, TcpOption::Md5 { valid: true }];
+        let seg = TcpOut {
+            src_port: 4000,
+            dst_port: 8080,
+            seq: 10,
+            ack: 1,
+            flags: TcpFlags::ACK,
+            window: 1000,
+            urgent: 0,
+            options: encode_options(&opts).unwrap(),
+            payload_len: 5,
+        };
+        let read = |bytes: &[u8], key: Option<&[u8]>| {
+            let SentBody::Tcp(t) = parse_sent_md5(bytes, key).unwrap().body else { panic!() };
+            t
+        };
+        let good = build_tcp_md5(ip, &seg, b"secret", true);
+        assert_eq!(read(&good, Some(b"secret")).options, opts);
+        let t = read(&good, Some(b"other"));
+        assert_eq!(t.options[2], TcpOption::Md5 { valid: false });
+        assert_eq!(read(&good, None).unknown_options, vec![19], "without a secret: an unknown option");
+        let bad = build_tcp_md5(ip, &seg, b"secret", false);
+        assert_eq!(read(&bad, Some(b"secret")).options[2], TcpOption::Md5 { valid: false });
     }
 
     #[test]
