@@ -401,9 +401,11 @@ fn tcp_options() -> impl Strategy<Value = TcpOptions> {
         any::<bool>(),
         any::<Option<(u32, u32)>>(),
         prop::collection::vec(any::<(u32, u32)>(), 0..=4),
+        any::<bool>(),
     )
-        .prop_map(|(mss, window_scale, sack_permitted, timestamps, blocks)| {
-            let mut o = TcpOptions { mss, window_scale, sack_permitted, timestamps, ..Default::default() };
+        .prop_map(|(mss, window_scale, sack_permitted, timestamps, blocks, md5)| {
+            // The RFC 2385 signature goes first when it is there (20 bytes).
+            let mut o = TcpOptions { mss, window_scale, sack_permitted, timestamps, md5, ..Default::default() };
             // At most 40 bytes of options fit in a header (RFC 9293 §3.1):
             // keep as many SACK blocks as fit. (Built afresh rather than
             // with `truncate`, which leaves the dropped blocks in the
@@ -417,7 +419,13 @@ fn tcp_options() -> impl Strategy<Value = TcpOptions> {
                 if o.buffer_len() <= 40 {
                     break o;
                 }
-                n -= 1;
+                if n > 0 {
+                    n -= 1;
+                } else {
+                    // A signature beside everything else: as a signing
+                    // sender does, do without timestamps.
+                    o.timestamps = None;
+                }
             }
         })
 }
