@@ -19,7 +19,6 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, SocketAddrV4, TcpListener as KListener, TcpStream as KStream, UdpSocket as KUdp};
 use std::thread;
 use std::time::Duration;
-use support::Namespace;
 use ustack::blocking::{TcpListener, TcpStream, UdpSocket};
 use ustack::phy::tun::{TunDevice, TunOptions};
 use ustack::{DriverOptions, NetStack, StackConfig};
@@ -37,23 +36,7 @@ fn shards_on_a_multi_queue_tun_each_get_their_own_traffic() {
     if std::env::var_os(CHILD).is_some() {
         return in_namespace();
     }
-    let ns = Namespace::new("shards", NEEDS_ROOT);
-    let exe = std::env::current_exe().unwrap();
-    let out = ns
-        .cmd(&[
-            exe.to_str().unwrap(),
-            "--exact",
-            "shards_on_a_multi_queue_tun_each_get_their_own_traffic",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .expect("run the test in its namespace");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    println!("{text}");
-    assert!(out.status.success() && text.contains("1 passed"), "the test failed in its namespace:\n{text}");
+    support::rerun_in_namespace("shards", NEEDS_ROOT, CHILD, "shards_on_a_multi_queue_tun_each_get_their_own_traffic");
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {

@@ -18,7 +18,6 @@ use std::net::{SocketAddr, TcpStream as KStream};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
-use support::Namespace;
 use ustack::blocking::{TcpListener, UdpSocket};
 use ustack::phy::tun::{TunDevice, TunOptions};
 use ustack::{DriverOptions, NetStack, StackConfig};
@@ -35,23 +34,7 @@ fn the_kernel_receives_the_tos_and_ttl_ustack_sets_rfc2474() {
     if std::env::var_os(CHILD).is_some() {
         return in_namespace();
     }
-    let ns = Namespace::new("tosttl", NEEDS_ROOT);
-    let exe = std::env::current_exe().unwrap();
-    let out = ns
-        .cmd(&[
-            exe.to_str().unwrap(),
-            "--exact",
-            "the_kernel_receives_the_tos_and_ttl_ustack_sets_rfc2474",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .expect("run the test in its namespace");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    println!("{text}");
-    assert!(out.status.success() && text.contains("1 passed"), "the test failed in its namespace:\n{text}");
+    support::rerun_in_namespace("tosttl", NEEDS_ROOT, CHILD, "the_kernel_receives_the_tos_and_ttl_ustack_sets_rfc2474");
 }
 
 fn sa(s: &str) -> SocketAddr {

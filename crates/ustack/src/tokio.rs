@@ -88,23 +88,7 @@ impl TcpListener {
         self.inner.net.with_stack(|s, _| s.local_addr(h)).map(SocketAddr::V4).map_err(io_error)
     }
 
-    /// IP_TTL of the socket's packets (1..=255; 0 or above 255 is InvalidInput).
-    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.inner.set_ttl(ttl)
-    }
-    /// IP_TTL in use: the stack's configured TTL unless set.
-    pub fn ttl(&self) -> io::Result<u32> {
-        self.inner.ttl()
-    }
-    /// IP_TOS of the socket's packets: UDP sends the whole byte, TCP its
-    /// DSCP (the ECN bits are TCP's own).
-    pub fn set_tos(&self, tos: u8) -> io::Result<()> {
-        self.inner.set_tos(tos)
-    }
-    /// IP_TOS as set (0 by default).
-    pub fn tos(&self) -> io::Result<u8> {
-        self.inner.tos()
-    }
+    ip_header_options!();
 }
 
 /// A TCP connection.
@@ -154,23 +138,7 @@ impl TcpStream {
         self.inner.net.with_stack(|s, _| s.set_nodelay(h, nodelay)).map_err(io_error)
     }
 
-    /// IP_TTL of the socket's packets (1..=255; 0 or above 255 is InvalidInput).
-    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.inner.set_ttl(ttl)
-    }
-    /// IP_TTL in use: the stack's configured TTL unless set.
-    pub fn ttl(&self) -> io::Result<u32> {
-        self.inner.ttl()
-    }
-    /// IP_TOS of the socket's packets: UDP sends the whole byte, TCP its
-    /// DSCP (the ECN bits are TCP's own).
-    pub fn set_tos(&self, tos: u8) -> io::Result<()> {
-        self.inner.set_tos(tos)
-    }
-    /// IP_TOS as set (0 by default).
-    pub fn tos(&self) -> io::Result<u8> {
-        self.inner.tos()
-    }
+    ip_header_options!();
 
     /// Splits into a reading and a writing half that can move to different
     /// tasks; the connection closes when both are dropped.
@@ -285,21 +253,5 @@ impl UdpSocket {
         self.inner.net.with_stack(|s, _| s.local_addr(h)).map(SocketAddr::V4).map_err(io_error)
     }
 
-    /// IP_TTL of the socket's packets (1..=255; 0 or above 255 is InvalidInput).
-    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.inner.set_ttl(ttl)
-    }
-    /// IP_TTL in use: the stack's configured TTL unless set.
-    pub fn ttl(&self) -> io::Result<u32> {
-        self.inner.ttl()
-    }
-    /// IP_TOS of the socket's packets: UDP sends the whole byte, TCP its
-    /// DSCP (the ECN bits are TCP's own).
-    pub fn set_tos(&self, tos: u8) -> io::Result<()> {
-        self.inner.set_tos(tos)
-    }
-    /// IP_TOS as set (0 by default).
-    pub fn tos(&self) -> io::Result<u8> {
-        self.inner.tos()
-    }
+    ip_header_options!();
 }

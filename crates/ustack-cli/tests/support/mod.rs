@@ -50,6 +50,24 @@ impl Namespace {
     }
 }
 
+/// Runs the test `test` of this test binary again inside a namespace of its
+/// own (tagged `tag`), with `child_env` set so that the copy does the work
+/// where the parent only waits; fails with the copy's output if it failed.
+/// The TUN device, the kernel's sockets and every address then live in the
+/// namespace and go with it.
+pub fn rerun_in_namespace(tag: &str, needs: &str, child_env: &str, test: &str) {
+    let ns = Namespace::new(tag, needs);
+    let exe = std::env::current_exe().unwrap();
+    let out = ns
+        .cmd(&[exe.to_str().unwrap(), "--exact", test, "--include-ignored", "--nocapture", "--test-threads=1"])
+        .env(child_env, "1")
+        .output()
+        .expect("run the test in its namespace");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{text}");
+    assert!(out.status.success() && text.contains("1 passed"), "the test failed in its namespace:\n{text}");
+}
+
 impl Drop for Namespace {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.name]).status();

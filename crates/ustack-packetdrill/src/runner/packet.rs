@@ -341,15 +341,20 @@ pub fn timestamps(options: &[TcpOption]) -> Option<(u32, u32)> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn built_segment_reads_back() {
-        let ip = IpHeader {
+    /// The script's addresses, as packetdrill assigns them.
+    fn test_ip() -> IpHeader {
+        IpHeader {
             src: Ipv4Addr::new(192, 0, 2, 1),
             dst: Ipv4Addr::new(192, 168, 0, 1),
             dscp_ecn: 0,
             ttl: 64,
             ident: 7,
-        };
+        }
+    }
+
+    #[test]
+    fn built_segment_reads_back() {
+        let ip = test_ip();
         let opts = vec![
             TcpOption::Mss(1460),
             TcpOption::SackPermitted,
@@ -380,13 +385,7 @@ mod tests {
     /// validly; read back as valid only with that secret.
     #[test]
     fn md5_signed_segment_reads_back() {
-        let ip = IpHeader {
-            src: Ipv4Addr::new(192, 0, 2, 1),
-            dst: Ipv4Addr::new(192, 168, 0, 1),
-            dscp_ecn: 0,
-            ttl: 64,
-            ident: 7,
-        };
+        let ip = test_ip();
         let opts = vec![TcpOption::Nop, TcpOption::Nop, TcpOption::Md5 { valid: true }];
         let seg = TcpOut {
             src_port: 4000,
