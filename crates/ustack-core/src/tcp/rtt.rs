@@ -95,20 +95,29 @@ impl RttEstimator {
     }
 
     /// The current timeout, with backoff applied.
+    #[inline]
     pub fn rto(&self) -> Duration {
-        let factor = 1u32 << self.backoff.min(31);
-        Duration::from_nanos(self.base_rto).saturating_mul(factor).min(self.max_rto.duration())
+        Duration::from_nanos(self.rto_nanos())
+    }
+
+    /// `rto` in integer nanoseconds (the same figure: `Duration`'s
+    /// saturating multiply and `min` cost several times more, on every
+    /// timer a segment arms).
+    #[inline]
+    fn rto_nanos(&self) -> Nanos {
+        let factor = 1u64 << self.backoff.min(31);
+        self.base_rto.saturating_mul(factor).min(nanos(self.max_rto.duration()))
     }
 
     /// The current timeout with a timer slop added (`TcpConfig::rto_slop`),
     /// as FreeBSD's `TCPT_RANGESET` adds `rexmit_slop`: to every RTO
     /// computed from a sample or a backoff, not to the initial one.
+    #[inline]
     pub fn rto_with_slop(&self, slop: Duration) -> Duration {
-        let rto = self.rto();
         if slop.is_zero() || (self.srtt == NONE && self.backoff == 0) {
-            return rto;
+            return self.rto();
         }
-        (rto + slop).min(self.max_rto.duration())
+        (self.rto() + slop).min(self.max_rto.duration())
     }
 
     /// A retransmission timer expired: double the RTO (§5.5).
