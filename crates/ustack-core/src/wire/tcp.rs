@@ -287,10 +287,12 @@ impl TcpOptions {
     /// that would not fit are left out (RFC 2018 §3).
     pub fn buffer_len(&self) -> usize {
         let n = self.fixed_len();
-        if self.sack_blocks.is_empty() {
-            return n;
+        // No SACK option at all when no block fits (a signature and
+        // timestamps leave 8 bytes, less than one block takes).
+        match self.sack_blocks_that_fit(n) {
+            0 => n,
+            blocks => n + 4 + 8 * blocks,
         }
-        n + 4 + 8 * self.sack_blocks_that_fit(n)
     }
 
     /// These options as `emit` writes them: without the SACK blocks that
@@ -842,6 +844,20 @@ mod tests {
         msg.extend_from_slice(payload);
         msg.extend_from_slice(b"secret");
         assert_eq!(&buf[24..40], &crate::md5::Md5::digest(&msg));
+    }
+
+    #[test]
+    fn sack_blocks_that_do_not_fit_beside_a_signature_take_no_room_rfc2385() {
+        // Found by the wire_parsers fuzzer: a signature (20 bytes with its
+        // NOPs) and timestamps (12) leave 8 bytes, less than a SACK block
+        // needs; the length must not count an empty SACK option.
+        let mut o = TcpOptions { md5: true, timestamps: Some((1, 2)), ..Default::default() };
+        o.sack_blocks.push(10, 20);
+        assert_eq!(o.buffer_len(), 32);
+        let mut out = [0u8; 40];
+        assert_eq!(o.emit(&mut out[..32]), 32);
+        assert_eq!(TcpOptions::parse(&out[..32]), Ok(o.fitted()));
+        assert!(o.fitted().sack_blocks.is_empty());
     }
 
     #[test]
