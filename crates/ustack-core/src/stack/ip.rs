@@ -42,6 +42,11 @@ impl IpTx {
     pub(super) fn tcp(cfg: &crate::tcp::TcpConfig) -> IpTx {
         IpTx { tos: tcp_tos(cfg.tos, false), ttl: cfg.ttl.unwrap_or(0) }
     }
+
+    /// The TTL to send: the socket's, or `default` (the stack's).
+    fn hop_limit(self, default: u8) -> u8 {
+        if self.ttl == 0 { default } else { self.ttl }
+    }
 }
 
 /// The TOS byte of a TCP segment: the DSCP of the socket's IP_TOS (RFC
@@ -512,7 +517,7 @@ impl Stack {
                 dst_addr: dst,
                 protocol,
                 payload_len: piece.len,
-                hop_limit: if ip.ttl == 0 { self.cfg.ttl } else { ip.ttl },
+                hop_limit: ip.hop_limit(self.cfg.ttl),
                 ident,
                 dont_frag,
                 more_frags: piece.more,
@@ -742,23 +747,24 @@ impl Stack {
         }
         let tcp_start = link + IP_HEADER;
         let tcp_len = self.tcp_poll_segment(now, h, &mut buf[tcp_start..link + room])?;
-        let (ect, tos, ttl) = self.tcp_connection(h).map_or((false, 0, 0), |c| (c.sent_ect(), c.ip_tos, c.ip_ttl));
+        // The DSCP of IP_TOS (RFC 2474 §3), and ECT(0) on new data of a
+        // connection that negotiated ECN (RFC 3168 §6.1.2): the ECN field
+        // is TCP's, whatever IP_TOS says. IP_TTL, or the stack's.
+        let ip = self
+            .tcp_connection(h)
+            .map_or_else(IpTx::default, |c| IpTx { tos: tcp_tos(c.ip_tos, c.sent_ect()), ttl: c.ip_ttl });
         let repr = Ipv4Repr {
             src_addr: local,
             dst_addr: remote,
             protocol: IpProtocol::Tcp,
             payload_len: tcp_len,
-            // IP_TTL, or the stack's.
-            hop_limit: if ttl == 0 { self.cfg.ttl } else { ttl },
+            hop_limit: ip.hop_limit(self.cfg.ttl),
             ident: self.next_ident(),
             // Path MTU discovery (RFC 1191): TCP sets DF.
             dont_frag: true,
             more_frags: false,
             frag_offset: 0,
-            // The DSCP of IP_TOS (RFC 2474 §3), and ECT(0) on new data of
-            // a connection that negotiated ECN (RFC 3168 §6.1.2): the ECN
-            // field is TCP's, whatever IP_TOS says.
-            dscp_ecn: tcp_tos(tos, ect),
+            dscp_ecn: ip.tos,
         };
         repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf[link..tcp_start + tcp_len]), self.cfg.checksum.fill_tx);
         self.stats.ip_out += 1;

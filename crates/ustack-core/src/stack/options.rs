@@ -219,7 +219,7 @@ fn apply(cfg: &mut TcpConfig, opt: SockOpt) -> Result<(), Error> {
         SockOpt::UserTimeout(t) => cfg.user_timeout = t.filter(|d| !d.is_zero()),
         SockOpt::Congestion(a) => cfg.congestion = a,
         SockOpt::Tos(tos) => cfg.tos = tos,
-        SockOpt::Ttl(Some(0)) => return Err(Error::InvalidInput),
+        // (`Some(0)` was refused with EINVAL in `set_option`.)
         SockOpt::Ttl(ttl) => cfg.ttl = ttl,
         SockOpt::ReuseAddr(_) => {}
         SockOpt::Error(_) => return Err(Error::InvalidInput),
