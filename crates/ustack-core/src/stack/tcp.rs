@@ -728,40 +728,37 @@ impl Stack {
         }
         self.stats.count_drop(DropReason::TcpNoSocket);
         // A socket bound to the port but neither listening nor connected
-        // does not take the segment, but its IP_TOS and IP_TTL mark the
-        // RST, as in FreeBSD (whose lookup finds the bound socket).
-        let ip = self.bound_socket_ip(local);
-        self.reply_rst(now, local, remote, repr, payload.len(), ip);
+        // does not take the segment, but its settings (IP_TOS, IP_TTL, an
+        // RFC 2385 key) mark the RST, as in FreeBSD (whose lookup finds
+        // the bound socket).
+        let owner = self.bound_idle_config(local).cloned();
+        self.reply_rst(now, local, remote, repr, payload.len(), owner.as_deref());
     }
 
-    /// The IP header settings of a TCP socket bound to `local` (its
-    /// address, else the wildcard) that neither listens nor is connected;
-    /// the stack's defaults if there is none.
-    fn bound_socket_ip(&self, local: SocketAddrV4) -> IpTx {
-        let Some(holders) = self.tcp_ports.get(&local.port()) else {
-            return IpTx::default();
-        };
-        let mut found = None;
-        for &h in holders.as_slice() {
+    /// The settings of a TCP socket bound to `local` (its address, else
+    /// the wildcard) that neither listens nor is connected.
+    fn bound_idle_config(&self, local: SocketAddrV4) -> Option<&Arc<TcpConfig>> {
+        let mut wildcard = None;
+        for &h in self.tcp_ports.get(&local.port())?.as_slice() {
             if let Ok(slot) = self.slot(h)
                 && let Some(Socket::Tcp(TcpSocket::Idle { local: Some(l), cfg })) = slot.socket.as_ref()
             {
                 if l.ip() == local.ip() {
-                    return IpTx::tcp(cfg);
+                    return Some(cfg);
                 }
                 if l.ip().is_unspecified() {
-                    found = Some(IpTx::tcp(cfg));
+                    wildcard = Some(cfg);
                 }
             }
         }
-        found.unwrap_or_default()
+        wildcard
     }
 
-    /// The IP header settings of listener `lh`'s SYN-ACKs and RSTs.
-    fn listener_ip(&self, lh: SocketHandle) -> IpTx {
-        match self.slot(lh).ok().and_then(|s| s.socket.as_ref()) {
-            Some(Socket::Tcp(TcpSocket::Listener(l))) => IpTx::tcp(&l.cfg),
-            _ => IpTx::default(),
+    /// The settings of listener `lh` (its SYN-ACKs and RSTs carry them).
+    fn listener_config(&self, lh: SocketHandle) -> Option<&Arc<TcpConfig>> {
+        match self.slot(lh).ok()?.socket.as_ref()? {
+            Socket::Tcp(TcpSocket::Listener(l)) => Some(&l.cfg),
+            _ => None,
         }
     }
 
@@ -831,8 +828,8 @@ impl Stack {
             }
             // Second: any other ACK is bad here: <SEQ=SEG.ACK><CTL=RST>.
             self.stats.count_drop(DropReason::TcpBadAck);
-            let ip = self.listener_ip(lh);
-            self.reply_rst(now, local, remote, repr, payload.len(), ip);
+            let owner = self.listener_config(lh).cloned();
+            self.reply_rst(now, local, remote, repr, payload.len(), owner.as_deref());
             return;
         }
         if !flags.syn() {
@@ -963,7 +960,14 @@ impl Stack {
         });
         let mut seg_buf = [0u8; 60];
         let n = repr.header_len();
-        self.emit_unconnected(&repr, local, remote, key.as_deref(), &mut seg_buf[..n]);
+        let fill = self.cfg.checksum.fill_tx;
+        crate::wire::tcp::emit_signed(
+            &repr,
+            &mut seg_buf[..n],
+            (*local.ip(), *remote.ip()),
+            key.as_ref().map(|k| k.as_bytes()),
+            fill,
+        );
         self.send_ip_payload_with(
             now,
             *local.ip(),
@@ -1049,29 +1053,6 @@ impl Stack {
         true
     }
 
-    /// Writes a segment sent outside any connection (a RST, a SYN cookie's
-    /// SYN-ACK) into `out`, of `repr.header_len()` bytes: signed with
-    /// `key` when there is one (RFC 2385), then checksummed.
-    fn emit_unconnected(
-        &self,
-        repr: &TcpRepr,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        key: Option<&Md5Key>,
-        out: &mut [u8],
-    ) {
-        let addrs = self.cfg.checksum.fill_tx.then_some((*local.ip(), *remote.ip()));
-        let Some(key) = key else {
-            repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut *out), addrs);
-            return;
-        };
-        repr.emit(&mut crate::wire::TcpPacket::new_unchecked(&mut *out), None);
-        crate::wire::tcp::sign_md5(*local.ip(), *remote.ip(), out, key.as_bytes());
-        if let Some((s, d)) = addrs {
-            crate::wire::TcpPacket::new_unchecked(out).fill_checksum(s, d);
-        }
-    }
-
     /// The RFC 2385 key of the socket a segment from `remote` to `local`
     /// reaches: its connection's, else the listener's or the bound
     /// socket's key for the peer's address.
@@ -1079,21 +1060,14 @@ impl Stack {
         if let Some(h) = self.find_conn(local, remote) {
             return self.tcp_connection(h).and_then(|c| c.md5_key().cloned());
         }
-        if let Some(lh) = self.find_listener(local) {
-            return match self.slot(lh).ok().and_then(|s| s.socket.as_ref()) {
-                Some(Socket::Tcp(TcpSocket::Listener(l))) => l.cfg.md5_key(*remote.ip()).cloned(),
-                _ => None,
-            };
-        }
-        // A socket bound to the port, not listening: its RST answer is
-        // signed too (as FreeBSD, whose keys belong to the address pair).
-        let holders = self.tcp_ports.get(&local.port())?;
-        holders.as_slice().iter().find_map(|&h| match self.slot(h).ok()?.socket.as_ref()? {
-            Socket::Tcp(TcpSocket::Idle { local: Some(l), cfg }) if l.ip().is_unspecified() || l.ip() == local.ip() => {
-                cfg.md5_key(*remote.ip()).cloned()
-            }
-            _ => None,
-        })
+        // Else the listener, or a socket bound to the port, not listening:
+        // its RST answer is signed too (as FreeBSD, whose keys belong to
+        // the address pair).
+        let owner = match self.find_listener(local) {
+            Some(lh) => self.listener_config(lh),
+            None => self.bound_idle_config(local),
+        };
+        owner?.md5_key(*remote.ip()).cloned()
     }
 
     /// RFC 2385 §3.0 for an arriving segment (`segment` its TCP bytes):
@@ -1120,7 +1094,10 @@ impl Stack {
     }
 
     /// RFC 9293 §3.10.7.1: the RST answering a segment for no connection,
-    /// with the IP header settings `ip` (a bound socket's or listener's).
+    /// marked with the settings of `owner`, the socket that answers (a
+    /// listener, or one bound to the port): its IP_TOS and IP_TTL, and its
+    /// RFC 2385 key for the peer, with which the segment answered was
+    /// checked on arrival.
     pub(super) fn reply_rst(
         &mut self,
         now: Instant,
@@ -1128,15 +1105,15 @@ impl Stack {
         remote: SocketAddrV4,
         seg: &TcpRepr,
         len: usize,
-        ip: IpTx,
+        owner: Option<&TcpConfig>,
     ) {
         if seg.flags.rst() || !self.cfg.reply_to_closed_ports {
             return;
         }
-        // A socket holding a key for the peer signs its RST (RFC 2385
-        // §2.0: every segment); the segment answered was checked against
-        // that key on arrival.
-        let key = if self.md5_in_use { self.md5_key_for(local, remote) } else { None };
+        let ip = owner.map_or_else(IpTx::default, IpTx::tcp);
+        // RFC 2385 §2.0: every segment is signed, this one too (once keys
+        // are in use, as for the check on arrival).
+        let key = if self.md5_in_use { owner.and_then(|c| c.md5_key(*remote.ip())).cloned() } else { None };
         let mut repr = if seg.flags.ack() {
             TcpRepr {
                 src_port: local.port(),
@@ -1168,7 +1145,14 @@ impl Stack {
             retransmission: false,
         });
         let mut seg_buf = vec![0u8; repr.header_len()];
-        self.emit_unconnected(&repr, local, remote, key.as_deref(), &mut seg_buf);
+        let fill = self.cfg.checksum.fill_tx;
+        crate::wire::tcp::emit_signed(
+            &repr,
+            &mut seg_buf,
+            (*local.ip(), *remote.ip()),
+            key.as_ref().map(|k| k.as_bytes()),
+            fill,
+        );
         self.send_ip_payload_with(now, *local.ip(), *remote.ip(), crate::wire::IpProtocol::Tcp, &seg_buf, true, ip);
     }
 

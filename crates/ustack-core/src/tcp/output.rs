@@ -10,7 +10,7 @@ use super::seq::SeqNumber;
 use super::state::State;
 use crate::trace::{Direction, EventKind};
 use crate::wire::tcp::{HEADER_LEN, MAX_SACK_BLOCKS, SackBlocks};
-use crate::wire::{TcpFlags, TcpOptions, TcpPacket, TcpRepr};
+use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
 
 /// What goes into one segment besides its header fields.
 struct Outgoing {
@@ -573,19 +573,13 @@ impl Connection {
             debug_assert_eq!(copied, n, "payload must come from the send buffer");
         }
         let total = hl + len;
-        let mut packet = TcpPacket::new_unchecked(&mut out[..total]);
-        let addrs = cx.shared.fill_checksum.then(|| (*self.local.ip(), *self.remote.ip()));
-        if let Some(key) = self.md5_key() {
-            // The digest first; the checksum covers it (RFC 2385 §2.0).
-            repr.emit(&mut packet, None);
-            let (src, dst) = (*self.local.ip(), *self.remote.ip());
-            crate::wire::tcp::sign_md5(src, dst, &mut out[..total], key.as_bytes());
-            if let Some((s, d)) = addrs {
-                TcpPacket::new_unchecked(&mut out[..total]).fill_checksum(s, d);
-            }
-        } else {
-            repr.emit(&mut packet, addrs);
-        }
+        crate::wire::tcp::emit_signed(
+            repr,
+            &mut out[..total],
+            (*self.local.ip(), *self.remote.ip()),
+            self.md5_key().map(|k| k.as_bytes()),
+            cx.shared.fill_checksum,
+        );
         cx.stats.segments_out += 1;
         self.info.segments_sent += 1;
         let (local, remote, repr_copy) = (self.local, self.remote, *repr);

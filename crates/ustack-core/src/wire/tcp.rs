@@ -455,6 +455,29 @@ pub fn sign_md5(src: Ipv4Addr, dst: Ipv4Addr, segment: &mut [u8], key: &[u8]) ->
     true
 }
 
+/// Emits `repr` as the header of `segment` (its payload already in place
+/// after the header), signed with `key` when there is one (RFC 2385 §2.0:
+/// the digest first, then the checksum, which covers it), and with the
+/// checksum filled in when `fill_checksum`.
+pub fn emit_signed(
+    repr: &TcpRepr,
+    segment: &mut [u8],
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    key: Option<&[u8]>,
+    fill_checksum: bool,
+) {
+    let addrs = fill_checksum.then_some((src, dst));
+    let Some(key) = key else {
+        repr.emit(&mut TcpPacket::new_unchecked(&mut *segment), addrs);
+        return;
+    };
+    repr.emit(&mut TcpPacket::new_unchecked(&mut *segment), None);
+    sign_md5(src, dst, segment, key);
+    if fill_checksum {
+        TcpPacket::new_unchecked(segment).fill_checksum(src, dst);
+    }
+}
+
 /// Whether `segment` carries an MD5 option whose digest is right for
 /// `key` (RFC 2385 §3.0). The comparison takes the same time wherever the
 /// digests differ.
