@@ -44,6 +44,7 @@ impl IpTx {
     }
 
     /// The TTL to send: the socket's, or `default` (the stack's).
+    #[inline]
     fn hop_limit(self, default: u8) -> u8 {
         if self.ttl == 0 { default } else { self.ttl }
     }

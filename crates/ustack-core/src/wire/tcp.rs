@@ -459,6 +459,7 @@ pub fn sign_md5(src: Ipv4Addr, dst: Ipv4Addr, segment: &mut [u8], key: &[u8]) ->
 /// after the header), signed with `key` when there is one (RFC 2385 §2.0:
 /// the digest first, then the checksum, which covers it), and with the
 /// checksum filled in when `fill_checksum`.
+#[inline]
 pub fn emit_signed(
     repr: &TcpRepr,
     segment: &mut [u8],
