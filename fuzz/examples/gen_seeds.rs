@@ -287,6 +287,9 @@ fn setup() -> Setup {
 const FULL_SYN: SynOptions =
     SynOptions { mss: Some(1460), window_scale: Some(7), sack_permitted: true, timestamps: true, window: 64240 };
 
+const STALE_ECHO_PEER_TSVAL: u32 = 1008;
+const STALE_ECHO_STACK_TSVAL: u32 = 2_348_930_037;
+
 fn conversation_seeds() -> Vec<(&'static str, Conversation)> {
     let ack = || Op::Ack { window: 65535, sack: Vec::new() };
     let ms = |n| Op::Wait(Wait::Millis(n));
@@ -384,5 +387,40 @@ fn conversation_seeds() -> Vec<(&'static str, Conversation)> {
             ms(200),
         ],
     };
-    vec![("listen_data_fin", listen), ("connect_sack_fin", connect), ("small_window", small), ("reorder", reorder)]
+    // CI's crash of 2026-12-03: an ACK echoing a TSecr 2^30 ms (12 days)
+    // before the stack's TSval made SRTT days long, pacing spaced the
+    // segments hours apart, and once all that was sent is acknowledged the
+    // orphan's data waits with no other timer armed (the timestamps are
+    // this run's: the stack's SYN-ACK TSval, the peer's clock at 1 s).
+    let stale_echo = Conversation {
+        active: false,
+        setup: setup(),
+        peer_isn: 0x1000_0000,
+        ops: vec![
+            Op::Open(FULL_SYN),
+            Op::Segment(SegmentSpec {
+                flags: TcpFlags::ACK.bits(),
+                seq: SeqSpec::Next(0),
+                ack: AckSpec::Next(0),
+                window: 65535,
+                syn_options: None,
+                timestamps: TsSpec::Raw(STALE_ECHO_PEER_TSVAL, STALE_ECHO_STACK_TSVAL.wrapping_sub(1 << 30)),
+                sack: Vec::new(),
+                len: 0,
+                urgent: 0,
+            }),
+            Op::Accept,
+            Op::Send(20_000),
+            ms(1),
+            ack(),
+            Op::Close,
+        ],
+    };
+    vec![
+        ("listen_data_fin", listen),
+        ("connect_sack_fin", connect),
+        ("small_window", small),
+        ("reorder", reorder),
+        ("stale_ts_echo", stale_echo),
+    ]
 }

@@ -788,7 +788,13 @@ impl Harness {
                     )
                 })
                 .collect();
-            eprintln!("{:>12?}   stack sent {tcp} len {} {states:?}", self.now, seg.payload.len());
+            eprintln!(
+                "{:>12?}   stack sent {tcp} len {} TS {:?} (peer clock {}) {states:?}",
+                self.now,
+                seg.payload.len(),
+                tcp.options.timestamps,
+                self.peer_clock()
+            );
         }
         assert_eq!(seg.ip.dst_addr, PEER_IP, "a segment to nobody: {tcp}");
         assert_eq!((tcp.src_port, tcp.dst_port), (self.stack_port, self.peer_port), "{tcp}");

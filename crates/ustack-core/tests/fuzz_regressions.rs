@@ -355,3 +355,65 @@ fn full_header_leaves_no_room_for_data_at_mtu_80() {
     rig.run_for(Duration::from_secs(10));
     assert_eq!(rig.stack.tcp_state(s), Ok(State::Established));
 }
+
+/// tcp_conversation (CI's run of `0910d2d`; the input was lost with its
+/// machine, rebuilt from its report): the orphan of a paced connection
+/// with timestamps sat in FIN-WAIT-1 with 7,936 bytes unsent, 4 h after
+/// the application closed it. The peer had acknowledged data echoing a
+/// TSecr days old: `rtt_sample_ts` (tcp/input.rs) took the echo's age as
+/// an RTT sample, so SRTT became days, and pacing (a gap of SRTT / cwnd
+/// per segment) put the next segment days away. An echo older than the
+/// first transmission of the data it acknowledges is not that data's
+/// round trip (RFC 7323 §4.1: the echo is of "the segment that is
+/// acknowledged"); Linux and FreeBSD bound or reject such samples too.
+#[test]
+fn a_days_old_timestamp_echo_is_not_an_rtt_sample() {
+    let mut rig = Rig::with(1500, |c| c.tcp.pacing = true);
+    let ts = TcpOptions {
+        mss: Some(1460),
+        window_scale: Some(7),
+        sack_permitted: true,
+        timestamps: Some((100, 0)),
+        ..Default::default()
+    };
+    let (_l, h, iss, next) = rig.accept(0x1000, ts, 64_240);
+    let una = iss.wrapping_add(1);
+    assert_eq!(rig.stack.send(h, &[7u8; 1000]), Ok(1000));
+    rig.drain();
+    let tsval = rig.last_sent(TcpFlags::ACK).options.timestamps.expect("timestamps in use").0;
+    rig.run_for(Duration::from_millis(30));
+    // The ACK echoes a TSval 2^30 ms (12 days) older than the data's.
+    let mut ack = rig.seg(TcpFlags::ACK, next, una.wrapping_add(1000), 502);
+    ack.options.timestamps = Some((200, tsval.wrapping_sub(1 << 30)));
+    rig.input(ack, 0);
+    let rtt = rig.stack.tcp_info(h).unwrap().rtt;
+    assert!(rtt.is_none_or(|r| r < Duration::from_secs(1)), "SRTT {rtt:?} from a 12-day-old echo");
+    // And the connection sends at its pace: 20 segments within a second.
+    let before = rig.sent.len();
+    assert_eq!(rig.stack.send(h, &vec![8u8; 20 * 1448]), Ok(20 * 1448));
+    rig.drain();
+    rig.run_for(Duration::from_secs(1));
+    let bytes: usize = rig.sent[before..].iter().map(|(_, n)| n).sum();
+    assert!(bytes >= 10 * 1448, "{bytes} bytes sent in a second (the window allows 10 segments)");
+}
+
+/// The same on the ACK that completes the handshake (the seed
+/// `fuzz/corpus/tcp_conversation/stale_ts_echo`): its echo can be of no
+/// SYN-ACK sent before the first.
+#[test]
+fn a_stale_echo_on_the_handshake_ack_is_not_an_rtt_sample() {
+    let mut rig = Rig::with(1500, |c| c.tcp.pacing = true);
+    let l = rig.listen();
+    let isn = 0x1000_0000u32;
+    let mut syn = rig.seg(TcpFlags::SYN, isn, 0, 64_240);
+    syn.options = TcpOptions { mss: Some(1460), timestamps: Some((100, 0)), ..Default::default() };
+    rig.input(syn, 0);
+    let syn_ack = rig.last_sent(TcpFlags::SYN | TcpFlags::ACK);
+    let tsval = syn_ack.options.timestamps.expect("timestamps in use").0;
+    let mut ack = rig.seg(TcpFlags::ACK, isn.wrapping_add(1), syn_ack.seq.wrapping_add(1), 64_240);
+    ack.options.timestamps = Some((101, tsval.wrapping_sub(1 << 30)));
+    rig.input(ack, 0);
+    let (h, _) = rig.stack.accept(l).expect("the handshake completed");
+    let rtt = rig.stack.tcp_info(h).unwrap().rtt;
+    assert!(rtt.is_none_or(|r| r < Duration::from_secs(1)), "SRTT {rtt:?} from a 12-day-old echo");
+}

@@ -104,8 +104,9 @@ impl Connection {
             self.snd_wl2 = ack;
             if let (true, Some((_, ecr))) = (self.ts_ok, seg.options.timestamps)
                 && ecr != 0
+                && let Some(sent) = self.syn_sent_at()
             {
-                self.rtt_sample_ts(cx, ecr);
+                self.rtt_sample_ts(cx, ecr, sent);
             }
             self.set_state(cx, State::Established);
             self.ack_due = AckDue::Now;
@@ -496,8 +497,9 @@ impl Connection {
             if self.ts_ok
                 && let Some((_, ecr)) = seg.options.timestamps
                 && ecr != 0
+                && let Some(sent) = self.syn_sent_at()
             {
-                self.rtt_sample_ts(cx, ecr);
+                self.rtt_sample_ts(cx, ecr, sent);
             }
             self.snd_wnd = (seg.window as usize) << self.snd_wscale;
             self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
@@ -704,6 +706,11 @@ impl Connection {
     fn ack_cumulative(&mut self, cx: &mut Cx, seg: &TcpRepr, ack: SeqNumber) -> Option<crate::time::Duration> {
         let now = cx.now;
         let mut newest_clean: Option<crate::time::Instant> = None;
+        // When the oldest segment this ACK covers first went out, or
+        // earlier: only its last transmission time is kept, and each
+        // retransmission followed the one before within an RTO (backed off
+        // as RFC 6298 §5.5 doubles it, so at most the current one).
+        let oldest_sent = self.rtx.front().map(|s| s.sent_at - self.rto() * u32::from(s.xmits.saturating_sub(1)));
         while let Some(&front) = self.rtx.front() {
             if front.end <= ack {
                 self.rtx.pop_front();
@@ -748,8 +755,9 @@ impl Connection {
         if self.ts_ok {
             if let Some((_, ecr)) = seg.options.timestamps
                 && ecr != 0
+                && let Some(sent) = oldest_sent
             {
-                rtt_sample = self.rtt_sample_ts(cx, ecr);
+                rtt_sample = self.rtt_sample_ts(cx, ecr, sent);
             }
         } else if let Some(sent) = newest_clean {
             let r = now - sent;
@@ -828,10 +836,24 @@ impl Connection {
         }
     }
 
-    /// An RTT sample from an echoed timestamp (RFC 7323 §4.1).
-    fn rtt_sample_ts(&mut self, cx: &mut Cx, ecr: u32) -> Option<crate::time::Duration> {
+    /// An RTT sample from an echoed timestamp (RFC 7323 §4.1), if the echo
+    /// is of a segment sent at `sent` or later.
+    ///
+    /// The echo is the TSval of the segment that made the peer acknowledge
+    /// (§4.3: the earliest unacknowledged one, or a later one), so it
+    /// cannot be older than the TSval that segment carried, nor newer than
+    /// our clock. Anything outside is not this ACK's round trip: a
+    /// corrupted or forged echo, or a peer echoing a TS.Recent kept from
+    /// before an idle spell (Linux did, after a reordered old ACK, until a
+    /// 2026 fix). Taken as a sample it could make SRTT days long, and with
+    /// it the pacing gap and RACK's windows (Linux bounds such samples too,
+    /// and prefers the ACK's own timing). For data, `sent` is when the
+    /// oldest segment acknowledged first went out, or a little earlier;
+    /// for the handshake, when the first SYN did.
+    fn rtt_sample_ts(&mut self, cx: &mut Cx, ecr: u32, sent: crate::time::Instant) -> Option<crate::time::Duration> {
         let elapsed = self.ts_now(cx.now).wrapping_sub(ecr) as i32;
-        if elapsed < 0 {
+        let since_sent = self.ts_now(cx.now).wrapping_sub(self.ts_now(sent)) as i32;
+        if elapsed < 0 || elapsed > since_sent {
             return None;
         }
         let r = crate::time::Duration::from_millis(elapsed as u64);
