@@ -3,7 +3,8 @@
 //! and the kernel sees them: its UDP socket reads them with IP_RECVTOS and
 //! IP_RECVTTL (a Python peer), and tcpdump on the TUN device shows them on
 //! the TCP segments (the SYN-ACK and data with the listener's values, the
-//! segments after a change on the live connection with the new ones).
+//! segments after a change on the live connection with the new ones, and
+//! the SYN of a `TcpSocket` given them before it connects).
 //!
 //! The body runs in a network namespace of its own: the test starts this
 //! binary again under `ip netns exec` (the environment variable below
@@ -18,7 +19,7 @@ use std::net::{SocketAddr, TcpStream as KStream};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
-use ustack::blocking::{TcpListener, UdpSocket};
+use ustack::blocking::{TcpListener, TcpSocket, UdpSocket};
 use ustack::phy::tun::{TunDevice, TunOptions};
 use ustack::{DriverOptions, NetStack, StackConfig};
 
@@ -92,10 +93,10 @@ fn udp_datagram_carries_the_whole_tos_byte_and_the_ttl(net: &NetStack) {
     assert_eq!(line.trim(), "hello 185 5", "what the kernel's socket saw (data, TOS, TTL)");
 }
 
-/// (TOS, TTL) of each TCP segment from ustack in a capture, in order.
-/// (`tcpdump -v` prints the IP header on one line and the addresses on
-/// the next.)
-fn marks_in(pcap: &str) -> Vec<(u8, u8)> {
+/// (TOS, TTL) of each TCP segment from ustack in a capture, in order,
+/// with the line that names its addresses and flags. (`tcpdump -v` prints
+/// the IP header on one line and the addresses on the next.)
+fn marks_in(pcap: &str) -> Vec<(u8, u8, String)> {
     let out = Command::new("tcpdump").args(["-r", pcap, "-n", "-v"]).output().expect("tcpdump -r");
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |line: &str, name: &str| -> Option<String> {
@@ -109,7 +110,7 @@ fn marks_in(pcap: &str) -> Vec<(u8, u8)> {
         .map(|w| {
             let tos = field(w[0], "(tos 0x").and_then(|t| u8::from_str_radix(&t, 16).ok()).expect(w[0]);
             let ttl = field(w[0], "ttl ").and_then(|t| t.parse().ok()).expect(w[0]);
-            (tos, ttl)
+            (tos, ttl, w[1].trim().to_string())
         })
         .collect()
 }
@@ -154,6 +155,19 @@ fn tcp_segments_carry_the_dscp_and_the_ttl(net: &NetStack) {
     s.write_all(&[2u8; 10_000]).unwrap();
     drop(s);
     assert_eq!(kernel.join().unwrap(), 20_000);
+
+    // A socket set up before it connects: its SYN already carries AF41 and
+    // TTL 11, as does everything after.
+    let kernel_listener = std::net::TcpListener::bind(sa(&format!("{HOST}:6002"))).unwrap();
+    let socket = TcpSocket::new(net).unwrap();
+    socket.set_tos(0x88).unwrap();
+    socket.set_ttl(11).unwrap();
+    let mut c = socket.connect_timeout(sa(&format!("{HOST}:6002")), Duration::from_secs(10)).unwrap();
+    let (mut k, _) = kernel_listener.accept().unwrap();
+    c.write_all(b"from the SYN on").unwrap();
+    let mut got = [0u8; 15];
+    k.read_exact(&mut got).unwrap();
+    drop(c);
     thread::sleep(Duration::from_millis(300));
     let _ = Command::new("kill").args(["-INT", &dump.id().to_string()]).status();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -165,8 +179,14 @@ fn tcp_segments_carry_the_dscp_and_the_ttl(net: &NetStack) {
         thread::sleep(Duration::from_millis(50));
     }
     let _ = dump.wait();
-    let marks = marks_in(&pcap);
+    let all = marks_in(&pcap);
     let _ = std::fs::remove_file(&pcap);
+    let to_kernel_listener = format!("> {HOST}.6002:");
+    let (client, served): (Vec<_>, Vec<_>) = all.into_iter().partition(|(_, _, l)| l.contains(&to_kernel_listener));
+    println!("ustack's connect to the kernel, (tos, ttl, segment): {client:?}");
+    assert!(client.first().is_some_and(|(_, _, l)| l.contains("Flags [S]")), "the SYN first: {client:?}");
+    assert!(client.len() >= 3 && client.iter().all(|&(tos, ttl, _)| (tos, ttl) == (0x88, 11)), "{client:?}");
+    let marks: Vec<(u8, u8)> = served.into_iter().map(|(tos, ttl, _)| (tos, ttl)).collect();
     println!("(tos, ttl) of ustack's segments as the kernel got them: {marks:?}");
     let first = (0x20, 7);
     let second = (0xe0, 6);

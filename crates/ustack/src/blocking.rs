@@ -126,15 +126,29 @@ impl SocketInner {
         self.net.with_stack(|s, _| s.peer_addr(self.handle)).map(SocketAddr::V4).map_err(io_error)
     }
 
+    pub(crate) fn set_option(&self, opt: SockOpt) -> io::Result<()> {
+        self.net.with_stack(|s, _| s.set_option(self.handle, opt)).map_err(io_error)
+    }
+
+    pub(crate) fn option(&self, name: SockOptName) -> io::Result<SockOpt> {
+        self.net.with_stack(|s, _| s.get_option(self.handle, name)).map_err(io_error)
+    }
+
+    /// A new TCP socket, neither bound nor connected.
+    pub(crate) fn new_tcp(net: &NetStack) -> io::Result<Arc<Self>> {
+        let h = net.with_stack(|s, _| s.tcp_socket()).map_err(io_error)?;
+        Ok(SocketInner::new(net.clone(), h))
+    }
+
     /// IP_TTL as std's `set_ttl` takes it: 1..=255, else InvalidInput.
     pub(crate) fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         let ttl = u8::try_from(ttl).map_err(|_| io_error(Error::InvalidInput))?;
-        self.net.with_stack(|s, _| s.set_option(self.handle, SockOpt::Ttl(Some(ttl)))).map_err(io_error)
+        self.set_option(SockOpt::Ttl(Some(ttl)))
     }
 
     /// IP_TTL in use (the stack's unless set).
     pub(crate) fn ttl(&self) -> io::Result<u32> {
-        match self.net.with_stack(|s, _| s.get_option(self.handle, SockOptName::Ttl)).map_err(io_error)? {
+        match self.option(SockOptName::Ttl)? {
             SockOpt::Ttl(ttl) => Ok(u32::from(ttl.unwrap_or(0))),
             _ => Err(io_error(Error::NoProtocolOption)),
         }
@@ -142,14 +156,21 @@ impl SocketInner {
 
     /// IP_TOS.
     pub(crate) fn set_tos(&self, tos: u8) -> io::Result<()> {
-        self.net.with_stack(|s, _| s.set_option(self.handle, SockOpt::Tos(tos))).map_err(io_error)
+        self.set_option(SockOpt::Tos(tos))
     }
 
     pub(crate) fn tos(&self) -> io::Result<u8> {
-        match self.net.with_stack(|s, _| s.get_option(self.handle, SockOptName::Tos)).map_err(io_error)? {
+        match self.option(SockOptName::Tos)? {
             SockOpt::Tos(tos) => Ok(tos),
             _ => Err(io_error(Error::NoProtocolOption)),
         }
+    }
+}
+
+/// Names the socket by its handle (what `Debug` of the socket types shows).
+impl std::fmt::Debug for SocketInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket").field("handle", &self.handle).finish()
     }
 }
 
@@ -163,7 +184,58 @@ impl Drop for SocketInner {
     }
 }
 
+/// A TCP socket that is not yet connected or listening, as
+/// `tokio::net::TcpSocket` is: set its options and maybe bind it first,
+/// then [`connect`](TcpSocket::connect) or [`listen`](TcpSocket::listen).
+/// Options set here apply from the first segment on (the SYN carries the
+/// IP_TOS and IP_TTL, the window scale follows SO_RCVBUF), which
+/// `TcpStream::connect` followed by a setter cannot do.
+///
+/// ```no_run
+/// # fn f(net: &ustack::NetStack) -> std::io::Result<()> {
+/// use ustack::blocking::TcpSocket;
+/// let socket = TcpSocket::new(net)?;
+/// socket.set_tos(0xb8)?; // EF, from the SYN on
+/// socket.bind("10.7.0.2:40000".parse::<std::net::SocketAddr>().unwrap())?;
+/// let stream = socket.connect("10.7.0.1:80".parse::<std::net::SocketAddr>().unwrap())?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct TcpSocket {
+    inner: Arc<SocketInner>,
+}
+
+impl TcpSocket {
+    /// A new IPv4 TCP socket (`socket(AF_INET, SOCK_STREAM, 0)`).
+    pub fn new(net: &NetStack) -> io::Result<TcpSocket> {
+        Ok(TcpSocket { inner: SocketInner::new_tcp(net)? })
+    }
+
+    tcp_socket_options!();
+
+    /// Connects, waiting until the connection is established or fails
+    /// (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, ...).
+    pub fn connect(self, addr: impl Into<SocketAddr>) -> io::Result<TcpStream> {
+        TcpStream::connect_socket(self.inner, v4(addr)?, None)
+    }
+
+    /// Like `connect`, giving up with `TimedOut` after `timeout`.
+    pub fn connect_timeout(self, addr: impl Into<SocketAddr>, timeout: Duration) -> io::Result<TcpStream> {
+        TcpStream::connect_socket(self.inner, v4(addr)?, Some(timeout))
+    }
+
+    /// Listens with room for `backlog` connections awaiting `accept` (an
+    /// unbound socket gets an ephemeral port, as on Linux). Accepted
+    /// connections inherit the socket's options.
+    pub fn listen(self, backlog: u32) -> io::Result<TcpListener> {
+        let h = self.inner.handle;
+        self.inner.net.with_stack(|s, _| s.listen(h, backlog as usize)).map_err(io_error)?;
+        Ok(TcpListener { inner: self.inner })
+    }
+}
+
 /// A TCP socket listening for connections.
+#[derive(Debug)]
 pub struct TcpListener {
     inner: Arc<SocketInner>,
 }
@@ -175,19 +247,11 @@ impl TcpListener {
     }
 
     pub fn bind_with_backlog(net: &NetStack, addr: impl Into<SocketAddr>, backlog: usize) -> io::Result<TcpListener> {
-        let addr = v4(addr)?;
-        let h = net
-            .with_stack(|s, _| {
-                let h = s.tcp_socket()?;
-                let r = s.set_reuse_addr(h, true).and_then(|_| s.bind(h, addr)).and_then(|_| s.listen(h, backlog));
-                if let Err(e) = r {
-                    let _ = s.close(h);
-                    return Err(e);
-                }
-                Ok(h)
-            })
-            .map_err(io_error)?;
-        Ok(TcpListener { inner: SocketInner::new(net.clone(), h) })
+        // SO_REUSEADDR first, as std does on Unix.
+        let socket = TcpSocket::new(net)?;
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(u32::try_from(backlog).unwrap_or(u32::MAX))
     }
 
     /// Waits for a connection.
@@ -218,6 +282,7 @@ impl TcpListener {
 }
 
 /// A TCP connection.
+#[derive(Debug)]
 pub struct TcpStream {
     inner: Arc<SocketInner>,
 }
@@ -235,17 +300,14 @@ impl TcpStream {
     }
 
     fn connect_inner(net: &NetStack, addr: SocketAddrV4, timeout: Option<Duration>) -> io::Result<TcpStream> {
-        let h = net
-            .with_stack(|s, _| {
-                let h = s.tcp_socket()?;
-                if let Err(e) = s.connect(h, addr) {
-                    let _ = s.close(h);
-                    return Err(e);
-                }
-                Ok(h)
-            })
-            .map_err(io_error)?;
-        let inner = SocketInner::new(net.clone(), h);
+        Self::connect_socket(SocketInner::new_tcp(net)?, addr, timeout)
+    }
+
+    /// Connects a socket that may be bound and have options set; it closes
+    /// (when `inner` drops) if the connection fails.
+    fn connect_socket(inner: Arc<SocketInner>, addr: SocketAddrV4, timeout: Option<Duration>) -> io::Result<TcpStream> {
+        let (net, h) = (&inner.net, inner.handle);
+        net.with_stack(|s, _| s.connect(h, addr)).map_err(io_error)?;
         let r = net.wait(h, deadline_after(timeout), |s| match s.tcp_state(h) {
             Ok(State::SynSent | State::SynReceived) => None,
             Ok(State::Closed) => {
@@ -377,6 +439,7 @@ impl Write for &TcpStream {
 }
 
 /// A UDP socket.
+#[derive(Debug)]
 pub struct UdpSocket {
     inner: Arc<SocketInner>,
 }

@@ -41,6 +41,92 @@ macro_rules! ip_header_options {
     };
 }
 
+/// The options and binding of a [`blocking::TcpSocket`] or
+/// [`tokio::TcpSocket`], set before it connects or listens (so they apply
+/// from the SYN on): each forwards to its shared socket state
+/// (`self.inner`).
+macro_rules! tcp_socket_options {
+    () => {
+        /// SO_REUSEADDR: bind a port still held by a connection in TIME-WAIT.
+        pub fn set_reuseaddr(&self, on: bool) -> io::Result<()> {
+            self.inner.set_option(SockOpt::ReuseAddr(on))
+        }
+        pub fn reuseaddr(&self) -> io::Result<bool> {
+            match self.inner.option(SockOptName::ReuseAddr)? {
+                SockOpt::ReuseAddr(on) => Ok(on),
+                _ => Err(io_error(Error::NoProtocolOption)),
+            }
+        }
+        /// TCP_NODELAY: send small writes at once instead of coalescing them.
+        pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+            self.inner.set_option(SockOpt::NoDelay(on))
+        }
+        pub fn nodelay(&self) -> io::Result<bool> {
+            match self.inner.option(SockOptName::NoDelay)? {
+                SockOpt::NoDelay(on) => Ok(on),
+                _ => Err(io_error(Error::NoProtocolOption)),
+            }
+        }
+        /// SO_RCVBUF: the receive buffer, and so the largest window the
+        /// SYN's window scale must cover (auto-tuning stops for this socket).
+        pub fn set_recv_buffer_size(&self, size: u32) -> io::Result<()> {
+            self.inner.set_option(SockOpt::RecvBuffer(size as usize))
+        }
+        pub fn recv_buffer_size(&self) -> io::Result<u32> {
+            match self.inner.option(SockOptName::RecvBuffer)? {
+                SockOpt::RecvBuffer(n) => Ok(u32::try_from(n).unwrap_or(u32::MAX)),
+                _ => Err(io_error(Error::NoProtocolOption)),
+            }
+        }
+        /// SO_SNDBUF: the send buffer.
+        pub fn set_send_buffer_size(&self, size: u32) -> io::Result<()> {
+            self.inner.set_option(SockOpt::SendBuffer(size as usize))
+        }
+        pub fn send_buffer_size(&self) -> io::Result<u32> {
+            match self.inner.option(SockOptName::SendBuffer)? {
+                SockOpt::SendBuffer(n) => Ok(u32::try_from(n).unwrap_or(u32::MAX)),
+                _ => Err(io_error(Error::NoProtocolOption)),
+            }
+        }
+        /// SO_KEEPALIVE, with the stack's idle time, interval and count.
+        pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
+            self.inner.set_option(SockOpt::KeepAlive(on))
+        }
+        pub fn keepalive(&self) -> io::Result<bool> {
+            match self.inner.option(SockOptName::KeepAlive)? {
+                SockOpt::KeepAlive(on) => Ok(on),
+                _ => Err(io_error(Error::NoProtocolOption)),
+            }
+        }
+        /// SO_LINGER: `Some(Duration::ZERO)` makes closing send a RST.
+        pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+            self.inner.set_option(SockOpt::Linger(linger))
+        }
+        pub fn linger(&self) -> io::Result<Option<std::time::Duration>> {
+            match self.inner.option(SockOptName::Linger)? {
+                SockOpt::Linger(l) => Ok(l),
+                _ => Err(io_error(Error::NoProtocolOption)),
+            }
+        }
+        ip_header_options!();
+        /// Binds to `addr` (port 0 picks one): the source of a connection,
+        /// or where a listener listens. EADDRINUSE when the port is taken.
+        pub fn bind(&self, addr: impl Into<SocketAddr>) -> io::Result<()> {
+            let addr = v4(addr)?;
+            let h = self.inner.handle;
+            self.inner.net.with_stack(|s, _| s.bind(h, addr)).map_err(io_error)
+        }
+        pub fn local_addr(&self) -> io::Result<SocketAddr> {
+            let h = self.inner.handle;
+            self.inner.net.with_stack(|s, _| s.local_addr(h)).map(SocketAddr::V4).map_err(io_error)
+        }
+        /// The socket's handle in the core [`Stack`](ustack_core::Stack).
+        pub fn handle(&self) -> SocketHandle {
+            self.inner.handle
+        }
+    };
+}
+
 pub mod blocking;
 pub mod driver;
 pub mod phy;

@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use ustack_core::socket::Shutdown;
+use ustack_core::socket::{Shutdown, SockOpt, SockOptName};
 use ustack_core::tcp::State;
 use ustack_core::{Error, SocketHandle, Stack};
 
@@ -50,7 +50,41 @@ fn poll_call<R>(
     }
 }
 
+/// A TCP socket that is not yet connected or listening, as
+/// `tokio::net::TcpSocket` is: set its options and maybe bind it first,
+/// then [`connect`](TcpSocket::connect) or [`listen`](TcpSocket::listen).
+/// Options set here apply from the first segment on (the SYN carries the
+/// IP_TOS and IP_TTL, the window scale follows SO_RCVBUF).
+#[derive(Debug)]
+pub struct TcpSocket {
+    inner: Arc<SocketInner>,
+}
+
+impl TcpSocket {
+    /// A new IPv4 TCP socket (`socket(AF_INET, SOCK_STREAM, 0)`).
+    pub fn new(net: &NetStack) -> io::Result<TcpSocket> {
+        Ok(TcpSocket { inner: SocketInner::new_tcp(net)? })
+    }
+
+    tcp_socket_options!();
+
+    /// Connects, resolving when established or failed.
+    pub async fn connect(self, addr: impl Into<SocketAddr>) -> io::Result<TcpStream> {
+        TcpStream::connect_socket(self.inner, addr.into()).await
+    }
+
+    /// Listens with room for `backlog` connections awaiting `accept` (an
+    /// unbound socket gets an ephemeral port, as on Linux). Accepted
+    /// connections inherit the socket's options.
+    pub fn listen(self, backlog: u32) -> io::Result<TcpListener> {
+        let h = self.inner.handle;
+        self.inner.net.with_stack(|s, _| s.listen(h, backlog as usize)).map_err(io_error)?;
+        Ok(TcpListener { inner: self.inner })
+    }
+}
+
 /// A listening TCP socket.
+#[derive(Debug)]
 pub struct TcpListener {
     inner: Arc<SocketInner>,
 }
@@ -58,19 +92,11 @@ pub struct TcpListener {
 impl TcpListener {
     /// Binds to `addr` (port 0 picks one) and listens with a backlog of 1024.
     pub async fn bind(net: &NetStack, addr: impl Into<SocketAddr>) -> io::Result<TcpListener> {
-        let addr = v4(addr)?;
-        let h = net
-            .with_stack(|s, _| {
-                let h = s.tcp_socket()?;
-                let r = s.set_reuse_addr(h, true).and_then(|_| s.bind(h, addr)).and_then(|_| s.listen(h, 1024));
-                if let Err(e) = r {
-                    let _ = s.close(h);
-                    return Err(e);
-                }
-                Ok(h)
-            })
-            .map_err(io_error)?;
-        Ok(TcpListener { inner: SocketInner::new(net.clone(), h) })
+        // SO_REUSEADDR first, as tokio does on Unix.
+        let socket = TcpSocket::new(net)?;
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(1024)
     }
 
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
@@ -92,6 +118,7 @@ impl TcpListener {
 }
 
 /// A TCP connection.
+#[derive(Debug)]
 pub struct TcpStream {
     inner: Arc<SocketInner>,
 }
@@ -99,18 +126,14 @@ pub struct TcpStream {
 impl TcpStream {
     /// Connects to `addr`, resolving when established or failed.
     pub async fn connect(net: &NetStack, addr: impl Into<SocketAddr>) -> io::Result<TcpStream> {
-        let addr = v4(addr)?;
-        let h = net
-            .with_stack(|s, _| {
-                let h = s.tcp_socket()?;
-                if let Err(e) = s.connect(h, addr) {
-                    let _ = s.close(h);
-                    return Err(e);
-                }
-                Ok(h)
-            })
-            .map_err(io_error)?;
-        let inner = SocketInner::new(net.clone(), h);
+        TcpSocket::new(net)?.connect(addr).await
+    }
+
+    /// Connects a socket that may be bound and have options set; it closes
+    /// (when `inner` drops) if the connection fails.
+    async fn connect_socket(inner: Arc<SocketInner>, addr: SocketAddr) -> io::Result<TcpStream> {
+        let (addr, h) = (v4(addr)?, inner.handle);
+        inner.net.with_stack(|s, _| s.connect(h, addr)).map_err(io_error)?;
         poll_fn(|cx| {
             poll_call(&inner, cx, |s, h| match s.tcp_state(h)? {
                 State::SynSent | State::SynReceived => Err(Error::WouldBlock),
@@ -191,11 +214,13 @@ impl AsyncWrite for TcpStream {
 }
 
 /// The reading half of a [`TcpStream`].
+#[derive(Debug)]
 pub struct OwnedReadHalf {
     inner: Arc<SocketInner>,
 }
 
 /// The writing half of a [`TcpStream`].
+#[derive(Debug)]
 pub struct OwnedWriteHalf {
     inner: Arc<SocketInner>,
 }
@@ -219,6 +244,7 @@ impl AsyncWrite for OwnedWriteHalf {
 }
 
 /// A UDP socket.
+#[derive(Debug)]
 pub struct UdpSocket {
     inner: Arc<SocketInner>,
 }

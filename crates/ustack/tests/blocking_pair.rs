@@ -7,6 +7,7 @@ use std::thread;
 use std::time::Duration;
 use ustack::blocking::{TcpListener, TcpStream, UdpSocket};
 use ustack::core::sim::scenario::host_config;
+use ustack::core::socket::{SockOpt, SockOptName};
 use ustack::core::stack::Medium;
 use ustack::phy::pair::PairDevice;
 use ustack::{DriverOptions, NetStack};
@@ -380,4 +381,86 @@ fn ttl_and_tos_set_and_read_back() {
     u.set_ttl(1).unwrap();
     u.set_tos(0x10).unwrap();
     assert_eq!((u.ttl().unwrap(), u.tos().unwrap()), (1, 0x10));
+}
+
+/// A `TcpSocket` takes its options before it connects or listens, so the
+/// SYN already carries them (here IP_TOS and IP_TTL, in the client's
+/// capture) and a bound source port; the listener's options pass to the
+/// connections it accepts. Binding a port in use is EADDRINUSE, a refused
+/// connect gives ECONNREFUSED and leaves no socket behind, and a listener
+/// never bound gets an ephemeral port.
+#[test]
+fn tcp_socket_options_apply_from_the_syn() {
+    use std::io::ErrorKind;
+    use ustack::blocking::TcpSocket;
+    use ustack::phy::pcap::PcapReader;
+    let dir = std::env::temp_dir().join(format!("ustack-tcpsocket-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cap = dir.join("client.pcap");
+    let (a, b) = PairDevice::pair(Medium::Ethernet, 1500).unwrap();
+    let client = NetStack::start(a, host_config(1, 1), DriverOptions { pcap: Some(cap.clone()) }).unwrap();
+    let server = NetStack::start(b, host_config(2, 2), DriverOptions::default()).unwrap();
+
+    let l = TcpSocket::new(&server).unwrap();
+    l.set_reuseaddr(true).unwrap();
+    l.set_nodelay(true).unwrap();
+    l.set_recv_buffer_size(100_000).unwrap();
+    l.bind(addr("10.0.0.2:7")).unwrap();
+    assert!(l.reuseaddr().unwrap());
+    let listener = l.listen(16).unwrap();
+    let taken = TcpSocket::new(&server).unwrap();
+    assert_eq!(taken.bind(addr("10.0.0.2:7")).unwrap_err().kind(), ErrorKind::AddrInUse);
+
+    let s = TcpSocket::new(&client).unwrap();
+    s.set_tos(0xb8).unwrap();
+    s.set_ttl(9).unwrap();
+    s.set_keepalive(true).unwrap();
+    s.set_linger(Some(Duration::from_secs(3))).unwrap();
+    s.set_send_buffer_size(50_000).unwrap();
+    s.bind(addr("10.0.0.1:40000")).unwrap();
+    assert_eq!(s.local_addr().unwrap(), addr("10.0.0.1:40000"));
+    assert_eq!((s.keepalive().unwrap(), s.linger().unwrap()), (true, Some(Duration::from_secs(3))));
+    assert_eq!(s.send_buffer_size().unwrap(), 50_000);
+    let mut conn = s.connect(addr("10.0.0.2:7")).unwrap();
+    assert_eq!(conn.local_addr().unwrap(), addr("10.0.0.1:40000"));
+    let (mut accepted, peer) = listener.accept().unwrap();
+    assert_eq!(peer, addr("10.0.0.1:40000"));
+    conn.write_all(b"ping").unwrap();
+    let mut buf = [0u8; 4];
+    accepted.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ping");
+    let inherited = server.with_stack(|st, _| {
+        let h = accepted.handle();
+        (st.get_option(h, SockOptName::NoDelay).unwrap(), st.get_option(h, SockOptName::RecvBuffer).unwrap())
+    });
+    assert_eq!(inherited, (SockOpt::NoDelay(true), SockOpt::RecvBuffer(100_000)));
+
+    // Refused: the error, and the socket is gone.
+    let before = client.with_stack(|st, _| st.socket_count());
+    let r = TcpSocket::new(&client).unwrap().connect(addr("10.0.0.2:9"));
+    assert_eq!(r.unwrap_err().kind(), ErrorKind::ConnectionRefused);
+    assert_eq!(client.with_stack(|st, _| st.socket_count()), before);
+    let unbound = TcpSocket::new(&server).unwrap().listen(4).unwrap();
+    assert_ne!(unbound.local_addr().unwrap().port(), 0);
+
+    drop((conn, accepted));
+    client.shutdown().unwrap();
+    server.shutdown().unwrap();
+    // The client's SYN, as captured: EF (0xb8) and TTL 9.
+    let mut r = PcapReader::new(std::fs::File::open(&cap).unwrap()).unwrap();
+    let link = r.link_type().code();
+    let mut syn = None;
+    while let Some(p) = r.next_packet().unwrap() {
+        if let Some(ip) = ustack::core::trace::analysis::ipv4_in_frame(link, &p.data)
+            && ip.len() > 33
+            && ip[9] == 6
+            && ip[12..16] == [10, 0, 0, 1]
+            && ip[33] & 0x12 == 0x02
+        {
+            syn = Some((ip[1], ip[8], u16::from_be_bytes([ip[20], ip[21]])));
+            break;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(syn, Some((0xb8, 9, 40_000)), "the SYN's (TOS, TTL, source port)");
 }

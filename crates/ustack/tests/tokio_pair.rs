@@ -113,3 +113,33 @@ async fn lines_codec_and_udp() {
     let e = TcpStream::connect(&client, addr("10.0.0.2:1")).await.err().unwrap();
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
 }
+
+/// The async `TcpSocket`: options and a source port before the SYN, then
+/// `connect` resolves to a stream that has them; `listen` gives a listener
+/// whose accepted connections inherit its options; a refused connect is
+/// ECONNREFUSED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_socket_sets_options_before_connecting_or_listening() {
+    use ustack::tokio::TcpSocket;
+    let (client, server) = pair();
+    let l = TcpSocket::new(&server).unwrap();
+    l.set_tos(0x28).unwrap();
+    l.bind(addr("10.0.0.2:7")).unwrap();
+    let listener = l.listen(8).unwrap();
+    let s = TcpSocket::new(&client).unwrap();
+    s.set_ttl(17).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.bind(addr("10.0.0.1:41000")).unwrap();
+    let mut stream = s.connect(addr("10.0.0.2:7")).await.unwrap();
+    assert_eq!(stream.local_addr().unwrap(), addr("10.0.0.1:41000"));
+    assert_eq!(stream.ttl().unwrap(), 17);
+    let (mut accepted, peer) = listener.accept().await.unwrap();
+    assert_eq!(peer, addr("10.0.0.1:41000"));
+    assert_eq!(accepted.tos().unwrap(), 0x28);
+    stream.write_all(b"hello").await.unwrap();
+    let mut buf = [0u8; 5];
+    accepted.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"hello");
+    let refused = TcpSocket::new(&client).unwrap().connect(addr("10.0.0.2:9")).await;
+    assert_eq!(refused.unwrap_err().kind(), std::io::ErrorKind::ConnectionRefused);
+}
