@@ -28,6 +28,17 @@ struct Rig {
     buf: Vec<u8>,
 }
 
+/// A SYN's options as Linux sends them: MSS, window scale, SACK, TSval 100.
+fn full_syn_options() -> TcpOptions {
+    TcpOptions {
+        mss: Some(1460),
+        window_scale: Some(7),
+        sack_permitted: true,
+        timestamps: Some((100, 0)),
+        ..Default::default()
+    }
+}
+
 impl Rig {
     fn new(mtu: usize) -> Self {
         Self::with(mtu, |_| {})
@@ -224,13 +235,7 @@ fn old_ack_without_sack_underflows_in_newreno_loss_detection() {
 #[test]
 fn time_wait_recycle_frees_a_socket_the_application_holds() {
     let mut rig = Rig::new(1500);
-    let ts = TcpOptions {
-        mss: Some(1460),
-        window_scale: Some(7),
-        sack_permitted: true,
-        timestamps: Some((100, 0)),
-        ..Default::default()
-    };
+    let ts = full_syn_options();
     let isn = 0x8000_0000u32;
     let (_l, h, iss, next) = rig.accept(isn, ts, 64_240);
     rig.stack.shutdown(h, Shutdown::Write).unwrap();
@@ -369,13 +374,7 @@ fn full_header_leaves_no_room_for_data_at_mtu_80() {
 #[test]
 fn a_days_old_timestamp_echo_is_not_an_rtt_sample() {
     let mut rig = Rig::with(1500, |c| c.tcp.pacing = true);
-    let ts = TcpOptions {
-        mss: Some(1460),
-        window_scale: Some(7),
-        sack_permitted: true,
-        timestamps: Some((100, 0)),
-        ..Default::default()
-    };
+    let ts = full_syn_options();
     let (_l, h, iss, next) = rig.accept(0x1000, ts, 64_240);
     let una = iss.wrapping_add(1);
     assert_eq!(rig.stack.send(h, &[7u8; 1000]), Ok(1000));

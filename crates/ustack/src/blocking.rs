@@ -206,11 +206,6 @@ pub struct TcpSocket {
 }
 
 impl TcpSocket {
-    /// A new IPv4 TCP socket (`socket(AF_INET, SOCK_STREAM, 0)`).
-    pub fn new(net: &NetStack) -> io::Result<TcpSocket> {
-        Ok(TcpSocket { inner: SocketInner::new_tcp(net)? })
-    }
-
     tcp_socket_options!();
 
     /// Connects, waiting until the connection is established or fails
@@ -222,15 +217,6 @@ impl TcpSocket {
     /// Like `connect`, giving up with `TimedOut` after `timeout`.
     pub fn connect_timeout(self, addr: impl Into<SocketAddr>, timeout: Duration) -> io::Result<TcpStream> {
         TcpStream::connect_socket(self.inner, v4(addr)?, Some(timeout))
-    }
-
-    /// Listens with room for `backlog` connections awaiting `accept` (an
-    /// unbound socket gets an ephemeral port, as on Linux). Accepted
-    /// connections inherit the socket's options.
-    pub fn listen(self, backlog: u32) -> io::Result<TcpListener> {
-        let h = self.inner.handle;
-        self.inner.net.with_stack(|s, _| s.listen(h, backlog as usize)).map_err(io_error)?;
-        Ok(TcpListener { inner: self.inner })
     }
 }
 

@@ -41,12 +41,24 @@ macro_rules! ip_header_options {
     };
 }
 
-/// The options and binding of a [`blocking::TcpSocket`] or
-/// [`tokio::TcpSocket`], set before it connects or listens (so they apply
-/// from the SYN on): each forwards to its shared socket state
-/// (`self.inner`).
+/// What a [`blocking::TcpSocket`] and a [`tokio::TcpSocket`] share: `new`,
+/// the options and binding set before it connects or listens (so they
+/// apply from the SYN on), and `listen`; each forwards to its shared socket
+/// state (`self.inner`).
 macro_rules! tcp_socket_options {
     () => {
+        /// A new IPv4 TCP socket (`socket(AF_INET, SOCK_STREAM, 0)`).
+        pub fn new(net: &NetStack) -> io::Result<TcpSocket> {
+            Ok(TcpSocket { inner: SocketInner::new_tcp(net)? })
+        }
+        /// Listens with room for `backlog` connections awaiting `accept`
+        /// (an unbound socket gets an ephemeral port, as on Linux).
+        /// Accepted connections inherit the socket's options.
+        pub fn listen(self, backlog: u32) -> io::Result<TcpListener> {
+            let h = self.inner.handle;
+            self.inner.net.with_stack(|s, _| s.listen(h, backlog as usize)).map_err(io_error)?;
+            Ok(TcpListener { inner: self.inner })
+        }
         /// SO_REUSEADDR: bind a port still held by a connection in TIME-WAIT.
         pub fn set_reuseaddr(&self, on: bool) -> io::Result<()> {
             self.inner.set_option(SockOpt::ReuseAddr(on))

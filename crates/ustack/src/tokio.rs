@@ -61,25 +61,11 @@ pub struct TcpSocket {
 }
 
 impl TcpSocket {
-    /// A new IPv4 TCP socket (`socket(AF_INET, SOCK_STREAM, 0)`).
-    pub fn new(net: &NetStack) -> io::Result<TcpSocket> {
-        Ok(TcpSocket { inner: SocketInner::new_tcp(net)? })
-    }
-
     tcp_socket_options!();
 
     /// Connects, resolving when established or failed.
     pub async fn connect(self, addr: impl Into<SocketAddr>) -> io::Result<TcpStream> {
         TcpStream::connect_socket(self.inner, addr.into()).await
-    }
-
-    /// Listens with room for `backlog` connections awaiting `accept` (an
-    /// unbound socket gets an ephemeral port, as on Linux). Accepted
-    /// connections inherit the socket's options.
-    pub fn listen(self, backlog: u32) -> io::Result<TcpListener> {
-        let h = self.inner.handle;
-        self.inner.net.with_stack(|s, _| s.listen(h, backlog as usize)).map_err(io_error)?;
-        Ok(TcpListener { inner: self.inner })
     }
 }
 
