@@ -710,7 +710,10 @@ impl Connection {
         // earlier: only its last transmission time is kept, and each
         // retransmission followed the one before within an RTO (backed off
         // as RFC 6298 §5.5 doubles it, so at most the current one).
-        let oldest_sent = self.rtx.front().map(|s| s.sent_at - self.rto() * u32::from(s.xmits.saturating_sub(1)));
+        let oldest_sent = self.rtx.front().map(|s| match s.xmits {
+            0 | 1 => s.sent_at,
+            n => s.sent_at - self.rto() * u32::from(n - 1),
+        });
         while let Some(&front) = self.rtx.front() {
             if front.end <= ack {
                 self.rtx.pop_front();
