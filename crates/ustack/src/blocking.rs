@@ -1,5 +1,6 @@
 //! Sockets that block, like `std::net`: [`TcpListener`], [`TcpStream`]
-//! and [`UdpSocket`] over a [`NetStack`].
+//! and [`UdpSocket`] over a [`NetStack`], and [`TcpSocket`] to set options
+//! and bind before connecting or listening.
 //!
 //! Errors are `std::io::Error`s made from the errno a kernel socket would
 //! return, so their kinds and messages are the ones `std::net` gives.

@@ -1,5 +1,5 @@
-//! Async sockets for tokio: [`TcpListener`], [`TcpStream`] and
-//! [`UdpSocket`] over a [`NetStack`], with `tokio::io::AsyncRead` and
+//! Async sockets for tokio: [`TcpListener`], [`TcpStream`], [`TcpSocket`]
+//! and [`UdpSocket`] over a [`NetStack`], with `tokio::io::AsyncRead` and
 //! `AsyncWrite`, so hyper, `tokio::io::copy` and tokio-util codecs run over
 //! ustack unchanged.
 //!
