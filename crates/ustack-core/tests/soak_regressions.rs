@@ -46,18 +46,23 @@ fn keepalive_runs_in_fin_wait_2_after_the_fin_is_acked_rfc1122_4_2_3_6() {
 }
 
 /// Long-form soak seeds 55876 and 78361: a quarter to a third of the
-/// segments lost each way, in bursts, with corruption. Both senders reach
-/// the 120 s RTO cap with a one-segment window and the transfers take 74
-/// and 97 minutes of virtual time; the soak used to call that a hang at its
-/// one-hour deadline. A run now goes on while bytes keep arriving (an hour
-/// without one is a hang), and these two end: every byte delivered was the
-/// byte sent, and each connection completed or failed with an error.
+/// segments lost each way, in bursts, with corruption, and the path MTU
+/// cut to 633 (55876). Both senders used to reach the 120 s RTO cap with a
+/// one-segment window, and the transfers took 74 and 97 minutes of virtual
+/// time; the soak called that a hang at its one-hour deadline, and now goes
+/// on while bytes keep arriving (an hour without one is a hang). Since
+/// new connections start within a learned path MTU (RFC 1191 §6.3),
+/// these runs take other courses and end within minutes (55876's connections with errors), and
+/// no seed of 100,000 runs past the hour any more (seeds 0-49,999 as
+/// here, 50,000-99,999 with waiting readers). What stays checked: these
+/// runs end, every byte delivered was the byte sent, and each connection
+/// completed or failed with an error.
 #[test]
 fn slow_but_moving_transfers_on_a_very_lossy_path_are_not_hangs() {
     for seed in [55_876, 78_361] {
         let report =
             ustack_core::sim::soak::run_seed_without_waiting_readers(seed, false).unwrap_or_else(|e| panic!("{e}"));
-        assert!(report.bytes_checked > 900_000, "seed {seed}: {report:?}");
-        assert!(report.virtual_time > ustack_core::time::Duration::from_secs(3_600), "seed {seed}: {report:?}");
+        assert_eq!(report.connections, 3, "seed {seed}: {report:?}");
+        assert!(report.bytes_checked > 500_000, "seed {seed}: {report:?}");
     }
 }

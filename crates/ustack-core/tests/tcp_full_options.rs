@@ -446,3 +446,67 @@ fn mss_from_the_mtu_less_options_and_path_mtu_rfc9293_3_7_1_rfc1191_6_1() {
     assert!(got == data);
     assert_eq!(rig.c().stats().tcp.timeouts, 0);
 }
+
+/// RFC 1191 §6.3: the path MTU one connection learned is kept for the
+/// destination. A second connection to the same server starts with
+/// segments that fit the path (no full-sized segment into the router, no
+/// second ICMP error); ten minutes later the entry has expired and a new
+/// connection tries the full MTU again.
+#[test]
+fn a_learned_path_mtu_holds_for_new_connections_until_it_expires_rfc1191_6_3() {
+    let mut rig = Rig::new(392);
+    let (c, l, s) = rig.establish();
+    assert_eq!(rig.c().path_mtu(server_ip()), None);
+    let icmp_sent = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let too_big = std::rc::Rc::new(std::cell::RefCell::new(Vec::<Pkt>::new()));
+    let tb = too_big.clone();
+    rig.set_rule(move |p| {
+        if p.from == FROM_CLIENT && p.len() > 1200 - 52 {
+            tb.borrow_mut().push(p.clone());
+            return Verdict::Drop;
+        }
+        Verdict::Pass
+    });
+    // Sends 20 kB on `conn` and answers each too-big segment as a router
+    // would; returns the data segment sizes the client used.
+    let transfer = |rig: &mut Rig, conn: SocketHandle, acc: SocketHandle| {
+        let data = pattern(20_000, 11);
+        rig.c().send(conn, &data).unwrap();
+        let mut got = Vec::new();
+        let limit = rig.now() + secs(10);
+        while got.len() < data.len() {
+            for big in too_big.borrow_mut().drain(..) {
+                rig.inject(
+                    TO_CLIENT,
+                    icmp_unreachable_about(&big, DstUnreachable::FragRequired { next_hop_mtu: 1200 }),
+                );
+                icmp_sent.set(icmp_sent.get() + 1);
+            }
+            rig.read_some(rig.server, acc, &mut got).unwrap();
+            assert!(rig.step_before(limit), "the transfer stalled");
+        }
+        assert!(got == data);
+    };
+    transfer(&mut rig, c, s);
+    // (One error for each full segment of the initial window.)
+    let first = icmp_sent.get();
+    assert!(first >= 1, "the first connection learns the path MTU from the router");
+    assert_eq!(rig.c().path_mtu(server_ip()), Some(1200));
+
+    let c2 = rig.connect();
+    rig.run_for(ms(50));
+    let (s2, _) = rig.s().accept(l).unwrap();
+    assert_eq!(rig.c().tcp_info(c2).unwrap().mss, 1200 - 40 - 12, "the second starts within the path MTU");
+    transfer(&mut rig, c2, s2);
+    assert_eq!(icmp_sent.get(), first, "the second connection sent nothing too big");
+
+    rig.run_for(secs(600));
+    assert_eq!(rig.c().path_mtu(server_ip()), None, "expired after 10 minutes");
+    let c3 = rig.connect();
+    rig.run_for(ms(50));
+    let (s3, _) = rig.s().accept(l).unwrap();
+    assert_eq!(rig.c().tcp_info(c3).unwrap().mss, 1448, "the full MTU again");
+    transfer(&mut rig, c3, s3);
+    assert!(icmp_sent.get() > first, "and the path MTU learned again");
+    assert_eq!(rig.c().path_mtu(server_ip()), Some(1200));
+}

@@ -1,9 +1,10 @@
-//! The IPv4 layer's data structures: routes, the ARP neighbour cache and
-//! fragment reassembly. The [`Stack`](crate::stack::Stack) ties them to
+//! The IPv4 layer's data structures: routes, the ARP neighbour cache,
+//! fragment reassembly and the path MTU of each destination. The [`Stack`](crate::stack::Stack) ties them to
 //! the wire.
 
 pub mod frag;
 pub mod neighbor;
+pub mod pmtu;
 pub mod route;
 
 pub use frag::{

@@ -357,11 +357,11 @@ impl Stack {
         match header.protocol {
             IpProtocol::Tcp => {
                 let seq = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
-                if let Some(&h) = self.tcp_conns.get(&(local, remote)) {
-                    let _ = self.with_conn(h, now, |c, cx| {
-                        c.icmp_error(cx, seq, unreach);
-                        Ok(())
-                    });
+                if let Some(&h) = self.tcp_conns.get(&(local, remote))
+                    && let Ok(Some(mtu)) = self.with_conn(h, now, |c, cx| Ok(c.icmp_error(cx, seq, unreach)))
+                {
+                    // New connections to the peer start within it.
+                    self.pmtu.learn(now, header.dst_addr, mtu);
                 }
             }
             IpProtocol::Udp => {

@@ -20,6 +20,7 @@ mod udp;
 use crate::hash::{KeyedMap, KeyedState};
 use crate::ip::frag::{Reassembler, ReassemblyConfig};
 use crate::ip::neighbor::{NeighborCache, NeighborConfig};
+use crate::ip::pmtu::{PmtuCache, PmtuConfig};
 use crate::ip::route::Routes;
 use crate::rand::Rng;
 use crate::socket::{Error, Shutdown, SocketHandle};
@@ -68,6 +69,8 @@ pub struct StackConfig {
     pub tcp: TcpConfig,
     pub neighbor: NeighborConfig,
     pub reassembly: ReassemblyConfig,
+    /// The path MTUs ICMP taught, kept for new connections (RFC 1191 §6.3).
+    pub pmtu: PmtuConfig,
     /// Ephemeral port range (Linux's default, RFC 6056 §3.2 discusses it).
     pub ephemeral_ports: (u16, u16),
     /// Most sockets open at once.
@@ -126,6 +129,7 @@ impl StackConfig {
             tcp: TcpConfig::default(),
             neighbor: NeighborConfig::default(),
             reassembly: ReassemblyConfig::default(),
+            pmtu: PmtuConfig::default(),
             ephemeral_ports: (32768, 60999),
             max_sockets: 1 << 20,
             max_half_open: 1024,
@@ -218,6 +222,8 @@ pub struct Stack {
     routes: Routes,
     neighbors: NeighborCache,
     reassembler: Reassembler,
+    /// Path MTUs by destination, for the MSS of new connections.
+    pmtu: PmtuCache,
     ip_ident: u16,
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
@@ -302,6 +308,7 @@ impl Stack {
             routes,
             neighbors: NeighborCache::new(cfg.neighbor),
             reassembler: Reassembler::new(cfg.reassembly),
+            pmtu: PmtuCache::new(cfg.pmtu),
             ip_ident,
             slots: Vec::new(),
             free_slots: Vec::new(),
@@ -711,6 +718,13 @@ impl Stack {
     }
 
     /// Linux-style TCP_INFO for a connection.
+    /// The path MTU to `dst` a connection learned from ICMP
+    /// "fragmentation needed", while it holds (RFC 1191 §6.3; Linux's
+    /// `ip route get` shows it as the route's `mtu`).
+    pub fn path_mtu(&self, dst: Ipv4Addr) -> Option<usize> {
+        self.pmtu.get(self.now, dst)
+    }
+
     pub fn tcp_info(&self, h: SocketHandle) -> Result<TcpInfo, Error> {
         match self.slot(h)?.socket.as_ref() {
             Some(Socket::Tcp(TcpSocket::Conn(c))) => Ok(c.info()),

@@ -350,10 +350,10 @@ impl Stack {
         self.md5_in_use |= !cfg.md5_keys.is_empty();
         let iss = self.next_iss.take().unwrap_or_else(|| self.isn.isn(now, local, remote));
         let ts_offset = self.isn.ts_offset(local, remote);
-        let local_mss = self.local_mss();
+        let (local_mss, path_mss) = (self.local_mss(), self.path_mss(now, *remote.ip()));
         let conn = {
             let mut cx = self.new_conn_cx(now);
-            Connection::connect(&mut cx, &cfg, Endpoints { local, remote, iss, local_mss, ts_offset })
+            Connection::connect(&mut cx, &cfg, Endpoints { local, remote, iss, local_mss, path_mss, ts_offset })
         };
         let slot = self.slot_mut(h)?;
         slot.socket = Some(Socket::Tcp(TcpSocket::Conn(Box::new(conn))));
@@ -367,6 +367,12 @@ impl Stack {
     /// (RFC 9293 §3.7.1).
     pub(crate) fn local_mss(&self) -> usize {
         self.cfg.mtu.saturating_sub(crate::tcp::connection::IP_TCP_HEADERS)
+    }
+
+    /// The largest segment (less headers) the path to `remote` is known to
+    /// carry: from a path MTU a connection learned (RFC 1191 §6.3).
+    pub(crate) fn path_mss(&self, now: Instant, remote: Ipv4Addr) -> usize {
+        self.pmtu.get(now, remote).map_or(usize::MAX, |mtu| mtu.saturating_sub(crate::tcp::connection::IP_TCP_HEADERS))
     }
 
     pub(super) fn tcp_send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
@@ -866,7 +872,7 @@ impl Stack {
         let cfg = l.cfg.clone();
         let iss = self.next_iss.take().unwrap_or_else(|| self.isn.isn(now, local, remote));
         let ts_offset = self.isn.ts_offset(local, remote);
-        let local_mss = self.local_mss();
+        let (local_mss, path_mss) = (self.local_mss(), self.path_mss(now, *remote.ip()));
         let conn = {
             let mut cx = self.new_conn_cx(now);
             // Record the SYN as received by the new connection.
@@ -882,7 +888,12 @@ impl Stack {
             cx.stats.segments_in += 1;
             // The listener's address may be the wildcard; the child's is
             // the address the SYN was sent to.
-            Connection::accept_syn(&mut cx, &cfg, Endpoints { local, remote, iss, local_mss, ts_offset }, repr)
+            Connection::accept_syn(
+                &mut cx,
+                &cfg,
+                Endpoints { local, remote, iss, local_mss, path_mss, ts_offset },
+                repr,
+            )
         };
         let Ok(h) = self.alloc(Socket::Tcp(TcpSocket::Conn(Box::new(conn)))) else {
             self.stats.count_drop(DropReason::TcpNoBufferSpace);
@@ -1021,10 +1032,10 @@ impl Stack {
         };
         let cfg = l.cfg.clone();
         let ts_offset = self.isn.ts_offset(local, remote);
-        let local_mss = self.local_mss();
+        let (local_mss, path_mss) = (self.local_mss(), self.path_mss(now, *remote.ip()));
         let conn = {
             let mut cx = self.new_conn_cx(now);
-            let ep = Endpoints { local, remote, iss: 0, local_mss, ts_offset };
+            let ep = Endpoints { local, remote, iss: 0, local_mss, path_mss, ts_offset };
             Connection::from_syn_cookie(&mut cx, &cfg, ep, repr, &opts)
         };
         let Ok(h) = self.alloc(Socket::Tcp(TcpSocket::Conn(Box::new(conn)))) else {

@@ -267,7 +267,10 @@ pub struct Connection {
     /// Largest payload we put in a segment, options excluded.
     pub(crate) mss: usize,
     /// MSS we advertised (our interface MTU minus headers).
-    pub(crate) local_mss: usize,
+    pub(crate) local_mss: u32,
+    /// The path's MTU minus headers, when the stack knew it at the start
+    /// (`Endpoints::path_mss`); `u32::MAX` otherwise.
+    pub(crate) path_mss: u32,
     pub(crate) sack_ok: bool,
     pub(crate) ts_ok: bool,
     /// Both SYNs carried the window scale option.
@@ -353,6 +356,10 @@ pub struct Endpoints {
     pub iss: u32,
     /// The MSS to advertise: the interface MTU less 40.
     pub local_mss: usize,
+    /// The largest segment the path to the peer carries, less 40: from the
+    /// path MTU the stack learned for that address (RFC 1191 §6.3), else
+    /// `usize::MAX`. It bounds what we send, not what we advertise.
+    pub path_mss: usize,
     /// Offset of this connection's timestamp clock (RFC 7323 §5.4).
     pub ts_offset: u32,
 }
@@ -390,7 +397,7 @@ fn report(now: usize, reported: &mut u32) -> isize {
 
 impl Connection {
     fn new(cfg: &Arc<TcpConfig>, ep: Endpoints, now: Instant, passive: bool) -> Self {
-        let Endpoints { local, remote, iss, local_mss, ts_offset } = ep;
+        let Endpoints { local, remote, iss, local_mss, path_mss, ts_offset } = ep;
         // Connections share their socket's or listener's settings until
         // one of them changes its own (copy on write).
         let mut cfg = Arc::clone(cfg);
@@ -465,8 +472,9 @@ impl Connection {
             rx_shutdown: false,
             syn_text: 0,
             user_closed: false,
-            mss: DEFAULT_PEER_MSS.min(local_mss),
-            local_mss,
+            mss: DEFAULT_PEER_MSS.min(local_mss).min(path_mss),
+            local_mss: u32::try_from(local_mss).unwrap_or(u32::MAX),
+            path_mss: u32::try_from(path_mss).unwrap_or(u32::MAX),
             sack_ok: false,
             ts_ok: false,
             ws_ok: false,
@@ -562,9 +570,11 @@ impl Connection {
             self.ts_recent = val;
         }
         // RFC 9293 §3.7.1 and RFC 6691: data per segment is the smaller MSS
-        // less the TCP options every segment carries.
+        // less the TCP options every segment carries; and no more than the
+        // path is known to carry (RFC 1191 §6.3).
         let opts = self.every_segment_options();
-        self.mss = peer_mss.min(self.local_mss).saturating_sub(opts).max(1);
+        let path = self.path_mss as usize;
+        self.mss = peer_mss.min(self.local_mss as usize).min(path).saturating_sub(opts).max(1);
         self.cc.set_cwnd(self.initial_cwnd());
         let cap = self.negotiated_rx_capacity(self.rx.capacity());
         self.rx.set_capacity(cap);
@@ -1468,8 +1478,10 @@ impl Connection {
     }
 
     /// An ICMP error arrived about a segment we sent, quoting sequence
-    /// number `seq` (RFC 1122 §4.2.3.9, RFC 5927).
-    pub fn icmp_error(&mut self, cx: &mut Cx, seq: u32, reason: Option<DstUnreachable>) {
+    /// number `seq` (RFC 1122 §4.2.3.9, RFC 5927). Returns the path MTU it
+    /// taught, when it was a "fragmentation needed" the connection took,
+    /// for the stack to remember for the peer's address.
+    pub fn icmp_error(&mut self, cx: &mut Cx, seq: u32, reason: Option<DstUnreachable>) -> Option<usize> {
         // RFC 5927 §4.1: only for data we have outstanding; anything else
         // is stale or forged.
         let seq = SeqNumber(seq);
@@ -1477,7 +1489,7 @@ impl Connection {
             if self.snd_nxt == self.snd_una { seq == self.snd_una } else { seq.in_range(self.snd_una, self.snd_nxt) };
         if !outstanding {
             cx.stats.icmp_errors_ignored += 1;
-            return;
+            return None;
         }
         match reason {
             Some(DstUnreachable::FragRequired { next_hop_mtu }) => {
@@ -1489,11 +1501,11 @@ impl Connection {
                 // cut segments to a few bytes (RFC 5927 §7).
                 let mtu = next_hop_mtu as usize;
                 if mtu == 0 {
-                    return;
+                    return None;
                 }
-                let floor = self.cfg.min_path_mtu.max(crate::wire::ipv4::MIN_MTU);
+                let mtu = mtu.max(self.cfg.min_path_mtu.max(crate::wire::ipv4::MIN_MTU));
                 let opts = self.every_segment_options();
-                let mss = mtu.max(floor).saturating_sub(IP_TCP_HEADERS + opts).max(8);
+                let mss = mtu.saturating_sub(IP_TCP_HEADERS + opts).max(8);
                 if mss < self.mss {
                     self.mss = mss;
                     // The segment that was too big is resent at the new size.
@@ -1502,7 +1514,9 @@ impl Connection {
                         self.rexmit_now = true;
                     }
                     self.wake = true;
+                    return Some(mtu);
                 }
+                return None;
             }
             // Hard errors end a connection attempt: protocol and port
             // unreachable (codes 2 and 3, RFC 1122 §4.2.3.9), and
@@ -1525,6 +1539,7 @@ impl Connection {
             Some(_) => self.soft_error = Some(Error::HostUnreachable),
             None => self.soft_error = Some(Error::HostUnreachable),
         }
+        None
     }
 
     /// True when `poll_segment` may have something to emit.

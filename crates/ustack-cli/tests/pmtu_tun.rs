@@ -1,0 +1,150 @@
+//! Path MTU discovery through a Linux router (RFC 1191): ustack, on a TUN
+//! device, reaches a kernel server one hop away, behind a link of MTU
+//! 1280. The kernel, forwarding, answers ustack's first full-sized
+//! segments with ICMP "fragmentation needed"; ustack's connection drops to
+//! the path MTU, and its stack keeps the value for the destination, so a
+//! second connection starts within it and draws no error at all.
+//!
+//! Two network namespaces of the test's own: the router (the TUN device's
+//! kernel side, forwarding) and the server's, joined by a veth pair whose
+//! router end has MTU 1280 (the server's end 1500, so the server offers
+//! MSS 1460). The body runs in the router's namespace (this binary again, under
+//! `ip netns exec`). Needs root and python3; `#[ignore]`d for a plain
+//! `cargo test`.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use support::Namespace;
+use ustack::blocking::TcpStream;
+use ustack::phy::tun::{TunDevice, TunOptions};
+use ustack::{DriverOptions, NetStack, StackConfig};
+
+const NEEDS_ROOT: &str = "needs root, network namespaces, TUN and python3: run with sudo .ci/run";
+const CHILD: &str = "USTACK_PMTU_TEST_CHILD";
+const DEV: &str = "upmtu0";
+const ROUTER: &str = "10.82.0.1";
+const STACK: &str = "10.82.0.2";
+const SERVER: &str = "10.82.1.2";
+const PATH_MTU: usize = 1280;
+
+#[test]
+#[ignore = "needs root: run with sudo .ci/run (cargo test -- --include-ignored)"]
+fn a_path_mtu_learned_from_a_linux_router_holds_for_the_next_connection_rfc1191() {
+    if std::env::var_os(CHILD).is_some() {
+        return in_router_namespace();
+    }
+    let router = Namespace::new("pmtu", NEEDS_ROOT);
+    let server = Namespace::new("pmtusrv", NEEDS_ROOT);
+    router.run(&["ip", "link", "add", "upm0", "type", "veth", "peer", "name", "upm1", "netns", &server.name]);
+    router.run(&["ip", "addr", "add", "10.82.1.1/24", "dev", "upm0"]);
+    router.run(&["ip", "link", "set", "upm0", "mtu", &PATH_MTU.to_string(), "up"]);
+    // (Per namespace; written directly, as sysctl(8) may not be installed.)
+    router.run(&["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]);
+    server.run(&["ip", "addr", "add", &format!("{SERVER}/24"), "dev", "upm1"]);
+    // The server's own link takes 1500, so its SYN-ACK offers MSS 1460:
+    // only the router's side of the pair is narrow.
+    server.run(&["ip", "link", "set", "upm1", "up"]);
+    server.run(&["ip", "route", "add", "default", "via", "10.82.1.1"]);
+    // The server: two connections, each read to its end; prints the bytes.
+    let script = format!(
+        "import socket\n\
+         l = socket.socket()\n\
+         l.bind(('{SERVER}', 7000))\n\
+         l.listen(4)\n\
+         l.settimeout(30)\n\
+         print('ready', flush=True)\n\
+         for _ in range(2):\n\
+         \x20   c, _ = l.accept()\n\
+         \x20   c.settimeout(30)\n\
+         \x20   n = 0\n\
+         \x20   while True:\n\
+         \x20       b = c.recv(65536)\n\
+         \x20       if not b:\n\
+         \x20           break\n\
+         \x20       n += len(b)\n\
+         \x20   c.close()\n\
+         \x20   print(n, flush=True)\n"
+    );
+    let mut py = server.cmd(&["python3", "-c", &script]).stdout(Stdio::piped()).spawn().expect("python3");
+    let mut out = BufReader::new(py.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    let exe = std::env::current_exe().unwrap();
+    let test = "a_path_mtu_learned_from_a_linux_router_holds_for_the_next_connection_rfc1191";
+    let child = router
+        .cmd(&[exe.to_str().unwrap(), "--exact", test, "--include-ignored", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .expect("run the test in the router's namespace");
+    let text = format!("{}{}", String::from_utf8_lossy(&child.stdout), String::from_utf8_lossy(&child.stderr));
+    println!("{text}");
+    let _ = py.kill();
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+    let _ = py.wait();
+    assert!(child.status.success() && text.contains("1 passed"), "the test failed in its namespace:\n{text}");
+    let received: Vec<&str> = rest.lines().collect();
+    assert_eq!(received, ["200000", "200000"], "what the server received on each connection");
+}
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// The body, in the router's namespace.
+fn in_router_namespace() {
+    let opts = TunOptions { name: DEV.into(), tap: false, mtu: 1500, offload: false };
+    let dev = TunDevice::open(&opts).expect("open a TUN device");
+    for args in [vec!["addr", "add", &format!("{ROUTER}/24"), "dev", DEV], vec!["link", "set", DEV, "up"]] {
+        assert!(Command::new("ip").args(&args).status().unwrap().success(), "ip {args:?}");
+    }
+    let mut cfg = StackConfig::ip(format!("{STACK}/24").parse().unwrap()).with_seed(12);
+    cfg.gateway = Some(ROUTER.parse().unwrap());
+    let net = NetStack::start(dev, cfg, DriverOptions::default()).expect("start ustack");
+    let server: std::net::Ipv4Addr = SERVER.parse().unwrap();
+    let icmp_in = || net.stats().icmp_in;
+    let data = vec![7u8; 200_000];
+
+    let mut first = TcpStream::connect(&net, sa(&format!("{SERVER}:7000"))).expect("connect");
+    first.write_all(&data).unwrap();
+    let info = net.with_stack(|s, _| s.tcp_info(first.handle())).unwrap();
+    drop(first);
+    let learned = wait_for(|| net.with_stack(|s, _| s.path_mtu(server)));
+    let errors = icmp_in();
+    println!(
+        "first connection: mss {} when its write returned, path MTU learned {learned:?}, {errors} ICMP errors",
+        info.mss
+    );
+    assert_eq!(learned, Some(PATH_MTU), "the router's frag-needed taught the path MTU");
+    assert!(errors >= 1);
+
+    let mut second = TcpStream::connect(&net, sa(&format!("{SERVER}:7000"))).expect("connect");
+    let mss = net.with_stack(|s, _| s.tcp_info(second.handle())).unwrap().mss;
+    second.write_all(&data).unwrap();
+    drop(second);
+    // Let the last segments go and be answered (or drawn errors arrive).
+    std::thread::sleep(Duration::from_millis(500));
+    println!("second connection: mss {mss} from the start, ICMP errors now {}", icmp_in());
+    assert_eq!(mss, PATH_MTU - 40 - 12, "the second connection starts within the path MTU (timestamps on)");
+    assert_eq!(icmp_in(), errors, "the second connection drew no ICMP error");
+    net.shutdown().unwrap();
+}
+
+/// Polls `f` for up to 5 s until it gives `Some`.
+fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
