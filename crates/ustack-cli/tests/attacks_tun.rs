@@ -238,15 +238,30 @@ struct Victim {
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
+/// The victim's rate during an attack whose premise needs one (curl's
+/// `--limit-rate`): the ACK storm's forged ACKs lie 2^30 or more from the
+/// victim's acknowledgement number when the storm starts, outside the
+/// range RFC 5961 §5.2 accepts. A victim moving more than 1 GiB during the
+/// storm (ustack sent it 1.5 GB in the 2 s of a run at 7 Gbit/s) brings its
+/// flight up to some of them, and an ACK inside the flight is taken: it
+/// acknowledges data the receiver never got, which an on-path attacker can
+/// always do and no TCP can tell. At 100 MB/s the victim moves a quarter
+/// of that margin.
+fn victim_cap(mode: &str) -> Option<&'static str> {
+    (mode == "ack_storm").then_some("100M")
+}
+
 impl Victim {
-    fn start(ns: &Netns) -> Victim {
+    fn start(ns: &Netns, cap: Option<&str>) -> Victim {
         let url = format!("http://{USTACK}/bytes/{}", 1u64 << 40);
         let mut args = vec!["curl", "-s", "-S", "-m", "120", "--local-port", VICTIM_PORT, &url];
         // USTACK_ATTACKS_VICTIM_RATE=20M caps the victim (curl's
         // --limit-rate) so that ustack is not busy with it: the CPU an
         // attack costs then shows beside the baseline's.
         let rate = std::env::var("USTACK_ATTACKS_VICTIM_RATE").unwrap_or_default();
-        if !rate.is_empty() {
+        if let Some(cap) = cap.filter(|_| rate.is_empty()) {
+            args.extend(["--limit-rate", cap]);
+        } else if !rate.is_empty() {
             args.extend(["--limit-rate", rate.as_str()]);
         }
         let mut child = ns.cmd(&args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn curl");
@@ -540,7 +555,7 @@ fn attacks() -> Vec<Attack> {
 fn run_one(attack: &Attack) -> Result<Row, String> {
     let mut ns = Netns::new();
     let pid = ns.ustack_up();
-    let mut victim = Victim::start(&ns);
+    let mut victim = Victim::start(&ns, attack.mode.and_then(|(m, _)| victim_cap(m)));
     if !victim.progress(0, 1 << 20, Duration::from_secs(15)) {
         return Err("the victim download did not start".into());
     }
