@@ -20,7 +20,6 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 use ustack::blocking::{TcpListener, TcpSocket, UdpSocket};
-use ustack::phy::tun::{TunDevice, TunOptions};
 use ustack::{DriverOptions, NetStack, StackConfig};
 
 const NEEDS_ROOT: &str = "needs root, network namespaces, TUN, python3 and tcpdump: run with sudo .ci/run";
@@ -44,11 +43,7 @@ fn sa(s: &str) -> SocketAddr {
 
 /// The body, inside the namespace.
 fn in_namespace() {
-    let opts = TunOptions { name: DEV.into(), tap: false, mtu: 1500, offload: false };
-    let dev = TunDevice::open(&opts).expect("open a TUN device");
-    for args in [vec!["addr", "add", &format!("{HOST}/24"), "dev", DEV], vec!["link", "set", DEV, "up"]] {
-        assert!(Command::new("ip").args(&args).status().unwrap().success(), "ip {args:?}");
-    }
+    let dev = support::tun_with_host(DEV, &format!("{HOST}/24"));
     let cfg = StackConfig::ip(format!("{STACK}/24").parse().unwrap()).with_seed(11);
     let net = NetStack::start(dev, cfg, DriverOptions::default()).expect("start ustack");
     udp_datagram_carries_the_whole_tos_byte_and_the_ttl(&net);

@@ -56,7 +56,12 @@ impl Namespace {
 /// The TUN device, the kernel's sockets and every address then live in the
 /// namespace and go with it.
 pub fn rerun_in_namespace(tag: &str, needs: &str, child_env: &str, test: &str) {
-    let ns = Namespace::new(tag, needs);
+    rerun_in(&Namespace::new(tag, needs), child_env, test);
+}
+
+/// Runs the test `test` of this test binary again inside `ns`, with
+/// `child_env` set; fails with the copy's output if it failed.
+pub fn rerun_in(ns: &Namespace, child_env: &str, test: &str) {
     let exe = std::env::current_exe().unwrap();
     let out = ns
         .cmd(&[exe.to_str().unwrap(), "--exact", test, "--include-ignored", "--nocapture", "--test-threads=1"])
@@ -72,4 +77,16 @@ impl Drop for Namespace {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
     }
+}
+
+/// A TUN device `dev` (no offload) whose kernel side has `host_cidr` and
+/// is up: ustack's link to the kernel of the namespace it runs in.
+pub fn tun_with_host(dev: &str, host_cidr: &str) -> ustack::phy::tun::TunDevice {
+    use ustack::phy::tun::{TunDevice, TunOptions};
+    let opts = TunOptions { name: dev.into(), tap: false, mtu: 1500, offload: false };
+    let tun = TunDevice::open(&opts).expect("open a TUN device");
+    for args in [vec!["addr", "add", host_cidr, "dev", dev], vec!["link", "set", dev, "up"]] {
+        assert!(Command::new("ip").args(&args).status().unwrap().success(), "ip {args:?}");
+    }
+    tun
 }
