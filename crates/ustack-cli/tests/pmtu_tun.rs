@@ -3,7 +3,8 @@
 //! 1280. The kernel, forwarding, answers ustack's first full-sized
 //! segments with ICMP "fragmentation needed"; ustack's connection drops to
 //! the path MTU, and its stack keeps the value for the destination, so a
-//! second connection starts within it and draws no error at all.
+//! second connection starts within it and draws no error at all, and a
+//! connection opened before, idle until then, sends within it too.
 //!
 //! Two network namespaces of the test's own: the router (the TUN device's
 //! kernel side, forwarding) and the server's, joined by a veth pair whose
@@ -48,16 +49,11 @@ fn a_path_mtu_learned_from_a_linux_router_holds_for_the_next_connection_rfc1191(
     // only the router's side of the pair is narrow.
     server.run(&["ip", "link", "set", "upm1", "up"]);
     server.run(&["ip", "route", "add", "default", "via", "10.82.1.1"]);
-    // The server: two connections, each read to its end; prints the bytes.
+    // The server: three connections at once, each read to its end in a
+    // thread of its own; prints the bytes of each.
     let script = format!(
-        "import socket\n\
-         l = socket.socket()\n\
-         l.bind(('{SERVER}', 7000))\n\
-         l.listen(4)\n\
-         l.settimeout(30)\n\
-         print('ready', flush=True)\n\
-         for _ in range(2):\n\
-         \x20   c, _ = l.accept()\n\
+        "import socket, threading\n\
+         def serve(c):\n\
          \x20   c.settimeout(30)\n\
          \x20   n = 0\n\
          \x20   while True:\n\
@@ -66,7 +62,15 @@ fn a_path_mtu_learned_from_a_linux_router_holds_for_the_next_connection_rfc1191(
          \x20           break\n\
          \x20       n += len(b)\n\
          \x20   c.close()\n\
-         \x20   print(n, flush=True)\n"
+         \x20   print(n, flush=True)\n\
+         l = socket.socket()\n\
+         l.bind(('{SERVER}', 7000))\n\
+         l.listen(4)\n\
+         l.settimeout(30)\n\
+         print('ready', flush=True)\n\
+         ts = [threading.Thread(target=serve, args=(l.accept()[0],)) for _ in range(3)]\n\
+         for t in ts: t.start()\n\
+         for t in ts: t.join()\n"
     );
     let mut py = server.cmd(&["python3", "-c", &script]).stdout(Stdio::piped()).spawn().expect("python3");
     let mut out = BufReader::new(py.stdout.take().unwrap());
@@ -80,7 +84,7 @@ fn a_path_mtu_learned_from_a_linux_router_holds_for_the_next_connection_rfc1191(
     let _ = std::io::Read::read_to_string(&mut out, &mut rest);
     let _ = py.wait();
     let received: Vec<&str> = rest.lines().collect();
-    assert_eq!(received, ["200000", "200000"], "what the server received on each connection");
+    assert_eq!(received, ["200000", "200000", "200000"], "what the server received on each connection");
 }
 
 fn sa(s: &str) -> SocketAddr {
@@ -97,6 +101,8 @@ fn in_router_namespace() {
     let icmp_in = || net.stats().icmp_in;
     let data = vec![7u8; 200_000];
 
+    // Open before anything is learned, and idle until then.
+    let mut early = TcpStream::connect(&net, sa(&format!("{SERVER}:7000"))).expect("connect");
     let mut first = TcpStream::connect(&net, sa(&format!("{SERVER}:7000"))).expect("connect");
     first.write_all(&data).unwrap();
     let info = net.with_stack(|s, _| s.tcp_info(first.handle())).unwrap();
@@ -119,6 +125,15 @@ fn in_router_namespace() {
     println!("second connection: mss {mss} from the start, ICMP errors now {}", icmp_in());
     assert_eq!(mss, PATH_MTU - 40 - 12, "the second connection starts within the path MTU (timestamps on)");
     assert_eq!(icmp_in(), errors, "the second connection drew no ICMP error");
+
+    // The connection opened before: it too sends within the path MTU now.
+    let mss = net.with_stack(|s, _| s.tcp_info(early.handle())).unwrap().mss;
+    early.write_all(&data).unwrap();
+    drop(early);
+    std::thread::sleep(Duration::from_millis(500));
+    println!("the connection opened before: mss {mss} now, ICMP errors now {}", icmp_in());
+    assert_eq!(mss, PATH_MTU - 40 - 12, "the open connection took the path MTU another learned");
+    assert_eq!(icmp_in(), errors, "the open connection drew no ICMP error");
     net.shutdown().unwrap();
 }
 

@@ -510,3 +510,37 @@ fn a_learned_path_mtu_holds_for_new_connections_until_it_expires_rfc1191_6_3() {
     assert!(icmp_sent.get() > first, "and the path MTU learned again");
     assert_eq!(rig.c().path_mtu(server_ip()), Some(1200));
 }
+
+/// RFC 1191 §6.3, the open connections: when one connection learns a
+/// smaller path MTU, another already open to the same server sends no
+/// larger from then on, without drawing an error of its own (Linux's
+/// sockets share the route that holds it).
+#[test]
+fn a_learned_path_mtu_reaches_the_other_open_connections_to_the_peer_rfc1191_6_3() {
+    let mut rig = Rig::new(393);
+    let (c, l, _s) = rig.establish();
+    let c2 = rig.connect();
+    rig.run_for(ms(50));
+    let (s2, _) = rig.s().accept(l).unwrap();
+    assert_eq!(rig.c().tcp_info(c2).unwrap().mss, 1448);
+    // The first connection's full-sized segments meet a router with MTU 1200.
+    let mut errors = 0;
+    rig.set_rule(|p| if p.from == FROM_CLIENT && p.len() > 1200 - 52 { Verdict::Drop } else { Verdict::Pass });
+    rig.c().send(c, &pattern(10_000, 12)).unwrap();
+    rig.run_for(ms(7));
+    for big in client_data(&rig).into_iter().filter(|p| p.dropped) {
+        rig.inject(TO_CLIENT, icmp_unreachable_about(&big, DstUnreachable::FragRequired { next_hop_mtu: 1200 }));
+        errors += 1;
+    }
+    assert!(errors > 0);
+    rig.run_for(ms(50));
+    assert_eq!(rig.c().tcp_info(c).unwrap().mss, 1148);
+    assert_eq!(rig.c().tcp_info(c2).unwrap().mss, 1148, "the other open connection took the path MTU");
+    // It sends 10 kB within the path MTU: nothing dropped, nothing resent.
+    let before = client_data(&rig).len();
+    let data = pattern(10_000, 13);
+    rig.c().send(c2, &data).unwrap();
+    let got = rig.read_n(s2, data.len(), rig.now() + secs(5));
+    assert!(got == data);
+    assert!(client_data(&rig)[before..].iter().all(|p| !p.dropped && p.len() <= 1148));
+}

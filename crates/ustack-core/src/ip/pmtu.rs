@@ -55,16 +55,17 @@ impl PmtuCache {
         (now.saturating_duration_since(at) < self.cfg.expiry).then_some(mtu)
     }
 
-    /// Remembers that packets to `dst` must fit `mtu` bytes. A larger value
-    /// than a live entry's does not raise it: only expiry does (RFC 1191
-    /// §6.3; a router's error never says the path grew).
-    pub fn learn(&mut self, now: Instant, dst: Ipv4Addr, mtu: usize) {
+    /// Remembers that packets to `dst` must fit `mtu` bytes; true when
+    /// that is news (no live entry, or a smaller one). A larger value than
+    /// a live entry's does not raise it: only expiry does (RFC 1191 §6.3; a
+    /// router's error never says the path grew).
+    pub fn learn(&mut self, now: Instant, dst: Ipv4Addr, mtu: usize) -> bool {
         if self.cfg.capacity == 0 {
-            return;
+            return false;
         }
-        let mtu = match self.get(now, dst) {
-            Some(known) => known.min(mtu),
-            None => mtu,
+        let (mtu, news) = match self.get(now, dst) {
+            Some(known) => (known.min(mtu), mtu < known),
+            None => (mtu, true),
         };
         if !self.paths.contains_key(&dst) && self.paths.len() >= self.cfg.capacity {
             let expiry = self.cfg.expiry;
@@ -76,6 +77,7 @@ impl PmtuCache {
             }
         }
         self.paths.insert(dst, (mtu, now));
+        news
     }
 
     /// Destinations held (expired ones included until they are replaced).
@@ -100,9 +102,9 @@ mod tests {
         let mut c = PmtuCache::new(PmtuConfig::default());
         let t = Instant::from_secs(5);
         assert_eq!(c.get(t, A), None);
-        c.learn(t, A, 1400);
+        assert!(c.learn(t, A, 1400));
         assert_eq!((c.get(t, A), c.get(t, B)), (Some(1400), None));
-        c.learn(t + Duration::from_secs(1), A, 1480);
+        assert!(!c.learn(t + Duration::from_secs(1), A, 1480), "no news");
         assert_eq!(c.get(t + Duration::from_secs(1), A), Some(1400), "raised by an error");
         c.learn(t + Duration::from_secs(2), A, 1280);
         let learned = t + Duration::from_secs(2);

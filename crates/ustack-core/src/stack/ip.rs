@@ -359,9 +359,11 @@ impl Stack {
                 let seq = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
                 if let Some(&h) = self.tcp_conns.get(&(local, remote))
                     && let Ok(Some(mtu)) = self.with_conn(h, now, |c, cx| Ok(c.icmp_error(cx, seq, unreach)))
+                    && self.pmtu.learn(now, header.dst_addr, mtu)
                 {
-                    // New connections to the peer start within it.
-                    self.pmtu.learn(now, header.dst_addr, mtu);
+                    // New connections to the peer start within it, and the
+                    // open ones send no larger from now on (RFC 1191 §6.3).
+                    self.tcp_path_mtu_lowered(now, header.dst_addr, mtu);
                 }
             }
             IpProtocol::Udp => {

@@ -369,6 +369,23 @@ impl Stack {
         self.cfg.mtu.saturating_sub(crate::tcp::connection::IP_TCP_HEADERS)
     }
 
+    /// A connection learned that the path to `remote` carries at most `mtu`
+    /// bytes: the other open connections to it send no larger from now on
+    /// (segments already in flight draw their own errors). Linux does the
+    /// same through the route their sockets share. Each lowering of the
+    /// cache's value costs one walk over the connections, and it only
+    /// lowers, until the entry expires.
+    pub(crate) fn tcp_path_mtu_lowered(&mut self, now: Instant, remote: Ipv4Addr, mtu: usize) {
+        let hs: Vec<SocketHandle> =
+            self.tcp_conns.iter().filter(|((_, r), _)| *r.ip() == remote).map(|(_, &h)| h).collect();
+        for h in hs {
+            let _ = self.with_conn(h, now, |c, _| {
+                c.clamp_path_mtu(mtu);
+                Ok(())
+            });
+        }
+    }
+
     /// The largest segment (less headers) the path to `remote` is known to
     /// carry: from a path MTU a connection learned (RFC 1191 §6.3).
     pub(crate) fn path_mss(&self, now: Instant, remote: Ipv4Addr) -> usize {

@@ -1406,6 +1406,16 @@ impl Connection {
         self.md5_key().is_some()
     }
 
+    /// The path to the peer carries at most `mtu` bytes (another
+    /// connection to it learned so): segments no larger from now on.
+    pub fn clamp_path_mtu(&mut self, mtu: usize) {
+        let path = mtu.saturating_sub(IP_TCP_HEADERS);
+        self.path_mss = self.path_mss.min(u32::try_from(path).unwrap_or(u32::MAX));
+        if self.state.is_synchronized() {
+            self.clamp_mss(path);
+        }
+    }
+
     /// TCP_MAXSEG on a live connection: segments no larger than `m`.
     pub fn clamp_mss(&mut self, m: usize) {
         let opts = self.every_segment_options();
