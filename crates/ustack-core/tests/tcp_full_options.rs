@@ -514,7 +514,8 @@ fn a_learned_path_mtu_holds_for_new_connections_until_it_expires_rfc1191_6_3() {
 /// RFC 1191 §6.3, the open connections: when one connection learns a
 /// smaller path MTU, another already open to the same server sends no
 /// larger from then on, without drawing an error of its own (Linux's
-/// sockets share the route that holds it).
+/// sockets share the route that holds it). One still in SYN-SENT takes it
+/// when its handshake completes.
 #[test]
 fn a_learned_path_mtu_reaches_the_other_open_connections_to_the_peer_rfc1191_6_3() {
     let mut rig = Rig::new(393);
@@ -523,9 +524,16 @@ fn a_learned_path_mtu_reaches_the_other_open_connections_to_the_peer_rfc1191_6_3
     rig.run_for(ms(50));
     let (s2, _) = rig.s().accept(l).unwrap();
     assert_eq!(rig.c().tcp_info(c2).unwrap().mss, 1448);
+    // A third is opening: its SYN-ACKs are lost until the path MTU is known.
+    let c3 = rig.connect();
+    let opening = std::rc::Rc::new(std::cell::Cell::new(true));
+    let o = opening.clone();
     // The first connection's full-sized segments meet a router with MTU 1200.
     let mut errors = 0;
-    rig.set_rule(|p| if p.from == FROM_CLIENT && p.len() > 1200 - 52 { Verdict::Drop } else { Verdict::Pass });
+    rig.set_rule(move |p| {
+        let too_big = p.from == FROM_CLIENT && p.len() > 1200 - 52;
+        if too_big || (o.get() && p.is_synack()) { Verdict::Drop } else { Verdict::Pass }
+    });
     rig.c().send(c, &pattern(10_000, 12)).unwrap();
     rig.run_for(ms(7));
     for big in client_data(&rig).into_iter().filter(|p| p.dropped) {
@@ -543,4 +551,10 @@ fn a_learned_path_mtu_reaches_the_other_open_connections_to_the_peer_rfc1191_6_3
     let got = rig.read_n(s2, data.len(), rig.now() + secs(5));
     assert!(got == data);
     assert!(client_data(&rig)[before..].iter().all(|p| !p.dropped && p.len() <= 1148));
+    // The third completes its handshake (SYN retransmitted at 1 s) within it.
+    assert_eq!(rig.c().tcp_state(c3), Ok(State::SynSent));
+    opening.set(false);
+    let limit = rig.now() + secs(5);
+    rig.run_until_true(limit, "the third handshake", |r| r.c().tcp_state(c3) == Ok(State::Established));
+    assert_eq!(rig.c().tcp_info(c3).unwrap().mss, 1148, "the connection that was opening took it too");
 }
