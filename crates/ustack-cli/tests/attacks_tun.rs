@@ -258,11 +258,10 @@ impl Victim {
         // USTACK_ATTACKS_VICTIM_RATE=20M caps the victim (curl's
         // --limit-rate) so that ustack is not busy with it: the CPU an
         // attack costs then shows beside the baseline's.
-        let rate = std::env::var("USTACK_ATTACKS_VICTIM_RATE").unwrap_or_default();
-        if let Some(cap) = cap.filter(|_| rate.is_empty()) {
-            args.extend(["--limit-rate", cap]);
-        } else if !rate.is_empty() {
-            args.extend(["--limit-rate", rate.as_str()]);
+        // It wins over the attack's own cap.
+        let env = std::env::var("USTACK_ATTACKS_VICTIM_RATE").unwrap_or_default();
+        if let Some(rate) = if env.is_empty() { cap } else { Some(env.as_str()) } {
+            args.extend(["--limit-rate", rate]);
         }
         let mut child = ns.cmd(&args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn curl");
         let mut out = child.stdout.take().unwrap();

@@ -102,7 +102,7 @@ fn in_router_namespace() {
     let data = vec![7u8; 200_000];
 
     // Open before anything is learned, and idle until then.
-    let mut early = TcpStream::connect(&net, sa(&format!("{SERVER}:7000"))).expect("connect");
+    let early = TcpStream::connect(&net, sa(&format!("{SERVER}:7000"))).expect("connect");
     let mut first = TcpStream::connect(&net, sa(&format!("{SERVER}:7000"))).expect("connect");
     first.write_all(&data).unwrap();
     let info = net.with_stack(|s, _| s.tcp_info(first.handle())).unwrap();
@@ -116,24 +116,21 @@ fn in_router_namespace() {
     assert_eq!(learned, Some(PATH_MTU), "the router's frag-needed taught the path MTU");
     assert!(errors >= 1);
 
-    let mut second = TcpStream::connect(&net, sa(&format!("{SERVER}:7000"))).expect("connect");
-    let mss = net.with_stack(|s, _| s.tcp_info(second.handle())).unwrap().mss;
-    second.write_all(&data).unwrap();
-    drop(second);
-    // Let the last segments go and be answered (or drawn errors arrive).
-    std::thread::sleep(Duration::from_millis(500));
-    println!("second connection: mss {mss} from the start, ICMP errors now {}", icmp_in());
-    assert_eq!(mss, PATH_MTU - 40 - 12, "the second connection starts within the path MTU (timestamps on)");
-    assert_eq!(icmp_in(), errors, "the second connection drew no ICMP error");
-
-    // The connection opened before: it too sends within the path MTU now.
-    let mss = net.with_stack(|s, _| s.tcp_info(early.handle())).unwrap().mss;
-    early.write_all(&data).unwrap();
-    drop(early);
-    std::thread::sleep(Duration::from_millis(500));
-    println!("the connection opened before: mss {mss} now, ICMP errors now {}", icmp_in());
-    assert_eq!(mss, PATH_MTU - 40 - 12, "the open connection took the path MTU another learned");
-    assert_eq!(icmp_in(), errors, "the open connection drew no ICMP error");
+    // Writes the data on `conn`, which must already send within the path
+    // MTU (less headers and timestamps) and draw no ICMP error.
+    let within_the_path = |mut conn: TcpStream, which: &str| {
+        let mss = net.with_stack(|s, _| s.tcp_info(conn.handle())).unwrap().mss;
+        conn.write_all(&data).unwrap();
+        drop(conn);
+        // Let the last segments go and be answered (or drawn errors arrive).
+        std::thread::sleep(Duration::from_millis(500));
+        println!("{which}: mss {mss} before it wrote, ICMP errors now {}", icmp_in());
+        assert_eq!(mss, PATH_MTU - 40 - 12, "{which}: not within the path MTU");
+        assert_eq!(icmp_in(), errors, "{which} drew an ICMP error");
+    };
+    let second = TcpStream::connect(&net, sa(&format!("{SERVER}:7000"))).expect("connect");
+    within_the_path(second, "the second connection, from its start");
+    within_the_path(early, "the connection opened before, once another learned");
     net.shutdown().unwrap();
 }
 

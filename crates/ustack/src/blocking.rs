@@ -119,11 +119,11 @@ impl SocketInner {
         })
     }
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
         self.net.with_stack(|s, _| s.local_addr(self.handle)).map(SocketAddr::V4).map_err(io_error)
     }
 
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.net.with_stack(|s, _| s.peer_addr(self.handle)).map(SocketAddr::V4).map_err(io_error)
     }
 

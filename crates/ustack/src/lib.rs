@@ -129,8 +129,7 @@ macro_rules! tcp_socket_options {
             self.inner.net.with_stack(|s, _| s.bind(h, addr)).map_err(io_error)
         }
         pub fn local_addr(&self) -> io::Result<SocketAddr> {
-            let h = self.inner.handle;
-            self.inner.net.with_stack(|s, _| s.local_addr(h)).map(SocketAddr::V4).map_err(io_error)
+            self.inner.local_addr()
         }
         /// The socket's handle in the core [`Stack`](ustack_core::Stack).
         pub fn handle(&self) -> SocketHandle {

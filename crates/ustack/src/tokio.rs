@@ -96,8 +96,7 @@ impl TcpListener {
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        let h = self.inner.handle;
-        self.inner.net.with_stack(|s, _| s.local_addr(h)).map(SocketAddr::V4).map_err(io_error)
+        self.inner.local_addr()
     }
 
     ip_header_options!();
@@ -132,13 +131,11 @@ impl TcpStream {
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        let h = self.inner.handle;
-        self.inner.net.with_stack(|s, _| s.local_addr(h)).map(SocketAddr::V4).map_err(io_error)
+        self.inner.local_addr()
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        let h = self.inner.handle;
-        self.inner.net.with_stack(|s, _| s.peer_addr(h)).map(SocketAddr::V4).map_err(io_error)
+        self.inner.peer_addr()
     }
 
     /// TCP_NODELAY.
@@ -261,8 +258,7 @@ impl UdpSocket {
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        let h = self.inner.handle;
-        self.inner.net.with_stack(|s, _| s.local_addr(h)).map(SocketAddr::V4).map_err(io_error)
+        self.inner.local_addr()
     }
 
     ip_header_options!();

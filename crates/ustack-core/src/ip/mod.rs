@@ -1,6 +1,6 @@
 //! The IPv4 layer's data structures: routes, the ARP neighbour cache,
-//! fragment reassembly and the path MTU of each destination. The [`Stack`](crate::stack::Stack) ties them to
-//! the wire.
+//! fragment reassembly and the path MTU of each destination. The
+//! [`Stack`](crate::stack::Stack) ties them to the wire.
 
 pub mod frag;
 pub mod neighbor;

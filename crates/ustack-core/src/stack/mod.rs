@@ -717,7 +717,6 @@ impl Stack {
         }
     }
 
-    /// Linux-style TCP_INFO for a connection.
     /// The path MTU to `dst` a connection learned from ICMP
     /// "fragmentation needed", while it holds (RFC 1191 §6.3; Linux's
     /// `ip route get` shows it as the route's `mtu`).
@@ -725,6 +724,7 @@ impl Stack {
         self.pmtu.get(self.now, dst)
     }
 
+    /// Linux-style TCP_INFO for a connection.
     pub fn tcp_info(&self, h: SocketHandle) -> Result<TcpInfo, Error> {
         match self.slot(h)?.socket.as_ref() {
             Some(Socket::Tcp(TcpSocket::Conn(c))) => Ok(c.info()),

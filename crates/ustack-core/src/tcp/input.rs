@@ -854,8 +854,9 @@ impl Connection {
     /// oldest segment acknowledged first went out, or a little earlier;
     /// for the handshake, when the first SYN did.
     fn rtt_sample_ts(&mut self, cx: &mut Cx, ecr: u32, sent: crate::time::Instant) -> Option<crate::time::Duration> {
-        let elapsed = self.ts_now(cx.now).wrapping_sub(ecr) as i32;
-        let since_sent = self.ts_now(cx.now).wrapping_sub(self.ts_now(sent)) as i32;
+        let now = self.ts_now(cx.now);
+        let elapsed = now.wrapping_sub(ecr) as i32;
+        let since_sent = now.wrapping_sub(self.ts_now(sent)) as i32;
         if elapsed < 0 || elapsed > since_sent {
             return None;
         }
