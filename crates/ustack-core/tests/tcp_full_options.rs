@@ -558,3 +558,27 @@ fn a_learned_path_mtu_reaches_the_other_open_connections_to_the_peer_rfc1191_6_3
     rig.run_until_true(limit, "the third handshake", |r| r.c().tcp_state(c3) == Ok(State::Established));
     assert_eq!(rig.c().tcp_info(c3).unwrap().mss, 1148, "the connection that was opening took it too");
 }
+
+/// RFC 1191 §6.1 in SYN-SENT: a "fragmentation needed" that quotes the SYN
+/// lowers the connection's MSS, and the SYN-ACK that follows (offering
+/// 1460) must not raise it again: the MSS is the smaller of the peer's and
+/// what the path carries.
+#[test]
+fn a_path_mtu_learned_in_syn_sent_outlives_the_syn_ack_rfc1191_6_1() {
+    let mut rig = Rig::new(394);
+    let l = rig.listen(4);
+    let c = rig.connect();
+    // The SYN reaches the server, but its SYN-ACK waits until the error is in.
+    let hold = std::rc::Rc::new(std::cell::Cell::new(true));
+    let h = hold.clone();
+    rig.set_rule(move |p| if h.get() && p.is_synack() { Verdict::Drop } else { Verdict::Pass });
+    rig.run_for(ms(5));
+    let syn = rig.pkts().into_iter().find(|p| p.is_syn()).unwrap();
+    rig.inject(TO_CLIENT, icmp_unreachable_about(&syn, DstUnreachable::FragRequired { next_hop_mtu: 1000 }));
+    rig.run_for(ms(5));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::SynSent));
+    hold.set(false);
+    let limit = rig.now() + secs(5);
+    rig.run_until_true(limit, "handshake", |r| r.c().tcp_state(c) == Ok(State::Established) && r.s().can_recv(l));
+    assert_eq!(rig.c().tcp_info(c).unwrap().mss, 1000 - 40 - 12, "the SYN-ACK raised the MSS past the path MTU");
+}

@@ -268,8 +268,9 @@ pub struct Connection {
     pub(crate) mss: usize,
     /// MSS we advertised (our interface MTU minus headers).
     pub(crate) local_mss: u32,
-    /// The path's MTU minus headers, when the stack knew it at the start
-    /// (`Endpoints::path_mss`); `u32::MAX` otherwise.
+    /// The path's MTU minus headers, as the stack knew it at the start
+    /// (`Endpoints::path_mss`) or an ICMP error taught it since (this
+    /// connection's or another's to the same peer); `u32::MAX` unknown.
     pub(crate) path_mss: u32,
     pub(crate) sack_ok: bool,
     pub(crate) ts_ok: bool,
@@ -1489,8 +1490,9 @@ impl Connection {
 
     /// An ICMP error arrived about a segment we sent, quoting sequence
     /// number `seq` (RFC 1122 §4.2.3.9, RFC 5927). Returns the path MTU it
-    /// taught, when it was a "fragmentation needed" the connection took,
-    /// for the stack to remember for the peer's address.
+    /// taught, when it was a "fragmentation needed" the connection took and
+    /// it lowered what the connection knew of the path, for the stack to
+    /// remember for the peer's address.
     pub fn icmp_error(&mut self, cx: &mut Cx, seq: u32, reason: Option<DstUnreachable>) -> Option<usize> {
         // RFC 5927 §4.1: only for data we have outstanding; anything else
         // is stale or forged.
@@ -1514,6 +1516,11 @@ impl Connection {
                     return None;
                 }
                 let mtu = mtu.max(self.cfg.min_path_mtu.max(crate::wire::ipv4::MIN_MTU));
+                // Kept as what the path carries, so that the SYN-ACK of a
+                // connection still in SYN-SENT does not raise the MSS again.
+                let path = u32::try_from(mtu.saturating_sub(IP_TCP_HEADERS)).unwrap_or(u32::MAX);
+                let news = path < self.path_mss;
+                self.path_mss = self.path_mss.min(path);
                 let opts = self.every_segment_options();
                 let mss = mtu.saturating_sub(IP_TCP_HEADERS + opts).max(8);
                 if mss < self.mss {
@@ -1524,9 +1531,8 @@ impl Connection {
                         self.rexmit_now = true;
                     }
                     self.wake = true;
-                    return Some(mtu);
                 }
-                return None;
+                return news.then_some(mtu);
             }
             // Hard errors end a connection attempt: protocol and port
             // unreachable (codes 2 and 3, RFC 1122 §4.2.3.9), and
