@@ -37,18 +37,7 @@ fn a_path_mtu_learned_from_a_linux_router_holds_for_the_next_connection_rfc1191(
     if std::env::var_os(CHILD).is_some() {
         return in_router_namespace();
     }
-    let router = Namespace::new("pmtu", NEEDS_ROOT);
-    let server = Namespace::new("pmtusrv", NEEDS_ROOT);
-    router.run(&["ip", "link", "add", "upm0", "type", "veth", "peer", "name", "upm1", "netns", &server.name]);
-    router.run(&["ip", "addr", "add", "10.82.1.1/24", "dev", "upm0"]);
-    router.run(&["ip", "link", "set", "upm0", "mtu", &PATH_MTU.to_string(), "up"]);
-    // (Per namespace; written directly, as sysctl(8) may not be installed.)
-    router.run(&["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]);
-    server.run(&["ip", "addr", "add", &format!("{SERVER}/24"), "dev", "upm1"]);
-    // The server's own link takes 1500, so its SYN-ACK offers MSS 1460:
-    // only the router's side of the pair is narrow.
-    server.run(&["ip", "link", "set", "upm1", "up"]);
-    server.run(&["ip", "route", "add", "default", "via", "10.82.1.1"]);
+    let (router, server) = router_and_server();
     // The server: three connections at once, each read to its end in a
     // thread of its own; prints the bytes of each.
     let script = format!(
@@ -85,6 +74,24 @@ fn a_path_mtu_learned_from_a_linux_router_holds_for_the_next_connection_rfc1191(
     let _ = py.wait();
     let received: Vec<&str> = rest.lines().collect();
     assert_eq!(received, ["200000", "200000", "200000"], "what the server received on each connection");
+}
+
+/// The router's namespace and the server's, joined by the veth pair whose
+/// router end has MTU 1280.
+fn router_and_server() -> (Namespace, Namespace) {
+    let router = Namespace::new("pmtu", NEEDS_ROOT);
+    let server = Namespace::new("pmtusrv", NEEDS_ROOT);
+    router.run(&["ip", "link", "add", "upm0", "type", "veth", "peer", "name", "upm1", "netns", &server.name]);
+    router.run(&["ip", "addr", "add", "10.82.1.1/24", "dev", "upm0"]);
+    router.run(&["ip", "link", "set", "upm0", "mtu", &PATH_MTU.to_string(), "up"]);
+    // (Per namespace; written directly, as sysctl(8) may not be installed.)
+    router.run(&["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]);
+    server.run(&["ip", "addr", "add", &format!("{SERVER}/24"), "dev", "upm1"]);
+    // The server's own link takes 1500, so its SYN-ACK offers MSS 1460:
+    // only the router's side of the pair is narrow.
+    server.run(&["ip", "link", "set", "upm1", "up"]);
+    server.run(&["ip", "route", "add", "default", "via", "10.82.1.1"]);
+    (router, server)
 }
 
 fn sa(s: &str) -> SocketAddr {
@@ -131,6 +138,85 @@ fn in_router_namespace() {
     let second = TcpStream::connect(&net, sa(&format!("{SERVER}:7000"))).expect("connect");
     within_the_path(second, "the second connection, from its start");
     within_the_path(early, "the connection opened before, once another learned");
+    net.shutdown().unwrap();
+}
+
+/// The same path for UDP (RFC 1191 with Linux's IP_MTU_DISCOVER): a
+/// datagram that fits the interface but not the path goes out with DF, and
+/// the router drops it and answers "fragmentation needed"; the connected
+/// socket reports EMSGSIZE once and IP_MTU says 1280. From then on ustack
+/// fragments larger datagrams at 1280 (the router forwards the fragments
+/// and the server's kernel reassembles them), sends those that fit with DF,
+/// and a socket in IP_PMTUDISC_DO refuses what does not fit. A Python
+/// server prints the size of each datagram it gets.
+#[test]
+#[ignore = "needs root: run with sudo .ci/run (cargo test -- --include-ignored)"]
+fn udp_datagrams_follow_the_path_mtu_a_linux_router_teaches_rfc1191() {
+    if std::env::var_os(CHILD).is_some() {
+        return udp_in_router_namespace();
+    }
+    let (router, server) = router_and_server();
+    let script = format!(
+        "import socket\n\
+         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         u.bind(('{SERVER}', 7001))\n\
+         u.settimeout(30)\n\
+         print('ready', flush=True)\n\
+         while True:\n\
+         \x20   b = u.recv(65536)\n\
+         \x20   if b == b'end':\n\
+         \x20       break\n\
+         \x20   print(len(b), flush=True)\n"
+    );
+    let mut py = server.cmd(&["python3", "-c", &script]).stdout(Stdio::piped()).spawn().expect("python3");
+    let mut out = BufReader::new(py.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    support::rerun_in(&router, CHILD, "udp_datagrams_follow_the_path_mtu_a_linux_router_teaches_rfc1191");
+    let _ = py.kill();
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+    let _ = py.wait();
+    let received: Vec<&str> = rest.lines().collect();
+    // The first 1400 went out with DF and died at the router.
+    assert_eq!(received, ["1400", "1252", "1252"], "the datagrams the server received");
+}
+
+/// The UDP body, in the router's namespace.
+fn udp_in_router_namespace() {
+    use ustack::PmtuDiscovery;
+    use ustack::blocking::UdpSocket;
+    let dev = support::tun_with_host(DEV, &format!("{ROUTER}/24"));
+    let mut cfg = StackConfig::ip(format!("{STACK}/24").parse().unwrap()).with_seed(13);
+    cfg.gateway = Some(ROUTER.parse().unwrap());
+    let net = NetStack::start(dev, cfg, DriverOptions::default()).expect("start ustack");
+    let server = sa(&format!("{SERVER}:7001"));
+    let u = UdpSocket::bind(&net, sa("0.0.0.0:0")).unwrap();
+    u.connect(server).unwrap();
+    assert_eq!(u.mtu_discover().unwrap(), PmtuDiscovery::Want);
+    assert_eq!(u.path_mtu().unwrap(), 1500);
+    u.send(&[1; 1400]).unwrap();
+    // The router's error comes back: EMSGSIZE on the next call, once.
+    let learned = wait_for(|| (u.path_mtu().unwrap() < 1500).then_some(()));
+    assert!(learned.is_some(), "no frag-needed from the router (did the datagram carry DF?)");
+    assert_eq!(u.path_mtu().unwrap(), PATH_MTU);
+    let err = u.send(&[2; 10]).expect_err("the router's error, reported once");
+    assert_eq!(err.raw_os_error(), Some(90), "EMSGSIZE: {err}");
+    let errors = net.stats().icmp_in;
+    // Fragmented by ustack at 1280, reassembled by the server's kernel.
+    u.send(&[3; 1400]).unwrap();
+    u.send(&[4; PATH_MTU - 28]).unwrap();
+    let strict = UdpSocket::bind(&net, sa("0.0.0.0:0")).unwrap();
+    strict.set_mtu_discover(PmtuDiscovery::Do).unwrap();
+    let too_big = strict.send_to(&[5; PATH_MTU - 27], server).expect_err("EMSGSIZE");
+    assert_eq!(too_big.raw_os_error(), Some(90), "{too_big}");
+    strict.send_to(&[6; PATH_MTU - 28], server).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    u.send(b"end").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(net.stats().icmp_in, errors, "a datagram after the learning drew an ICMP error");
+    println!("path MTU {} learned from {errors} ICMP error(s)", u.path_mtu().unwrap());
     net.shutdown().unwrap();
 }
 

@@ -30,6 +30,6 @@ pub mod trace;
 pub mod udp;
 pub mod wire;
 
-pub use socket::{Error, Shutdown, SocketHandle};
+pub use socket::{Error, PmtuDiscovery, Shutdown, SocketHandle};
 pub use stack::{Medium, Stack, StackConfig};
 pub use time::{Duration, Instant};

@@ -257,6 +257,42 @@ pub enum SockOpt {
     /// written here; an interface taking an `int` refuses it with EINVAL
     /// itself). `get_option` always answers `Some`: the TTL in use.
     Ttl(Option<u8>),
+    /// IP_MTU_DISCOVER: whether the socket's datagrams carry DF and follow
+    /// the path MTU the stack learned (RFC 1191). A UDP socket starts at
+    /// [`PmtuDiscovery::Want`], as on Linux. TCP always does path MTU
+    /// discovery: it takes `Want` and `Do` (which mean that for it) and
+    /// refuses the others with ENOPROTOOPT.
+    MtuDiscover(PmtuDiscovery),
+    /// IP_MTU (read only): the path MTU to a connected socket's peer, the
+    /// interface MTU until an ICMP error taught a smaller one. ENOTCONN on
+    /// a socket without a peer.
+    Mtu(usize),
+}
+
+/// The modes of IP_MTU_DISCOVER (Linux's `IP_PMTUDISC_*`), for UDP.
+///
+/// A datagram larger than the path MTU ([`SockOpt::Mtu`]) is split into
+/// fragments by ustack in the first two modes and refused with EMSGSIZE in
+/// the last two. When an ICMP "fragmentation needed" about one of its
+/// datagrams arrives (RFC 1191 §4), the stack learns the smaller path MTU
+/// in every mode, and a connected socket not in `Dont` reports EMSGSIZE
+/// on its next call, as Linux's does, so the application can size its
+/// datagrams again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PmtuDiscovery {
+    /// DF clear: routers may fragment (`IP_PMTUDISC_DONT`).
+    Dont,
+    /// DF on a datagram that fits the path MTU; a larger one is fragmented
+    /// at the path MTU without DF (`IP_PMTUDISC_WANT`, the default).
+    #[default]
+    Want,
+    /// DF always; a datagram larger than the path MTU fails with EMSGSIZE
+    /// (`IP_PMTUDISC_DO`).
+    Do,
+    /// DF always, sized to the interface MTU whatever the path MTU: for an
+    /// application probing the path itself (RFC 8899's packetization layer
+    /// discovery; `IP_PMTUDISC_PROBE`).
+    Probe,
 }
 
 /// The name of a socket option, for `get_option`.
@@ -277,4 +313,6 @@ pub enum SockOptName {
     Error,
     Tos,
     Ttl,
+    MtuDiscover,
+    Mtu,
 }

@@ -4,7 +4,7 @@
 //! senders. Sending needs no state: a datagram goes straight to the IP
 //! layer, as in the kernel.
 
-use crate::socket::{Error, Shutdown};
+use crate::socket::{Error, PmtuDiscovery, Shutdown};
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 
@@ -24,6 +24,8 @@ pub struct UdpSocket {
     /// socket's datagrams.
     tos: u8,
     ttl: u8,
+    /// IP_MTU_DISCOVER: DF and fragmentation of the socket's datagrams.
+    pmtu_discovery: PmtuDiscovery,
 }
 
 impl UdpSocket {
@@ -39,6 +41,7 @@ impl UdpSocket {
             shut_wr: false,
             tos: 0,
             ttl: 0,
+            pmtu_discovery: PmtuDiscovery::Want,
         }
     }
     pub fn local(&self) -> Option<SocketAddrV4> {
@@ -131,6 +134,14 @@ impl UdpSocket {
     /// `Some(0)` is taken as `None` (the caller refuses it before).
     pub(crate) fn set_ttl(&mut self, ttl: Option<u8>) {
         self.ttl = ttl.unwrap_or(0);
+    }
+
+    /// IP_MTU_DISCOVER of the socket's datagrams.
+    pub fn pmtu_discovery(&self) -> PmtuDiscovery {
+        self.pmtu_discovery
+    }
+    pub(crate) fn set_pmtu_discovery(&mut self, mode: PmtuDiscovery) {
+        self.pmtu_discovery = mode;
     }
 
     pub(crate) fn set_error(&mut self, e: Error) {

@@ -10,11 +10,12 @@ mod iputil;
 use iputil::*;
 use std::net::Ipv4Addr;
 use ustack_core::Error;
+use ustack_core::PmtuDiscovery;
 use ustack_core::Shutdown;
 use ustack_core::Stack;
-use ustack_core::socket::SocketHandle;
+use ustack_core::socket::{SockOpt, SockOptName, SocketHandle};
 use ustack_core::stats::DropReason;
-use ustack_core::wire::{IpProtocol, UdpPacket};
+use ustack_core::wire::{DstUnreachable, Icmpv4Repr, IpProtocol, UdpPacket};
 
 const ANY: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
 
@@ -357,4 +358,175 @@ fn oversized_datagrams_and_a_full_transmit_queue_are_refused() {
     let frames = drain(&mut s, ms(0));
     assert_eq!(frames.len(), sent * 44);
     assert_eq!(s.send_to(h, &big, sa(PEER, 9)), Ok(65_000));
+}
+
+// ---- path MTU (RFC 1191, IP_MTU_DISCOVER) -------------------------------------
+
+/// What a router on the path answers to `packet` (one the stack sent with
+/// DF) when its next hop carries only `mtu` bytes: ICMP fragmentation
+/// needed, quoting the header and the first 8 bytes (RFC 1191 §4).
+fn frag_needed_about(packet: &[u8], mtu: u16) -> Vec<u8> {
+    let (header, payload) = parse_ip(packet);
+    let reason = DstUnreachable::FragRequired { next_hop_mtu: mtu };
+    icmp_packet(ROUTER, header.src_addr, &Icmpv4Repr::DstUnreachable { reason, header, data: &payload[..8] })
+}
+
+/// A router between the stack and its peers.
+const ROUTER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 254);
+
+/// Sends `len` bytes on `h` to `dst` and returns the IP packets that left:
+/// their total lengths and whether each carried DF.
+/// SO_ERROR: the socket's pending error, cleared by reading it.
+fn take_error(s: &mut Stack, h: SocketHandle) -> Option<Error> {
+    match s.get_option(h, SockOptName::Error) {
+        Ok(SockOpt::Error(e)) => e,
+        other => panic!("SO_ERROR: {other:?}"),
+    }
+}
+
+fn sent(s: &mut Stack, h: SocketHandle, len: usize, dst: std::net::SocketAddrV4) -> Vec<(usize, bool)> {
+    s.send_to(h, &vec![7; len], dst).unwrap();
+    drain(s, ms(0)).iter().map(|p| (p.len(), parse_ip(p).0.dont_frag)).collect()
+}
+
+/// IP_PMTUDISC_WANT, the default (as on Linux): a datagram that fits the
+/// path carries DF, so that a router too small for it says so instead of
+/// fragmenting it (RFC 1191 §3); a larger one is fragmented by the stack
+/// without DF. Once a router's "fragmentation needed" taught a smaller path
+/// MTU, the stack fragments at it, for this socket and every other, and
+/// datagrams that fit it still carry DF.
+#[test]
+fn rfc1191_datagrams_that_fit_carry_df_and_fragment_at_the_learned_path_mtu() {
+    let mut s = ip_stack(US);
+    let h = s.udp_socket().unwrap();
+    let peer = sa(PEER, 4500);
+    assert_eq!(s.get_option(h, SockOptName::MtuDiscover), Ok(SockOpt::MtuDiscover(PmtuDiscovery::Want)));
+    assert_eq!(sent(&mut s, h, 1472, peer), [(1500, true)]);
+    assert_eq!(sent(&mut s, h, 3000, peer), [(1500, false), (1500, false), (68, false)]);
+
+    s.send_to(h, &[7; 1400], peer).unwrap();
+    let big = drain(&mut s, ms(0)).remove(0);
+    s.handle_ip_packet(ms(1), &frag_needed_about(&big, 1280));
+    assert_eq!(s.path_mtu(PEER), Some(1280));
+    // An unconnected socket has no one to report the error to.
+    assert_eq!(s.get_option(h, SockOptName::Error), Ok(SockOpt::Error(None)));
+    assert_eq!(sent(&mut s, h, 1400, peer), [(1276, false), (172, false)]);
+    assert_eq!(sent(&mut s, h, 1252, peer), [(1280, true)]);
+    let other = s.udp_socket().unwrap();
+    assert_eq!(sent(&mut s, other, 1400, peer), [(1276, false), (172, false)]);
+    // Another destination keeps the interface MTU.
+    assert_eq!(sent(&mut s, h, 1472, sa(Ipv4Addr::new(10, 0, 0, 3), 4500)), [(1500, true)]);
+}
+
+/// IP_PMTUDISC_DO: every datagram carries DF, and one larger than the path
+/// MTU fails with EMSGSIZE instead of being fragmented. The router's error
+/// reaches a connected socket as EMSGSIZE on its next call (as on Linux),
+/// and IP_MTU tells the application the size to use.
+#[test]
+fn ip_pmtudisc_do_refuses_datagrams_larger_than_the_path_mtu_with_emsgsize() {
+    let mut s = ip_stack(US);
+    let h = s.udp_socket().unwrap();
+    s.set_option(h, SockOpt::MtuDiscover(PmtuDiscovery::Do)).unwrap();
+    assert_eq!(s.get_option(h, SockOptName::Mtu), Err(Error::NotConnected));
+    s.connect(h, sa(PEER, 4500)).unwrap();
+    assert_eq!(s.get_option(h, SockOptName::Mtu), Ok(SockOpt::Mtu(1500)));
+    assert_eq!(s.send(h, &[0; 1473]), Err(Error::MessageTooLong));
+    s.send(h, &[0; 1472]).unwrap();
+    let full = drain(&mut s, ms(0)).remove(0);
+    assert!(parse_ip(&full).0.dont_frag);
+
+    s.handle_ip_packet(ms(1), &frag_needed_about(&full, 1400));
+    assert_eq!(s.send(h, &[0; 100]), Err(Error::MessageTooLong), "the error, once");
+    assert_eq!(s.get_option(h, SockOptName::Mtu), Ok(SockOpt::Mtu(1400)));
+    assert_eq!(s.send(h, &[0; 1373]), Err(Error::MessageTooLong));
+    assert_eq!(sent(&mut s, h, 1372, sa(PEER, 4500)), [(1400, true)]);
+    assert!(s.take_woken().contains(&h), "the error woke the socket");
+}
+
+/// IP_PMTUDISC_PROBE: DF always, sized to the interface, whatever the
+/// path MTU says (for an application that probes the path itself, RFC
+/// 8899); IP_PMTUDISC_DONT: no DF, so routers may fragment, and no error
+/// is reported. Both still teach the stack what the router said.
+#[test]
+fn ip_pmtudisc_probe_ignores_the_path_mtu_and_dont_clears_df() {
+    let mut s = ip_stack(US);
+    let h = s.udp_socket().unwrap();
+    s.connect(h, sa(PEER, 4500)).unwrap();
+    s.send(h, &[0; 1472]).unwrap();
+    let full = drain(&mut s, ms(0)).remove(0);
+    s.set_option(h, SockOpt::MtuDiscover(PmtuDiscovery::Probe)).unwrap();
+    s.handle_ip_packet(ms(1), &frag_needed_about(&full, 1400));
+    assert_eq!(take_error(&mut s, h), Some(Error::MessageTooLong));
+    assert_eq!(sent(&mut s, h, 1472, sa(PEER, 4500)), [(1500, true)]);
+    assert_eq!(s.send(h, &[0; 1473]), Err(Error::MessageTooLong));
+
+    s.set_option(h, SockOpt::MtuDiscover(PmtuDiscovery::Dont)).unwrap();
+    assert_eq!(s.get_option(h, SockOptName::MtuDiscover), Ok(SockOpt::MtuDiscover(PmtuDiscovery::Dont)));
+    assert_eq!(sent(&mut s, h, 1372, sa(PEER, 4500)), [(1400, false)]);
+    assert_eq!(sent(&mut s, h, 1373, sa(PEER, 4500)), [(1396, false), (25, false)]);
+    s.handle_ip_packet(ms(2), &frag_needed_about(&full, 1300));
+    assert_eq!(take_error(&mut s, h), None, "IP_PMTUDISC_DONT reports no error");
+    assert_eq!(s.path_mtu(PEER), Some(1300));
+}
+
+/// UDP quotes no sequence number to check an ICMP error against (RFC 5927
+/// §4.1 is TCP's), so the stack takes "fragmentation needed" only for a
+/// datagram one of its sockets could have sent: from a bound port, and to
+/// the peer of a connected socket. An MTU of 0 (a router older than RFC
+/// 1191) teaches nothing, and a tiny one is raised to `min_path_mtu`
+/// (552), so a forged error cannot cut the path to a few bytes (§7).
+#[test]
+fn rfc5927_frag_needed_for_udp_needs_a_socket_that_sent_it_and_is_floored() {
+    let mut s = ip_stack(US);
+    let h = s.udp_socket().unwrap();
+    s.connect(h, sa(PEER, 4500)).unwrap();
+    let local = s.local_addr(h).unwrap();
+    let about = |from: std::net::SocketAddrV4, to: std::net::SocketAddrV4, mtu| {
+        let mut d = udp_packet(from, to, &[0; 1400]);
+        d[6] |= 0x40; // DF
+        refill_ip_checksum(&mut d);
+        frag_needed_about(&d, mtu)
+    };
+    // No socket on that port; a peer the connected socket does not talk to;
+    // an MTU of 0.
+    s.handle_ip_packet(ms(0), &about(sa(US, 9999), sa(PEER, 4500), 1000));
+    s.handle_ip_packet(ms(0), &about(local, sa(PEER, 4501), 1000));
+    s.handle_ip_packet(ms(0), &about(local, sa(PEER, 4500), 0));
+    assert_eq!(s.path_mtu(PEER), None);
+    assert_eq!(take_error(&mut s, h), None);
+    s.handle_ip_packet(ms(0), &about(local, sa(PEER, 4500), 100));
+    assert_eq!(s.path_mtu(PEER), Some(552));
+    assert_eq!(take_error(&mut s, h), Some(Error::MessageTooLong));
+}
+
+/// The path MTU a UDP socket learned is the stack's, as a route's is on
+/// Linux: a TCP connection to the same host sends no larger from then on,
+/// and IP_MTU on it says so. TCP always sets DF, so it takes
+/// IP_PMTUDISC_WANT and DO and refuses the fragmenting modes.
+#[test]
+fn a_path_mtu_learned_by_udp_reaches_tcp_to_the_same_host() {
+    let mut pair = Pair::new();
+    let l = pair.b.tcp_socket().unwrap();
+    pair.b.bind(l, sa(ANY, 80)).unwrap();
+    pair.b.listen(l, 4).unwrap();
+    let c = pair.a.tcp_socket().unwrap();
+    assert_eq!(pair.a.set_option(c, SockOpt::MtuDiscover(PmtuDiscovery::Do)), Ok(()));
+    assert_eq!(pair.a.set_option(c, SockOpt::MtuDiscover(PmtuDiscovery::Dont)), Err(Error::NoProtocolOption));
+    assert_eq!(pair.a.set_option(c, SockOpt::MtuDiscover(PmtuDiscovery::Probe)), Err(Error::NoProtocolOption));
+    assert_eq!(pair.a.set_option(c, SockOpt::Mtu(1000)), Err(Error::NoProtocolOption));
+    assert_eq!(pair.a.get_option(c, SockOptName::Mtu), Err(Error::NotConnected));
+    pair.a.connect(c, sa(PEER, 80)).unwrap();
+    pair.exchange();
+    assert_eq!(pair.a.get_option(c, SockOptName::Mtu), Ok(SockOpt::Mtu(1500)));
+    assert_eq!(pair.a.get_option(c, SockOptName::MtuDiscover), Ok(SockOpt::MtuDiscover(PmtuDiscovery::Want)));
+
+    let u = pair.a.udp_socket().unwrap();
+    pair.a.send_to(u, &[0; 1472], sa(PEER, 4500)).unwrap();
+    let full = drain(&mut pair.a, pair.now).remove(0);
+    pair.a.handle_ip_packet(pair.now, &frag_needed_about(&full, 1200));
+    assert_eq!(pair.a.get_option(c, SockOptName::Mtu), Ok(SockOpt::Mtu(1200)));
+    pair.a.send(c, &[1; 5000]).unwrap();
+    let segments = drain(&mut pair.a, pair.now);
+    assert!(!segments.is_empty());
+    assert!(segments.iter().all(|p| p.len() <= 1200), "{:?}", segments.iter().map(Vec::len).collect::<Vec<_>>());
 }

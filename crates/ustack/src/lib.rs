@@ -17,8 +17,8 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-/// IP_TTL and IP_TOS accessors, the same on every socket type of both
-/// APIs: each forwards to its shared socket state (`self.inner`).
+/// IP_TTL, IP_TOS and path MTU accessors, the same on every socket type of
+/// both APIs: each forwards to its shared socket state (`self.inner`).
 macro_rules! ip_header_options {
     () => {
         /// IP_TTL of the socket's packets (1..=255; 0 or above 255 is InvalidInput).
@@ -37,6 +37,31 @@ macro_rules! ip_header_options {
         /// IP_TOS as set (0 by default).
         pub fn tos(&self) -> io::Result<u8> {
             self.inner.tos()
+        }
+        /// IP_MTU_DISCOVER: whether the socket's packets carry DF and how a
+        /// UDP datagram larger than the path MTU is treated (fragmented, or
+        /// refused with EMSGSIZE); see [`PmtuDiscovery`](crate::PmtuDiscovery). TCP takes `Want`
+        /// and `Do` only: it always does path MTU discovery.
+        pub fn set_mtu_discover(&self, mode: $crate::PmtuDiscovery) -> io::Result<()> {
+            self.inner.set_option($crate::core::socket::SockOpt::MtuDiscover(mode))
+        }
+        /// IP_MTU_DISCOVER in use (`Want` unless set).
+        pub fn mtu_discover(&self) -> io::Result<$crate::PmtuDiscovery> {
+            use $crate::core::socket::{SockOpt, SockOptName};
+            match self.inner.option(SockOptName::MtuDiscover)? {
+                SockOpt::MtuDiscover(mode) => Ok(mode),
+                _ => Err($crate::blocking::io_error($crate::core::Error::NoProtocolOption)),
+            }
+        }
+        /// IP_MTU: the path MTU to the connected peer (the interface MTU
+        /// until a router's ICMP error taught a smaller one); NotConnected
+        /// without a peer.
+        pub fn path_mtu(&self) -> io::Result<usize> {
+            use $crate::core::socket::{SockOpt, SockOptName};
+            match self.inner.option(SockOptName::Mtu)? {
+                SockOpt::Mtu(mtu) => Ok(mtu),
+                _ => Err($crate::blocking::io_error($crate::core::Error::NoProtocolOption)),
+            }
         }
     };
 }
@@ -146,4 +171,4 @@ pub mod tokio;
 
 pub use driver::{DriverOptions, NetStack};
 pub use ustack_core as core;
-pub use ustack_core::{Stack, StackConfig};
+pub use ustack_core::{PmtuDiscovery, Stack, StackConfig};

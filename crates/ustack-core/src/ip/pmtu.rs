@@ -9,10 +9,15 @@
 //! `mtu_expires` is 600 s): the path may have grown, and the next
 //! connection tries the interface MTU again.
 //!
+//! UDP sockets read it too (IP_MTU_DISCOVER): a datagram is sent with DF
+//! only if it fits, or fragmented at the path MTU.
+//!
 //! Only errors a connection accepted reach the cache (they passed the
-//! RFC 5927 check that the quoted segment is one in flight), and the cache
-//! holds at most [`PmtuConfig::capacity`] destinations, so forged errors
-//! can neither poison nor grow it beyond that.
+//! RFC 5927 check that the quoted segment is one in flight), or errors
+//! about a datagram a UDP socket could have sent (its bound port, its
+//! peer), and the cache holds at most [`PmtuConfig::capacity`]
+//! destinations, so forged errors can neither poison nor grow it beyond
+//! that.
 
 use crate::time::{Duration, Instant};
 use std::collections::HashMap;

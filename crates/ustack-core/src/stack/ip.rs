@@ -16,7 +16,7 @@ use crate::wire::{
 use std::net::Ipv4Addr;
 
 const ETH_HEADER: usize = wire::ethernet::HEADER_LEN;
-const IP_HEADER: usize = wire::ipv4::HEADER_LEN;
+pub(super) const IP_HEADER: usize = wire::ipv4::HEADER_LEN;
 /// Bytes of the offending datagram's payload quoted in ICMP errors after
 /// its header: as much as keeps the whole ICMP datagram (our IP header,
 /// the ICMP header, the quoted header and this) within 576 bytes (RFC 1812
@@ -27,20 +27,27 @@ const ICMP_QUOTE_MAX: usize = 576 - IP_HEADER - 8 - IP_HEADER;
 /// super-packet (64 KiB), as Linux's TSO sizing gives each flow.
 const TX_TURN: usize = 64 * 1024;
 
-/// The IP header fields a socket sets for its packets (IP_TOS, IP_TTL).
+/// How a socket's packets go out: the IP header fields it sets (IP_TOS,
+/// IP_TTL, DF) and the size beyond which they are fragmented.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct IpTx {
     /// The type-of-service byte as it goes in the header.
     pub tos: u8,
     /// The TTL; 0 for the stack's (`StackConfig::ttl`).
     pub ttl: u8,
+    /// DF (RFC 791 §3.1): a packet larger than `mtu` is dropped, not
+    /// fragmented.
+    pub dont_frag: bool,
+    /// The largest packet to send whole; 0 for the interface MTU.
+    pub mtu: usize,
 }
 
 impl IpTx {
     /// What a TCP socket with these settings puts on a segment that is
-    /// not ECN-capable (a RST, a SYN-ACK): the DSCP of its IP_TOS.
+    /// not ECN-capable (a RST, a SYN-ACK): the DSCP of its IP_TOS, and DF
+    /// (path MTU discovery, RFC 1191).
     pub(super) fn tcp(cfg: &crate::tcp::TcpConfig) -> IpTx {
-        IpTx { tos: tcp_tos(cfg.tos, false), ttl: cfg.ttl.unwrap_or(0) }
+        IpTx { tos: tcp_tos(cfg.tos, false), ttl: cfg.ttl.unwrap_or(0), dont_frag: true, mtu: 0 }
     }
 
     /// The TTL to send: the socket's, or `default` (the stack's).
@@ -310,7 +317,7 @@ impl Stack {
                 let mut buf = vec![0u8; reply.buffer_len()];
                 reply.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
                 self.stats.icmp_out += 1;
-                self.send_ip_payload(now, ip.dst_addr, ip.src_addr, IpProtocol::Icmp, &buf, false);
+                self.send_ip_payload(now, ip.dst_addr, ip.src_addr, IpProtocol::Icmp, &buf, IpTx::default());
             }
             Icmpv4Repr::EchoReply { ident, seq_no, data } => {
                 if self.echo_replies.len() < 1024 {
@@ -366,11 +373,13 @@ impl Stack {
                     self.tcp_path_mtu_lowered(now, header.dst_addr, mtu);
                 }
             }
-            IpProtocol::Udp => {
-                if let Some(DstUnreachable::PortUnreachable) = unreach {
-                    self.udp_port_unreachable(local, remote);
+            IpProtocol::Udp => match unreach {
+                Some(DstUnreachable::PortUnreachable) => self.udp_port_unreachable(local, remote),
+                Some(DstUnreachable::FragRequired { next_hop_mtu }) => {
+                    self.udp_frag_needed(now, local, remote, next_hop_mtu)
                 }
-            }
+                _ => {}
+            },
             _ => {}
         }
     }
@@ -407,7 +416,7 @@ impl Stack {
         let mut buf = vec![0u8; repr.buffer_len()];
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
         self.stats.icmp_out += 1;
-        self.send_ip_payload(now, header.dst_addr, header.src_addr, IpProtocol::Icmp, &buf, false);
+        self.send_ip_payload(now, header.dst_addr, header.src_addr, IpProtocol::Icmp, &buf, IpTx::default());
     }
 
     /// Whether `addr` names a single host (RFC 1122 §3.2.2): not zero,
@@ -445,7 +454,7 @@ impl Stack {
         let mut buf = vec![0u8; repr.buffer_len()];
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
         self.stats.icmp_out += 1;
-        self.send_ip_payload(now, src, dst, IpProtocol::Icmp, &buf, false);
+        self.send_ip_payload(now, src, dst, IpProtocol::Icmp, &buf, IpTx::default());
         true
     }
 
@@ -476,9 +485,9 @@ impl Stack {
         self.ip_ident
     }
 
-    /// Wraps `payload` in an IPv4 header (fragmenting if it exceeds the
-    /// MTU and `dont_frag` is off) and queues it for transmission, with
-    /// the stack's TTL and a TOS of 0.
+    /// Wraps `payload` in an IPv4 header with the socket's settings `tx`
+    /// (`IpTx::default()`: the stack's TTL, TOS 0, no DF), fragmenting it
+    /// at `tx.mtu` unless DF is set, and queues it for transmission.
     pub(super) fn send_ip_payload(
         &mut self,
         now: Instant,
@@ -486,25 +495,10 @@ impl Stack {
         dst: Ipv4Addr,
         protocol: IpProtocol,
         payload: &[u8],
-        dont_frag: bool,
-    ) {
-        self.send_ip_payload_with(now, src, dst, protocol, payload, dont_frag, IpTx::default());
-    }
-
-    /// `send_ip_payload` with a socket's IP_TOS byte (as it goes in the
-    /// header) and IP_TTL.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn send_ip_payload_with(
-        &mut self,
-        now: Instant,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
-        protocol: IpProtocol,
-        payload: &[u8],
-        dont_frag: bool,
         ip: IpTx,
     ) {
-        let mtu = self.cfg.mtu;
+        let mtu = if ip.mtu == 0 { self.cfg.mtu } else { ip.mtu.min(self.cfg.mtu) };
+        let dont_frag = ip.dont_frag;
         let pieces: Vec<_> = if IP_HEADER + payload.len() <= mtu {
             vec![crate::ip::frag::FragPiece { offset: 0, len: payload.len(), more: false }]
         } else if dont_frag || payload.len() > crate::ip::frag::MAX_PAYLOAD {
@@ -753,9 +747,11 @@ impl Stack {
         // The DSCP of IP_TOS (RFC 2474 §3), and ECT(0) on new data of a
         // connection that negotiated ECN (RFC 3168 §6.1.2): the ECN field
         // is TCP's, whatever IP_TOS says. IP_TTL, or the stack's.
-        let ip = self
-            .tcp_connection(h)
-            .map_or_else(IpTx::default, |c| IpTx { tos: tcp_tos(c.ip_tos, c.sent_ect()), ttl: c.ip_ttl });
+        let ip = self.tcp_connection(h).map_or_else(IpTx::default, |c| IpTx {
+            tos: tcp_tos(c.ip_tos, c.sent_ect()),
+            ttl: c.ip_ttl,
+            ..IpTx::default()
+        });
         let repr = Ipv4Repr {
             src_addr: local,
             dst_addr: remote,

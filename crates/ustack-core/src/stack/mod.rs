@@ -717,11 +717,17 @@ impl Stack {
         }
     }
 
-    /// The path MTU to `dst` a connection learned from ICMP
-    /// "fragmentation needed", while it holds (RFC 1191 §6.3; Linux's
+    /// The path MTU to `dst` a connection or a UDP socket learned from
+    /// ICMP "fragmentation needed", while it holds (RFC 1191 §6.3; Linux's
     /// `ip route get` shows it as the route's `mtu`).
     pub fn path_mtu(&self, dst: Ipv4Addr) -> Option<usize> {
         self.pmtu.get(self.now, dst)
+    }
+
+    /// The largest packet to send to `dst` whole: the interface MTU, or
+    /// the smaller path MTU learned for it.
+    pub(crate) fn path_mtu_to(&self, dst: Ipv4Addr) -> usize {
+        self.path_mtu(dst).map_or(self.cfg.mtu, |m| m.min(self.cfg.mtu))
     }
 
     /// Linux-style TCP_INFO for a connection.

@@ -6,7 +6,8 @@
 //! grow, keep-alive starts, Nagle turns off, the algorithm is replaced).
 
 use super::{Socket, Stack, TcpSocket};
-use crate::socket::{Error, SockOpt, SockOptName, SocketHandle};
+use crate::socket::{Error, PmtuDiscovery, SockOpt, SockOptName, SocketHandle};
+use crate::tcp::connection::IP_TCP_HEADERS;
 use crate::tcp::{Md5Key, State, TcpConfig};
 use crate::time::Duration;
 use std::net::Ipv4Addr;
@@ -45,6 +46,10 @@ impl Stack {
                 }
                 SockOpt::Ttl(ttl) => {
                     u.set_ttl(ttl);
+                    Ok(())
+                }
+                SockOpt::MtuDiscover(mode) => {
+                    u.set_pmtu_discovery(mode);
                     Ok(())
                 }
                 SockOpt::Error(_) => Err(Error::InvalidInput),
@@ -134,6 +139,9 @@ impl Stack {
 
     /// Reads a socket option.
     pub fn get_option(&mut self, h: SocketHandle, name: SockOptName) -> Result<SockOpt, Error> {
+        if name == SockOptName::Mtu {
+            return self.peer_path_mtu(h).map(SockOpt::Mtu);
+        }
         let reuse = self.slot(h)?.reuse_addr;
         let default_ttl = self.cfg.ttl;
         let slot = self.user_slot_mut(h)?;
@@ -146,6 +154,7 @@ impl Stack {
                     SockOptName::Error => Ok(SockOpt::Error(u.take_error())),
                     SockOptName::Tos => Ok(SockOpt::Tos(u.tos())),
                     SockOptName::Ttl => Ok(SockOpt::Ttl(Some(u.ttl().unwrap_or(default_ttl)))),
+                    SockOptName::MtuDiscover => Ok(SockOpt::MtuDiscover(u.pmtu_discovery())),
                     _ => Err(Error::NoProtocolOption),
                 };
             }
@@ -185,7 +194,26 @@ impl Stack {
             SockOptName::Error => SockOpt::Error(None),
             SockOptName::Tos => SockOpt::Tos(cfg.tos),
             SockOptName::Ttl => SockOpt::Ttl(Some(cfg.ttl.unwrap_or(default_ttl))),
+            // TCP always does path MTU discovery (RFC 1191 §6).
+            SockOptName::MtuDiscover => SockOpt::MtuDiscover(PmtuDiscovery::Want),
+            SockOptName::Mtu => return Err(Error::NoProtocolOption),
         })
+    }
+
+    /// IP_MTU: the path MTU to the peer of a connected socket, the
+    /// interface MTU until the stack or the connection learned a smaller
+    /// one (RFC 1191).
+    fn peer_path_mtu(&mut self, h: SocketHandle) -> Result<usize, Error> {
+        let (remote, own) = match self.user_slot_mut(h)?.socket.as_ref() {
+            Some(Socket::Udp(u)) => (u.remote().ok_or(Error::NotConnected)?, usize::MAX),
+            Some(Socket::Tcp(TcpSocket::Conn(c))) => {
+                let own = usize::try_from(c.path_mss).map_or(usize::MAX, |m| m.saturating_add(IP_TCP_HEADERS));
+                (c.remote(), own)
+            }
+            Some(Socket::Tcp(_)) => return Err(Error::NotConnected),
+            None => return Err(Error::BadHandle),
+        };
+        Ok(self.path_mtu_to(*remote.ip()).min(own))
     }
 }
 
@@ -222,6 +250,10 @@ fn apply(cfg: &mut TcpConfig, opt: SockOpt) -> Result<(), Error> {
         // (`Some(0)` was refused with EINVAL in `set_option`.)
         SockOpt::Ttl(ttl) => cfg.ttl = ttl,
         SockOpt::ReuseAddr(_) => {}
+        // TCP's segments always carry DF and fit the path MTU (RFC 1191
+        // §6): what `Want` and `Do` ask for. It has no fragmenting mode.
+        SockOpt::MtuDiscover(PmtuDiscovery::Want | PmtuDiscovery::Do) => {}
+        SockOpt::MtuDiscover(_) | SockOpt::Mtu(_) => return Err(Error::NoProtocolOption),
         SockOpt::Error(_) => return Err(Error::InvalidInput),
     }
     Ok(())

@@ -996,15 +996,7 @@ impl Stack {
             key.as_ref().map(|k| k.as_bytes()),
             fill,
         );
-        self.send_ip_payload_with(
-            now,
-            *local.ip(),
-            *remote.ip(),
-            crate::wire::IpProtocol::Tcp,
-            &seg_buf[..n],
-            true,
-            ip,
-        );
+        self.send_ip_payload(now, *local.ip(), *remote.ip(), crate::wire::IpProtocol::Tcp, &seg_buf[..n], ip);
     }
 
     /// An ACK (without SYN or RST) reached listener `lh` for a 4-tuple with
@@ -1138,7 +1130,7 @@ impl Stack {
         if seg.flags.rst() || !self.cfg.reply_to_closed_ports {
             return;
         }
-        let ip = owner.map_or_else(IpTx::default, IpTx::tcp);
+        let ip = owner.map_or(IpTx { dont_frag: true, ..IpTx::default() }, IpTx::tcp);
         // RFC 2385 §2.0: every segment is signed, this one too (once keys
         // are in use, as for the check on arrival).
         let key = if self.md5_in_use { owner.and_then(|c| c.md5_key(*remote.ip())).cloned() } else { None };
@@ -1181,7 +1173,7 @@ impl Stack {
             key.as_ref().map(|k| k.as_bytes()),
             fill,
         );
-        self.send_ip_payload_with(now, *local.ip(), *remote.ip(), crate::wire::IpProtocol::Tcp, &seg_buf, true, ip);
+        self.send_ip_payload(now, *local.ip(), *remote.ip(), crate::wire::IpProtocol::Tcp, &seg_buf, ip);
     }
 
     /// Transmits the next segment of a connection in the ready queue into

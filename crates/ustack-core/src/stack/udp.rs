@@ -1,9 +1,9 @@
 //! UDP in the stack: binding, sending, demultiplexing, and ICMP port
 //! unreachable for closed ports (RFC 1122 §4.1.3.1).
 
-use super::ip::{IcmpError, IpTx};
+use super::ip::{IP_HEADER, IcmpError, IpTx};
 use super::{Socket, Stack};
-use crate::socket::{Error, SocketHandle};
+use crate::socket::{Error, PmtuDiscovery, SocketHandle};
 use crate::stats::DropReason;
 use crate::time::Instant;
 use crate::udp::UdpSocket;
@@ -110,23 +110,40 @@ impl Stack {
             return Err(Error::WouldBlock);
         }
         let local = self.udp_autobind(h)?;
-        // IP_TOS (the whole byte: UDP has no use for the ECN field of its
-        // own) and IP_TTL.
-        let ip = self.udp_mut(h).map(|u| IpTx { tos: u.tos(), ttl: u.ttl().unwrap_or(0) })?;
         let src = if local.ip().is_unspecified() {
             self.source_address_for(*dst.ip()).ok_or(Error::NetworkUnreachable)?
         } else {
             *local.ip()
         };
         let repr = UdpRepr { src_port: local.port(), dst_port: dst.port() };
+        let ip = self.udp_ip_tx(h, *dst.ip(), IP_HEADER + repr.header_len() + data.len())?;
         let mut buf = vec![0u8; repr.header_len() + data.len()];
         buf[repr.header_len()..].copy_from_slice(data);
         let addrs = self.cfg.checksum.fill_tx.then_some((src, *dst.ip()));
         repr.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), data.len(), addrs);
         self.stats.udp_out += 1;
         let now = self.now;
-        self.send_ip_payload_with(now, src, *dst.ip(), IpProtocol::Udp, &buf, false, ip);
+        self.send_ip_payload(now, src, *dst.ip(), IpProtocol::Udp, &buf, ip);
         Ok(data.len())
+    }
+
+    /// How a datagram of `total` bytes (IP header included) from socket
+    /// `h` to `dst` goes out: with the socket's IP_TOS (the whole byte: UDP
+    /// has no use for the ECN field of its own) and IP_TTL, and with DF
+    /// and the fragment size its IP_MTU_DISCOVER mode takes from the path
+    /// MTU (RFC 1191; [`PmtuDiscovery`]). EMSGSIZE when the mode forbids
+    /// fragmenting and the datagram does not fit.
+    fn udp_ip_tx(&mut self, h: SocketHandle, dst: Ipv4Addr, total: usize) -> Result<IpTx, Error> {
+        let u = self.udp_mut(h)?;
+        let (tos, ttl, mode) = (u.tos(), u.ttl().unwrap_or(0), u.pmtu_discovery());
+        let mtu = if mode == PmtuDiscovery::Probe { self.cfg.mtu } else { self.path_mtu_to(dst) };
+        let dont_frag = match mode {
+            PmtuDiscovery::Dont => false,
+            PmtuDiscovery::Want => total <= mtu,
+            PmtuDiscovery::Do | PmtuDiscovery::Probe if total <= mtu => true,
+            PmtuDiscovery::Do | PmtuDiscovery::Probe => return Err(Error::MessageTooLong),
+        };
+        Ok(IpTx { tos, ttl, dont_frag, mtu })
     }
 
     /// Receives one datagram and its sender.
@@ -190,19 +207,52 @@ impl Stack {
         }
     }
 
+    /// The UDP socket a datagram we sent from `local` to `remote` came
+    /// from, as an ICMP error quotes it: the one bound to `local` (or to
+    /// its port on the wildcard address) that may talk to `remote`.
+    fn udp_sender(&mut self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<(SocketHandle, &mut UdpSocket)> {
+        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, local.port());
+        let h = self.udp_ports.get(&local).or_else(|| self.udp_ports.get(&any)).copied()?;
+        match self.slot_mut(h).ok()?.socket.as_mut() {
+            Some(Socket::Udp(u)) if u.accepts_from(remote) => Some((h, u)),
+            _ => None,
+        }
+    }
+
     /// ICMP port unreachable for a datagram we sent: a connected socket
     /// reports ECONNREFUSED on its next call (BSD behaviour).
     pub(super) fn udp_port_unreachable(&mut self, local: SocketAddrV4, remote: SocketAddrV4) {
-        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, local.port());
-        let Some(h) = self.udp_ports.get(&local).or_else(|| self.udp_ports.get(&any)).copied() else {
-            return;
-        };
-        if let Ok(slot) = self.slot_mut(h)
-            && let Some(Socket::Udp(u)) = slot.socket.as_mut()
+        if let Some((h, u)) = self.udp_sender(local, remote)
             && u.remote() == Some(remote)
         {
             u.set_error(Error::ConnectionRefused);
             self.wake(h);
+        }
+    }
+
+    /// ICMP fragmentation needed for a datagram we sent with DF (RFC 1191
+    /// §4): the stack learns the path MTU to `remote`, for this socket's
+    /// next datagrams, the other sockets' and TCP's, and a connected
+    /// socket not in [`PmtuDiscovery::Dont`] reports EMSGSIZE on its next
+    /// call, as Linux's does, so the application learns to send less.
+    ///
+    /// UDP quotes no sequence number to check the error against (RFC 5927
+    /// §4.1 is TCP's), so it is taken only when a socket of ours sent from
+    /// the quoted port and may talk to the quoted peer; the MTU is floored
+    /// at `min_path_mtu` as for TCP, and an error with an MTU of 0 (from a
+    /// router older than RFC 1191) is ignored, as TCP ignores it.
+    pub(super) fn udp_frag_needed(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, mtu: u16) {
+        let floor = self.cfg.tcp.min_path_mtu.max(crate::wire::ipv4::MIN_MTU);
+        let Some((h, u)) = self.udp_sender(local, remote).filter(|_| mtu != 0) else {
+            return;
+        };
+        if u.remote() == Some(remote) && u.pmtu_discovery() != PmtuDiscovery::Dont {
+            u.set_error(Error::MessageTooLong);
+            self.wake(h);
+        }
+        let mtu = usize::from(mtu).max(floor);
+        if self.pmtu.learn(now, *remote.ip(), mtu) {
+            self.tcp_path_mtu_lowered(now, *remote.ip(), mtu);
         }
     }
 }
