@@ -215,6 +215,40 @@ struct Pair {
     server_app: usize,
 }
 
+/// Runs `net` until `done`; past `deadline` only while bytes keep arriving
+/// (`delivered` grows), a `step` at a time, and never past `cap`. False
+/// when it stopped with `done` still false: a step in which no byte
+/// arrived (a hang), or the cap.
+///
+/// A connection that still delivers bytes is slow, not hung: on a path
+/// that loses a quarter of the segments each way, in bursts, both senders
+/// sit at the 120 s RTO cap with a one-segment window and a transfer can
+/// take hours (two seeds of the 100,000-seed long form did, before the
+/// path MTU cache). So the soak goes on an hour at a time while any byte
+/// arrived in the last hour, up to a day; an hour without one is a hang.
+fn run_while_moving(
+    net: &mut Network,
+    deadline: Instant,
+    step: Duration,
+    cap: Instant,
+    mut done: impl FnMut(&mut Network) -> bool,
+    mut delivered: impl FnMut(&mut Network) -> u64,
+) -> bool {
+    let mut deadline = deadline;
+    let mut before = delivered(net);
+    loop {
+        if net.run_while(deadline, |n| !done(n)) {
+            return true;
+        }
+        let now_delivered = delivered(net);
+        if now_delivered == before || deadline >= cap {
+            return false;
+        }
+        before = now_delivered;
+        deadline = (deadline + step).min(cap);
+    }
+}
+
 /// The command that replays one seed.
 pub fn replay_command(seed: u64, quick: bool) -> String {
     format!("cargo run --release -p ustack-bench -- soak --seed {seed}{}", if quick { " --quick" } else { "" })
@@ -345,12 +379,6 @@ fn run_seed_with(seed: u64, quick: bool, waiting_readers: bool) -> Result<RunRep
             }
         }
     }
-    // A connection that still delivers bytes is slow, not hung: on a path
-    // that loses a quarter of the segments each way, in bursts, both
-    // senders sit at the 120 s RTO cap with a one-segment window and a
-    // transfer can take hours (two seeds of the 100,000-seed long form).
-    // So the run goes on an hour at a time while any byte arrived in the
-    // last hour, up to a day; an hour without one is a hang.
     let delivered = |n: &mut Network| -> u64 {
         let mut total = 0;
         for p in &pairs {
@@ -362,19 +390,14 @@ fn run_seed_with(seed: u64, quick: bool, waiting_readers: bool) -> Result<RunRep
         }
         total
     };
-    let mut deadline = deadline;
-    let mut before = delivered(&mut net);
-    let finished = loop {
-        if net.run_while(deadline, |n| !(clients_done(n) && servers_done(n))) {
-            break true;
-        }
-        let now_delivered = delivered(&mut net);
-        if now_delivered == before || deadline >= Instant::from_secs(86_400) {
-            break false;
-        }
-        before = now_delivered;
-        deadline += crate::time::Duration::from_secs(3_600);
-    };
+    let finished = run_while_moving(
+        &mut net,
+        deadline,
+        Duration::from_secs(3_600),
+        Instant::from_secs(86_400),
+        |n| clients_done(n) && servers_done(n),
+        delivered,
+    );
     if !finished {
         let mut states = String::new();
         for (name, host) in [("client", c), ("server", s)] {
@@ -611,6 +634,64 @@ mod tests {
         // Other bytes, or more than were sent.
         assert!(check_direction(&sent(5, 1000), &got(6, 1000, true), CloseMode::HalfClose).is_err());
         assert!(check_direction(&sent(5, 1000), &got(5, 1001, true), CloseMode::HalfClose).is_err());
+    }
+
+    /// A transfer that takes four times the first deadline on a slow link
+    /// runs to its end, step by step; one whose link dies stops one step
+    /// after its last byte, called a hang.
+    #[test]
+    fn a_run_goes_on_while_bytes_arrive_and_stops_a_step_after_the_last() {
+        let slow = LinkConfig::default().delay(Duration::from_millis(5)).bandwidth_bps(80_000);
+        let start = |seed| {
+            let mut net = Network::new(seed);
+            let c = net.add(Host::new(Stack::new(host_config(1, seed))));
+            let s = net.add(Host::new(Stack::new(host_config(2, seed))));
+            let link = net.connect((c, 0), (s, 0), slow.clone());
+            let server = SocketAddrV4::new(host_ip(2), 7000);
+            net.host_mut(s).add_app(StreamApp::server(server, 0, 1).with_connections(1));
+            net.host_mut(c).add_app(StreamApp::client(server, 100_000, 2));
+            (net, c, s, link)
+        };
+        let step = Duration::from_secs(3);
+        let received = |s| {
+            move |n: &mut Network| -> u64 {
+                n.host(s).app::<StreamApp>(0).map_or(0, |a| a.reports().iter().map(|r| r.received.len).sum())
+            }
+        };
+        let done = |c, s| {
+            move |n: &mut Network| {
+                [(c, 0), (s, 0)].iter().all(|&(h, app)| n.host(h).app::<StreamApp>(app).is_some_and(|a| a.is_done()))
+            }
+        };
+
+        // 100 kB at 10 kB/s: about 10 s, against a first deadline of 3 s.
+        let (mut net, c, s, _) = start(7);
+        let first = Instant::from_secs(3);
+        let cap = Instant::from_secs(60);
+        assert!(run_while_moving(&mut net, first, step, cap, done(c, s), received(s)));
+        assert!(net.now() > first + step, "ended at {}: the steps were not needed", net.now());
+        assert_eq!(received(s)(&mut net), 100_000);
+
+        // The same, but the link goes down for good at 5 s (done by the
+        // `done` check, which runs as the network does): bytes arrived in
+        // the steps to 6 s, none in the step to 9 s.
+        let (mut net, c, s, link) = start(7);
+        let finished = done(c, s);
+        let dies = |n: &mut Network| {
+            if n.now() >= Instant::from_secs(5) {
+                n.set_link_up(link, false);
+            }
+            finished(n)
+        };
+        assert!(!run_while_moving(&mut net, first, step, cap, dies, received(s)));
+        let moved = received(s)(&mut net);
+        assert!(moved > 0 && moved < 100_000, "{moved}");
+        assert!(net.now() > Instant::from_secs(6) && net.now() <= Instant::from_secs(9), "stopped at {}", net.now());
+
+        // Moving, but not done by the cap.
+        let (mut net, c, s, _) = start(7);
+        assert!(!run_while_moving(&mut net, first, step, Instant::from_secs(6), done(c, s), received(s)));
+        assert_eq!(net.now(), Instant::from_secs(6));
     }
 
     #[test]
