@@ -61,19 +61,31 @@ fn a_path_mtu_learned_from_a_linux_router_holds_for_the_next_connection_rfc1191(
          for t in ts: t.start()\n\
          for t in ts: t.join()\n"
     );
-    let mut py = server.cmd(&["python3", "-c", &script]).stdout(Stdio::piped()).spawn().expect("python3");
+    let received = serve_during(
+        &server,
+        &script,
+        &router,
+        "a_path_mtu_learned_from_a_linux_router_holds_for_the_next_connection_rfc1191",
+    );
+    assert_eq!(received, ["200000", "200000", "200000"], "what the server received on each connection");
+}
+
+/// Runs the Python server `script` in the server's namespace (it prints
+/// `ready`, then a line per thing it received) while test `test` runs its
+/// body in the router's namespace; returns the server's lines after
+/// `ready`. (If the body fails, the server exits on its own timeouts.)
+fn serve_during(server: &Namespace, script: &str, router: &Namespace, test: &str) -> Vec<String> {
+    let mut py = server.cmd(&["python3", "-c", script]).stdout(Stdio::piped()).spawn().expect("python3");
     let mut out = BufReader::new(py.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
-    // (If the body fails, the server exits on its own timeouts.)
-    support::rerun_in(&router, CHILD, "a_path_mtu_learned_from_a_linux_router_holds_for_the_next_connection_rfc1191");
+    support::rerun_in(router, CHILD, test);
     let _ = py.kill();
     let mut rest = String::new();
     let _ = std::io::Read::read_to_string(&mut out, &mut rest);
     let _ = py.wait();
-    let received: Vec<&str> = rest.lines().collect();
-    assert_eq!(received, ["200000", "200000", "200000"], "what the server received on each connection");
+    rest.lines().map(str::to_string).collect()
 }
 
 /// The router's namespace and the server's, joined by the veth pair whose
@@ -168,17 +180,8 @@ fn udp_datagrams_follow_the_path_mtu_a_linux_router_teaches_rfc1191() {
          \x20       break\n\
          \x20   print(len(b), flush=True)\n"
     );
-    let mut py = server.cmd(&["python3", "-c", &script]).stdout(Stdio::piped()).spawn().expect("python3");
-    let mut out = BufReader::new(py.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "ready");
-    support::rerun_in(&router, CHILD, "udp_datagrams_follow_the_path_mtu_a_linux_router_teaches_rfc1191");
-    let _ = py.kill();
-    let mut rest = String::new();
-    let _ = std::io::Read::read_to_string(&mut out, &mut rest);
-    let _ = py.wait();
-    let received: Vec<&str> = rest.lines().collect();
+    let received =
+        serve_during(&server, &script, &router, "udp_datagrams_follow_the_path_mtu_a_linux_router_teaches_rfc1191");
     // The first 1400 went out with DF and died at the router.
     assert_eq!(received, ["1400", "1252", "1252"], "the datagrams the server received");
 }
