@@ -13,13 +13,15 @@ use std::net::Ipv4Addr;
 use ustack_core::sim::scenario::{default_pair, host_ip, host_mac};
 use ustack_core::sim::{Host, LinkConfig, Network};
 use ustack_core::socket::SocketHandle;
+use ustack_core::stack::{EchoError, EchoRequest, IcmpError};
 use ustack_core::stats::DropReason;
 use ustack_core::tcp::State;
 use ustack_core::time::{Duration, Instant};
 use ustack_core::wire::{
     ArpOperation, EtherType, EthernetAddress, Icmpv4Repr, IpProtocol, Ipv4Cidr, Ipv4Packet, Ipv4Repr,
 };
-use ustack_core::{Error, Stack};
+use ustack_core::wire::{DstUnreachable, TimeExceeded};
+use ustack_core::{Error, PmtuDiscovery, Stack};
 
 /// A stack at 10.0.0.1 (IP medium) with a UDP socket on port 7.
 fn udp_rx_stack() -> (Stack, SocketHandle) {
@@ -624,6 +626,85 @@ fn rfc1122_3_2_2_6_echo_request_is_answered_with_the_same_ident_seq_and_data() {
     s.handle_ip_packet(ms(1), &bad);
     assert!(drain(&mut s, ms(1)).is_empty());
     assert_eq!(s.stats().drops(DropReason::IcmpBadChecksum), 1);
+}
+
+/// The ICMP error a router sends about `packet` (RFC 792: its header and
+/// first 8 bytes), from `router`.
+fn icmp_error_about(packet: &[u8], router: Ipv4Addr, error: IcmpError) -> Vec<u8> {
+    let (header, payload) = parse_ip(packet);
+    let data = &payload[..8];
+    let repr = match error {
+        IcmpError::Unreachable(reason) => Icmpv4Repr::DstUnreachable { reason, header, data },
+        IcmpError::Exceeded(reason) => Icmpv4Repr::TimeExceeded { reason, header, data },
+    };
+    icmp_packet(router, header.src_addr, &repr)
+}
+
+/// traceroute and `ping -M do` (RFC 792, RFC 1191): an echo request goes
+/// out with the TTL and DF asked for; the ICMP errors routers send about
+/// it come back by `take_echo_errors`, naming the router, the request
+/// (identifier and sequence number) and what went wrong. A request
+/// larger than the path MTU with `Do` fails with EMSGSIZE before it is
+/// sent. Errors about anything but an echo request are not echo errors.
+#[test]
+fn rfc792_errors_about_our_echo_requests_name_the_router_and_the_request() {
+    let router = Ipv4Addr::new(10, 0, 0, 254);
+    let far = Ipv4Addr::new(192, 0, 2, 9);
+    let mut cfg = ip_config(US);
+    cfg.gateway = Some(router);
+    let mut s = Stack::new(cfg);
+    let req = |seq_no, ttl, len, pmtu_discovery| EchoRequest {
+        dst: far,
+        ident: 0x77,
+        seq_no,
+        data: &[0u8; 2000][..len],
+        ttl,
+        pmtu_discovery,
+    };
+    s.send_echo(ms(0), &req(1, Some(1), 56, PmtuDiscovery::Want)).unwrap();
+    let probe = drain(&mut s, ms(0)).remove(0);
+    let (ip, _) = parse_ip(&probe);
+    assert_eq!((ip.hop_limit, ip.dont_frag, ip.dst_addr), (1, true, far));
+    s.handle_ip_packet(ms(3), &icmp_error_about(&probe, router, IcmpError::Exceeded(TimeExceeded::TtlExpired)));
+    let errors = s.take_echo_errors();
+    assert_eq!(
+        errors,
+        [EchoError {
+            from: router,
+            dst: far,
+            ident: 0x77,
+            seq_no: 1,
+            error: IcmpError::Exceeded(TimeExceeded::TtlExpired),
+            received_at: ms(3)
+        }]
+    );
+    assert!(s.take_echo_errors().is_empty());
+
+    // 1472 bytes of data fill 1500; one more is EMSGSIZE with `Do`, and
+    // fragmented without DF with `Want`.
+    assert_eq!(s.send_echo(ms(4), &req(2, None, 1473, PmtuDiscovery::Do)), Err(Error::MessageTooLong));
+    s.send_echo(ms(4), &req(2, None, 1472, PmtuDiscovery::Do)).unwrap();
+    let big = drain(&mut s, ms(4)).remove(0);
+    assert_eq!((big.len(), parse_ip(&big).0.dont_frag, parse_ip(&big).0.hop_limit), (1500, true, 64));
+    let frag_needed = IcmpError::Unreachable(DstUnreachable::FragRequired { next_hop_mtu: 1280 });
+    s.handle_ip_packet(ms(5), &icmp_error_about(&big, router, frag_needed));
+    let errors = s.take_echo_errors();
+    assert_eq!((errors.len(), errors[0].seq_no, errors[0].error), (1, 2, frag_needed));
+    s.send_echo(ms(6), &req(3, None, 1473, PmtuDiscovery::Want)).unwrap();
+    assert_eq!(
+        drain(&mut s, ms(6)).iter().map(|p| (p.len(), parse_ip(p).0.dont_frag)).collect::<Vec<_>>(),
+        [(1500, false), (21, false)]
+    );
+
+    // An error about a UDP datagram, or about an echo reply, is not one.
+    let reply = icmp_packet(US, far, &Icmpv4Repr::EchoReply { ident: 0x77, seq_no: 4, data: b"pong" });
+    s.handle_ip_packet(ms(7), &icmp_error_about(&reply, router, IcmpError::Exceeded(TimeExceeded::TtlExpired)));
+    let udp = udp_packet(sa(US, 5000), sa(far, 33434), b"probe");
+    s.handle_ip_packet(ms(7), &icmp_error_about(&udp, router, IcmpError::Exceeded(TimeExceeded::TtlExpired)));
+    assert!(s.take_echo_errors().is_empty());
+    // No route: ENETUNREACH.
+    let mut lonely = ip_stack(US);
+    assert_eq!(lonely.send_echo(ms(0), &req(5, None, 8, PmtuDiscovery::Want)), Err(Error::NetworkUnreachable));
 }
 
 /// `send_echo_request` and `take_echo_replies` between two stacks, on an

@@ -4,7 +4,7 @@
 use super::{Medium, Socket, Stack, TcpSocket};
 use crate::ip::frag::{FragKey, fragment_plan};
 use crate::ip::neighbor::Enqueued;
-use crate::socket::SocketHandle;
+use crate::socket::{Error, PmtuDiscovery, SocketHandle};
 use crate::stats::DropReason;
 use crate::tcp::State;
 use crate::time::{Duration, Instant};
@@ -26,6 +26,8 @@ const ICMP_QUOTE_MAX: usize = 576 - IP_HEADER - 8 - IP_HEADER;
 /// other connections with something to send go first: a full TSO
 /// super-packet (64 KiB), as Linux's TSO sizing gives each flow.
 const TX_TURN: usize = 64 * 1024;
+/// Echo replies, and errors about echo requests, kept until taken.
+const MAX_ECHO_QUEUE: usize = 1024;
 
 /// How a socket's packets go out: the IP header fields it sets (IP_TOS,
 /// IP_TTL, DF) and the size beyond which they are fragmented.
@@ -64,11 +66,45 @@ pub(super) fn tcp_tos(ip_tos: u8, ect: bool) -> u8 {
     (ip_tos & !0b11) | if ect { 0b10 } else { 0 }
 }
 
-/// An ICMP error message we send, by type and code.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum IcmpError {
+/// An ICMP error message, by type and code: one we send, or one a router
+/// or host sent about an echo request of ours ([`EchoError`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IcmpError {
     Unreachable(DstUnreachable),
     Exceeded(TimeExceeded),
+}
+
+/// An ICMP echo request to send (`ping`, `traceroute`).
+#[derive(Clone, Copy, Debug)]
+pub struct EchoRequest<'a> {
+    pub dst: Ipv4Addr,
+    pub ident: u16,
+    pub seq_no: u16,
+    pub data: &'a [u8],
+    /// The TTL; `None` for the stack's. A small one makes the router that
+    /// many hops away answer with "time exceeded" (traceroute).
+    pub ttl: Option<u8>,
+    /// DF and the size, as IP_MTU_DISCOVER does for UDP: with `Do` a
+    /// request larger than the path MTU fails with EMSGSIZE, and a router
+    /// whose next link is smaller answers "fragmentation needed".
+    pub pmtu_discovery: PmtuDiscovery,
+}
+
+/// An ICMP error about an echo request we sent: the router or host that
+/// sent it, what it says, and which request it quotes (RFC 792: the
+/// header and the first 8 bytes, which hold the identifier and sequence
+/// number). What `ping` prints as "From 10.0.0.254 icmp_seq=3 Time to live
+/// exceeded", and what `traceroute` is made of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EchoError {
+    /// The router or host that sent the error.
+    pub from: Ipv4Addr,
+    /// The destination of the request it quotes.
+    pub dst: Ipv4Addr,
+    pub ident: u16,
+    pub seq_no: u16,
+    pub error: IcmpError,
+    pub received_at: Instant,
 }
 
 /// An ICMP echo reply received for `Stack::send_echo_request`.
@@ -320,7 +356,7 @@ impl Stack {
                 self.send_ip_payload(now, ip.dst_addr, ip.src_addr, IpProtocol::Icmp, &buf, IpTx::default());
             }
             Icmpv4Repr::EchoReply { ident, seq_no, data } => {
-                if self.echo_replies.len() < 1024 {
+                if self.echo_replies.len() < MAX_ECHO_QUEUE {
                     self.echo_replies.push_back(EchoReply {
                         from: ip.src_addr,
                         ident,
@@ -332,25 +368,23 @@ impl Stack {
                 }
             }
             Icmpv4Repr::DstUnreachable { reason, header, data } => {
-                self.icmp_error_input(now, Some(reason), None, &header, data)
+                self.icmp_error_input(now, ip.src_addr, IcmpError::Unreachable(reason), &header, data)
             }
             Icmpv4Repr::TimeExceeded { reason, header, data } => {
-                self.icmp_error_input(now, None, Some(reason), &header, data)
+                self.icmp_error_input(now, ip.src_addr, IcmpError::Exceeded(reason), &header, data)
             }
         }
     }
 
-    /// An ICMP error about a datagram we sent (RFC 1122 §4.2.3.9 for TCP,
-    /// §4.1.3.3 for UDP), with the RFC 5927 §4.1 check that the quoted
-    /// sequence number is one we have outstanding.
-    fn icmp_error_input(
-        &mut self,
-        now: Instant,
-        unreach: Option<DstUnreachable>,
-        _exceeded: Option<TimeExceeded>,
-        header: &Ipv4Repr,
-        data: &[u8],
-    ) {
+    /// An ICMP error from `from` about a datagram we sent (RFC 1122
+    /// §4.2.3.9 for TCP, §4.1.3.3 for UDP, with the RFC 5927 §4.1 check
+    /// that the quoted sequence number is one we have outstanding; for an
+    /// echo request, kept for `take_echo_errors`).
+    fn icmp_error_input(&mut self, now: Instant, from: Ipv4Addr, error: IcmpError, header: &Ipv4Repr, data: &[u8]) {
+        let unreach = match error {
+            IcmpError::Unreachable(reason) => Some(reason),
+            IcmpError::Exceeded(_) => None,
+        };
         // Only a first fragment starts with the transport header that
         // names the socket (RFC 792: "the first 64 bits of the original
         // datagram's data").
@@ -380,6 +414,17 @@ impl Stack {
                 }
                 _ => {}
             },
+            // An error about an echo request (type 8, code 0) of ours.
+            IpProtocol::Icmp if data[0] == 8 && data[1] == 0 && self.echo_errors.len() < MAX_ECHO_QUEUE => {
+                self.echo_errors.push_back(EchoError {
+                    from,
+                    dst: header.dst_addr,
+                    ident: u16::from_be_bytes([data[4], data[5]]),
+                    seq_no: u16::from_be_bytes([data[6], data[7]]),
+                    error,
+                    received_at: now,
+                });
+            }
             _ => {}
         }
     }
@@ -442,25 +487,57 @@ impl Stack {
         true
     }
 
-    /// Sends an ICMP echo request (for `ping`). On a shard
+    /// Sends an ICMP echo request (for `ping`) with the stack's TTL and
+    /// without DF; false when there is no route to `dst`. On a shard
     /// ([`super::Shard`]) the replies come back to this stack only for an
     /// `ident` it owns ([`super::Shard::owns_icmp_echo`]).
     pub fn send_echo_request(&mut self, now: Instant, dst: Ipv4Addr, ident: u16, seq_no: u16, data: &[u8]) -> bool {
+        let req = EchoRequest { dst, ident, seq_no, data, ttl: None, pmtu_discovery: PmtuDiscovery::Dont };
+        self.send_echo(now, &req).is_ok()
+    }
+
+    /// Sends an ICMP echo request with its own TTL and DF. Fails with
+    /// ENETUNREACH without a route to the destination, EMSGSIZE when its
+    /// `pmtu_discovery` refuses to fragment it ([`PmtuDiscovery::Do`]).
+    /// Replies come back by [`Stack::take_echo_replies`], ICMP errors about
+    /// it by [`Stack::take_echo_errors`].
+    pub fn send_echo(&mut self, now: Instant, req: &EchoRequest) -> Result<(), Error> {
         self.now = now;
-        let Some(src) = self.source_address_for(dst) else {
-            return false;
-        };
-        let repr = Icmpv4Repr::EchoRequest { ident, seq_no, data };
+        let src = self.source_address_for(req.dst).ok_or(Error::NetworkUnreachable)?;
+        let repr = Icmpv4Repr::EchoRequest { ident: req.ident, seq_no: req.seq_no, data: req.data };
+        let tx = self.ip_tx_for(req.pmtu_discovery, req.dst, IP_HEADER + repr.buffer_len())?;
+        let tx = IpTx { ttl: req.ttl.unwrap_or(0), ..tx };
         let mut buf = vec![0u8; repr.buffer_len()];
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
         self.stats.icmp_out += 1;
-        self.send_ip_payload(now, src, dst, IpProtocol::Icmp, &buf, IpTx::default());
-        true
+        self.send_ip_payload(now, src, req.dst, IpProtocol::Icmp, &buf, tx);
+        Ok(())
+    }
+
+    /// DF and the fragment size of a packet of `total` bytes (IP header
+    /// included) to `dst`, as IP_MTU_DISCOVER `mode` takes them from the
+    /// path MTU (RFC 1191; [`PmtuDiscovery`]); TOS 0 and the stack's TTL.
+    /// EMSGSIZE when the mode forbids fragmenting and the packet does not
+    /// fit.
+    pub(super) fn ip_tx_for(&self, mode: PmtuDiscovery, dst: Ipv4Addr, total: usize) -> Result<IpTx, Error> {
+        let mtu = if mode == PmtuDiscovery::Probe { self.cfg.mtu } else { self.path_mtu_to(dst) };
+        let dont_frag = match mode {
+            PmtuDiscovery::Dont => false,
+            PmtuDiscovery::Want => total <= mtu,
+            PmtuDiscovery::Do | PmtuDiscovery::Probe if total <= mtu => true,
+            PmtuDiscovery::Do | PmtuDiscovery::Probe => return Err(Error::MessageTooLong),
+        };
+        Ok(IpTx { tos: 0, ttl: 0, dont_frag, mtu })
     }
 
     /// Echo replies received since the last call.
     pub fn take_echo_replies(&mut self) -> Vec<EchoReply> {
         self.echo_replies.drain(..).collect()
+    }
+
+    /// ICMP errors about our echo requests received since the last call.
+    pub fn take_echo_errors(&mut self) -> Vec<EchoError> {
+        self.echo_errors.drain(..).collect()
     }
 
     // ---- routing and output ------------------------------------------------------

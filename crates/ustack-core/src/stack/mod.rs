@@ -37,7 +37,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
-pub use ip::EchoReply;
+pub use ip::{EchoError, EchoReply, EchoRequest, IcmpError};
 pub use shard::Shard;
 
 /// What the interface carries.
@@ -266,6 +266,7 @@ pub struct Stack {
     direct_readers: std::collections::HashMap<SocketHandle, Box<dyn crate::tcp::DirectReader>>,
     /// ICMP echo replies received, for `ustack ping`.
     echo_replies: VecDeque<EchoReply>,
+    echo_errors: VecDeque<EchoError>,
     /// ICMP error tokens (RFC 1812 §4.3.2.8) and when they were refilled.
     icmp_tokens: u32,
     icmp_refill: Instant,
@@ -328,6 +329,7 @@ impl Stack {
             woken: Vec::new(),
             direct_readers: std::collections::HashMap::new(),
             echo_replies: VecDeque::new(),
+            echo_errors: VecDeque::new(),
             icmp_tokens: cfg.icmp_error_rate,
             icmp_refill: Instant::ZERO,
             next_iss: None,

@@ -136,14 +136,7 @@ impl Stack {
     fn udp_ip_tx(&mut self, h: SocketHandle, dst: Ipv4Addr, total: usize) -> Result<IpTx, Error> {
         let u = self.udp_mut(h)?;
         let (tos, ttl, mode) = (u.tos(), u.ttl().unwrap_or(0), u.pmtu_discovery());
-        let mtu = if mode == PmtuDiscovery::Probe { self.cfg.mtu } else { self.path_mtu_to(dst) };
-        let dont_frag = match mode {
-            PmtuDiscovery::Dont => false,
-            PmtuDiscovery::Want => total <= mtu,
-            PmtuDiscovery::Do | PmtuDiscovery::Probe if total <= mtu => true,
-            PmtuDiscovery::Do | PmtuDiscovery::Probe => return Err(Error::MessageTooLong),
-        };
-        Ok(IpTx { tos, ttl, dont_frag, mtu })
+        Ok(IpTx { tos, ttl, ..self.ip_tx_for(mode, dst, total)? })
     }
 
     /// Receives one datagram and its sender.
