@@ -1,5 +1,6 @@
 //! `ustack`: a user-space TCP/IP stack you can watch.
 
+mod icmp_cmd;
 mod net;
 mod plot;
 mod services;
@@ -78,16 +79,19 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Send ICMP echo requests through ustack and print the round-trip times.
-    Ping {
-        #[command(flatten)]
-        dev: DeviceArgs,
-        /// The IPv4 address to ping.
-        host: std::net::Ipv4Addr,
-        /// How many requests (one per second).
-        #[arg(short = 'c', long, default_value_t = 4)]
-        count: u16,
-    },
+    /// Send ICMP echo requests through ustack and print the round-trip
+    /// times, or the ICMP errors routers send about them. Needs root.
+    ///
+    /// Example: sudo ustack ping --tun ustack0 --addr 10.7.0.2/24 --host-addr 10.7.0.1/24 10.7.0.1;
+    /// `-M do -s 1472` sends requests that fill a 1500-byte MTU with DF set,
+    /// and a router on a narrower path answers "Frag needed and DF set".
+    Ping(icmp_cmd::PingArgs),
+    /// Trace the route to a host: ICMP echo requests with TTL 1, 2, 3, ...,
+    /// each router on the way answering the one that expires there with
+    /// "time exceeded" (as `traceroute -I`). Needs root.
+    ///
+    /// Example: sudo ustack traceroute --tun ustack0 --addr 10.7.0.2/24 --host-addr 10.7.0.1/24 --gateway 10.7.0.1 10.8.0.9
+    Traceroute(icmp_cmd::TracerouteArgs),
 }
 
 #[derive(clap::Args)]
@@ -197,7 +201,8 @@ fn main() -> ExitCode {
         Command::Up(args) => run_up(args),
         Command::Connect { dev, target } => run_connect(dev, target),
         Command::Get { dev, url, output } => run_get(dev, &url, output),
-        Command::Ping { dev, host, count } => run_ping(dev, host, count),
+        Command::Ping(args) => icmp_cmd::run_ping(args),
+        Command::Traceroute(args) => icmp_cmd::run_traceroute(args),
     };
     match r {
         Ok(code) => code,
@@ -428,49 +433,6 @@ fn copy_chunked(reader: &mut impl std::io::BufRead, out: &mut dyn Write) -> Resu
         line.clear();
         reader.read_line(&mut line).map_err(net::io_msg)?;
     }
-}
-
-fn run_ping(dev: DeviceArgs, host: std::net::Ipv4Addr, count: u16) -> Result<ExitCode, String> {
-    let node = net::bring_up(&dev)?;
-    let ident = (net::random_seed() & 0xffff) as u16;
-    let payload: Vec<u8> = (0..56u8).collect();
-    println!("PING {host} from {}: {} data bytes", dev.addr.address(), payload.len());
-    let mut received = 0;
-    for seq in 1..=count {
-        let sent_at = std::time::Instant::now();
-        let ok = node.net().with_stack(|s, now| s.send_echo_request(now, host, ident, seq, &payload));
-        if !ok {
-            return Err(format!("no route to {host}: give --gateway or an address in its subnet"));
-        }
-        let deadline = sent_at + std::time::Duration::from_secs(1);
-        let mut got = false;
-        while std::time::Instant::now() < deadline {
-            let replies = node.net().with_stack(|s, _| s.take_echo_replies());
-            if let Some(r) = replies.iter().find(|r| r.ident == ident && r.seq_no == seq && r.from == host) {
-                let ms = sent_at.elapsed().as_secs_f64() * 1000.0;
-                println!(
-                    "{} bytes from {}: icmp_seq={} ttl={} time={:.3} ms",
-                    r.data.len() + 8,
-                    r.from,
-                    seq,
-                    r.ttl,
-                    ms
-                );
-                received += 1;
-                got = true;
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        if !got {
-            println!("no reply for icmp_seq={seq}");
-        }
-        if seq < count {
-            std::thread::sleep(deadline.saturating_duration_since(std::time::Instant::now()));
-        }
-    }
-    println!("{count} packets transmitted, {received} received");
-    Ok(if received > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn run_demo(args: DemoArgs) -> ExitCode {

@@ -84,6 +84,20 @@ fn bad_arguments_say_what_to_do() {
     let out = ustack().args(["demo", "--pcap", "/nonexistent-dir/x.pcap"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8(out.stderr).unwrap().contains("cannot write /nonexistent-dir/x.pcap"));
+    // ping and traceroute check their numbers before they need root.
+    let dev = ["--tun", "ut0", "--addr", "10.7.0.2/24", "10.7.0.1"];
+    for (args, says) in [
+        (&["ping", "-s", "70000"][..], "do not fit one IPv4 datagram: at most 65507"),
+        (&["ping", "-M", "sometimes"], "possible values: do, want, dont, probe"),
+        (&["ping", "-t", "0"], "0 is not in 1..=255"),
+        (&["traceroute", "-w", "0"], "not a wait in seconds between 0 and 60"),
+        (&["traceroute", "-q", "11"], "11 is not in 1..=10"),
+    ] {
+        let out = ustack().args(args).args(dev).output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
 }
 
 /// `RUST_LOG=ustack::tcp=debug` logs TCP's decisions to stderr, each with

@@ -186,6 +186,44 @@ fn udp_datagrams_follow_the_path_mtu_a_linux_router_teaches_rfc1191() {
     assert_eq!(received, ["1400", "1252", "1252"], "the datagrams the server received");
 }
 
+/// `ustack traceroute` and `ustack ping` on the same path: the Linux
+/// router answers the echo request whose TTL runs out there with "time
+/// exceeded" and one too big for its next link, sent with DF, with
+/// "fragmentation needed"; the server's kernel answers the rest with echo
+/// replies (RFC 792, RFC 1191).
+#[test]
+#[ignore = "needs root: run with sudo .ci/run (cargo test -- --include-ignored)"]
+fn ustack_traceroute_and_ping_hear_the_linux_router_rfc792() {
+    let (router, _server) = router_and_server();
+    let ustack = |args: &[&str]| {
+        let dev = ["--tun", "utr0", "--addr", "10.82.0.2/24", "--host-addr", "10.82.0.1/24", "--gateway", ROUTER];
+        let mut cmd = router.cmd(&[env!("CARGO_BIN_EXE_ustack")]);
+        cmd.args(args).args(dev).arg(SERVER);
+        let out = cmd.output().expect("run ustack");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        println!("ustack {args:?}:\n{text}{}", String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    };
+    let (ok, trace) = ustack(&["traceroute", "-q", "2", "-m", "5"]);
+    let hops: Vec<Vec<&str>> = trace.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    assert!(ok, "the trace reached the server");
+    assert_eq!(hops.len(), 2, "two hops: {trace}");
+    assert_eq!(&hops[0][..2], ["1", ROUTER], "the router answers TTL 1");
+    assert_eq!(&hops[1][..2], ["2", SERVER], "the server answers TTL 2");
+    assert_eq!(hops.iter().map(|h| h.iter().filter(|w| **w == "ms").count()).collect::<Vec<_>>(), [2, 2]);
+
+    let (ok, ping) = ustack(&["ping", "-c", "2", "-M", "do", "-s", "1400"]);
+    assert!(!ok, "no reply can come: {ping}");
+    for seq in [1, 2] {
+        let line = format!("From {ROUTER} icmp_seq={seq} Frag needed and DF set (mtu = {PATH_MTU})");
+        assert!(ping.contains(&line), "{line:?} in {ping}");
+    }
+    let (ok, ping) = ustack(&["ping", "-c", "1", "-M", "do", "-s", &(PATH_MTU - 28).to_string()]);
+    assert!(ok && ping.contains(&format!("{} bytes from {SERVER}: icmp_seq=1 ttl=63", PATH_MTU - 20)), "{ping}");
+    let (ok, ping) = ustack(&["ping", "-c", "1", "-t", "1"]);
+    assert!(!ok && ping.contains(&format!("From {ROUTER} icmp_seq=1 Time to live exceeded")), "{ping}");
+}
+
 /// The UDP body, in the router's namespace.
 fn udp_in_router_namespace() {
     use ustack::PmtuDiscovery;
