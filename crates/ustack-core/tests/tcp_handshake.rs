@@ -809,6 +809,34 @@ fn icmp_administratively_prohibited_fails_a_connect_rfc1812() {
     assert_eq!(rig.c().tcp_state(c), Ok(State::Established));
 }
 
+/// With `icmp_hard_errors` off (FreeBSD's `icmp_may_rst=0`), a port
+/// unreachable quoting our SYN is only a soft error (RFC 5927 §5.2's
+/// defence against forged hard errors, in SYN-SENT too): the connect goes
+/// on, the SYN is retransmitted at the RTO and, once the path lets it
+/// through, the handshake completes. The error is remembered as a soft one
+/// meanwhile, for the application and for a timeout.
+#[test]
+fn icmp_hard_errors_off_a_port_unreachable_does_not_end_a_connect_rfc5927_5_2() {
+    use ustack_core::wire::DstUnreachable;
+    let mut rig = RigConfig::new(34).client_tcp(|t| t.icmp_hard_errors = false).build();
+    let l = rig.listen(8);
+    rig.set_rule(|p| if p.is_syn() && p.from == FROM_CLIENT { Verdict::Drop } else { Verdict::Pass });
+    let c = rig.connect();
+    rig.run_for(ms(50));
+    let syn = rig.pkts().into_iter().find(|p| p.is_syn()).unwrap();
+    rig.inject(TO_CLIENT, icmp_unreachable_about(&syn, DstUnreachable::PortUnreachable));
+    rig.run_for(ms(50));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::SynSent), "a soft error does not end the attempt");
+    assert_eq!(rig.c().stats().tcp.icmp_errors_ignored, 0, "the error quotes our SYN");
+    assert!(rig.c().tcp_connection(c).and_then(|k| k.soft_error()).is_some(), "it is kept as a soft error");
+    // The path clears: the retransmitted SYN (1 s) completes the handshake.
+    rig.set_rule(|_| Verdict::Pass);
+    rig.run_for(secs(2));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::Established));
+    assert!(rig.s().accept(l).is_ok());
+    assert_eq!(rig.pkts().iter().filter(|p| p.is_syn()).count(), 2);
+}
+
 /// RFC 9293 §3.10.7.3, SYN-SENT, fourth step: a SYN without ACK that
 /// carries text (and a FIN) starts a simultaneous open. "If there are other
 /// controls or text in the segment, queue them for processing after the

@@ -1540,14 +1540,16 @@ impl Connection {
             // 13, RFC 1812 §5.2.7.1): a filter that refuses the connection
             // will refuse every retry, as Linux and FreeBSD also conclude.
             // In a synchronized state they are treated as soft (RFC 5927
-            // §4.2; RFC 1122 §4.2.3.9 says SHOULD abort, Linux does not).
+            // §4.2; RFC 1122 §4.2.3.9 says SHOULD abort, Linux does not),
+            // and in SYN-SENT too when `icmp_hard_errors` is off (RFC 5927
+            // §5.2: a forged one cannot refuse the connection then).
             Some(
                 DstUnreachable::ProtoUnreachable
                 | DstUnreachable::PortUnreachable
                 | DstUnreachable::NetProhibited
                 | DstUnreachable::HostProhibited
                 | DstUnreachable::CommProhibited,
-            ) if self.state == State::SynSent => {
+            ) if self.state == State::SynSent && self.cfg.icmp_hard_errors => {
                 cx.stats.attempt_fails += 1;
                 self.fail(cx, Error::ConnectionRefused);
             }

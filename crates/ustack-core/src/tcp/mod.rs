@@ -166,6 +166,19 @@ pub struct TcpConfig {
     /// bursts to about a millisecond of the pacing rate), which keeps the
     /// rate and lets a device hand each burst over as one super-packet.
     pub pacing_quantum: Duration,
+    /// ICMP hard errors end a connection attempt: a protocol or port
+    /// unreachable (codes 2 and 3, RFC 1122 §4.2.3.9: "SHOULD abort") or
+    /// "communication administratively prohibited" (codes 9, 10 and 13,
+    /// RFC 1812 §5.2.7.1) quoting our SYN fails the connect in SYN-SENT
+    /// with ECONNREFUSED. Off, they are soft errors like the others
+    /// (remembered: SO_ERROR reports it, and a connect that times out
+    /// fails with it): the defence
+    /// RFC 5927 §5.2 gives against forged hard errors, applied to the
+    /// connection attempt too, so that a blind attacker cannot refuse it
+    /// (FreeBSD's `net.inet.tcp.icmp_may_rst=0`). On by default, as on
+    /// Linux and FreeBSD. In a synchronized state they are soft either
+    /// way. Read when an error arrives.
+    pub icmp_hard_errors: bool,
     /// The smallest path MTU an ICMP "fragmentation needed" may set
     /// (Linux's `net.ipv4.route.min_pmtu`, 552 by default). A blind
     /// attacker whose forged error happens to quote a sequence number in
@@ -265,6 +278,7 @@ impl Default for TcpConfig {
             keep_interval: Duration::from_secs(75),
             keep_count: 9,
             connect_timeout: None,
+            icmp_hard_errors: true,
             min_path_mtu: 552,
             user_timeout: None,
             linger: None,
