@@ -837,6 +837,59 @@ fn icmp_hard_errors_off_a_port_unreachable_does_not_end_a_connect_rfc5927_5_2() 
     assert_eq!(rig.pkts().iter().filter(|p| p.is_syn()).count(), 2);
 }
 
+/// The switch is read when an error arrives: turned back on through
+/// `Stack::tcp_update_config` on a socket already in SYN-SENT (as FreeBSD's
+/// `sysctl net.inet.tcp.icmp_may_rst=1` acts on connections that exist), the
+/// next port unreachable ends the connect with ECONNREFUSED (RFC 1122
+/// §4.2.3.9), after the first one, which came while it was off, did not.
+#[test]
+fn icmp_hard_errors_switched_on_for_a_connect_in_syn_sent_rfc1122_4_2_3_9() {
+    use ustack_core::wire::DstUnreachable;
+    let mut rig = RigConfig::new(35).client_tcp(|t| t.icmp_hard_errors = false).build();
+    rig.set_rule(|p| if p.is_syn() { Verdict::Drop } else { Verdict::Pass });
+    let c = rig.connect();
+    rig.run_for(ms(50));
+    let syn = rig.pkts().into_iter().find(|p| p.is_syn()).unwrap();
+    rig.inject(TO_CLIENT, icmp_unreachable_about(&syn, DstUnreachable::PortUnreachable));
+    rig.run_for(ms(50));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::SynSent));
+    rig.c().tcp_update_config(c, |t| t.icmp_hard_errors = true).unwrap();
+    assert!(rig.c().tcp_connection(c).unwrap().config().icmp_hard_errors);
+    rig.inject(TO_CLIENT, icmp_unreachable_about(&syn, DstUnreachable::PortUnreachable));
+    rig.run_for(ms(50));
+    assert_eq!(rig.c().tcp_state(c), Ok(State::Closed));
+    let mut buf = [0u8; 4];
+    assert_eq!(rig.c().recv(c, &mut buf), Err(Error::ConnectionRefused));
+    assert_eq!(rig.pkts().iter().filter(|p| p.is_syn()).count(), 1, "no retransmission");
+}
+
+/// `Stack::tcp_update_config` reaches a socket in every state: an idle one
+/// (its connection starts from the change), a listener (the connections it
+/// accepts afterwards inherit it) and a connection; a closed handle gives
+/// EBADF, as `tcp_config_mut`, and a UDP socket `NotSupported`.
+#[test]
+fn tcp_update_config_reaches_idle_listening_and_connected_sockets() {
+    let mut rig = Rig::new(36);
+    let l = rig.listen(8);
+    rig.s().tcp_update_config(l, |t| t.icmp_hard_errors = false).unwrap();
+    let c = rig.c().tcp_socket().unwrap();
+    rig.c().tcp_update_config(c, |t| t.rfc5961_syn = false).unwrap();
+    rig.c().connect(c, server_addr()).unwrap();
+    let limit = rig.now() + secs(5);
+    rig.run_until_true(limit, "handshake", |r| r.s().can_recv(l));
+    let (s, _) = rig.s().accept(l).unwrap();
+    assert!(!rig.s().tcp_connection(s).unwrap().config().icmp_hard_errors, "inherited from the listener");
+    assert!(!rig.c().tcp_connection(c).unwrap().config().rfc5961_syn, "set before connect");
+    rig.c().tcp_update_config(c, |t| t.rfc5961 = false).unwrap();
+    let cfg = rig.c().tcp_connection(c).unwrap().config();
+    assert!(!cfg.rfc5961 && !cfg.rfc5961_syn && cfg.icmp_hard_errors);
+    let u = rig.c().udp_socket().unwrap();
+    assert_eq!(rig.c().tcp_update_config(u, |_| {}), Err(Error::NotSupported));
+    rig.c().close(c).unwrap();
+    assert_eq!(rig.c().tcp_update_config(c, |_| {}), rig.c().tcp_config_mut(c).map(|_| ()));
+    assert_eq!(rig.c().tcp_update_config(c, |_| {}), Err(Error::BadHandle));
+}
+
 /// RFC 9293 §3.10.7.3, SYN-SENT, fourth step: a SYN without ACK that
 /// carries text (and a FIN) starts a simultaneous open. "If there are other
 /// controls or text in the segment, queue them for processing after the

@@ -85,6 +85,42 @@ impl Stack {
         }
     }
 
+    /// Changes the settings of TCP socket `h` in any state, as a system-wide
+    /// switch (a BSD sysctl) changes them for sockets that exist: `f` is
+    /// applied to those of a socket not yet connected or listening (as
+    /// [`Stack::tcp_config_mut`]), of a listener (which its connections
+    /// accepted from then on start from; those it already made keep theirs)
+    /// or of a connection.
+    ///
+    /// On a connection, a setting it reads as it runs takes effect at once:
+    /// the RFC 5961 switches (`rfc5961`, `rfc5961_syn`), the handling of
+    /// ICMP errors (`icmp_hard_errors`, `min_path_mtu`), Nagle, the retry
+    /// counts, the lengths of the delayed-ACK, TIME-WAIT, FIN-WAIT-2 and
+    /// keep-alive timers (a timer already running keeps its deadline; the
+    /// new length counts from when it is next armed). A setting used only
+    /// when something is set up changes only what has not happened yet:
+    /// the options the SYNs negotiate (window scaling, timestamps, SACK,
+    /// ECN, the MSS), the buffers sized when the connection was made, the
+    /// RTO bounds and initial window its RTT estimator and congestion
+    /// control took then, the TOS and TTL it copied. [`Stack::set_option`]
+    /// is the way to resize the buffers, start or stop keep-alive and set
+    /// the TOS or TTL of a live connection.
+    ///
+    /// Fails with EBADF for a handle that is not open (as
+    /// `tcp_config_mut`), and with `NotSupported` for a UDP socket.
+    pub fn tcp_update_config(&mut self, h: SocketHandle, f: impl FnOnce(&mut TcpConfig)) -> Result<(), Error> {
+        match self.user_slot_mut(h)?.socket.as_mut() {
+            Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => f(Arc::make_mut(cfg)),
+            Some(Socket::Tcp(TcpSocket::Listener(l))) => f(Arc::make_mut(&mut l.cfg)),
+            Some(Socket::Tcp(TcpSocket::Conn(c))) => f(c.config_mut()),
+            _ => return Err(Error::NotSupported),
+        }
+        // A connection the change lets send (Nagle off) is given its turn,
+        // as `set_nodelay` does.
+        self.mark_ready(h);
+        Ok(())
+    }
+
     /// TCP_NODELAY on a socket in any state.
     pub fn set_nodelay(&mut self, h: SocketHandle, nodelay: bool) -> Result<(), Error> {
         match self.user_slot_mut(h)?.socket.as_mut() {

@@ -177,7 +177,9 @@ pub struct TcpConfig {
     /// connection attempt too, so that a blind attacker cannot refuse it
     /// (FreeBSD's `net.inet.tcp.icmp_may_rst=0`). On by default, as on
     /// Linux and FreeBSD. In a synchronized state they are soft either
-    /// way. Read when an error arrives.
+    /// way. Read when an error arrives, so
+    /// [`crate::Stack::tcp_update_config`] changes it for a connection
+    /// already in SYN-SENT.
     pub icmp_hard_errors: bool,
     /// The smallest path MTU an ICMP "fragmentation needed" may set
     /// (Linux's `net.ipv4.route.min_pmtu`, 552 by default). A blind
