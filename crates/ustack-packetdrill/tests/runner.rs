@@ -263,3 +263,27 @@ fn sockstat_counts_states() {
         Outcome::Fail(m) if m.contains("0 socket(s) in TIME-WAIT")
     ));
 }
+
+/// A connect in SYN-SENT, its SYN lost.
+const CONNECTING: &str = "
+--tolerance_usecs=10000
+0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0    connect(3, ..., ...) = -1 EINPROGRESS
++0    > S 0:0(0) win 65535 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 6>
+";
+
+/// `getsockopt(SO_ERROR)` reports, as FreeBSD's so_error, the error that ended the
+/// connection: not an ICMP soft error (host unreachable), which leaves the connect
+/// going, but a hard one (port unreachable), which ends it, and that only once.
+#[test]
+fn so_error_reports_the_error_that_ended_the_connection() {
+    let src = format!(
+        "{CONNECTING}+0.01 < icmp unreachable host_unreachable [0:0(0)]\n\
+         +0 getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0\n\
+         +0 < icmp unreachable port_unreachable [0:0(0)]\n\
+         +0 getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4]) = 0\n\
+         +0 getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0\n"
+    );
+    assert_eq!(run(&src), Outcome::Pass);
+}

@@ -1806,7 +1806,7 @@ impl<'o> Runner<'o> {
         let f = self.fds[&fd].clone();
         let (idle_recv, idle_send) = self.idle_buffers(f.handle);
         let conn = self.stack.tcp_connection(f.handle);
-        let error = conn.and_then(|c| c.error().or(c.soft_error()));
+        let error = conn.and_then(|c| c.error());
         let recv_buffer = conn.map_or(idle_recv, |c| c.config().recv_buffer) as i64;
         let send_buffer = conn.map_or(idle_send, |c| c.config().send_buffer) as i64;
         let nodelay = i64::from(!conn.map_or(self.knobs.tcp.nagle, |c| c.config().nagle));
@@ -1819,8 +1819,11 @@ impl<'o> Runner<'o> {
         let mismatch = |got: String| format!("line {}: `{}`: {name} is {got}", ev.line, ev.source.trim());
         match name.as_str() {
             "SO_ERROR" => {
-                // SO_ERROR reports the pending error once, or else the last ICMP soft
-                // error, as Linux does (BSD keeps soft errors out of so_error).
+                // SO_ERROR reports the error that ended the connection, once, as FreeBSD's
+                // so_error does: the scripts are FreeBSD's and use it to ask whether an
+                // event (an ICMP error, a RST) ended the connection. An ICMP soft error
+                // FreeBSD only keeps for a timeout (t_softerror), and so does ustack here;
+                // ustack's own SO_ERROR (`SockOpt::Error`) also reports it, as Linux does.
                 let fresh = match (error, f.error_reported) {
                     (Some(e), Some(r)) if e == r => None,
                     (e, _) => e,
