@@ -287,3 +287,28 @@ fn so_error_reports_the_error_that_ended_the_connection() {
     );
     assert_eq!(run(&src), Outcome::Pass);
 }
+
+/// `net.inet.tcp.icmp_may_rst` maps to `TcpConfig::icmp_hard_errors`, and FreeBSD reads it
+/// when an ICMP error arrives: turned on in mid-script, it reaches the socket already in
+/// SYN-SENT, whose next port unreachable ends the connect, where the first, while it was
+/// off, did not. A knob of the stack's configuration still cannot change there.
+#[test]
+fn a_global_knob_in_mid_script_reaches_the_open_sockets() {
+    let connecting = CONNECTING.replace("0     socket", "0 `sysctl -w net.inet.tcp.icmp_may_rst=0`\n+0 socket");
+    let src = format!(
+        "{connecting}\
+         +0.01 < icmp unreachable port_unreachable [0:0(0)]\n\
+         +0 getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0\n\
+         +0 `sysctl -w net.inet.tcp.icmp_may_rst=1`\n\
+         +0 < icmp unreachable port_unreachable [0:0(0)]\n\
+         +0 getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4]) = 0\n"
+    );
+    assert_eq!(run(&src), Outcome::Pass);
+    // Left off, the second error does not end the connect either.
+    let off = src.replace("icmp_may_rst=1", "icmp_may_rst=0");
+    assert!(matches!(run(&off), Outcome::Fail(m) if m.contains("SO_ERROR is 0")));
+    assert_eq!(
+        run(&format!("{CONNECTING}+0 `sysctl -w net.inet.tcp.blackhole=2`\n+0 close(3) = 0\n")),
+        Outcome::Skip("net.inet.tcp.blackhole=2 in mid-script: ustack fixes it when the stack is created".into())
+    );
+}

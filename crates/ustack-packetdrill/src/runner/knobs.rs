@@ -4,7 +4,8 @@
 //! Every knob of the suite falls in one of three classes:
 //!
 //! - **mapped**: ustack has the setting; the value is applied to the stack's configuration
-//!   (`StackConfig`) or to the `TcpConfig` each new socket starts from;
+//!   (`StackConfig`) or to the `TcpConfig` each new socket starts from (and, for a knob
+//!   FreeBSD reads globally, [`Setting::is_global`], to the sockets that exist);
 //! - **equivalent**: ustack has no switch, but its fixed behaviour is what the value asks
 //!   for. Most of these are FreeBSD's default values, which the scripts set at their top
 //!   ("ensure that all relevant sysctl variables have their default values"): housekeeping
@@ -87,58 +88,84 @@ pub enum Setting {
     ConnectTimeout(Duration),
     /// `net.inet.tcp.ecn.enable`: 0 off, 1 ask and accept, 2 accept when asked.
     Ecn(ustack_core::tcp::Ecn),
+    /// `net.inet.tcp.icmp_may_rst`: an ICMP hard error ends a connection in SYN-SENT
+    /// (`TcpConfig::icmp_hard_errors`); 0, it is a soft error.
+    IcmpHardErrors(bool),
 }
 
 impl Setting {
-    /// Applies the setting.
+    /// Applies the setting to the script's knobs: the stack's configuration or the
+    /// `TcpConfig` new sockets start from.
     pub fn apply(self, k: &mut Knobs) {
         match self {
-            Setting::Rfc1323 { window_scaling, timestamps } => {
-                k.tcp.window_scaling = window_scaling;
-                k.tcp.timestamps = timestamps;
-            }
-            Setting::Sack(on) => k.tcp.sack = on,
-            Setting::Ecn(mode) => k.tcp.ecn = mode,
-            Setting::Rfc5961(on) => k.tcp.rfc5961 = on,
-            Setting::Rfc5961Syn(on) => k.tcp.rfc5961_syn = on,
             Setting::DropSynFin(on) => k.drop_syn_fin = on,
-            Setting::RecvBuffer(n) => k.tcp.recv_buffer = n,
-            Setting::SendBuffer(n) => k.tcp.send_buffer = n,
             Setting::ReplyToClosedPorts(on) => k.reply_to_closed_ports = on,
-            Setting::InitialRto(d) => k.tcp.initial_rto = d,
-            Setting::MinRto(d) => k.tcp.min_rto = d,
-            Setting::RtoSlop(d) => k.tcp.rto_slop = d,
-            Setting::SynOptionsFallback(on) => k.tcp.syn_options_fallback = on.then_some(3),
-            Setting::EcnSetupRetries(n) => k.tcp.ecn_setup_retries = n,
+            _ => self.apply_tcp(&mut k.tcp),
+        }
+    }
+
+    /// Whether the setting lives in a socket's `TcpConfig` (so it can be applied to one
+    /// that exists, [`Setting::apply_tcp`]), not in the `StackConfig`.
+    pub fn in_tcp_config(self) -> bool {
+        !matches!(self, Setting::DropSynFin(_) | Setting::ReplyToClosedPorts(_))
+    }
+
+    /// Applies the setting to one `TcpConfig`: the defaults new sockets start from, or
+    /// the settings of a socket that exists. A stack-wide setting leaves it alone.
+    pub fn apply_tcp(self, t: &mut TcpConfig) {
+        match self {
+            Setting::Rfc1323 { window_scaling, timestamps } => {
+                t.window_scaling = window_scaling;
+                t.timestamps = timestamps;
+            }
+            Setting::Sack(on) => t.sack = on,
+            Setting::Ecn(mode) => t.ecn = mode,
+            Setting::Rfc5961(on) => t.rfc5961 = on,
+            Setting::Rfc5961Syn(on) => t.rfc5961_syn = on,
+            Setting::IcmpHardErrors(on) => t.icmp_hard_errors = on,
+            Setting::RecvBuffer(n) => t.recv_buffer = n,
+            Setting::SendBuffer(n) => t.send_buffer = n,
+            Setting::InitialRto(d) => t.initial_rto = d,
+            Setting::MinRto(d) => t.min_rto = d,
+            Setting::RtoSlop(d) => t.rto_slop = d,
+            Setting::SynOptionsFallback(on) => t.syn_options_fallback = on.then_some(3),
+            Setting::EcnSetupRetries(n) => t.ecn_setup_retries = n,
             Setting::BufferMax(n) => {
-                k.tcp.recv_buffer_max = n;
-                k.tcp.send_buffer_max = n;
+                t.recv_buffer_max = n;
+                t.send_buffer_max = n;
             }
             Setting::DelayedAck(on) => {
-                k.tcp.delayed_ack =
-                    if on { Some(k.tcp.delayed_ack.unwrap_or(Duration::from_millis(100))) } else { None }
+                t.delayed_ack = if on { Some(t.delayed_ack.unwrap_or(Duration::from_millis(100))) } else { None }
             }
             Setting::DelayedAckTime(d) => {
-                if k.tcp.delayed_ack.is_some() {
-                    k.tcp.delayed_ack = Some(d);
+                if t.delayed_ack.is_some() {
+                    t.delayed_ack = Some(d);
                 }
             }
-            Setting::Msl(d) => k.tcp.msl = d,
-            Setting::FinWait2Timeout(d) => k.tcp.fin_wait2_timeout = d,
-            Setting::KeepIdle(d) => k.tcp.keep_idle = d,
-            Setting::KeepInterval(d) => k.tcp.keep_interval = d,
-            Setting::KeepCount(n) => k.tcp.keep_count = n,
-            Setting::ConnectTimeout(d) => k.tcp.connect_timeout = Some(d),
+            Setting::Msl(d) => t.msl = d,
+            Setting::FinWait2Timeout(d) => t.fin_wait2_timeout = d,
+            Setting::KeepIdle(d) => t.keep_idle = d,
+            Setting::KeepInterval(d) => t.keep_interval = d,
+            Setting::KeepCount(n) => t.keep_count = n,
+            Setting::ConnectTimeout(d) => t.connect_timeout = Some(d),
+            Setting::DropSynFin(_) | Setting::ReplyToClosedPorts(_) => {}
         }
     }
 
     /// Whether FreeBSD reads the knob while segments arrive (so that changing it affects
-    /// connections that exist), where ustack fixes it when the stack or socket is created.
-    /// Such a knob cannot change in the middle of a script.
+    /// sockets and connections that exist), where the others are copied into a socket when
+    /// it is created. Changed in the middle of a script, one that lives in the `TcpConfig`
+    /// ([`Setting::in_tcp_config`]) is applied to every socket the script has open too
+    /// (`Stack::tcp_update_config`); one in the `StackConfig`, which ustack fixes when the
+    /// stack is created, cannot change there.
     pub fn is_global(self) -> bool {
         matches!(
             self,
-            Setting::Rfc5961(_) | Setting::Rfc5961Syn(_) | Setting::ReplyToClosedPorts(_) | Setting::DropSynFin(_)
+            Setting::Rfc5961(_)
+                | Setting::Rfc5961Syn(_)
+                | Setting::IcmpHardErrors(_)
+                | Setting::ReplyToClosedPorts(_)
+                | Setting::DropSynFin(_)
         )
     }
 }
@@ -191,9 +218,7 @@ pub fn map_sysctl(name: &str, value: i64) -> Mapping {
         "net.inet.tcp.finwait2_timeout" if value > 0 => Mapping::Set(Setting::FinWait2Timeout(ms(value))),
         "net.inet.tcp.insecure_syn" => Mapping::Set(Setting::Rfc5961Syn(value == 0)),
         "net.inet.tcp.drop_synfin" => Mapping::Set(Setting::DropSynFin(value != 0)),
-        "net.inet.tcp.icmp_may_rst" => {
-            default_only(1, "ustack aborts a connection in SYN-SENT on an ICMP hard error (RFC 1122 §4.2.3.9)")
-        }
+        "net.inet.tcp.icmp_may_rst" => Mapping::Set(Setting::IcmpHardErrors(value != 0)),
         "net.inet.tcp.rexmit_drop_options" => Mapping::Set(Setting::SynOptionsFallback(value != 0)),
         "net.inet.tcp.tolerate_missing_ts" => {
             default_only(0, "ustack drops non-RST segments without timestamps once they are in use (RFC 7323 §3.2)")
@@ -208,7 +233,14 @@ pub fn map_sysctl(name: &str, value: i64) -> Mapping {
         "net.inet.tcp.ecn.maxretries" if value >= 0 => Mapping::Set(Setting::EcnSetupRetries(value as u32)),
         "net.inet.tcp.rexmit_slop" if value >= 0 => Mapping::Set(Setting::RtoSlop(ms(value))),
         "kern.ipc.maxsockbuf" if value > 0 => Mapping::Set(Setting::BufferMax(value as usize)),
-        "net.inet.tcp.hostcache.purgenow" => Mapping::Equivalent("ustack has no host cache (a fresh stack per script)"),
+        // What FreeBSD's host cache keeps that ustack also learns, the path MTU of an ICMP
+        // "fragmentation needed", is in ustack's path MTU cache, empty in the fresh stack of
+        // each script. It is not flushed in mid-script: no script of the suite purges
+        // between such an ICMP and a connection that would use what it taught (the one
+        // purge in mid-script, in rcv-icmp-hard-error-ignored, is followed only by close).
+        "net.inet.tcp.hostcache.purgenow" => {
+            Mapping::Equivalent("ustack's path MTU cache starts empty (a fresh stack per script)")
+        }
         "net.inet.tcp.keepinit" if value > 0 => Mapping::Set(Setting::ConnectTimeout(ms(value))),
         // Keep-alive times: ustack, like Linux's setsockopt, takes 1 s to 32767 s.
         "net.inet.tcp.keepidle" | "net.inet.tcp.keepintvl" if (1000..=32_767_000).contains(&value) => {
@@ -304,6 +336,10 @@ mod tests {
         );
         assert_eq!(map_sysctl("net.inet.tcp.insecure_syn", 1), Mapping::Set(Setting::Rfc5961Syn(false)));
         assert_eq!(map_sysctl("net.inet.tcp.drop_synfin", 1), Mapping::Set(Setting::DropSynFin(true)));
+        assert_eq!(map_sysctl("net.inet.tcp.icmp_may_rst", 0), Mapping::Set(Setting::IcmpHardErrors(false)));
+        assert_eq!(map_sysctl("net.inet.tcp.icmp_may_rst", 1), Mapping::Set(Setting::IcmpHardErrors(true)));
+        assert!(Setting::IcmpHardErrors(false).is_global() && Setting::IcmpHardErrors(false).in_tcp_config());
+        assert!(Setting::DropSynFin(true).is_global() && !Setting::DropSynFin(true).in_tcp_config());
         assert!(matches!(map_sysctl("net.inet.tcp.whatever", 1), Mapping::Unsupported(_)));
     }
 

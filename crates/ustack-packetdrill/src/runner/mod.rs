@@ -149,7 +149,8 @@ struct Env {
 enum ShellAction {
     /// Nothing to do now (why, for the trace).
     Ignore(&'static str),
-    /// Change the defaults new sockets get.
+    /// Change the defaults new sockets get (and, for a global knob, the settings of the
+    /// sockets the script has open).
     Apply(Setting),
     /// Count sockets in a state.
     Sockstat { port: Option<u16>, state: String, count: usize },
@@ -277,9 +278,11 @@ impl Plan {
                                 let mut after = current.clone();
                                 s.apply(&mut after);
                                 let changes = format!("{after:?}") != format!("{current:?}");
-                                if s.is_global() && changes {
+                                // A global knob in the TcpConfig reaches the open sockets
+                                // too (`Runner::shell`); one in the StackConfig cannot.
+                                if s.is_global() && !s.in_tcp_config() && changes {
                                     return Err(format!(
-                                        "{name}={value} in mid-script: ustack fixes it when a socket is created"
+                                        "{name}={value} in mid-script: ustack fixes it when the stack is created"
                                     ));
                                 }
                                 current = after;
@@ -1277,6 +1280,15 @@ impl<'o> Runner<'o> {
         match action {
             Some(ShellAction::Apply(s)) => {
                 s.apply(&mut self.knobs);
+                if s.is_global() && s.in_tcp_config() {
+                    // FreeBSD reads the knob whenever it needs it, so a change reaches
+                    // every socket: idle, listening or connected.
+                    for f in self.fds.values() {
+                        if let Err(e) = self.stack.tcp_update_config(f.handle, |t| s.apply_tcp(t)) {
+                            return fail(format!("line {}: `{}`: {e}", ev.line, ev.source.trim()));
+                        }
+                    }
+                }
                 Ok(())
             }
             Some(ShellAction::Sockstat { port, state, count }) => {
