@@ -774,7 +774,7 @@ fn icmp_errors_during_connect_rfc1122_4_2_3_9() {
 /// RFC 1812 §5.2.7.1) quoting our SYN ends the attempt like a port
 /// unreachable: a filter that refused the SYN refuses its retransmissions.
 /// The connect fails at once with ECONNREFUSED. In ESTABLISHED the same
-/// error stays soft (RFC 5927 §4.2): the connection carries on.
+/// error stays soft (RFC 5927 §5.2): the connection carries on.
 #[test]
 fn icmp_administratively_prohibited_fails_a_connect_rfc1812() {
     use ustack_core::wire::DstUnreachable;

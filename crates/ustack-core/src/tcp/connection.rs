@@ -1540,9 +1540,11 @@ impl Connection {
             // 13, RFC 1812 §5.2.7.1): a filter that refuses the connection
             // will refuse every retry, as Linux and FreeBSD also conclude.
             // In a synchronized state they are treated as soft (RFC 5927
-            // §4.2; RFC 1122 §4.2.3.9 says SHOULD abort, Linux does not),
-            // and in SYN-SENT too when `icmp_hard_errors` is off (RFC 5927
-            // §5.2: a forged one cannot refuse the connection then).
+            // §5.2; RFC 1122 §4.2.3.9 says SHOULD abort, Linux does not),
+            // and in SYN-SENT too when `icmp_hard_errors` is off (a forged
+            // one cannot refuse the connection then). Time exceeded is
+            // soft everywhere (RFC 1122 §4.2.3.9: handled as codes 0, 1
+            // and 5, on which TCP MUST NOT abort).
             Some(
                 DstUnreachable::ProtoUnreachable
                 | DstUnreachable::PortUnreachable
