@@ -828,7 +828,11 @@ fn icmp_hard_errors_off_a_port_unreachable_does_not_end_a_connect_rfc5927_5_2() 
     rig.run_for(ms(50));
     assert_eq!(rig.c().tcp_state(c), Ok(State::SynSent), "a soft error does not end the attempt");
     assert_eq!(rig.c().stats().tcp.icmp_errors_ignored, 0, "the error quotes our SYN");
-    assert!(rig.c().tcp_connection(c).and_then(|k| k.soft_error()).is_some(), "it is kept as a soft error");
+    assert_eq!(
+        rig.c().tcp_connection(c).and_then(|k| k.soft_error()),
+        Some(Error::ConnectionRefused),
+        "it is kept as a soft error, which says the port refused"
+    );
     // The path clears: the retransmitted SYN (1 s) completes the handshake.
     rig.set_rule(|_| Verdict::Pass);
     rig.run_for(secs(2));

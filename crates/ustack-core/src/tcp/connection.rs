@@ -1556,6 +1556,12 @@ impl Connection {
                 self.fail(cx, Error::ConnectionRefused);
             }
             Some(DstUnreachable::NetUnreachable) => self.soft_error = Some(Error::NetworkUnreachable),
+            // Kept soft (synchronized, or `icmp_hard_errors` off), a port or
+            // protocol unreachable still says the peer refused: a connect
+            // that times out reports ECONNREFUSED, as on Linux and FreeBSD.
+            Some(DstUnreachable::ProtoUnreachable | DstUnreachable::PortUnreachable) => {
+                self.soft_error = Some(Error::ConnectionRefused)
+            }
             Some(_) => self.soft_error = Some(Error::HostUnreachable),
             None => self.soft_error = Some(Error::HostUnreachable),
         }
