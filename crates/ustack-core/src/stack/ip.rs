@@ -246,7 +246,7 @@ impl Stack {
             self.stats.count_drop(DropReason::IpBadSource);
             return;
         }
-        let to_us = self.is_local_address(repr.dst_addr);
+        let to_us = self.takes_address(repr.dst_addr);
         let broadcast = repr.dst_addr.is_broadcast() || self.is_directed_broadcast(repr.dst_addr);
         // A host does not forward (RFC 1122 §3.3.1.5 makes it optional); and
         // RFC 1122 §3.3.6: a host SHOULD silently discard a datagram that came
@@ -280,7 +280,7 @@ impl Stack {
         self.ip_dispatch(now, &repr, payload, broadcast);
     }
 
-    fn is_directed_broadcast(&self, addr: Ipv4Addr) -> bool {
+    pub(super) fn is_directed_broadcast(&self, addr: Ipv4Addr) -> bool {
         self.cfg.addresses.iter().any(|c| c.prefix_len() < 31 && c.broadcast() == addr)
     }
 
@@ -388,7 +388,7 @@ impl Stack {
         // Only a first fragment starts with the transport header that
         // names the socket (RFC 792: "the first 64 bits of the original
         // datagram's data").
-        if data.len() < 8 || header.frag_offset != 0 || !self.is_local_address(header.src_addr) {
+        if data.len() < 8 || header.frag_offset != 0 || !self.takes_address(header.src_addr) {
             return;
         }
         let src_port = u16::from_be_bytes([data[0], data[1]]);
@@ -439,7 +439,7 @@ impl Stack {
     /// or one whose source does not name a single host. Datagrams that came
     /// in a link-layer broadcast never get this far (§3.3.6).
     pub(super) fn send_icmp_error(&mut self, now: Instant, error: IcmpError, header: &Ipv4Repr, payload: &[u8]) {
-        if header.frag_offset != 0 || !self.is_local_address(header.dst_addr) || !self.is_single_host(header.src_addr) {
+        if header.frag_offset != 0 || !self.takes_address(header.dst_addr) || !self.is_single_host(header.src_addr) {
             return;
         }
         if header.protocol == IpProtocol::Icmp

@@ -104,6 +104,17 @@ pub struct StackConfig {
     /// default; on, it stops scans that use the combination. In a
     /// synchronized state the segment is processed as any SYN.
     pub drop_syn_fin: bool,
+    /// Take packets to any unicast address as this host's (smoltcp's
+    /// "any IP", Linux's IP_TRANSPARENT with a local route): for a stack
+    /// that whole networks are routed to, as a VPN client's or a
+    /// transparent proxy's TUN device is. A connection accepted for such
+    /// an address has it as its local address (what a proxy needs to know
+    /// where the peer meant to go: Linux's SO_ORIGINAL_DST), and its
+    /// segments go out from it; sockets may bind to it; echo requests to it
+    /// are answered from it. Off by default: a host takes only its own
+    /// addresses (RFC 1122 §3.3.4.2). ARP still answers only for
+    /// `addresses`.
+    pub any_ip: bool,
     /// Most ICMP error messages per second (RFC 1812 §4.3.2.8 rate limit).
     pub icmp_error_rate: u32,
     pub checksum: ChecksumCaps,
@@ -137,6 +148,7 @@ impl StackConfig {
             syn_cookies: true,
             reply_to_closed_ports: true,
             drop_syn_fin: false,
+            any_ip: false,
             challenge_ack_limit: 1000,
             ooo_memory_limit: 64 << 20,
             // 256 MiB: eight connections at the largest auto-tuned buffers
@@ -362,6 +374,18 @@ impl Stack {
         self.cfg.addresses.iter().any(|c| c.address() == addr)
     }
 
+    /// Whether packets to `addr` are this host's to take: one of its
+    /// addresses, or with [`StackConfig::any_ip`] any unicast address.
+    pub(crate) fn takes_address(&self, addr: Ipv4Addr) -> bool {
+        self.is_local_address(addr)
+            || (self.cfg.any_ip
+                && !(addr.is_unspecified()
+                    || addr.is_broadcast()
+                    || addr.is_multicast()
+                    || addr.is_loopback()
+                    || self.is_directed_broadcast(addr)))
+    }
+
     /// Input from a device that vouches for the checksums (the kernel
     /// through the TUN offload header): they are not verified again. A
     /// checksum the kernel left to be computed would fail verification.
@@ -570,11 +594,12 @@ impl Stack {
 
     /// Binds a socket to a local address. Port 0 picks an ephemeral port.
     /// Fails with EADDRINUSE when the port is taken, EADDRNOTAVAIL when
-    /// the address is not this host's, EINVAL when already bound. On a
+    /// the address is not this host's (with [`StackConfig::any_ip`], any
+    /// unicast address is), EINVAL when already bound. On a
     /// [`Shard`], a UDP port the device steers to another shard is
     /// EADDRNOTAVAIL too.
     pub fn bind(&mut self, h: SocketHandle, addr: SocketAddrV4) -> Result<(), Error> {
-        if !addr.ip().is_unspecified() && !self.is_local_address(*addr.ip()) {
+        if !addr.ip().is_unspecified() && !self.takes_address(*addr.ip()) {
             return Err(Error::AddrNotAvailable);
         }
         match self.user_slot_mut(h)?.socket.as_ref() {

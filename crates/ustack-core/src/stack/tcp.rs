@@ -69,6 +69,10 @@ impl PortHolders {
     }
 }
 
+/// Where a catch-all listener ([`Stack::listen_any`]) is filed: no
+/// address, no port.
+const CATCH_ALL: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+
 impl Stack {
     /// A new TCP socket (CLOSED), with the stack's default settings.
     pub fn tcp_socket(&mut self) -> Result<SocketHandle, Error> {
@@ -276,6 +280,27 @@ impl Stack {
                 self.local_addr(h)?
             }
         };
+        self.make_listener(h, local, backlog)
+    }
+
+    /// LISTEN on every port: a catch-all listener takes the connections
+    /// to any port no other listener has (on every local address, and with
+    /// [`crate::StackConfig::any_ip`] to any address at all). Each accepted
+    /// connection's local address is the one its peer connected to, which
+    /// is how a transparent proxy or a VPN client (tun2socks) learns where
+    /// the peer meant to go. One per stack: a second is EADDRINUSE; a bound
+    /// socket is EINVAL.
+    pub fn listen_any(&mut self, h: SocketHandle, backlog: usize) -> Result<(), Error> {
+        match self.user_slot_mut(h)?.socket.as_ref() {
+            Some(Socket::Tcp(TcpSocket::Idle { local: None, .. })) => {}
+            Some(Socket::Tcp(_)) => return Err(Error::InvalidInput),
+            _ => return Err(Error::NotSupported),
+        }
+        self.make_listener(h, CATCH_ALL, backlog)
+    }
+
+    /// Turns idle socket `h` into a listener for `local`.
+    fn make_listener(&mut self, h: SocketHandle, local: SocketAddrV4, backlog: usize) -> Result<(), Error> {
         if self.tcp_listeners.contains_key(&local) {
             return Err(Error::AddrInUse);
         }
@@ -856,10 +881,14 @@ impl Stack {
         Some(h)
     }
 
+    /// The listener for a segment to `local`: the one bound to that
+    /// address and port, else to the port on the wildcard address, else
+    /// the catch-all ([`Stack::listen_any`]).
     fn find_listener(&self, local: SocketAddrV4) -> Option<SocketHandle> {
         self.tcp_listeners
             .get(&local)
             .or_else(|| self.tcp_listeners.get(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, local.port())))
+            .or_else(|| self.tcp_listeners.get(&CATCH_ALL))
             .copied()
     }
 
