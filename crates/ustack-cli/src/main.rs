@@ -53,7 +53,7 @@ enum Command {
     Trace(trace_cmd::TraceArgs),
     /// Bring up a TUN/TAP device and serve on ustack's address: TCP echo
     /// (7), discard (9), chargen (19), HTTP (80: /, /bytes/N, /echo,
-    /// /stats), UDP echo (7), and ICMP echo replies. Needs root.
+    /// /stats, /whoami), UDP echo (7), and ICMP echo replies. Needs root.
     ///
     /// Example: sudo ustack up --tun ustack0 --addr 10.7.0.2/24 --host-addr 10.7.0.1/24
     /// then `curl http://10.7.0.2/` and `ping 10.7.0.2`. Ctrl-C closes every
@@ -220,7 +220,8 @@ fn run_up(args: UpArgs) -> Result<ExitCode, String> {
     ctrlc::set_handler(move || stop2.store(true, Ordering::SeqCst))
         .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
     for net in &node.shards {
-        services::start_all(net, args.dev.addr.address(), stop.clone(), &args.md5_key).map_err(net::io_msg)?;
+        services::start_all(net, args.dev.addr.address(), args.dev.any_ip, stop.clone(), &args.md5_key)
+            .map_err(net::io_msg)?;
     }
     eprintln!(
         "ustack is up on {} ({}{}{}{}): echo 7, discard 9, chargen 19, http 80, udp echo 7, ping",

@@ -25,6 +25,12 @@ pub struct DeviceArgs {
     /// Default gateway for destinations outside the interface's subnet.
     #[arg(long, value_name = "ADDR")]
     pub gateway: Option<std::net::Ipv4Addr>,
+    /// Take packets to any address the kernel routes to ustack, not only
+    /// --addr, as a VPN client's or transparent proxy's device does: a
+    /// service answers as the address its client asked for (try
+    /// `ip route add 10.99.0.0/16 via ADDR` and `curl http://10.99.1.2/whoami`).
+    #[arg(long)]
+    pub any_ip: bool,
     /// Use a TAP device (Ethernet frames, ARP) instead of TUN (IP packets).
     #[arg(long)]
     pub tap: bool,
@@ -112,6 +118,7 @@ pub fn bring_up_shards(args: &DeviceArgs, shards: usize) -> Result<Node, String>
     if let Some(gw) = args.gateway {
         cfg = cfg.with_gateway(gw);
     }
+    cfg.any_ip = args.any_ip;
     let wrap = |dev: TunDevice| -> Box<dyn Device> {
         match &args.impair {
             Some(imp) => Box::new(ustack::phy::impair::Impaired::new(dev, imp.clone())),

@@ -21,17 +21,23 @@ pub fn bytes_pattern(offset: u64, out: &mut [u8]) {
 type Handler = fn(TcpStream, &NetStack) -> io::Result<()>;
 
 /// Starts every service; each accepted connection gets a thread.
+/// Starts the services on `addr`; with `any_ip`, the TCP ones listen on
+/// every address the stack takes, so each answers as the address its
+/// client asked for. (UDP echo stays on `addr`: a reply from a wildcard
+/// socket would leave from the stack's own address.)
 pub fn start_all(
     net: &NetStack,
     addr: std::net::Ipv4Addr,
+    any_ip: bool,
     stop: Arc<AtomicBool>,
     md5_keys: &[(std::net::Ipv4Addr, String)],
 ) -> io::Result<Vec<thread::JoinHandle<()>>> {
     let at = |port| SocketAddr::V4(SocketAddrV4::new(addr, port));
+    let tcp_addr = if any_ip { std::net::Ipv4Addr::UNSPECIFIED } else { addr };
     let mut threads = Vec::new();
     let services: [(u16, Handler); 4] = [(7, echo), (9, discard), (19, chargen), (80, http)];
     for (port, handler) in services {
-        let listener = TcpListener::bind(net, at(port))
+        let listener = TcpListener::bind(net, SocketAddrV4::new(tcp_addr, port))
             .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on port {port}: {e}")))?;
         // RFC 2385 keys on the listener: its connections with that peer sign
         // and check every segment.
@@ -114,7 +120,7 @@ fn chargen(mut conn: TcpStream, _: &NetStack) -> io::Result<()> {
     }
 }
 
-/// A small HTTP/1.1 server: `/`, `/bytes/N`, `/echo`, `/stats`.
+/// A small HTTP/1.1 server: `/`, `/bytes/N`, `/echo`, `/stats`, `/whoami`.
 fn http(conn: TcpStream, net: &NetStack) -> io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut out = conn;
@@ -158,6 +164,12 @@ fn http(conn: TcpStream, net: &NetStack) -> io::Result<()> {
             ("GET" | "HEAD", "/") => {
                 let page = b"<!doctype html><title>ustack</title><h1>Hello from ustack</h1>\n<p>A user-space TCP/IP stack answered this request. Try <a href=\"/stats\">/stats</a>, <a href=\"/bytes/1000\">/bytes/N</a> or POST to /echo.</p>\n";
                 respond(&mut out, 200, "text/html", page, close)?;
+            }
+            // Which address and port the client reached, and from where:
+            // with --any-ip, whatever address it asked for.
+            ("GET", "/whoami") => {
+                let (local, peer) = (out.local_addr()?, out.peer_addr()?);
+                respond(&mut out, 200, "text/plain", format!("you reached {local} from {peer}\n").as_bytes(), close)?;
             }
             ("GET", "/stats") => {
                 // The stack's counters, and the device's as "device"; on

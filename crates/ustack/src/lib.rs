@@ -84,6 +84,16 @@ macro_rules! tcp_socket_options {
             self.inner.net.with_stack(|s, _| s.listen(h, backlog as usize)).map_err(io_error)?;
             Ok(TcpListener { inner: self.inner })
         }
+        /// Listens on every port no other listener has: on the stack's own
+        /// addresses, and with `StackConfig::any_ip` on any address (a VPN
+        /// client's or transparent proxy's TUN device, as tun2socks). Each
+        /// accepted stream's `local_addr` is where its peer meant to go.
+        /// One per stack (EADDRINUSE); the socket must not be bound.
+        pub fn listen_any(self, backlog: u32) -> io::Result<TcpListener> {
+            let h = self.inner.handle;
+            self.inner.net.with_stack(|s, _| s.listen_any(h, backlog as usize)).map_err(io_error)?;
+            Ok(TcpListener { inner: self.inner })
+        }
         /// SO_REUSEADDR: bind a port still held by a connection in TIME-WAIT.
         pub fn set_reuseaddr(&self, on: bool) -> io::Result<()> {
             self.inner.set_option(SockOpt::ReuseAddr(on))
