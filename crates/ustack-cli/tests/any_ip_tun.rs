@@ -4,7 +4,9 @@
 //! 10.99.0.0/16 (inside the test's own namespace) to ustack's TUN device;
 //! Python connects to three addresses and ports in it, and ustack accepts
 //! each on the one listener, tells it which address and port it reached,
-//! and echoes what it sends.
+//! and echoes what it sends; then it sends UDP datagrams to two addresses
+//! and ports in it, and the catch-all UDP socket answers each from the
+//! address it was sent to.
 //!
 //! The body runs in a namespace of its own (this binary again, under `ip
 //! netns exec`). Needs root and python3; `#[ignore]`d for a plain
@@ -13,7 +15,7 @@
 mod support;
 
 use std::io::{Read, Write};
-use ustack::blocking::TcpSocket;
+use ustack::blocking::{TcpSocket, UdpSocket};
 use ustack::{DriverOptions, NetStack, StackConfig};
 
 const NEEDS_ROOT: &str = "needs root, network namespaces, TUN and python3: run with sudo .ci/run";
@@ -34,17 +36,27 @@ for host, port in [("10.99.3.3", 4444), ("10.99.4.4", 5555), ("10.99.250.9", 443
         echoed += b
     s.close()
     print(greeting.strip(), echoed.decode())
+q = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+q.settimeout(5)
+q.connect(("10.99.8.8", 53))
+q.send(b"A? example.com")
+print(q.recv(100).decode())
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.settimeout(5)
+u.sendto(b"hello", ("10.99.9.9", 5353))
+data, frm = u.recvfrom(100)
+print(data.decode(), "from %s:%d" % frm)
 "#;
 
 #[test]
 #[ignore = "needs root: run with sudo .ci/run (cargo test -- --include-ignored)"]
-fn a_catch_all_listener_takes_the_kernels_connections_to_any_address() {
+fn catch_all_sockets_take_the_kernels_tcp_and_udp_to_any_address() {
     if std::env::var_os(CHILD).is_none() {
         return support::rerun_in_namespace(
             "anyip",
             NEEDS_ROOT,
             CHILD,
-            "a_catch_all_listener_takes_the_kernels_connections_to_any_address",
+            "catch_all_sockets_take_the_kernels_tcp_and_udp_to_any_address",
         );
     }
     let dev = support::tun_with_host("uanyl0", "10.16.0.1/24");
@@ -65,10 +77,20 @@ fn a_catch_all_listener_takes_the_kernels_connections_to_any_address() {
             conn.write_all(&got).unwrap();
         }
     });
+    let udp = UdpSocket::bind_any(&net).unwrap();
+    let udp_server = std::thread::spawn(move || {
+        let mut buf = [0u8; 100];
+        for _ in 0..2 {
+            let (n, src, dst) = udp.recv_msg(&mut buf).unwrap();
+            let answer = format!("{} for {dst}", String::from_utf8_lossy(&buf[..n]));
+            udp.send_from(answer.as_bytes(), dst, src).unwrap();
+        }
+    });
     let out = std::process::Command::new("python3").args(["-c", CLIENT]).output().expect("python3");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     server.join().unwrap();
+    udp_server.join().unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines,
@@ -76,6 +98,8 @@ fn a_catch_all_listener_takes_the_kernels_connections_to_any_address() {
             "reached 10.99.3.3:4444 from 10.16.0.1 ping 4444",
             "reached 10.99.4.4:5555 from 10.16.0.1 ping 5555",
             "reached 10.99.250.9:443 from 10.16.0.1 ping 443",
+            "A? example.com for 10.99.8.8:53",
+            "hello for 10.99.9.9:5353 from 10.99.9.9:5353",
         ]
     );
     net.shutdown().unwrap();

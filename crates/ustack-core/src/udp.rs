@@ -12,7 +12,8 @@ use std::net::SocketAddrV4;
 pub struct UdpSocket {
     local: Option<SocketAddrV4>,
     remote: Option<SocketAddrV4>,
-    rx: VecDeque<(SocketAddrV4, Vec<u8>)>,
+    /// Each datagram with its sender and the address it was sent to.
+    rx: VecDeque<(SocketAddrV4, SocketAddrV4, Vec<u8>)>,
     rx_bytes: usize,
     rx_limit: usize,
     /// An asynchronous error (ICMP port unreachable on a connected
@@ -81,8 +82,9 @@ impl UdpSocket {
         self.remote.is_none_or(|r| r == src)
     }
 
-    /// Queues a datagram; false when the buffer is full (it is dropped).
-    pub fn deliver(&mut self, src: SocketAddrV4, data: &[u8]) -> bool {
+    /// Queues a datagram from `src` to `dst`; false when the buffer is
+    /// full (it is dropped).
+    pub fn deliver(&mut self, src: SocketAddrV4, dst: SocketAddrV4, data: &[u8]) -> bool {
         if self.shut_rd {
             return true;
         }
@@ -90,19 +92,21 @@ impl UdpSocket {
             return false;
         }
         self.rx_bytes += data.len();
-        self.rx.push_back((src, data.to_vec()));
+        self.rx.push_back((src, dst, data.to_vec()));
         true
     }
 
     /// Takes the next datagram; a datagram longer than `buf` is truncated,
-    /// as recvfrom does without MSG_TRUNC.
-    pub fn recv_from(&mut self, buf: &mut [u8]) -> Result<(usize, SocketAddrV4), Error> {
+    /// as recvfrom does without MSG_TRUNC. Returns its length (as
+    /// truncated), its sender and the address it was sent to.
+    pub fn recv_msg(&mut self, buf: &mut [u8]) -> Result<(usize, SocketAddrV4, SocketAddrV4), Error> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        let Some((src, data)) = self.rx.pop_front() else {
+        let Some((src, dst, data)) = self.rx.pop_front() else {
             return if self.shut_rd {
-                Ok((0, self.remote.unwrap_or(SocketAddrV4::new(0.into(), 0))))
+                let none = SocketAddrV4::new(0.into(), 0);
+                Ok((0, self.remote.unwrap_or(none), self.local.unwrap_or(none)))
             } else {
                 Err(Error::WouldBlock)
             };
@@ -110,7 +114,7 @@ impl UdpSocket {
         self.rx_bytes -= data.len();
         let n = data.len().min(buf.len());
         buf[..n].copy_from_slice(&data[..n]);
-        Ok((n, src))
+        Ok((n, src, dst))
     }
 
     pub fn recv_limit(&self) -> usize {

@@ -152,3 +152,66 @@ fn any_ip_answers_pings_for_far_addresses_but_not_for_special_ones() {
     let u = proxy.udp_socket().unwrap();
     assert_eq!(proxy.bind(u, SocketAddrV4::new(FAR, 53)), Ok(()));
 }
+
+/// The UDP half (a VPN client's DNS): the catch-all UDP socket receives
+/// datagrams to any address and port no other socket has, each with the
+/// address it was sent to, and answers from that address with
+/// `send_from`; the client's socket, connected to the far address, takes
+/// the answer as from its peer. A socket bound to a port keeps it.
+#[test]
+fn a_catch_all_udp_socket_answers_as_the_address_each_datagram_was_for() {
+    let (mut net, c, p) = network(true);
+    let proxy = &mut net.host_mut(p).stack;
+    let any = proxy.udp_socket().unwrap();
+    proxy.udp_bind_any(any).unwrap();
+    let second = proxy.udp_socket().unwrap();
+    assert_eq!(proxy.udp_bind_any(second), Err(Error::AddrInUse));
+    let ntp = proxy.udp_socket().unwrap();
+    proxy.bind(ntp, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 123)).unwrap();
+    // Not from an address of its own, not connected, not with send_to.
+    assert_eq!(proxy.send_to(any, b"x", SocketAddrV4::new(host_ip(1), 9)), Err(Error::InvalidInput));
+    assert_eq!(proxy.connect(any, SocketAddrV4::new(host_ip(1), 9)), Err(Error::InvalidInput));
+    assert_eq!(
+        proxy.send_from(ntp, b"x", SocketAddrV4::new(FAR, 123), SocketAddrV4::new(host_ip(1), 9)),
+        Err(Error::InvalidInput),
+        "only the catch-all chooses its source"
+    );
+
+    let dns = SocketAddrV4::new(FAR, 53);
+    let quic = SocketAddrV4::new(OTHER, 443);
+    let client = &mut net.host_mut(c).stack;
+    let q = client.udp_socket().unwrap();
+    client.connect(q, dns).unwrap();
+    client.send(q, b"A? example.com").unwrap();
+    let u = client.udp_socket().unwrap();
+    client.send_to(u, b"initial", quic).unwrap();
+    client.send_to(u, b"time?", SocketAddrV4::new(FAR, 123)).unwrap();
+    run(&mut net);
+
+    let proxy = &mut net.host_mut(p).stack;
+    let mut buf = [0u8; 64];
+    let mut got = Vec::new();
+    while let Ok((n, src, dst)) = proxy.recv_msg(any, &mut buf) {
+        got.push((buf[..n].to_vec(), *src.ip(), dst));
+        proxy.send_from(any, format!("for {dst}").as_bytes(), dst, src).unwrap();
+    }
+    assert_eq!(got, [(b"A? example.com".to_vec(), host_ip(1), dns), (b"initial".to_vec(), host_ip(1), quic)]);
+    let (n, _, dst) = proxy.recv_msg(ntp, &mut buf).expect("port 123 has its own socket");
+    assert_eq!((&buf[..n], dst), (&b"time?"[..], SocketAddrV4::new(FAR, 123)));
+    assert_eq!(
+        proxy.send_from(
+            any,
+            b"x",
+            SocketAddrV4::new(Ipv4Addr::new(224, 0, 0, 9), 53),
+            SocketAddrV4::new(host_ip(1), 9)
+        ),
+        Err(Error::AddrNotAvailable)
+    );
+    run(&mut net);
+
+    let client = &mut net.host_mut(c).stack;
+    let (n, from) = client.recv_from(q, &mut buf).unwrap();
+    assert_eq!((&buf[..n], from), (format!("for {dns}").as_bytes(), dns));
+    let (n, from) = client.recv_from(u, &mut buf).unwrap();
+    assert_eq!((&buf[..n], from), (format!("for {quic}").as_bytes(), quic));
+}

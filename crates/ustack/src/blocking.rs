@@ -135,6 +135,24 @@ impl SocketInner {
         self.net.with_stack(|s, _| s.get_option(self.handle, name)).map_err(io_error)
     }
 
+    /// A new UDP socket, bound by `bind` (closed again if that fails).
+    pub(crate) fn new_udp(
+        net: &NetStack,
+        bind: impl FnOnce(&mut Stack, SocketHandle) -> Result<(), Error>,
+    ) -> io::Result<Arc<Self>> {
+        let h = net
+            .with_stack(|s, _| {
+                let h = s.udp_socket()?;
+                if let Err(e) = bind(s, h) {
+                    let _ = s.close(h);
+                    return Err(e);
+                }
+                Ok(h)
+            })
+            .map_err(io_error)?;
+        Ok(SocketInner::new(net.clone(), h))
+    }
+
     /// A new TCP socket, neither bound nor connected.
     pub(crate) fn new_tcp(net: &NetStack) -> io::Result<Arc<Self>> {
         let h = net.with_stack(|s, _| s.tcp_socket()).map_err(io_error)?;
@@ -434,23 +452,38 @@ pub struct UdpSocket {
 impl UdpSocket {
     pub fn bind(net: &NetStack, addr: impl Into<SocketAddr>) -> io::Result<UdpSocket> {
         let addr = v4(addr)?;
-        let h = net
-            .with_stack(|s, _| {
-                let h = s.udp_socket()?;
-                if let Err(e) = s.bind(h, addr) {
-                    let _ = s.close(h);
-                    return Err(e);
-                }
-                Ok(h)
-            })
-            .map_err(io_error)?;
-        Ok(UdpSocket { inner: SocketInner::new(net.clone(), h) })
+        Ok(UdpSocket { inner: SocketInner::new_udp(net, |s, h| s.bind(h, addr))? })
+    }
+
+    /// The catch-all socket: receives the datagrams to any port no other
+    /// socket has (to any address, with `StackConfig::any_ip`), each with
+    /// the address it was sent to ([`UdpSocket::recv_msg`]), and answers
+    /// from that address ([`UdpSocket::send_from`]): the UDP half of a
+    /// transparent proxy or VPN client. One per stack.
+    pub fn bind_any(net: &NetStack) -> io::Result<UdpSocket> {
+        Ok(UdpSocket { inner: SocketInner::new_udp(net, |s, h| s.udp_bind_any(h))? })
     }
 
     pub fn send_to(&self, buf: &[u8], addr: impl Into<SocketAddr>) -> io::Result<usize> {
         let dst = v4(addr)?;
         let deadline = self.inner.write_deadline();
         self.inner.call(deadline, |s, h| s.send_to(h, buf, dst))
+    }
+
+    /// Sends from `src`, an address the stack takes, to `dst`: only on the
+    /// catch-all socket ([`UdpSocket::bind_any`]).
+    pub fn send_from(&self, buf: &[u8], src: impl Into<SocketAddr>, dst: impl Into<SocketAddr>) -> io::Result<usize> {
+        let (src, dst) = (v4(src)?, v4(dst)?);
+        let deadline = self.inner.write_deadline();
+        self.inner.call(deadline, |s, h| s.send_from(h, buf, src, dst))
+    }
+
+    /// Receives a datagram, its sender and the address it was sent to.
+    pub fn recv_msg(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, SocketAddr)> {
+        let deadline = self.inner.read_deadline();
+        self.inner
+            .call(deadline, |s, h| s.recv_msg(h, buf))
+            .map(|(n, src, dst)| (n, SocketAddr::V4(src), SocketAddr::V4(dst)))
     }
 
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {

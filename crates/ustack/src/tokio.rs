@@ -235,22 +235,35 @@ pub struct UdpSocket {
 impl UdpSocket {
     pub async fn bind(net: &NetStack, addr: impl Into<SocketAddr>) -> io::Result<UdpSocket> {
         let addr = v4(addr)?;
-        let h = net
-            .with_stack(|s, _| {
-                let h = s.udp_socket()?;
-                if let Err(e) = s.bind(h, addr) {
-                    let _ = s.close(h);
-                    return Err(e);
-                }
-                Ok(h)
-            })
-            .map_err(io_error)?;
-        Ok(UdpSocket { inner: SocketInner::new(net.clone(), h) })
+        Ok(UdpSocket { inner: SocketInner::new_udp(net, |s, h| s.bind(h, addr))? })
+    }
+
+    /// The catch-all socket (see `blocking::UdpSocket::bind_any`).
+    pub fn bind_any(net: &NetStack) -> io::Result<UdpSocket> {
+        Ok(UdpSocket { inner: SocketInner::new_udp(net, |s, h| s.udp_bind_any(h))? })
     }
 
     pub async fn send_to(&self, data: &[u8], addr: impl Into<SocketAddr>) -> io::Result<usize> {
         let dst = v4(addr)?;
         poll_fn(|cx| poll_call(&self.inner, cx, |s, h| s.send_to(h, data, dst))).await
+    }
+
+    /// Sends from `src` to `dst`: only on the catch-all socket.
+    pub async fn send_from(
+        &self,
+        data: &[u8],
+        src: impl Into<SocketAddr>,
+        dst: impl Into<SocketAddr>,
+    ) -> io::Result<usize> {
+        let (src, dst) = (v4(src)?, v4(dst)?);
+        poll_fn(|cx| poll_call(&self.inner, cx, |s, h| s.send_from(h, data, src, dst))).await
+    }
+
+    /// Receives a datagram, its sender and the address it was sent to.
+    pub async fn recv_msg(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, SocketAddr)> {
+        poll_fn(|cx| poll_call(&self.inner, cx, |s, h| s.recv_msg(h, buf)))
+            .await
+            .map(|(n, src, dst)| (n, SocketAddr::V4(src), SocketAddr::V4(dst)))
     }
 
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {

@@ -11,6 +11,10 @@ use crate::wire::icmpv4::DstUnreachable;
 use crate::wire::{IpProtocol, Ipv4Repr, UdpPacket, UdpRepr};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+/// Where the catch-all socket ([`Stack::udp_bind_any`]) is filed: no
+/// address, no port.
+const CATCH_ALL: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+
 /// Largest UDP payload in one IPv4 datagram.
 const MAX_UDP_PAYLOAD: usize = 65535 - 20 - 8;
 /// Frames waiting in the stack beyond which `send_to` reports EAGAIN.
@@ -79,6 +83,10 @@ impl Stack {
         }
         let src = self.source_address_for(*remote.ip()).ok_or(Error::NetworkUnreachable)?;
         let local = self.udp_autobind(h)?;
+        // The catch-all talks to everyone.
+        if local == CATCH_ALL {
+            return Err(Error::InvalidInput);
+        }
         // BSD: a socket bound to the wildcard address takes the source
         // address of the route on connect, and getsockname shows it (Linux
         // ip4_datagram_connect does the same).
@@ -92,8 +100,62 @@ impl Stack {
         Ok(())
     }
 
+    /// Makes UDP socket `h` the catch-all: it receives the datagrams to any
+    /// port no other socket has (on the host's addresses, and with
+    /// [`crate::StackConfig::any_ip`] on any address), each with the address
+    /// it was sent to ([`Stack::recv_msg`]), and answers from that address
+    /// with [`Stack::send_from`]: the UDP half of a transparent proxy or a
+    /// VPN client (DNS, QUIC). One per stack (EADDRINUSE); EINVAL if the
+    /// socket is bound.
+    pub fn udp_bind_any(&mut self, h: SocketHandle) -> Result<(), Error> {
+        if self.udp_mut(h)?.local().is_some() {
+            return Err(Error::InvalidInput);
+        }
+        if self.udp_ports.contains_key(&CATCH_ALL) {
+            return Err(Error::AddrInUse);
+        }
+        self.udp_mut(h)?.set_local(CATCH_ALL);
+        self.udp_ports.insert(CATCH_ALL, h);
+        Ok(())
+    }
+
     /// Sends one datagram to `dst`. Binds an ephemeral port first if needed.
+    /// A catch-all socket ([`Stack::udp_bind_any`]) has no address of its
+    /// own to send from: it uses [`Stack::send_from`] (EINVAL here).
     pub fn send_to(&mut self, h: SocketHandle, data: &[u8], dst: SocketAddrV4) -> Result<usize, Error> {
+        self.udp_send(h, data, None, dst)
+    }
+
+    /// Sends one datagram from `src` to `dst` on the catch-all socket
+    /// ([`Stack::udp_bind_any`]): the answer to a datagram it received for
+    /// `src` (Linux's IP_TRANSPARENT with a chosen source). `src` must be an
+    /// address the stack takes and a port other than 0 (EADDRNOTAVAIL,
+    /// EINVAL); on any other socket, EINVAL.
+    pub fn send_from(
+        &mut self,
+        h: SocketHandle,
+        data: &[u8],
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+    ) -> Result<usize, Error> {
+        if self.udp_mut(h)?.local() != Some(CATCH_ALL) || src.port() == 0 {
+            return Err(Error::InvalidInput);
+        }
+        if !self.takes_address(*src.ip()) {
+            return Err(Error::AddrNotAvailable);
+        }
+        self.udp_send(h, data, Some(src), dst)
+    }
+
+    /// Sends one datagram to `dst`, from `from` (the catch-all's
+    /// `send_from`) or from the socket's own address.
+    fn udp_send(
+        &mut self,
+        h: SocketHandle,
+        data: &[u8],
+        from: Option<SocketAddrV4>,
+        dst: SocketAddrV4,
+    ) -> Result<usize, Error> {
         if let Some(e) = self.udp_mut(h)?.take_error() {
             return Err(e);
         }
@@ -109,7 +171,13 @@ impl Stack {
         if self.pending.iter().map(|(f, _)| f.len()).sum::<usize>() > MAX_PENDING_BYTES {
             return Err(Error::WouldBlock);
         }
-        let local = self.udp_autobind(h)?;
+        let local = match from {
+            Some(src) => src,
+            None => self.udp_autobind(h)?,
+        };
+        if local == CATCH_ALL {
+            return Err(Error::InvalidInput);
+        }
         let src = if local.ip().is_unspecified() {
             self.source_address_for(*dst.ip()).ok_or(Error::NetworkUnreachable)?
         } else {
@@ -141,7 +209,14 @@ impl Stack {
 
     /// Receives one datagram and its sender.
     pub fn recv_from(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<(usize, SocketAddrV4), Error> {
-        self.udp_mut(h)?.recv_from(buf)
+        self.udp_mut(h)?.recv_msg(buf).map(|(n, src, _)| (n, src))
+    }
+
+    /// Receives one datagram, its sender and the address it was sent to
+    /// (IP_PKTINFO / IP_ORIGDSTADDR): for the catch-all socket, which
+    /// address and port the sender meant.
+    pub fn recv_msg(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<(usize, SocketAddrV4, SocketAddrV4), Error> {
+        self.udp_mut(h)?.recv_msg(buf)
     }
 
     /// Frees the socket and its port. Called after `close` has taken the
@@ -181,9 +256,14 @@ impl Stack {
         let src = SocketAddrV4::new(ip.src_addr, repr.src_port);
         let exact = SocketAddrV4::new(ip.dst_addr, repr.dst_port);
         let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, repr.dst_port);
-        let target = self.udp_ports.get(&exact).or_else(|| self.udp_ports.get(&any)).copied();
+        let target = self
+            .udp_ports
+            .get(&exact)
+            .or_else(|| self.udp_ports.get(&any))
+            .or_else(|| self.udp_ports.get(&CATCH_ALL))
+            .copied();
         let delivered = target.and_then(|h| match self.slot_mut(h).ok()?.socket.as_mut() {
-            Some(Socket::Udp(u)) if u.accepts_from(src) => Some((h, u.deliver(src, packet.payload()))),
+            Some(Socket::Udp(u)) if u.accepts_from(src) => Some((h, u.deliver(src, exact, packet.payload()))),
             _ => None,
         });
         match delivered {
@@ -205,7 +285,12 @@ impl Stack {
     /// its port on the wildcard address) that may talk to `remote`.
     fn udp_sender(&mut self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<(SocketHandle, &mut UdpSocket)> {
         let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, local.port());
-        let h = self.udp_ports.get(&local).or_else(|| self.udp_ports.get(&any)).copied()?;
+        let h = self
+            .udp_ports
+            .get(&local)
+            .or_else(|| self.udp_ports.get(&any))
+            .or_else(|| self.udp_ports.get(&CATCH_ALL))
+            .copied()?;
         match self.slot_mut(h).ok()?.socket.as_mut() {
             Some(Socket::Udp(u)) if u.accepts_from(remote) => Some((h, u)),
             _ => None,
