@@ -31,6 +31,11 @@ pub struct DeviceArgs {
     /// `ip route add 10.99.0.0/16 via ADDR` and `curl http://10.99.1.2/whoami`).
     #[arg(long)]
     pub any_ip: bool,
+    /// Detect path MTU black holes (RFC 4821): after three timeouts in a
+    /// row of the same data, send smaller segments (for routers whose
+    /// "fragmentation needed" errors are filtered on the way back).
+    #[arg(long)]
+    pub mtu_probing: bool,
     /// Use a TAP device (Ethernet frames, ARP) instead of TUN (IP packets).
     #[arg(long)]
     pub tap: bool,
@@ -119,6 +124,7 @@ pub fn bring_up_shards(args: &DeviceArgs, shards: usize) -> Result<Node, String>
         cfg = cfg.with_gateway(gw);
     }
     cfg.any_ip = args.any_ip;
+    cfg.tcp.mtu_probing = args.mtu_probing;
     let wrap = |dev: TunDevice| -> Box<dyn Device> {
         match &args.impair {
             Some(imp) => Box::new(ustack::phy::impair::Impaired::new(dev, imp.clone())),

@@ -40,7 +40,21 @@ fn a_path_mtu_learned_from_a_linux_router_holds_for_the_next_connection_rfc1191(
     let (router, server) = router_and_server();
     // The server: three connections at once, each read to its end in a
     // thread of its own; prints the bytes of each.
-    let script = format!(
+    let script = tcp_sink(3);
+    let received = serve_during(
+        &server,
+        &script,
+        &router,
+        "a_path_mtu_learned_from_a_linux_router_holds_for_the_next_connection_rfc1191",
+    );
+    assert_eq!(received, ["200000", "200000", "200000"], "what the server received on each connection");
+}
+
+/// A Python TCP server for `connections` connections at once, each read
+/// to its end in a thread of its own; prints `ready`, then the bytes of
+/// each.
+fn tcp_sink(connections: usize) -> String {
+    format!(
         "import socket, threading\n\
          def serve(c):\n\
          \x20   c.settimeout(30)\n\
@@ -57,17 +71,10 @@ fn a_path_mtu_learned_from_a_linux_router_holds_for_the_next_connection_rfc1191(
          l.listen(4)\n\
          l.settimeout(30)\n\
          print('ready', flush=True)\n\
-         ts = [threading.Thread(target=serve, args=(l.accept()[0],)) for _ in range(3)]\n\
+         ts = [threading.Thread(target=serve, args=(l.accept()[0],)) for _ in range({connections})]\n\
          for t in ts: t.start()\n\
          for t in ts: t.join()\n"
-    );
-    let received = serve_during(
-        &server,
-        &script,
-        &router,
-        "a_path_mtu_learned_from_a_linux_router_holds_for_the_next_connection_rfc1191",
-    );
-    assert_eq!(received, ["200000", "200000", "200000"], "what the server received on each connection");
+    )
 }
 
 /// Runs the Python server `script` in the server's namespace (it prints
@@ -186,6 +193,55 @@ fn udp_datagrams_follow_the_path_mtu_a_linux_router_teaches_rfc1191() {
     assert_eq!(received, ["1400", "1252", "1252"], "the datagrams the server received");
 }
 
+/// The same path as a black hole (RFC 4821 §7.1): the router still drops
+/// what does not fit its 1280-byte link, but a firewall rule there drops
+/// its "fragmentation needed" on the way out, so ustack never hears why.
+/// With `TcpConfig::mtu_probing` the connection takes the third timeout of
+/// the same data for a black hole, shrinks its segments to a 1024-byte
+/// MTU, and the server gets all 200,000 bytes.
+#[test]
+#[ignore = "needs root and iptables: run with sudo .ci/run (cargo test -- --include-ignored)"]
+fn mtu_probing_finds_a_path_mtu_black_hole_behind_a_linux_router_rfc4821() {
+    if std::env::var_os(CHILD).is_some() {
+        return black_hole_in_router_namespace();
+    }
+    let (router, server) = router_and_server();
+    router.run(&["iptables", "-A", "OUTPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed", "-j", "DROP"]);
+    let received = serve_during(
+        &server,
+        &tcp_sink(1),
+        &router,
+        "mtu_probing_finds_a_path_mtu_black_hole_behind_a_linux_router_rfc4821",
+    );
+    assert_eq!(received, ["200000"], "what the server received");
+}
+
+/// The black hole body, in the router's namespace.
+fn black_hole_in_router_namespace() {
+    let dev = support::tun_with_host(DEV, &format!("{ROUTER}/24"));
+    let mut cfg = StackConfig::ip(format!("{STACK}/24").parse().unwrap()).with_seed(14);
+    cfg.gateway = Some(ROUTER.parse().unwrap());
+    cfg.tcp.mtu_probing = true;
+    let net = NetStack::start(dev, cfg, DriverOptions::default()).expect("start ustack");
+    let mut conn = TcpStream::connect(&net, sa(&format!("{SERVER}:7000"))).expect("connect");
+    conn.write_all(&vec![9u8; 200_000]).unwrap();
+    let h = conn.handle();
+    // Wait for the data to be acknowledged before closing.
+    let done = wait_for_secs(30, || {
+        let i = net.with_stack(|s, _| s.tcp_info(h)).unwrap();
+        (i.bytes_acked >= 200_000).then_some(i)
+    });
+    let stats = net.stats();
+    println!("{done:?}; icmp in {}, black holes {}", stats.icmp_in, stats.tcp.mtu_black_holes);
+    let info = done.expect("the data was never all acknowledged: the black hole held");
+    assert_eq!(stats.icmp_in, 0, "no ICMP error came back (the rule drops them)");
+    assert_eq!(stats.tcp.mtu_black_holes, 1);
+    assert_eq!(info.mss, 1024 - 40 - 12, "segments for a 1024-byte MTU");
+    drop(conn);
+    std::thread::sleep(Duration::from_millis(300));
+    net.shutdown().unwrap();
+}
+
 /// `ustack traceroute` and `ustack ping` on the same path: the Linux
 /// router answers the echo request whose TTL runs out there with "time
 /// exceeded" and one too big for its next link, sent with DF, with
@@ -262,8 +318,13 @@ fn udp_in_router_namespace() {
 }
 
 /// Polls `f` for up to 5 s until it gives `Some`.
-fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+fn wait_for<T>(f: impl FnMut() -> Option<T>) -> Option<T> {
+    wait_for_secs(5, f)
+}
+
+/// Polls `f` for up to `secs` seconds until it gives `Some`.
+fn wait_for_secs<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(v) = f() {
             return Some(v);

@@ -95,6 +95,9 @@ pub struct TcpStats {
     /// ICMP errors for a connection that quoted a sequence number not in
     /// flight, ignored as stale or forged (RFC 5927 §4.1).
     pub icmp_errors_ignored: u64,
+    /// Times a connection suspected a path MTU black hole and shrank its
+    /// segments (`TcpConfig::mtu_probing`, RFC 4821 §7.1).
+    pub mtu_black_holes: u64,
     pub delayed_acks: u64,
     pub zero_window_probes: u64,
     pub bytes_in: u64,
@@ -204,7 +207,7 @@ impl Stats {
                 "\"bytes_in\":{},\"bytes_direct\":{},\"bytes_out\":{},\"out_of_order_segments\":{},\"duplicate_segments\":{},",
                 "\"connections_timed_out\":{},\"syn_cookies_sent\":{},\"syn_cookies_valid\":{},",
                 "\"syn_cookies_invalid\":{},\"ooo_limit_drops\":{},\"challenge_acks_limited\":{},",
-                "\"icmp_errors_ignored\":{},\"memory_limited\":{},\"ecn_connections\":{},",
+                "\"icmp_errors_ignored\":{},\"mtu_black_holes\":{},\"memory_limited\":{},\"ecn_connections\":{},",
                 "\"ecn_ce_received\":{},\"ecn_reductions\":{}}},",
                 "\"limits\":{{\"sockets\":{},\"half_open\":{},\"accept_queue\":{},\"ooo_memory\":{},",
                 "\"frag_memory\":{},\"udp_buffer\":{},\"challenge_ack_rate\":{},\"tcp_memory\":{}}},\"drops\":{{{}}}}}"
@@ -247,6 +250,7 @@ impl Stats {
             t.ooo_limit_drops,
             t.challenge_acks_limited,
             t.icmp_errors_ignored,
+            t.mtu_black_holes,
             t.memory_limited,
             t.ecn_connections,
             t.ecn_ce_received,

@@ -582,3 +582,47 @@ fn a_path_mtu_learned_in_syn_sent_outlives_the_syn_ack_rfc1191_6_1() {
     rig.run_until_true(limit, "handshake", |r| r.c().tcp_state(c) == Ok(State::Established) && r.s().can_recv(l));
     assert_eq!(rig.c().tcp_info(c).unwrap().mss, 1000 - 40 - 12, "the SYN-ACK raised the MSS past the path MTU");
 }
+
+/// RFC 4821 §7.1 / RFC 8899 §4.3, black hole detection: a router drops
+/// the client's full-sized segments and its ICMP error never comes back.
+/// With `mtu_probing` the client takes the third timeout in a row of the
+/// same data for a black hole, sends segments for a 1024-byte MTU, and the
+/// transfer completes; without it, nothing gets through and the data keeps
+/// timing out (as on Linux with `tcp_mtu_probing` 0).
+#[test]
+fn mtu_probing_gets_past_a_path_mtu_black_hole_rfc4821_7_1() {
+    for probing in [true, false] {
+        let mut rig = RigConfig::new(77).client_tcp(|t| t.mtu_probing = probing).build();
+        let (c, _, s) = rig.establish();
+        // Anything from the client with more than 1000 bytes of data dies
+        // silently (a path of MTU 1052 with timestamps, behind a filter).
+        rig.set_rule(|p| if p.from == FROM_CLIENT && p.len() > 1000 { Verdict::Drop } else { Verdict::Pass });
+        let data = pattern(30_000, 5);
+        let start = rig.now();
+        rig.c().send(c, &data).unwrap();
+        let mut got = Vec::new();
+        let limit = rig.now() + secs(60);
+        while got.len() < data.len() && rig.step_before(limit) {
+            rig.read_some(rig.server, s, &mut got).unwrap();
+        }
+        let info = rig.c().tcp_info(c).unwrap();
+        let holes = rig.c().stats().tcp.mtu_black_holes;
+        if probing {
+            assert!(got == data, "delivered {} of {}", got.len(), data.len());
+            assert_eq!(info.mss, 1024 - 40 - 12, "segments for a 1024-byte MTU");
+            assert_eq!(holes, 1);
+            // The guess comes with the third timeout of the first segment:
+            // it went out full-sized three times (the first time and after
+            // two timeouts), then at the new size.
+            let sent: Vec<_> = rig.pkts().into_iter().filter(|p| p.from == FROM_CLIENT && p.at >= start).collect();
+            let first = sent.iter().find(|p| p.len() > 0).unwrap().tcp.seq;
+            let sizes: Vec<usize> =
+                sent.iter().filter(|p| p.tcp.seq == first && p.len() > 0).map(|p| p.len()).collect();
+            assert_eq!(sizes[..4], [1448, 1448, 1448, info.mss], "{sizes:?}");
+        } else {
+            assert!(got.is_empty(), "{} bytes got through", got.len());
+            assert_eq!((info.mss, holes), (1448, 0));
+            assert!(info.retransmits >= 5, "{info:?}");
+        }
+    }
+}

@@ -275,6 +275,10 @@ fn run_seed_with(seed: u64, quick: bool, waiting_readers: bool) -> Result<RunRep
         cfg.tcp.keep_idle = Duration::from_secs(20);
         cfg.tcp.keep_interval = Duration::from_secs(5);
         cfg.tcp.keep_count = 4;
+        // Half the runs with black hole detection (RFC 4821 §7.1): on
+        // these lossy paths it fires often, and every retransmission it
+        // cuts to a smaller size must still deliver each byte once.
+        cfg.tcp.mtu_probing = seed % 2 == 1;
         cfg
     };
     let mut net = Network::new(seed);

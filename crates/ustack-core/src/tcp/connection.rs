@@ -1165,6 +1165,9 @@ impl Connection {
                     return;
                 }
                 self.rtt.back_off();
+                if self.cfg.mtu_probing && self.retries >= super::BLACK_HOLE_TIMEOUTS {
+                    self.shrink_for_black_hole(cx);
+                }
                 // After a timeout everything outstanding and not SACKed is
                 // presumed lost (RFC 6675 §5.1, RFC 5681 §3.1) and the window
                 // is one segment; recovery lasts until all of it is
@@ -1414,6 +1417,31 @@ impl Connection {
         self.path_mss = self.path_mss.min(u32::try_from(path).unwrap_or(u32::MAX));
         if self.state.is_synchronized() {
             self.clamp_mss(path);
+        }
+    }
+
+    /// The same data timed out [`super::BLACK_HOLE_TIMEOUTS`] times or
+    /// more: perhaps a router drops our segments as too big and its ICMP
+    /// error never reaches us (RFC 4821 §7.1, RFC 8899 §4.3). Segments
+    /// shrink to fit [`super::BLACK_HOLE_BASE_MTU`], or to half their
+    /// size when they already do, never below `min_path_mtu`; the
+    /// retransmission that follows is cut to the new size.
+    fn shrink_for_black_hole(&mut self, cx: &mut Cx) {
+        let opts = self.every_segment_options();
+        let mtu_now = self.mss + opts + IP_TCP_HEADERS;
+        let floor = self.cfg.min_path_mtu.max(crate::wire::ipv4::MIN_MTU);
+        let target = if mtu_now > super::BLACK_HOLE_BASE_MTU { super::BLACK_HOLE_BASE_MTU } else { mtu_now / 2 };
+        let target = target.max(floor);
+        if target < mtu_now {
+            crate::tcp_decision!(
+                cx.now,
+                self.local,
+                self.remote,
+                "path MTU black hole suspected after {} timeouts: segments for MTU {target} (RFC 4821 §7.1)",
+                self.retries
+            );
+            cx.stats.mtu_black_holes += 1;
+            self.clamp_path_mtu(target);
         }
     }
 

@@ -40,6 +40,15 @@ use crate::time::{Duration, Instant};
 use crate::trace::Tracer;
 use std::sync::Arc;
 
+/// Consecutive retransmission timeouts of the same data after which
+/// [`TcpConfig::mtu_probing`] suspects a path MTU black hole (Linux's
+/// `tcp_retries1`, 3).
+pub const BLACK_HOLE_TIMEOUTS: u32 = 3;
+
+/// The MTU a connection falls back to when it first suspects a black hole
+/// (RFC 4821 §7.2 suggests 1024 for `search_low`; Linux's base MSS).
+pub const BLACK_HOLE_BASE_MTU: usize = 1024;
+
 /// Settings of a TCP socket. The stack holds the defaults; each socket
 /// starts from a copy and may change its own.
 #[derive(Clone, Debug)]
@@ -189,6 +198,18 @@ pub struct TcpConfig {
     /// a real path narrower than this is unheard of today. The floor of
     /// RFC 791, 68, is the least this may be.
     pub min_path_mtu: usize,
+    /// Path MTU black hole detection (RFC 4821 §7.1, RFC 8899 §4.3; Linux's
+    /// `tcp_mtu_probing`): a router that drops segments too big for its
+    /// next link without the ICMP error RFC 1191 relies on (filtered on
+    /// the way back, common in front of tunnels and VPNs) stalls a
+    /// connection for good. With this on, when the same data has timed out
+    /// [`BLACK_HOLE_TIMEOUTS`] times in a row the connection takes it for
+    /// such a hole: its segments shrink to fit a 1024-byte MTU (Linux's
+    /// `tcp_base_mss`), then by half at each further timeout, never below
+    /// `min_path_mtu`. Off by default, as on Linux and FreeBSD: on a path
+    /// that merely loses a lot, it costs segment size for the rest of the
+    /// connection (the smaller size is not probed upwards).
+    pub mtu_probing: bool,
     /// IP_TOS: the type-of-service byte of the socket's packets, of which
     /// TCP takes only the DSCP (the upper six bits, RFC 2474 §3); the ECN
     /// field is TCP's (RFC 3168 §6.1). A listener's connections inherit it.
@@ -282,6 +303,7 @@ impl Default for TcpConfig {
             connect_timeout: None,
             icmp_hard_errors: true,
             min_path_mtu: 552,
+            mtu_probing: false,
             user_timeout: None,
             linger: None,
             pacing: true,
