@@ -22,6 +22,19 @@ pub struct Host {
     pub ip: Ipv4Addr,
     pub mtu: usize,
     pub ttl: u8,
+    /// The stack takes any unicast address (`StackConfig::any_ip`), so it
+    /// may send from any.
+    pub any_ip: bool,
+}
+
+impl Host {
+    /// Whether the stack may send from (or be sent to at) `addr`: its own
+    /// address, or with `any_ip` any single host.
+    fn is_ours(&self, addr: Ipv4Addr) -> bool {
+        addr == self.ip
+            || (self.any_ip
+                && !(addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() || addr.is_loopback()))
+    }
 }
 
 /// Checks an Ethernet frame the stack emitted; returns the TCP segment it
@@ -57,7 +70,7 @@ pub fn ip_packet(host: &Host, data: &[u8], padded: bool) -> Option<Segment> {
     assert!(p.total_len() as usize <= host.mtu, "packet of {} bytes over an MTU of {}", p.total_len(), host.mtu);
     let ip = Ipv4Repr::parse(&p, true).expect("an emitted IPv4 header carries a correct checksum");
     assert_eq!(p.header_len(), 20, "ustack sends no IP options");
-    assert_eq!(ip.src_addr, host.ip, "packets leave from our address");
+    assert!(host.is_ours(ip.src_addr), "packets leave from our address, not {}", ip.src_addr);
     assert_eq!(ip.hop_limit, host.ttl);
     assert!(!ip.dst_addr.is_unspecified() && !ip.dst_addr.is_loopback(), "to {}", ip.dst_addr);
     if ip.is_fragment() {
@@ -99,7 +112,7 @@ pub fn ip_packet(host: &Host, data: &[u8], padded: bool) -> Option<Segment> {
             let repr = Icmpv4Repr::parse(&i, true).unwrap_or_else(|e| panic!("emitted ICMP message: {e}"));
             assert_eq!(repr.buffer_len(), payload.len(), "an ICMP message is as long as it says");
             if let Icmpv4Repr::DstUnreachable { header, .. } | Icmpv4Repr::TimeExceeded { header, .. } = repr {
-                assert_eq!(header.dst_addr, host.ip, "an ICMP error is about a datagram sent to us");
+                assert!(host.is_ours(header.dst_addr), "an ICMP error is about a datagram sent to us");
                 // RFC 1812 §4.3.2.3: at most 576 bytes in all.
                 assert!(20 + payload.len() <= 576, "ICMP error of {} bytes", 20 + payload.len());
             }

@@ -356,7 +356,7 @@ fn stack_config(setup: &Setup) -> StackConfig {
 impl Harness {
     fn new(conv: &Conversation) -> Self {
         let cfg = stack_config(&conv.setup);
-        let host = Host { mac: cfg.hardware_addr, ip: STACK_IP, mtu: cfg.mtu, ttl: cfg.ttl };
+        let host = Host { mac: cfg.hardware_addr, ip: STACK_IP, mtu: cfg.mtu, ttl: cfg.ttl, any_ip: cfg.any_ip };
         let stack = Stack::new(cfg);
         let now = Instant::from_secs(1);
         let mut h = Harness {

@@ -1,7 +1,9 @@
 //! The `stack_frames` target: two stacks, one on Ethernet and one on an IP
 //! medium, each with a TCP listener, an accepted-connection echo service,
 //! a UDP echo socket and a connection of its own going out, fed arbitrary
-//! frames with virtual time advancing between them.
+//! frames with virtual time advancing between them. The IP stack also
+//! takes any address (`StackConfig::any_ip`, as a VPN client's device)
+//! with a catch-all TCP listener and UDP socket, which echo too.
 //!
 //! The input is a sequence of records, each
 //!
@@ -94,6 +96,8 @@ struct Node {
     ethernet: bool,
     listener: SocketHandle,
     udp: SocketHandle,
+    /// The IP stack's catch-all listener and UDP socket (`any_ip`).
+    catch_all: Option<(SocketHandle, SocketHandle)>,
     /// Connections the application holds: accepted, and the one it opened.
     conns: Vec<SocketHandle>,
     out: Vec<u8>,
@@ -115,7 +119,8 @@ impl Node {
         cfg.tcp.send_buffer = 8192;
         cfg.reassembly.max_datagrams = 8;
         cfg.reassembly.max_bytes = 128 * 1024;
-        let host = Host { mac: cfg.hardware_addr, ip: STACK_IP, mtu: cfg.mtu, ttl: cfg.ttl };
+        cfg.any_ip = !ethernet;
+        let host = Host { mac: cfg.hardware_addr, ip: STACK_IP, mtu: cfg.mtu, ttl: cfg.ttl, any_ip: cfg.any_ip };
         let mut stack = Stack::new(cfg);
         let now = Instant::from_secs(1);
         stack.handle_timeout(now);
@@ -124,6 +129,13 @@ impl Node {
         stack.listen(listener, 4).expect("listen");
         let udp = stack.udp_socket().expect("socket");
         stack.bind(udp, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, UDP_PORT)).expect("bind");
+        let catch_all = (!ethernet).then(|| {
+            let any = stack.tcp_socket().expect("socket");
+            stack.listen_any(any, 4).expect("listen_any");
+            let any_udp = stack.udp_socket().expect("socket");
+            stack.udp_bind_any(any_udp).expect("udp_bind_any");
+            (any, any_udp)
+        });
         let client = stack.tcp_socket().expect("socket");
         stack.connect(client, SocketAddrV4::new(PEER_IP, 443)).expect("connect");
         Node {
@@ -132,6 +144,7 @@ impl Node {
             ethernet,
             listener,
             udp,
+            catch_all,
             conns: vec![client],
             out: vec![0u8; 70_000],
             log: Vec::new(),
@@ -179,6 +192,11 @@ impl Node {
         while let Ok((h, _)) = self.stack.accept(self.listener) {
             self.conns.push(h);
         }
+        if let Some((any, _)) = self.catch_all {
+            while let Ok((h, _)) = self.stack.accept(any) {
+                self.conns.push(h);
+            }
+        }
         let mut buf = [0u8; 2048];
         let mut keep = Vec::new();
         for h in core::mem::take(&mut self.conns) {
@@ -203,6 +221,12 @@ impl Node {
             let Ok((n, from)) = self.stack.recv_from(self.udp, &mut buf) else { break };
             let _ = self.stack.send_to(self.udp, &buf[..n.min(buf.len())], from);
         }
+        if let Some((_, any_udp)) = self.catch_all {
+            for _ in 0..8 {
+                let Ok((n, from, to)) = self.stack.recv_msg(any_udp, &mut buf) else { break };
+                let _ = self.stack.send_from(any_udp, &buf[..n.min(buf.len())], to, from);
+            }
+        }
     }
 
     /// Everything closed, then long enough: nothing may be left.
@@ -212,6 +236,10 @@ impl Node {
         }
         let _ = self.stack.close(self.listener);
         let _ = self.stack.close(self.udp);
+        if let Some((any, any_udp)) = self.catch_all {
+            let _ = self.stack.close(any);
+            let _ = self.stack.close(any_udp);
+        }
         self.drain(now);
         let end = now + Duration::from_secs(4 * 3600);
         for round in 0.. {
