@@ -4,6 +4,7 @@ mod icmp_cmd;
 mod net;
 mod plot;
 mod services;
+mod socks;
 mod trace_cmd;
 
 use clap::{Parser, Subcommand};
@@ -86,6 +87,14 @@ enum Command {
     /// `-M do -s 1472` sends requests that fill a 1500-byte MTU with DF set,
     /// and a router on a narrower path answers "Frag needed and DF set".
     Ping(icmp_cmd::PingArgs),
+    /// Carry every TCP connection to the networks the kernel routes to
+    /// ustack through a SOCKS5 proxy (RFC 1928), to the address its client
+    /// asked for: what a VPN client's tun2socks does. Needs root.
+    ///
+    /// Example: sudo ustack tun2socks --tun ustack0 --addr 10.7.0.2/24 --host-addr 10.7.0.1/24 --socks 127.0.0.1:1080
+    /// then `ip route add 10.99.0.0/16 via 10.7.0.2` and any TCP client
+    /// reaching 10.99.x.y goes through the proxy. (UDP is not carried.)
+    Tun2socks(socks::Tun2socksArgs),
     /// Trace the route to a host: ICMP echo requests with TTL 1, 2, 3, ...,
     /// each router on the way answering the one that expires there with
     /// "time exceeded" (as `traceroute -I`). Needs root.
@@ -203,6 +212,7 @@ fn main() -> ExitCode {
         Command::Get { dev, url, output } => run_get(dev, &url, output),
         Command::Ping(args) => icmp_cmd::run_ping(args),
         Command::Traceroute(args) => icmp_cmd::run_traceroute(args),
+        Command::Tun2socks(args) => run_tun2socks(args),
     };
     match r {
         Ok(code) => code,
@@ -238,11 +248,19 @@ fn run_up(args: UpArgs) -> Result<ExitCode, String> {
             args.dev.addr.address()
         );
     }
+    run_until_stopped(node, &stop, args.stats)
+}
+
+/// Serves until Ctrl-C sets `stop` (printing a line of counters a second
+/// with `stats`), then closes every connection, resets what does not
+/// close within 2 s, and stops the stacks (removing the device if ustack
+/// created it).
+fn run_until_stopped(node: net::Node, stop: &AtomicBool, stats: bool) -> Result<ExitCode, String> {
     eprintln!("press Ctrl-C to stop");
     let mut last = std::time::Instant::now();
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        if args.stats && last.elapsed() >= std::time::Duration::from_secs(1) {
+        if stats && last.elapsed() >= std::time::Duration::from_secs(1) {
             last = std::time::Instant::now();
             for (i, net) in node.shards.iter().enumerate() {
                 let tag = if node.shards.len() > 1 { format!("shard {i}: ") } else { String::new() };
@@ -287,6 +305,24 @@ fn run_up(args: UpArgs) -> Result<ExitCode, String> {
         eprintln!("removed device {name}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_tun2socks(mut args: socks::Tun2socksArgs) -> Result<ExitCode, String> {
+    args.dev.any_ip = true;
+    let node = net::bring_up(&args.dev)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    ctrlc::set_handler(move || stop2.store(true, Ordering::SeqCst))
+        .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
+    socks::start(node.net(), args.socks).map_err(net::io_msg)?;
+    eprintln!(
+        "ustack takes every address routed to {} ({}) and carries its TCP connections through the SOCKS5 proxy at {}",
+        args.dev.addr.address(),
+        node.device_name,
+        args.socks
+    );
+    eprintln!("route a network to it, e.g.: ip route add 10.99.0.0/16 via {}", args.dev.addr.address());
+    run_until_stopped(node, &stop, false)
 }
 
 /// Connections not yet done with their peer (neither in TIME-WAIT nor

@@ -98,6 +98,11 @@ fn bad_arguments_say_what_to_do() {
         let err = String::from_utf8(out.stderr).unwrap();
         assert!(err.contains(says), "{args:?}: {err}");
     }
+    let out =
+        ustack().args(["tun2socks", "--tun", "ut0", "--addr", "10.7.0.2/24", "--socks", "nope"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("invalid value 'nope' for '--socks <ADDR:PORT>'"), "{err}");
 }
 
 /// `RUST_LOG=ustack::tcp=debug` logs TCP's decisions to stderr, each with

@@ -348,6 +348,104 @@ fn kernel_reaches_any_address_routed_to_ustack_up_any_ip() {
     ns.stop_ustack();
 }
 
+/// A SOCKS5 server on loopback for `ustack tun2socks`: it says which
+/// destination it was asked for, then echoes until end of file; it refuses
+/// port 9.
+const PY_SOCKS: &str = r#"
+import socket, struct, threading
+def handle(c):
+    if not c.recv(3):
+        return
+    c.sendall(b"\x05\x00")
+    req = b""
+    while len(req) < 10:
+        b = c.recv(10 - len(req))
+        if not b:
+            return
+        req += b
+    ip, port = socket.inet_ntoa(req[4:8]), struct.unpack("!H", req[8:10])[0]
+    if port == 9:
+        c.sendall(b"\x05\x05\x00\x01" + b"\x00" * 6)
+        c.close()
+        return
+    c.sendall(b"\x05\x00\x00\x01\x7f\x00\x00\x01\x04\x38")
+    c.sendall(("via socks to %s:%d\n" % (ip, port)).encode())
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        c.sendall(b)
+    c.shutdown(socket.SHUT_WR)
+    c.close()
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", 1080))
+l.listen(16)
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=handle, args=(c,), daemon=True).start()
+"#;
+
+/// The kernel's client for `ustack tun2socks`: a megabyte through the
+/// chain and back, then a connection the proxy refuses.
+const PY_SOCKS_CLIENT: &str = r#"
+import os, socket
+s = socket.create_connection(("10.99.3.3", 4444), timeout=10)
+f = s.makefile("rb")
+print(f.readline().decode().strip())
+data = os.urandom(1 << 20)
+s.sendall(data)
+s.shutdown(socket.SHUT_WR)
+back = f.read()
+print("echoed", len(back), back == data)
+# (The reset may come before connect has read SO_ERROR: then connect
+# raises it.)
+try:
+    r = socket.create_connection(("10.99.5.5", 9), timeout=10)
+    got = r.recv(10)
+    print("refused port: got", got)
+except ConnectionResetError:
+    print("refused port: reset")
+"#;
+
+/// `ustack tun2socks`: the kernel routes 10.99.0.0/16 (inside the test's
+/// namespace) to ustack, which carries each TCP connection through a
+/// SOCKS5 server on the namespace's loopback to the address the client
+/// asked for; a refusal by the proxy resets the client's connection.
+#[test]
+#[ignore = "needs root, network namespaces and TUN/TAP: run with sudo .ci/run"]
+fn ustack_tun2socks_carries_the_kernels_connections_through_a_socks5_proxy() {
+    let mut ns = Netns::new("socks");
+    ns.spawn(&["python3", "-c", PY_SOCKS]);
+    ns.spawn(&[
+        ustack_bin(),
+        "tun2socks",
+        "--tun",
+        "usocks0",
+        "--addr",
+        "10.18.0.2/24",
+        "--host-addr",
+        "10.18.0.1/24",
+        "--socks",
+        "127.0.0.1:1080",
+    ]);
+    // The device is up once the route to it can be added.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ns.cmd(&["ip", "route", "add", "10.99.0.0/16", "via", "10.18.0.2"]).status().is_ok_and(|s| s.success()) {
+        assert!(Instant::now() < deadline, "ustack tun2socks did not bring its device up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // And the proxy listens.
+    let probe = "import socket; socket.create_connection(('127.0.0.1', 1080), timeout=1).close()";
+    while !ns.cmd(&["python3", "-c", probe]).status().is_ok_and(|s| s.success()) {
+        assert!(Instant::now() < deadline, "the SOCKS5 server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = ns.run(&["python3", "-c", PY_SOCKS_CLIENT]);
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    assert_eq!(lines, ["via socks to 10.99.3.3:4444", "echoed 1048576 True", "refused port: reset"]);
+}
+
 /// `ustack up --shards 2`: two stacks on a two-queue TUN device. The
 /// kernel's clients (curl, Python's echo, concurrent, UDP and refused-port
 /// clients, ping) cannot tell; `/stats` shows their connections served by
