@@ -126,6 +126,10 @@ pub struct StackConfig {
     pub shard: Option<Shard>,
 }
 
+/// Where a catch-all listener ([`Stack::listen_any`]) or UDP socket
+/// ([`Stack::udp_bind_any`]) is filed: no address, no port.
+const CATCH_ALL: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+
 impl StackConfig {
     /// A stack on an IP-only interface (TUN) with one address.
     pub fn ip(address: Ipv4Cidr) -> Self {

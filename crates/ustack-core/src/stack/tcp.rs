@@ -4,7 +4,7 @@
 //! connection.
 
 use super::ip::IpTx;
-use super::{Socket, Stack, TcpSocket};
+use super::{CATCH_ALL, Socket, Stack, TcpSocket};
 use crate::socket::{Error, SocketHandle};
 use crate::stats::DropReason;
 use crate::tcp::Disposition;
@@ -68,10 +68,6 @@ impl PortHolders {
         Some(self.as_slice())
     }
 }
-
-/// Where a catch-all listener ([`Stack::listen_any`]) is filed: no
-/// address, no port.
-const CATCH_ALL: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
 
 impl Stack {
     /// A new TCP socket (CLOSED), with the stack's default settings.

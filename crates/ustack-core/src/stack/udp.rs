@@ -2,7 +2,7 @@
 //! unreachable for closed ports (RFC 1122 §4.1.3.1).
 
 use super::ip::{IP_HEADER, IcmpError, IpTx};
-use super::{Socket, Stack};
+use super::{CATCH_ALL, Socket, Stack};
 use crate::socket::{Error, PmtuDiscovery, SocketHandle};
 use crate::stats::DropReason;
 use crate::time::Instant;
@@ -10,10 +10,6 @@ use crate::udp::UdpSocket;
 use crate::wire::icmpv4::DstUnreachable;
 use crate::wire::{IpProtocol, Ipv4Repr, UdpPacket, UdpRepr};
 use std::net::{Ipv4Addr, SocketAddrV4};
-
-/// Where the catch-all socket ([`Stack::udp_bind_any`]) is filed: no
-/// address, no port.
-const CATCH_ALL: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
 
 /// Largest UDP payload in one IPv4 datagram.
 const MAX_UDP_PAYLOAD: usize = 65535 - 20 - 8;
@@ -255,17 +251,7 @@ impl Stack {
         };
         let src = SocketAddrV4::new(ip.src_addr, repr.src_port);
         let exact = SocketAddrV4::new(ip.dst_addr, repr.dst_port);
-        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, repr.dst_port);
-        let target = self
-            .udp_ports
-            .get(&exact)
-            .or_else(|| self.udp_ports.get(&any))
-            .or_else(|| self.udp_ports.get(&CATCH_ALL))
-            .copied();
-        let delivered = target.and_then(|h| match self.slot_mut(h).ok()?.socket.as_mut() {
-            Some(Socket::Udp(u)) if u.accepts_from(src) => Some((h, u.deliver(src, exact, packet.payload()))),
-            _ => None,
-        });
+        let delivered = self.udp_socket_for(exact, src).map(|(h, u)| (h, u.deliver(src, exact, packet.payload())));
         match delivered {
             Some((h, true)) => self.wake(h),
             Some((_, false)) => self.stats.count_drop(DropReason::UdpBufferFull),
@@ -280,10 +266,11 @@ impl Stack {
         }
     }
 
-    /// The UDP socket a datagram we sent from `local` to `remote` came
-    /// from, as an ICMP error quotes it: the one bound to `local` (or to
-    /// its port on the wildcard address) that may talk to `remote`.
-    fn udp_sender(&mut self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<(SocketHandle, &mut UdpSocket)> {
+    /// The UDP socket for datagrams between our `local` and `remote`: the
+    /// one bound to `local`, else to its port on the wildcard address,
+    /// else the catch-all, if it may talk to `remote`. Where an arriving
+    /// datagram goes, and which socket sent the one an ICMP error quotes.
+    fn udp_socket_for(&mut self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<(SocketHandle, &mut UdpSocket)> {
         let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, local.port());
         let h = self
             .udp_ports
@@ -300,7 +287,7 @@ impl Stack {
     /// ICMP port unreachable for a datagram we sent: a connected socket
     /// reports ECONNREFUSED on its next call (BSD behaviour).
     pub(super) fn udp_port_unreachable(&mut self, local: SocketAddrV4, remote: SocketAddrV4) {
-        if let Some((h, u)) = self.udp_sender(local, remote)
+        if let Some((h, u)) = self.udp_socket_for(local, remote)
             && u.remote() == Some(remote)
         {
             u.set_error(Error::ConnectionRefused);
@@ -321,7 +308,7 @@ impl Stack {
     /// router older than RFC 1191) is ignored, as TCP ignores it.
     pub(super) fn udp_frag_needed(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, mtu: u16) {
         let floor = self.cfg.tcp.min_path_mtu.max(crate::wire::ipv4::MIN_MTU);
-        let Some((h, u)) = self.udp_sender(local, remote).filter(|_| mtu != 0) else {
+        let Some((h, u)) = self.udp_socket_for(local, remote).filter(|_| mtu != 0) else {
             return;
         };
         if u.remote() == Some(remote) && u.pmtu_discovery() != PmtuDiscovery::Dont {
