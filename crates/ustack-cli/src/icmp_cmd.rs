@@ -135,12 +135,6 @@ fn describe(error: IcmpError) -> String {
     }
 }
 
-/// The path MTU ustack knows for `host` (the interface's until a router
-/// taught a smaller one).
-fn known_mtu(node: &Node, host: Ipv4Addr, interface: usize) -> usize {
-    node.net().with_stack(|s, _| s.path_mtu(host)).map_or(interface, |m| m.min(interface))
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -185,7 +179,10 @@ pub fn run_ping(args: PingArgs) -> Result<ExitCode, String> {
             Ok(None) => println!("no reply for icmp_seq={seq}"),
             Err(Error::MessageTooLong) => {
                 errors += 1;
-                println!("ping: local error: message too long, mtu={}", known_mtu(&node, host, args.dev.mtu));
+                println!(
+                    "ping: local error: message too long, mtu={}",
+                    node.net().with_stack(|s, _| s.path_mtu_to(host))
+                );
             }
             Err(Error::NetworkUnreachable) => {
                 return Err(format!("no route to {host}: give --gateway or an address in its subnet"));

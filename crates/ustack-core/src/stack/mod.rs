@@ -756,8 +756,8 @@ impl Stack {
     }
 
     /// The largest packet to send to `dst` whole: the interface MTU, or
-    /// the smaller path MTU learned for it.
-    pub(crate) fn path_mtu_to(&self, dst: Ipv4Addr) -> usize {
+    /// the smaller path MTU learned for it ([`Stack::path_mtu`]).
+    pub fn path_mtu_to(&self, dst: Ipv4Addr) -> usize {
         self.path_mtu(dst).map_or(self.cfg.mtu, |m| m.min(self.cfg.mtu))
     }
 
