@@ -267,6 +267,14 @@ pub enum SockOpt {
     /// interface MTU until an ICMP error taught a smaller one. ENOTCONN on
     /// a socket without a peer.
     Mtu(usize),
+    /// TCP_REMOTE_UDP_ENCAPS_PORT (FreeBSD): TCP over UDP to this port of
+    /// the peer (`TcpConfig::udp_encap_port`; `None` or port 0, plain TCP).
+    /// Set before `connect` only: EINVAL on a listener or a connection, and
+    /// EINVAL when the stack takes no TCP-over-UDP port
+    /// (`StackConfig::tcp_over_udp_port`), as on FreeBSD. On a connection,
+    /// `get_option` answers the port its segments go to (for an accepted
+    /// one, the port its peer's SYN came from).
+    UdpEncapsPort(Option<u16>),
 }
 
 /// The modes of IP_MTU_DISCOVER (Linux's `IP_PMTUDISC_*`), for UDP.
@@ -315,4 +323,5 @@ pub enum SockOptName {
     Ttl,
     MtuDiscover,
     Mtu,
+    UdpEncapsPort,
 }

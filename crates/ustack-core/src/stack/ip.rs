@@ -11,7 +11,7 @@ use crate::time::{Duration, Instant};
 use crate::wire::icmpv4::{DstUnreachable, TimeExceeded};
 use crate::wire::{
     self, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame, EthernetRepr, Icmpv4Packet,
-    Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr,
+    Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr, UdpPacket, UdpRepr,
 };
 use std::net::Ipv4Addr;
 
@@ -284,6 +284,35 @@ impl Stack {
         self.cfg.addresses.iter().any(|c| c.prefix_len() < 31 && c.broadcast() == addr)
     }
 
+    /// A TCP segment for us, in an IP packet (`encap` None) or carried in a
+    /// UDP datagram from the peer's port `encap` (`StackConfig::tcp_over_udp_port`).
+    /// `verify`: check the TCP checksum.
+    pub(super) fn tcp_segment_input(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        segment: &[u8],
+        verify: bool,
+        encap: Option<u16>,
+    ) {
+        let Ok(packet) = TcpPacket::new_checked(segment) else {
+            self.stats.count_drop(DropReason::TcpMalformed);
+            return;
+        };
+        let addrs = verify.then_some((ip.src_addr, ip.dst_addr));
+        match TcpRepr::parse(&packet, addrs) {
+            Ok(repr) => {
+                let ce = ip.dscp_ecn & 0b11 == 0b11;
+                if (repr.options.md5 || self.md5_in_use) && !self.md5_check(ip.src_addr, ip.dst_addr, &repr, segment) {
+                    return;
+                }
+                self.tcp_input(now, (ip.src_addr, ip.dst_addr), &repr, packet.payload(), ce, encap)
+            }
+            Err(wire::Error::Checksum) => self.stats.count_drop(DropReason::TcpBadChecksum),
+            Err(_) => self.stats.count_drop(DropReason::TcpMalformed),
+        }
+    }
+
     /// Hands a whole datagram (`ip` its header, reassembled or not) to its
     /// protocol.
     fn ip_dispatch(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool) {
@@ -291,24 +320,7 @@ impl Stack {
             IpProtocol::Icmp => self.icmp_input(now, ip, payload, broadcast),
             IpProtocol::Udp => self.udp_input(now, ip, payload, broadcast),
             IpProtocol::Tcp if !broadcast => {
-                let Ok(packet) = TcpPacket::new_checked(payload) else {
-                    self.stats.count_drop(DropReason::TcpMalformed);
-                    return;
-                };
-                let addrs = self.cfg.checksum.verify_rx.then_some((ip.src_addr, ip.dst_addr));
-                match TcpRepr::parse(&packet, addrs) {
-                    Ok(repr) => {
-                        let ce = ip.dscp_ecn & 0b11 == 0b11;
-                        if (repr.options.md5 || self.md5_in_use)
-                            && !self.md5_check(ip.src_addr, ip.dst_addr, &repr, payload)
-                        {
-                            return;
-                        }
-                        self.tcp_input(now, ip.src_addr, ip.dst_addr, &repr, packet.payload(), ce)
-                    }
-                    Err(wire::Error::Checksum) => self.stats.count_drop(DropReason::TcpBadChecksum),
-                    Err(_) => self.stats.count_drop(DropReason::TcpMalformed),
-                }
+                self.tcp_segment_input(now, ip, payload, self.cfg.checksum.verify_rx, None)
             }
             IpProtocol::Tcp => self.stats.count_drop(DropReason::IpNotForUs),
             IpProtocol::Unknown(_) => {
@@ -819,8 +831,19 @@ impl Stack {
         if room < wire::ipv4::MIN_MTU {
             return None;
         }
-        let tcp_start = link + IP_HEADER;
+        // TCP over UDP: a UDP header between the IP header and the segment.
+        let encap = self
+            .tcp_connection(h)
+            .and_then(|c| c.udp_encap())
+            .zip(self.cfg.tcp_over_udp_port)
+            .map(|(dst_port, src_port)| UdpRepr { src_port, dst_port });
+        let udp = if encap.is_some() { wire::udp::HEADER_LEN } else { 0 };
+        let tcp_start = link + IP_HEADER + udp;
         let tcp_len = self.tcp_poll_segment(now, h, &mut buf[tcp_start..link + room])?;
+        if let Some(u) = encap {
+            let addrs = self.cfg.checksum.fill_tx.then_some((local, remote));
+            u.emit(&mut UdpPacket::new_unchecked(&mut buf[tcp_start - udp..tcp_start + tcp_len]), tcp_len, addrs);
+        }
         // The DSCP of IP_TOS (RFC 2474 §3), and ECT(0) on new data of a
         // connection that negotiated ECN (RFC 3168 §6.1.2): the ECN field
         // is TCP's, whatever IP_TOS says. IP_TTL, or the stack's.
@@ -832,8 +855,8 @@ impl Stack {
         let repr = Ipv4Repr {
             src_addr: local,
             dst_addr: remote,
-            protocol: IpProtocol::Tcp,
-            payload_len: tcp_len,
+            protocol: if encap.is_some() { IpProtocol::Udp } else { IpProtocol::Tcp },
+            payload_len: udp + tcp_len,
             hop_limit: ip.hop_limit(self.cfg.ttl),
             ident: self.next_ident(),
             // Path MTU discovery (RFC 1191): TCP sets DF.

@@ -104,6 +104,20 @@ pub struct StackConfig {
     /// default; on, it stops scans that use the combination. In a
     /// synchronized state the segment is processed as any SYN.
     pub drop_syn_fin: bool,
+    /// TCP over UDP (FreeBSD's `net.inet.tcp.udp_tunneling_port`, after
+    /// RFC 6951's SCTP over UDP): the UDP port on which the stack takes TCP
+    /// segments carried in UDP datagrams, one segment per datagram right
+    /// after the UDP header, and from which it sends those of its
+    /// encapsulated connections (see `TcpConfig::udp_encap_port`). NATs and
+    /// firewalls that pass only UDP then carry TCP. The UDP checksum covers
+    /// the segment: with it present the TCP checksum is not checked (FreeBSD
+    /// sends zero there; ustack fills both). An encapsulated connection's
+    /// segments are 8 bytes smaller (its MSS, and what it learns of the path
+    /// MTU, count the UDP header). A segment whose UDP source port is not
+    /// its connection's is answered as one for no connection, with a RST.
+    /// `None` (the default): no port is taken, and such datagrams go to UDP
+    /// sockets as any others.
+    pub tcp_over_udp_port: Option<u16>,
     /// Take packets to any unicast address as this host's (smoltcp's
     /// "any IP", Linux's IP_TRANSPARENT with a local route): for a stack
     /// that whole networks are routed to, as a VPN client's or a
@@ -152,6 +166,7 @@ impl StackConfig {
             syn_cookies: true,
             reply_to_closed_ports: true,
             drop_syn_fin: false,
+            tcp_over_udp_port: None,
             any_ip: false,
             challenge_ack_limit: 1000,
             ooo_memory_limit: 64 << 20,
@@ -833,7 +848,8 @@ mod tests {
         // separately and exist only while in use.) 840 bytes, plus 8 for
         // ECN's state (RFC 3168), which every connection may need. IP_TOS
         // and IP_TTL (2 bytes) took no more: a byte of padding and the
-        // three `persist_backoff` gave up going from u32 to u8.
+        // three `persist_backoff` gave up going from u32 to u8. Nor did the
+        // TCP-over-UDP port (2 bytes of padding).
         assert!(size_of::<Connection>() <= 848, "Connection is {} bytes", size_of::<Connection>());
         // One per socket in the slot table.
         assert!(size_of::<Slot>() <= 48, "Slot is {} bytes", size_of::<Slot>());

@@ -7,7 +7,6 @@
 
 use super::{Socket, Stack, TcpSocket};
 use crate::socket::{Error, PmtuDiscovery, SockOpt, SockOptName, SocketHandle};
-use crate::tcp::connection::IP_TCP_HEADERS;
 use crate::tcp::{Md5Key, State, TcpConfig};
 use crate::time::Duration;
 use std::net::Ipv4Addr;
@@ -29,6 +28,13 @@ impl Stack {
         }
         // IP_TTL: 1..=255, or back to the default (Linux's -1).
         if let SockOpt::Ttl(Some(0)) = opt {
+            return Err(Error::InvalidInput);
+        }
+        // TCP over UDP needs the stack's port first (FreeBSD's rule).
+        if let SockOpt::UdpEncapsPort(Some(p)) = opt
+            && p != 0
+            && self.cfg.tcp_over_udp_port.is_none()
+        {
             return Err(Error::InvalidInput);
         }
         let udp_limit = |n: usize| n.clamp(MIN_BUFFER, MAX_BUFFER);
@@ -56,6 +62,13 @@ impl Stack {
                 _ => Err(Error::NoProtocolOption),
             },
             Some(Socket::Tcp(TcpSocket::Idle { cfg, .. })) => apply(Arc::make_mut(cfg), opt),
+            // Only a socket not yet connected chooses how it will be
+            // carried (FreeBSD: "You can't change after you are connected").
+            Some(Socket::Tcp(TcpSocket::Listener(_) | TcpSocket::Conn(_)))
+                if matches!(opt, SockOpt::UdpEncapsPort(_)) =>
+            {
+                Err(Error::InvalidInput)
+            }
             Some(Socket::Tcp(TcpSocket::Listener(l))) => apply(Arc::make_mut(&mut l.cfg), opt),
             // The IP header options of a live connection are its own
             // fields: the next segment, whatever it is (a retransmission,
@@ -172,6 +185,7 @@ impl Stack {
                     SockOptName::SendBuffer => return Ok(SockOpt::SendBuffer(c.send_buffer_size())),
                     SockOptName::Tos => return Ok(SockOpt::Tos(c.ip_tos)),
                     SockOptName::Ttl => return Ok(SockOpt::Ttl(Some(c.ip_ttl().unwrap_or(default_ttl)))),
+                    SockOptName::UdpEncapsPort => return Ok(SockOpt::UdpEncapsPort(c.udp_encap())),
                     _ => {}
                 }
                 c.config().clone()
@@ -197,6 +211,7 @@ impl Stack {
             // TCP always does path MTU discovery (RFC 1191 §6).
             SockOptName::MtuDiscover => SockOpt::MtuDiscover(PmtuDiscovery::Want),
             SockOptName::Mtu => return Err(Error::NoProtocolOption),
+            SockOptName::UdpEncapsPort => SockOpt::UdpEncapsPort(cfg.udp_encap_port),
         })
     }
 
@@ -207,7 +222,7 @@ impl Stack {
         let (remote, own) = match self.user_slot_mut(h)?.socket.as_ref() {
             Some(Socket::Udp(u)) => (u.remote().ok_or(Error::NotConnected)?, usize::MAX),
             Some(Socket::Tcp(TcpSocket::Conn(c))) => {
-                let own = usize::try_from(c.path_mss).map_or(usize::MAX, |m| m.saturating_add(IP_TCP_HEADERS));
+                let own = usize::try_from(c.path_mss).map_or(usize::MAX, |m| m.saturating_add(c.headers()));
                 (c.remote(), own)
             }
             Some(Socket::Tcp(_)) => return Err(Error::NotConnected),
@@ -254,6 +269,7 @@ fn apply(cfg: &mut TcpConfig, opt: SockOpt) -> Result<(), Error> {
         // §6): what `Want` and `Do` ask for. It has no fragmenting mode.
         SockOpt::MtuDiscover(PmtuDiscovery::Want | PmtuDiscovery::Do) => {}
         SockOpt::MtuDiscover(_) | SockOpt::Mtu(_) => return Err(Error::NoProtocolOption),
+        SockOpt::UdpEncapsPort(p) => cfg.udp_encap_port = p.filter(|&p| p != 0),
         SockOpt::Error(_) => return Err(Error::InvalidInput),
     }
     Ok(())

@@ -19,6 +19,16 @@ use std::collections::hash_map::Entry;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
+/// The two ends of an arriving segment, and how it came: in an IP packet
+/// (`encap` None), or in a UDP datagram from the peer's port `encap`
+/// (`StackConfig::tcp_over_udp_port`), the way anything answering it goes.
+#[derive(Clone, Copy, Debug)]
+struct Ends {
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    encap: Option<u16>,
+}
+
 /// Counters of RFC 6056 algorithm 4 (the table its §3.3.4 calls
 /// `table[]`); more entries keep one destination's connections from
 /// moving another's starting point.
@@ -407,10 +417,16 @@ impl Stack {
         self.md5_in_use |= !cfg.md5_keys.is_empty();
         let iss = self.next_iss.take().unwrap_or_else(|| self.isn.isn(now, local, remote));
         let ts_offset = self.isn.ts_offset(local, remote);
-        let (local_mss, path_mss) = (self.local_mss(), self.path_mss(now, *remote.ip()));
+        // (A port set through `tcp_config_mut` on a stack with no
+        // TCP-over-UDP port of its own is not used.)
+        let encap = cfg.udp_encap_port.filter(|_| self.cfg.tcp_over_udp_port.is_some());
+        let (local_mss, path_mss) = self.segment_limits(now, *remote.ip(), encap);
         let conn = {
             let mut cx = self.new_conn_cx(now);
-            Connection::connect(&mut cx, &cfg, Endpoints { local, remote, iss, local_mss, path_mss, ts_offset })
+            let mut c =
+                Connection::connect(&mut cx, &cfg, Endpoints { local, remote, iss, local_mss, path_mss, ts_offset });
+            c.set_udp_encap(encap);
+            c
         };
         let slot = self.slot_mut(h)?;
         slot.socket = Some(Socket::Tcp(TcpSocket::Conn(Box::new(conn))));
@@ -447,6 +463,13 @@ impl Stack {
     /// carry: from a path MTU a connection learned (RFC 1191 §6.3).
     pub(crate) fn path_mss(&self, now: Instant, remote: Ipv4Addr) -> usize {
         self.pmtu.get(now, remote).map_or(usize::MAX, |mtu| mtu.saturating_sub(crate::tcp::connection::IP_TCP_HEADERS))
+    }
+
+    /// `local_mss` and `path_mss` for a new connection to `remote`, less
+    /// the UDP header when it is carried over UDP (`encap`).
+    fn segment_limits(&self, now: Instant, remote: Ipv4Addr, encap: Option<u16>) -> (usize, usize) {
+        let udp = if encap.is_some() { crate::tcp::connection::UDP_ENCAP_HEADER } else { 0 };
+        (self.local_mss().saturating_sub(udp), self.path_mss(now, remote).saturating_sub(udp))
     }
 
     pub(super) fn tcp_send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
@@ -760,11 +783,11 @@ impl Stack {
     pub(super) fn tcp_input(
         &mut self,
         now: Instant,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        (src, dst): (Ipv4Addr, Ipv4Addr),
         repr: &TcpRepr,
         payload: &[u8],
         ce: bool,
+        encap: Option<u16>,
     ) {
         let local = SocketAddrV4::new(dst, repr.dst_port);
         let remote = SocketAddrV4::new(src, repr.src_port);
@@ -773,6 +796,20 @@ impl Stack {
         // as any SYN (FreeBSD's `drop_synfin` draws the same line).
         let syn_fin_dropped = self.cfg.drop_syn_fin && repr.flags.syn() && repr.flags.fin();
         if let Some(h) = self.find_conn(local, remote) {
+            // A connection carried over UDP takes segments only from its
+            // peer's UDP port, and a plain one only plain segments: any
+            // other is for no connection (FreeBSD answers it so too).
+            // (The RST still carries the connection's IP_TOS, IP_TTL and
+            // RFC 2385 key, as FreeBSD's does.)
+            if let Some(c) = self.tcp_connection(h)
+                && c.udp_encap() != encap
+            {
+                let mut owner = c.config().clone();
+                (owner.tos, owner.ttl) = (c.ip_tos, c.ip_ttl());
+                self.stats.count_drop(DropReason::TcpNoSocket);
+                self.reply_rst(now, Ends { local, remote, encap }, repr, payload.len(), Some(&owner));
+                return;
+            }
             if syn_fin_dropped && self.tcp_connection(h).is_some_and(|c| c.state() == State::SynSent) {
                 self.stats.count_drop(DropReason::TcpUnacceptable);
                 return;
@@ -803,7 +840,7 @@ impl Stack {
                 self.stats.count_drop(DropReason::TcpUnacceptable);
                 return;
             }
-            self.listener_input(now, lh, local, remote, repr, payload);
+            self.listener_input(now, lh, Ends { local, remote, encap }, repr, payload);
             return;
         }
         self.stats.count_drop(DropReason::TcpNoSocket);
@@ -812,7 +849,7 @@ impl Stack {
         // RFC 2385 key) mark the RST, as in FreeBSD (whose lookup finds
         // the bound socket).
         let owner = self.bound_idle_config(local).cloned();
-        self.reply_rst(now, local, remote, repr, payload.len(), owner.as_deref());
+        self.reply_rst(now, Ends { local, remote, encap }, repr, payload.len(), owner.as_deref());
     }
 
     /// The settings of a TCP socket bound to `local` (its address, else
@@ -889,15 +926,8 @@ impl Stack {
     }
 
     /// RFC 9293 §3.10.7.2: a segment for a socket in LISTEN.
-    fn listener_input(
-        &mut self,
-        now: Instant,
-        lh: SocketHandle,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        repr: &TcpRepr,
-        payload: &[u8],
-    ) {
+    fn listener_input(&mut self, now: Instant, lh: SocketHandle, ends: Ends, repr: &TcpRepr, payload: &[u8]) {
+        let Ends { local, remote, encap } = ends;
         let flags = repr.flags;
         if flags.rst() {
             // First: an incoming RST is ignored.
@@ -907,13 +937,13 @@ impl Stack {
         if flags.ack() {
             // An ACK completing a handshake we answered with a SYN cookie
             // (RFC 4987 §3.6): the connection is made now.
-            if !flags.syn() && self.syn_cookie_ack(now, lh, local, remote, repr, payload) {
+            if !flags.syn() && self.syn_cookie_ack(now, lh, ends, repr, payload) {
                 return;
             }
             // Second: any other ACK is bad here: <SEQ=SEG.ACK><CTL=RST>.
             self.stats.count_drop(DropReason::TcpBadAck);
             let owner = self.listener_config(lh).cloned();
-            self.reply_rst(now, local, remote, repr, payload.len(), owner.as_deref());
+            self.reply_rst(now, ends, repr, payload.len(), owner.as_deref());
             return;
         }
         if !flags.syn() {
@@ -941,7 +971,7 @@ impl Stack {
         if syn_full {
             // RFC 4987 §3.6: the SYN queue is full, but the SYN is answered
             // all the same, statelessly, with a cookie.
-            self.send_syn_cookie(now, lh, local, remote, repr, payload.len());
+            self.send_syn_cookie(now, lh, ends, repr, payload.len());
             return;
         }
         let Some(Socket::Tcp(TcpSocket::Listener(l))) = self.slot(lh).ok().and_then(|s| s.socket.as_ref()) else {
@@ -950,7 +980,7 @@ impl Stack {
         let cfg = l.cfg.clone();
         let iss = self.next_iss.take().unwrap_or_else(|| self.isn.isn(now, local, remote));
         let ts_offset = self.isn.ts_offset(local, remote);
-        let (local_mss, path_mss) = (self.local_mss(), self.path_mss(now, *remote.ip()));
+        let (local_mss, path_mss) = self.segment_limits(now, *remote.ip(), encap);
         let conn = {
             let mut cx = self.new_conn_cx(now);
             // Record the SYN as received by the new connection.
@@ -966,12 +996,15 @@ impl Stack {
             cx.stats.segments_in += 1;
             // The listener's address may be the wildcard; the child's is
             // the address the SYN was sent to.
-            Connection::accept_syn(
+            let mut c = Connection::accept_syn(
                 &mut cx,
                 &cfg,
                 Endpoints { local, remote, iss, local_mss, path_mss, ts_offset },
                 repr,
-            )
+            );
+            // Answered the way the SYN came.
+            c.set_udp_encap(encap);
+            c
         };
         let Ok(h) = self.alloc(Socket::Tcp(TcpSocket::Conn(Box::new(conn)))) else {
             self.stats.count_drop(DropReason::TcpNoBufferSpace);
@@ -994,18 +1027,11 @@ impl Stack {
 
     /// Answers a SYN with a SYN-ACK whose ISN is a cookie (see
     /// `tcp::syncookie`). Nothing is stored.
-    fn send_syn_cookie(
-        &mut self,
-        now: Instant,
-        lh: SocketHandle,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        syn: &TcpRepr,
-        len: usize,
-    ) {
+    fn send_syn_cookie(&mut self, now: Instant, lh: SocketHandle, ends: Ends, syn: &TcpRepr, len: usize) {
+        let Ends { local, remote, encap } = ends;
         // The TSval clock the connection will have (RFC 7323 §5.4).
         let ts_clock = (now.as_millis() as u32).wrapping_add(self.isn.ts_offset(local, remote));
-        let local_mss = self.local_mss();
+        let local_mss = self.segment_limits(now, *remote.ip(), encap).0;
         // (The slot by hand: the listener's settings are borrowed while the
         // cookie generator, another field, is used.)
         let Some(Socket::Tcp(TcpSocket::Listener(l))) =
@@ -1057,7 +1083,7 @@ impl Stack {
             key.as_ref().map(|k| k.as_bytes()),
             fill,
         );
-        self.send_ip_payload(now, *local.ip(), *remote.ip(), crate::wire::IpProtocol::Tcp, &seg_buf[..n], ip);
+        self.send_tcp_segment(now, *local.ip(), *remote.ip(), &seg_buf[..n], ip, encap);
     }
 
     /// An ACK (without SYN or RST) reached listener `lh` for a 4-tuple with
@@ -1065,15 +1091,8 @@ impl Stack {
     /// created in ESTABLISHED, put in the accept queue, and the segment
     /// processed by it (its text and FIN are not lost). Returns false when
     /// the segment is no cookie's (the caller answers with a RST).
-    fn syn_cookie_ack(
-        &mut self,
-        now: Instant,
-        lh: SocketHandle,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        repr: &TcpRepr,
-        payload: &[u8],
-    ) -> bool {
+    fn syn_cookie_ack(&mut self, now: Instant, lh: SocketHandle, ends: Ends, repr: &TcpRepr, payload: &[u8]) -> bool {
+        let Ends { local, remote, encap } = ends;
         // Only while a cookie we sent may still come back: otherwise no
         // ACK can be one, and blind guesses are not even hashed.
         if !self.cfg.syn_cookies || !self.syn_cookies.recently_sent(now) {
@@ -1102,11 +1121,13 @@ impl Stack {
         };
         let cfg = l.cfg.clone();
         let ts_offset = self.isn.ts_offset(local, remote);
-        let (local_mss, path_mss) = (self.local_mss(), self.path_mss(now, *remote.ip()));
+        let (local_mss, path_mss) = self.segment_limits(now, *remote.ip(), encap);
         let conn = {
             let mut cx = self.new_conn_cx(now);
             let ep = Endpoints { local, remote, iss: 0, local_mss, path_mss, ts_offset };
-            Connection::from_syn_cookie(&mut cx, &cfg, ep, repr, &opts)
+            let mut c = Connection::from_syn_cookie(&mut cx, &cfg, ep, repr, &opts);
+            c.set_udp_encap(encap);
+            c
         };
         let Ok(h) = self.alloc(Socket::Tcp(TcpSocket::Conn(Box::new(conn)))) else {
             self.stats.count_drop(DropReason::TcpNoBufferSpace);
@@ -1179,15 +1200,8 @@ impl Stack {
     /// listener, or one bound to the port): its IP_TOS and IP_TTL, and its
     /// RFC 2385 key for the peer, with which the segment answered was
     /// checked on arrival.
-    pub(super) fn reply_rst(
-        &mut self,
-        now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        seg: &TcpRepr,
-        len: usize,
-        owner: Option<&TcpConfig>,
-    ) {
+    fn reply_rst(&mut self, now: Instant, ends: Ends, seg: &TcpRepr, len: usize, owner: Option<&TcpConfig>) {
+        let Ends { local, remote, encap } = ends;
         if seg.flags.rst() || !self.cfg.reply_to_closed_ports {
             return;
         }
@@ -1234,7 +1248,31 @@ impl Stack {
             key.as_ref().map(|k| k.as_bytes()),
             fill,
         );
-        self.send_ip_payload(now, *local.ip(), *remote.ip(), crate::wire::IpProtocol::Tcp, &seg_buf, ip);
+        self.send_tcp_segment(now, *local.ip(), *remote.ip(), &seg_buf, ip, encap);
+    }
+
+    /// Sends a TCP segment that belongs to no connection (a RST, a SYN
+    /// cookie's SYN-ACK): in an IP packet, or in a UDP datagram to the
+    /// peer's port `encap` from the stack's TCP-over-UDP port.
+    fn send_tcp_segment(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        segment: &[u8],
+        ip: IpTx,
+        encap: Option<u16>,
+    ) {
+        use crate::wire::{IpProtocol, UdpPacket, UdpRepr};
+        let (Some(dst_port), Some(src_port)) = (encap, self.cfg.tcp_over_udp_port) else {
+            self.send_ip_payload(now, src, dst, IpProtocol::Tcp, segment, ip);
+            return;
+        };
+        let mut buf = vec![0u8; crate::wire::udp::HEADER_LEN + segment.len()];
+        buf[crate::wire::udp::HEADER_LEN..].copy_from_slice(segment);
+        let addrs = self.cfg.checksum.fill_tx.then_some((src, dst));
+        UdpRepr { src_port, dst_port }.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), segment.len(), addrs);
+        self.send_ip_payload(now, src, dst, IpProtocol::Udp, &buf, ip);
     }
 
     /// Transmits the next segment of a connection in the ready queue into

@@ -31,6 +31,10 @@ impl Stack {
 
     fn udp_port_free(&self, addr: SocketAddrV4) -> bool {
         let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, addr.port());
+        // The TCP-over-UDP port is the stack's own, on every address.
+        if self.cfg.tcp_over_udp_port == Some(addr.port()) {
+            return false;
+        }
         if addr.ip().is_unspecified() {
             !self.udp_ports.keys().any(|k| k.port() == addr.port())
         } else {
@@ -249,6 +253,18 @@ impl Stack {
                 return;
             }
         };
+        if self.cfg.tcp_over_udp_port == Some(repr.dst_port) {
+            if broadcast {
+                self.stats.count_drop(DropReason::IpNotForUs);
+                return;
+            }
+            // TCP over UDP: the segment follows the UDP header. A UDP
+            // checksum (verified above) covers it, so the TCP one is
+            // checked only when the datagram has none.
+            let verify = self.cfg.checksum.verify_rx && packet.checksum() == 0;
+            self.tcp_segment_input(now, ip, packet.payload(), verify, Some(repr.src_port));
+            return;
+        }
         let src = SocketAddrV4::new(ip.src_addr, repr.src_port);
         let exact = SocketAddrV4::new(ip.dst_addr, repr.dst_port);
         let delivered = self.udp_socket_for(exact, src).map(|(h, u)| (h, u.deliver(src, exact, packet.payload())));

@@ -20,6 +20,8 @@ use std::sync::Arc;
 
 /// IPv4 and TCP headers without options: what an MSS leaves out of an MTU.
 pub const IP_TCP_HEADERS: usize = 40;
+/// The UDP header before each segment of a connection carried over UDP.
+pub const UDP_ENCAP_HEADER: usize = 8;
 /// The MSS assumed when the peer sends no MSS option (RFC 9293 §3.7.1).
 pub const DEFAULT_PEER_MSS: usize = 536;
 /// The largest window a scaled window may offer (RFC 7323 §2.3).
@@ -346,6 +348,12 @@ pub struct Connection {
     /// shrunk to a byte make room for them).
     pub(crate) ip_tos: u8,
     pub(crate) ip_ttl: u8,
+    /// TCP over UDP: the peer's UDP port its segments go to and must come
+    /// from (`StackConfig::tcp_over_udp_port`), or 0 for plain TCP (a
+    /// datagram from port 0 cannot be answered; FreeBSD's `t_port` uses 0
+    /// so too). Fixed when the connection is made; two bytes that fit in
+    /// the padding beside `ip_ttl`.
+    udp_encap: u16,
 }
 
 /// What names a new connection and what its stack chose for it.
@@ -510,6 +518,7 @@ impl Connection {
             in_drained: false,
             ip_tos: cfg.tos,
             ip_ttl: cfg.ttl.unwrap_or(0),
+            udp_encap: cfg.udp_encap_port.unwrap_or(0),
         }
     }
 
@@ -1410,10 +1419,28 @@ impl Connection {
         self.md5_key().is_some()
     }
 
+    /// The headers before each segment's options and text in an IP packet:
+    /// IP and TCP, and UDP's for a connection carried over UDP.
+    pub fn headers(&self) -> usize {
+        IP_TCP_HEADERS + if self.udp_encap != 0 { UDP_ENCAP_HEADER } else { 0 }
+    }
+
+    /// The peer's UDP port when the connection is carried over UDP
+    /// (`StackConfig::tcp_over_udp_port`).
+    pub fn udp_encap(&self) -> Option<u16> {
+        (self.udp_encap != 0).then_some(self.udp_encap)
+    }
+
+    /// Carries the connection over UDP to the peer's `port` (`None` or 0:
+    /// plain TCP). For the stack, as it makes the connection.
+    pub(crate) fn set_udp_encap(&mut self, port: Option<u16>) {
+        self.udp_encap = port.unwrap_or(0);
+    }
+
     /// The path to the peer carries at most `mtu` bytes (another
     /// connection to it learned so): segments no larger from now on.
     pub fn clamp_path_mtu(&mut self, mtu: usize) {
-        let path = mtu.saturating_sub(IP_TCP_HEADERS);
+        let path = mtu.saturating_sub(self.headers());
         self.path_mss = self.path_mss.min(u32::try_from(path).unwrap_or(u32::MAX));
         if self.state.is_synchronized() {
             self.clamp_mss(path);
@@ -1428,7 +1455,7 @@ impl Connection {
     /// retransmission that follows is cut to the new size.
     fn shrink_for_black_hole(&mut self, cx: &mut Cx) {
         let opts = self.every_segment_options();
-        let mtu_now = self.mss + opts + IP_TCP_HEADERS;
+        let mtu_now = self.mss + opts + self.headers();
         let floor = self.cfg.min_path_mtu.max(crate::wire::ipv4::MIN_MTU);
         let target = if mtu_now > super::BLACK_HOLE_BASE_MTU { super::BLACK_HOLE_BASE_MTU } else { mtu_now / 2 };
         let target = target.max(floor);
@@ -1546,11 +1573,11 @@ impl Connection {
                 let mtu = mtu.max(self.cfg.min_path_mtu.max(crate::wire::ipv4::MIN_MTU));
                 // Kept as what the path carries, so that the SYN-ACK of a
                 // connection still in SYN-SENT does not raise the MSS again.
-                let path = u32::try_from(mtu.saturating_sub(IP_TCP_HEADERS)).unwrap_or(u32::MAX);
+                let path = u32::try_from(mtu.saturating_sub(self.headers())).unwrap_or(u32::MAX);
                 let news = path < self.path_mss;
                 self.path_mss = self.path_mss.min(path);
                 let opts = self.every_segment_options();
-                let mss = mtu.saturating_sub(IP_TCP_HEADERS + opts).max(8);
+                let mss = mtu.saturating_sub(self.headers() + opts).max(8);
                 if mss < self.mss {
                     self.mss = mss;
                     // The segment that was too big is resent at the new size.

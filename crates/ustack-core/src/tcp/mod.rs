@@ -217,6 +217,13 @@ pub struct TcpConfig {
     /// IP_TTL: the time to live of the socket's packets; `None` is the
     /// stack's (`StackConfig::ttl`). Never `Some(0)`.
     pub ttl: Option<u8>,
+    /// TCP_REMOTE_UDP_ENCAPS_PORT (FreeBSD): a connection this socket makes
+    /// carries its segments in UDP datagrams to this port of the peer, from
+    /// the stack's TCP-over-UDP port ([`crate::StackConfig::tcp_over_udp_port`]),
+    /// for paths whose middleboxes pass UDP but not TCP, or rewrite TCP.
+    /// `None`: plain TCP. A connection accepted from an encapsulated SYN
+    /// answers the UDP port the SYN came from, whatever its listener says.
+    pub udp_encap_port: Option<u16>,
     /// TCP MD5 signature keys (RFC 2385), one per peer address, as Linux's
     /// TCP_MD5SIG sets them: a connection to a peer with a key signs every
     /// segment and accepts only segments signed with it. Empty for nearly
@@ -310,6 +317,7 @@ impl Default for TcpConfig {
             pacing_quantum: Duration::ZERO,
             tos: 0,
             ttl: None,
+            udp_encap_port: None,
             md5_keys: Vec::new(),
         }
     }
