@@ -26,12 +26,22 @@ pub struct Knobs {
     pub reply_to_closed_ports: bool,
     /// `StackConfig::drop_syn_fin` (FreeBSD's `drop_synfin`).
     pub drop_syn_fin: bool,
+    /// `StackConfig::tcp_over_udp_port` (FreeBSD's `udp_tunneling_port`).
+    pub tcp_over_udp_port: Option<u16>,
 }
 
 impl Default for Knobs {
-    /// ustack's own defaults, until a script's knobs say otherwise.
+    /// ustack's own defaults, until a script's knobs say otherwise, except for one FreeBSD
+    /// default no script sets: `net.inet.tcp.always_keepalive=1`, under which every
+    /// connection sends keep-alive probes after TCP_KEEPIDLE, as SO_KEEPALIVE asks of
+    /// ustack's (the idle time is two hours on both unless a script shortens it).
     fn default() -> Self {
-        Knobs { tcp: TcpConfig::default(), reply_to_closed_ports: true, drop_syn_fin: false }
+        Knobs {
+            tcp: TcpConfig { keepalive: true, ..TcpConfig::default() },
+            reply_to_closed_ports: true,
+            drop_syn_fin: false,
+            tcp_over_udp_port: None,
+        }
     }
 }
 
@@ -91,6 +101,9 @@ pub enum Setting {
     /// `net.inet.tcp.icmp_may_rst`: an ICMP hard error ends a connection in SYN-SENT
     /// (`TcpConfig::icmp_hard_errors`); 0, it is a soft error.
     IcmpHardErrors(bool),
+    /// `net.inet.tcp.udp_tunneling_port`: the port of TCP over UDP, 0 none
+    /// (`StackConfig::tcp_over_udp_port`).
+    TcpOverUdpPort(Option<u16>),
 }
 
 impl Setting {
@@ -100,6 +113,7 @@ impl Setting {
         match self {
             Setting::DropSynFin(on) => k.drop_syn_fin = on,
             Setting::ReplyToClosedPorts(on) => k.reply_to_closed_ports = on,
+            Setting::TcpOverUdpPort(port) => k.tcp_over_udp_port = port,
             _ => self.apply_tcp(&mut k.tcp),
         }
     }
@@ -107,7 +121,7 @@ impl Setting {
     /// Whether the setting lives in a socket's `TcpConfig` (so it can be applied to one
     /// that exists, [`Setting::apply_tcp`]), not in the `StackConfig`.
     pub fn in_tcp_config(self) -> bool {
-        !matches!(self, Setting::DropSynFin(_) | Setting::ReplyToClosedPorts(_))
+        !matches!(self, Setting::DropSynFin(_) | Setting::ReplyToClosedPorts(_) | Setting::TcpOverUdpPort(_))
     }
 
     /// Applies the setting to one `TcpConfig`: the defaults new sockets start from, or
@@ -148,7 +162,7 @@ impl Setting {
             Setting::KeepInterval(d) => t.keep_interval = d,
             Setting::KeepCount(n) => t.keep_count = n,
             Setting::ConnectTimeout(d) => t.connect_timeout = Some(d),
-            Setting::DropSynFin(_) | Setting::ReplyToClosedPorts(_) => {}
+            Setting::DropSynFin(_) | Setting::ReplyToClosedPorts(_) | Setting::TcpOverUdpPort(_) => {}
         }
     }
 
@@ -166,6 +180,7 @@ impl Setting {
                 | Setting::IcmpHardErrors(_)
                 | Setting::ReplyToClosedPorts(_)
                 | Setting::DropSynFin(_)
+                | Setting::TcpOverUdpPort(_)
         )
     }
 }
@@ -250,8 +265,13 @@ pub fn map_sysctl(name: &str, value: i64) -> Mapping {
         "net.inet.tcp.keepcnt" if (1..=127).contains(&value) => Mapping::Set(Setting::KeepCount(value as u32)),
         "net.inet.tcp.syncookies" => default_only(1, "FreeBSD default"),
         "net.inet.tcp.syncookies_only" => default_only(0, "FreeBSD default"),
-        "net.inet.tcp.udp_tunneling_port" => default_only(0, "FreeBSD default: no UDP encapsulation"),
-        "net.inet.tcp.udp_tunneling_overhead" => default_only(8, "FreeBSD default"),
+        "net.inet.tcp.udp_tunneling_port" => match value {
+            0 => Mapping::Set(Setting::TcpOverUdpPort(None)),
+            1..=65535 => Mapping::Set(Setting::TcpOverUdpPort(Some(value as u16))),
+            _ => unsupported(),
+        },
+        // The MSS reduction on encapsulated connections: ustack's is the UDP header's 8.
+        "net.inet.tcp.udp_tunneling_overhead" => default_only(8, "ustack takes the UDP header's 8 bytes off the MSS"),
         _ => unsupported(),
     }
 }

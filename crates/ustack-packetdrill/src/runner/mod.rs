@@ -142,6 +142,10 @@ struct Env {
     /// `--tcp_md5_secret`: the RFC 2385 key the script's peer signs with, which
     /// `setsockopt(TCP_MD5SIG, [1])` installs on a socket for the peer's address.
     md5_secret: Option<String>,
+    /// `--udp_encapsulation=tcp`: every segment travels in a UDP datagram, between the
+    /// stack's TCP-over-UDP port (`net.inet.tcp.udp_tunneling_port`) and, on the
+    /// script's side, the same port number unless a line says `/udp(src > dst)`.
+    udp_encap: bool,
 }
 
 /// What a shell line does when the runner reaches it.
@@ -207,7 +211,9 @@ impl Plan {
             non_fatal_syscall: false,
             non_fatal_packet: false,
             md5_secret: None,
+            udp_encap: false,
         };
+        let mut mtu_given = false;
         for (name, value) in &script.options {
             let v = value.as_deref().unwrap_or("");
             let bad = || format!("bad option --{name}={v}");
@@ -217,7 +223,10 @@ impl Plan {
                     _ => return Err("IPv6 not supported".into()),
                 },
                 "tolerance_usecs" => env.tolerance = v.parse().map_err(|_| bad())?,
-                "mtu" => env.mtu = v.parse().map_err(|_| bad())?,
+                "mtu" => {
+                    env.mtu = v.parse().map_err(|_| bad())?;
+                    mtu_given = true;
+                }
                 "local_ip" => env.local_ip = v.parse().map_err(|_| bad())?,
                 "remote_ip" => env.remote_ip = v.split('/').next().unwrap_or(v).parse().map_err(|_| bad())?,
                 "gateway_ip" => env.gateway_ip = v.parse().map_err(|_| bad())?,
@@ -240,11 +249,18 @@ impl Plan {
                     return Err(bad());
                 }
                 "tcp_md5_secret" => env.md5_secret = Some(v.to_string()),
-                "udp_encapsulation" => return Err("TCP over UDP encapsulation not supported".into()),
+                "udp_encapsulation" if v == "tcp" => env.udp_encap = true,
+                "udp_encapsulation" => return Err(format!("--udp_encapsulation={v} not supported (TCP only)")),
                 // Options that do not change what happens in virtual time.
                 "speed" | "tcp_ts_tick_usecs" | "verbose" | "dry_run" => {}
                 other => return Err(format!("packetdrill option --{other} not supported by the runner")),
             }
+        }
+        // The FreeBSD scripts that carry TCP over UDP expect full 1460-byte segments inside
+        // the UDP datagrams: their link carried the 8 bytes more. ustack, which counts the
+        // UDP header against its MSS, gets the same room.
+        if env.udp_encap && !mtu_given {
+            env.mtu += 8;
         }
         for c in script.init_command.iter().chain(&script.cleanup_command) {
             if let Command::Unknown(t) = parse_command(c) {
@@ -311,13 +327,13 @@ impl Plan {
                     }
                     if sc.name == "setsockopt" || sc.name == "getsockopt" {
                         let opt = sc.args.get(2).and_then(Expr::as_symbol).unwrap_or("?");
-                        check_sockopt(&sc.name, opt)?;
+                        check_sockopt(&sc.name, opt, env.non_fatal_syscall)?;
                         if opt == "TCP_MD5SIG" && env.md5_secret.is_none() {
                             return Err("TCP_MD5SIG without --tcp_md5_secret: no key to install".into());
                         }
                     }
                 }
-                EventKind::Packet(p) => check_packet(p, env.md5_secret.is_some())?,
+                EventKind::Packet(p) => check_packet(p, env.md5_secret.is_some(), env.udp_encap)?,
             }
         }
         Ok(Plan { env, knobs, shell, python })
@@ -327,7 +343,16 @@ impl Plan {
 /// Why a shell line after the last system call or packet is ignored.
 const CLEANUP: &str = "cleanup after the last event";
 
-fn check_sockopt(call: &str, opt: &str) -> Result<(), String> {
+/// FreeBSD's RACK and BBR stacks' own options: the default stack, as ustack, answers them
+/// with an error, which a script run with `--non_fatal=syscall` lets pass.
+fn is_alternate_stack_option(opt: &str) -> bool {
+    opt.starts_with("TCP_RACK_") || opt.starts_with("TCP_BBR_")
+}
+
+fn check_sockopt(call: &str, opt: &str, non_fatal_syscall: bool) -> Result<(), String> {
+    if non_fatal_syscall && call == "setsockopt" && is_alternate_stack_option(opt) {
+        return Ok(());
+    }
     let supported: &[&str] = if call == "setsockopt" {
         &[
             "SO_REUSEADDR",
@@ -366,9 +391,9 @@ fn check_sockopt(call: &str, opt: &str) -> Result<(), String> {
     if supported.contains(&opt) { Ok(()) } else { Err(format!("{call}({opt}) has no ustack equivalent")) }
 }
 
-fn check_packet(p: &PacketEvent, md5_secret: bool) -> Result<(), String> {
-    if p.udp_encap.is_some() {
-        return Err("TCP over UDP encapsulation not supported".into());
+fn check_packet(p: &PacketEvent, md5_secret: bool, udp_encap: bool) -> Result<(), String> {
+    if p.udp_encap.is_some() && !udp_encap {
+        return Err("`/udp(...)` on a packet of a script without --udp_encapsulation=tcp".into());
     }
     if p.ip.traffic_class.is_some() || p.ip.hop_limit.is_some() {
         return Err("IPv6 not supported".into());
@@ -688,6 +713,7 @@ impl<'o> Runner<'o> {
             .with_tcp(plan.knobs.tcp.clone());
         cfg.reply_to_closed_ports = plan.knobs.reply_to_closed_ports;
         cfg.drop_syn_fin = plan.knobs.drop_syn_fin;
+        cfg.tcp_over_udp_port = plan.knobs.tcp_over_udp_port;
         let stack = Stack::new(cfg);
         Runner {
             opts,
@@ -780,11 +806,23 @@ impl<'o> Runner<'o> {
         Ok(())
     }
 
+    /// With `--udp_encapsulation=tcp`, the UDP ports segments travel between: the stack's
+    /// TCP-over-UDP port and the script side's (the same number, as packetdrill's peer
+    /// uses by default).
+    fn encap_ports(&self) -> Option<(u16, u16)> {
+        self.tunnel().map(|p| (p, p))
+    }
+
+    /// The stack's TCP-over-UDP port, when the script carries TCP over UDP.
+    fn tunnel(&self) -> Option<u16> {
+        self.knobs.tcp_over_udp_port.filter(|_| self.env.udp_encap)
+    }
+
     /// Collects what ustack has to send, learning ISNs from its SYNs.
     fn drain(&mut self) {
         while let Some(n) = self.stack.poll_transmit(Self::instant(self.now), &mut self.buf) {
             let bytes = self.buf[..n].to_vec();
-            if let Ok(sent) = packet::parse_sent(&bytes)
+            if let Ok(sent) = packet::parse_sent(&bytes, self.tunnel())
                 && let SentBody::Tcp(t) = &sent.body
             {
                 let i = self.flow_index(t.src_port, t.dst_port);
@@ -811,7 +849,7 @@ impl<'o> Runner<'o> {
 
     /// A packet ustack sent, in packetdrill syntax, its sequence numbers relative.
     fn render(&self, bytes: &[u8]) -> String {
-        match packet::parse_sent(bytes) {
+        match packet::parse_sent(bytes, self.tunnel()) {
             Ok(sent) => match &sent.body {
                 SentBody::Tcp(t) => {
                     let isn = self
@@ -821,6 +859,9 @@ impl<'o> Runner<'o> {
                     let mut s = t.to_spec(isn).to_string();
                     if sent.dscp_ecn != 0 {
                         s = format!("(tos {:#04x}) {s}", sent.dscp_ecn);
+                    }
+                    if let Some((src, dst)) = sent.udp_ports {
+                        s = format!("{s}/udp({src} > {dst})");
                     }
                     s
                 }
@@ -972,7 +1013,15 @@ impl<'o> Runner<'o> {
 
     /// Compares what ustack sent with what the script expects; why they differ.
     fn compare(&mut self, p: &PacketEvent, bytes: &[u8]) -> Result<(), String> {
-        let sent = packet::parse_sent_md5(bytes, self.env.md5_secret.as_deref().map(str::as_bytes))?;
+        let sent = packet::parse_sent_md5(bytes, self.env.md5_secret.as_deref().map(str::as_bytes), self.tunnel())?;
+        if let Some((ours, theirs)) = self.encap_ports() {
+            let want = p.udp_encap.map_or((ours, theirs), |e| (e.src_port, e.dst_port));
+            match sent.udp_ports {
+                Some(got) if got == want => {}
+                Some((a, b)) => return Err(format!("UDP ports {a} > {b}")),
+                None => return Err("not carried over UDP".into()),
+            }
+        }
         if let Some(tos) = p.ip.tos
             && sent.dscp_ecn != tos
         {
@@ -1226,9 +1275,16 @@ impl<'o> Runner<'o> {
                     }),
                     _ => None,
                 };
-                match (md5, self.env.md5_secret.as_deref()) {
+                let packet = match (md5, self.env.md5_secret.as_deref()) {
                     (Some(valid), Some(key)) => packet::build_tcp_md5(ip, &seg, key.as_bytes(), valid),
                     _ => packet::build_tcp(ip, &seg),
+                };
+                match self.encap_ports() {
+                    Some((ours, theirs)) => {
+                        let ports = p.udp_encap.map_or((theirs, ours), |e| (e.src_port, e.dst_port));
+                        packet::in_udp(&packet, ports)
+                    }
+                    None => packet,
                 }
             }
             Transport::Icmp(icmp) => {
@@ -1547,6 +1603,11 @@ impl<'o> Runner<'o> {
                 };
                 if let Ok(cfg) = self.stack.tcp_config_mut(h) {
                     *cfg = self.knobs.tcp.clone();
+                }
+                // packetdrill's `--udp_encapsulation=tcp`: the socket's connections go
+                // over UDP to the script's side (TCP_REMOTE_UDP_ENCAPS_PORT).
+                if let Some(port) = self.encap_ports().map(|(_, remote)| remote) {
+                    let _ = self.stack.set_option(h, SockOpt::UdpEncapsPort(Some(port)));
                 }
                 let fd = self.lowest_free_fd();
                 self.socks.push(Sock { fd: Some(fd), handle: Some(h), ..Default::default() });
@@ -2015,6 +2076,7 @@ impl<'o> Runner<'o> {
                     f.linger_abort = on != 0;
                 }
             }
+            other if is_alternate_stack_option(other) => return errno(Error::NoProtocolOption),
             other => return skip(format!("setsockopt({other}) has no ustack equivalent")),
         }
         Ok(CallOutcome::Done(Ok(0)))

@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use ustack_core::wire::{IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, checksum};
+use ustack_core::wire::{IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, UdpPacket, UdpRepr, checksum};
 
 use crate::ast::{SeqSpec, TcpFlags, TcpOption, TcpSpec};
 
@@ -128,6 +128,20 @@ pub fn build_tcp_md5(ip: IpHeader, seg: &TcpOut, key: &[u8], valid: bool) -> Vec
     ip_packet(ip, IpProtocol::Tcp, &tcp)
 }
 
+/// The IPv4 packet `packet` (as [`build_tcp`] makes it) with its TCP segment carried in a
+/// UDP datagram from `src_port` to `dst_port` instead (`--udp_encapsulation=tcp`), both
+/// checksums filled in.
+pub fn in_udp(packet: &[u8], (src_port, dst_port): (u16, u16)) -> Vec<u8> {
+    let ip = Ipv4Packet::new_unchecked(packet);
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    let header = IpHeader { src, dst, dscp_ecn: ip.dscp_ecn(), ttl: ip.hop_limit(), ident: ip.ident() };
+    let tcp = ip.payload();
+    let mut udp = vec![0u8; 8 + tcp.len()];
+    udp[8..].copy_from_slice(tcp);
+    UdpRepr { src_port, dst_port }.emit(&mut UdpPacket::new_unchecked(&mut udp[..]), tcp.len(), Some((src, dst)));
+    ip_packet(header, IpProtocol::Udp, &udp)
+}
+
 /// A whole ICMP error packet quoting the segment `quoted` that went from `quoted_ip.src` to
 /// `quoted_ip.dst`: its IP header and the first 20 bytes of its TCP header.
 pub fn build_icmp(ip: IpHeader, icmp_type: u8, code: u8, rest: u32, quoted_ip: IpHeader, quoted: &TcpOut) -> Vec<u8> {
@@ -192,6 +206,8 @@ pub fn icmp_type_code(type_name: &str, code_name: Option<&str>) -> Option<(u8, u
 pub struct Sent {
     pub dscp_ecn: u8,
     pub ttl: u8,
+    /// The UDP ports of a TCP segment carried over UDP.
+    pub udp_ports: Option<(u16, u16)>,
     pub body: SentBody,
 }
 
@@ -221,19 +237,33 @@ pub struct SentTcp {
     pub payload_len: usize,
 }
 
-/// Reads a packet ustack sent (an IPv4 packet, as on a TUN device).
-pub fn parse_sent(bytes: &[u8]) -> Result<Sent, String> {
-    parse_sent_md5(bytes, None)
+/// Reads a packet ustack sent (an IPv4 packet, as on a TUN device). A UDP datagram from or
+/// to port `tunnel` is read as the TCP segment it carries (`--udp_encapsulation=tcp`).
+pub fn parse_sent(bytes: &[u8], tunnel: Option<u16>) -> Result<Sent, String> {
+    parse_sent_md5(bytes, None, tunnel)
 }
 
 /// [`parse_sent`], reading an MD5 signature option (RFC 2385) as `md5 valid` when its
 /// digest is right for `md5_key`, `md5 invalid` otherwise (and as an unknown option kind
 /// without a key).
-pub fn parse_sent_md5(bytes: &[u8], md5_key: Option<&[u8]>) -> Result<Sent, String> {
+pub fn parse_sent_md5(bytes: &[u8], md5_key: Option<&[u8]>, tunnel: Option<u16>) -> Result<Sent, String> {
     let ip = Ipv4Packet::new_checked(bytes).map_err(|e| format!("bad IPv4 packet: {e}"))?;
     let repr = Ipv4Repr::parse(&ip, true).map_err(|e| format!("bad IPv4 header: {e}"))?;
-    let payload = ip.payload();
-    let body = match repr.protocol {
+    let mut payload = ip.payload();
+    let mut protocol = repr.protocol;
+    let mut udp_ports = None;
+    if protocol == IpProtocol::Udp
+        && let Ok(u) = UdpPacket::new_checked(payload)
+        && tunnel.is_some_and(|t| u.src_port() == t || u.dst_port() == t)
+    {
+        if u.checksum() == 0 || !u.verify_checksum(repr.src_addr, repr.dst_addr) {
+            return Err("bad or missing UDP checksum on a TCP segment carried over UDP".into());
+        }
+        udp_ports = Some((u.src_port(), u.dst_port()));
+        payload = &payload[8..u.length() as usize];
+        protocol = IpProtocol::Tcp;
+    }
+    let body = match protocol {
         IpProtocol::Tcp => {
             let p = TcpPacket::new_checked(payload).map_err(|e| format!("bad TCP segment: {e}"))?;
             if !p.verify_checksum(repr.src_addr, repr.dst_addr) {
@@ -267,7 +297,7 @@ pub fn parse_sent_md5(bytes: &[u8], md5_key: Option<&[u8]>) -> Result<Sent, Stri
         IpProtocol::Udp if payload.len() >= 8 => SentBody::Udp { len: payload.len() - 8 },
         p => SentBody::Other(format!("IP protocol {p:?}")),
     };
-    Ok(Sent { dscp_ecn: repr.dscp_ecn, ttl: repr.hop_limit, body })
+    Ok(Sent { dscp_ecn: repr.dscp_ecn, ttl: repr.hop_limit, udp_ports, body })
 }
 
 /// Decodes an options area in wire order.
@@ -374,11 +404,38 @@ mod tests {
             payload_len: 3,
         };
         let bytes = build_tcp(ip, &seg);
-        let sent = parse_sent(&bytes).unwrap();
+        let sent = parse_sent(&bytes, None).unwrap();
         let SentBody::Tcp(t) = sent.body else { panic!() };
         assert_eq!((t.seq, t.ack, t.flags, t.window, t.payload_len), (10, 1, TcpFlags::SYN, 1000, 3));
         assert_eq!(&t.options[..5], &opts[..]);
         assert_eq!(t.to_spec(10).to_string(), "S 0:3(3) win 1000 <mss 1460,sackOK,TS val 5 ecr 0,nop,wscale 7>");
+    }
+
+    /// `--udp_encapsulation=tcp`: a segment put in a UDP datagram reads back as the same
+    /// segment with its UDP ports when the tunnel port is known, and as UDP otherwise; a
+    /// datagram whose checksum is wrong is refused.
+    #[test]
+    fn segment_in_udp_reads_back() {
+        let seg = TcpOut {
+            src_port: 4000,
+            dst_port: 8080,
+            seq: 10,
+            ack: 1,
+            flags: TcpFlags::ACK,
+            window: 1000,
+            urgent: 0,
+            options: Vec::new(),
+            payload_len: 5,
+        };
+        let mut bytes = in_udp(&build_tcp(test_ip(), &seg), (9811, 4000));
+        let sent = parse_sent(&bytes, Some(9811)).unwrap();
+        assert_eq!(sent.udp_ports, Some((9811, 4000)));
+        let SentBody::Tcp(t) = sent.body else { panic!() };
+        assert_eq!((t.src_port, t.dst_port, t.seq, t.payload_len), (4000, 8080, 10, 5));
+        assert!(matches!(parse_sent(&bytes, None).unwrap().body, SentBody::Udp { len: 25 }));
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        assert!(parse_sent(&bytes, Some(9811)).is_err());
     }
 
     /// `md5 valid` / `md5 invalid` (RFC 2385): signed with the script's secret, or not
@@ -399,7 +456,7 @@ mod tests {
             payload_len: 5,
         };
         let read = |bytes: &[u8], key: Option<&[u8]>| {
-            let SentBody::Tcp(t) = parse_sent_md5(bytes, key).unwrap().body else { panic!() };
+            let SentBody::Tcp(t) = parse_sent_md5(bytes, key, None).unwrap().body else { panic!() };
             t
         };
         let good = build_tcp_md5(ip, &seg, b"secret", true);
