@@ -357,8 +357,7 @@ fn stats_line(net: &ustack::NetStack) -> String {
 
 fn run_connect(dev: DeviceArgs, target: std::net::SocketAddrV4) -> Result<ExitCode, String> {
     let node = net::bring_up(&dev)?;
-    let conn = ustack::blocking::TcpStream::connect(node.net(), target)
-        .map_err(|e| format!("cannot connect to {target}: {e}"))?;
+    let conn = net::connect(&node, &dev, target).map_err(|e| format!("cannot connect to {target}: {e}"))?;
     let writer = conn.try_clone().map_err(net::io_msg)?;
     let up = std::thread::spawn(move || {
         let mut w = writer;
@@ -399,8 +398,7 @@ fn run_get(dev: DeviceArgs, url: &str, output: Option<PathBuf>) -> Result<ExitCo
         net::parse_endpoint(&format!("{hostport}:80"))?
     };
     let node = net::bring_up(&dev)?;
-    let mut conn = ustack::blocking::TcpStream::connect(node.net(), target)
-        .map_err(|e| format!("cannot connect to {target}: {e}"))?;
+    let mut conn = net::connect(&node, &dev, target).map_err(|e| format!("cannot connect to {target}: {e}"))?;
     write!(conn, "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: ustack\r\nConnection: close\r\n\r\n")
         .map_err(net::io_msg)?;
     let mut reader = std::io::BufReader::new(&conn);

@@ -36,6 +36,12 @@ pub struct DeviceArgs {
     /// "fragmentation needed" errors are filtered on the way back).
     #[arg(long)]
     pub mtu_probing: bool,
+    /// Carry TCP in UDP datagrams on this UDP port (FreeBSD's TCP over
+    /// UDP, for paths that pass only UDP): `up` takes such connections
+    /// beside plain ones, `connect` and `get` send theirs to the same port
+    /// of the server.
+    #[arg(long, value_name = "PORT", value_parser = parse_udp_port)]
+    pub tcp_over_udp: Option<u16>,
     /// Use a TAP device (Ethernet frames, ARP) instead of TUN (IP packets).
     #[arg(long)]
     pub tap: bool,
@@ -57,6 +63,13 @@ pub struct DeviceArgs {
 
 pub fn parse_cidr(s: &str) -> Result<Ipv4Cidr, String> {
     s.parse::<Ipv4Cidr>().map_err(|e| e.to_string())
+}
+
+fn parse_udp_port(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("`{s}` is not a UDP port: give a number from 1 to 65535, e.g. 9811")),
+        Ok(p) => Ok(p),
+    }
 }
 
 fn parse_mtu(s: &str) -> Result<usize, String> {
@@ -125,6 +138,7 @@ pub fn bring_up_shards(args: &DeviceArgs, shards: usize) -> Result<Node, String>
     }
     cfg.any_ip = args.any_ip;
     cfg.tcp.mtu_probing = args.mtu_probing;
+    cfg.tcp_over_udp_port = args.tcp_over_udp;
     let wrap = |dev: TunDevice| -> Box<dyn Device> {
         match &args.impair {
             Some(imp) => Box::new(ustack::phy::impair::Impaired::new(dev, imp.clone())),
@@ -134,6 +148,20 @@ pub fn bring_up_shards(args: &DeviceArgs, shards: usize) -> Result<Node, String>
     let opts = DriverOptions { pcap: args.pcap.clone() };
     let nets = NetStack::start_shards(devs.into_iter().map(wrap).collect(), cfg, opts).map_err(|e| e.to_string())?;
     Ok(Node { shards: nets, device_name: name, offload, created })
+}
+
+/// Connects to `target` over the node's stack, carried over UDP when
+/// `--tcp-over-udp` says so.
+pub fn connect(
+    node: &Node,
+    args: &DeviceArgs,
+    target: std::net::SocketAddrV4,
+) -> io::Result<ustack::blocking::TcpStream> {
+    let socket = ustack::blocking::TcpSocket::new(node.net())?;
+    if let Some(port) = args.tcp_over_udp {
+        socket.set_udp_encapsulation(Some(port))?;
+    }
+    socket.connect(target)
 }
 
 impl Node {

@@ -92,6 +92,7 @@ fn bad_arguments_say_what_to_do() {
         (&["ping", "-t", "0"], "0 is not in 1..=255"),
         (&["traceroute", "-w", "0"], "not a wait in seconds between 0 and 60"),
         (&["traceroute", "-q", "11"], "11 is not in 1..=10"),
+        (&["ping", "--tcp-over-udp", "0"], "`0` is not a UDP port: give a number from 1 to 65535"),
     ] {
         let out = ustack().args(args).args(dev).output().unwrap();
         assert!(!out.status.success());

@@ -354,6 +354,7 @@ impl TcpStream {
     }
 
     ip_header_options!();
+    udp_encapsulation_getter!();
 
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         check_timeout(t)?;

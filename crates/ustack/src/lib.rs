@@ -66,6 +66,23 @@ macro_rules! ip_header_options {
     };
 }
 
+/// `udp_encapsulation()`, on TCP sockets and streams of both interfaces.
+macro_rules! udp_encapsulation_getter {
+    () => {
+        /// The peer's UDP port when the connection is carried over UDP
+        /// (`StackConfig::tcp_over_udp_port`): the one set with
+        /// `set_udp_encapsulation`, or for an accepted stream the one its
+        /// peer's SYN came from; `None` for plain TCP.
+        pub fn udp_encapsulation(&self) -> io::Result<Option<u16>> {
+            use $crate::core::socket::{SockOpt, SockOptName};
+            match self.inner.option(SockOptName::UdpEncapsPort)? {
+                SockOpt::UdpEncapsPort(port) => Ok(port),
+                _ => Err($crate::blocking::io_error($crate::core::Error::NoProtocolOption)),
+            }
+        }
+    };
+}
+
 /// What a [`blocking::TcpSocket`] and a [`tokio::TcpSocket`] share: `new`,
 /// the options and binding set before it connects or listens (so they
 /// apply from the SYN on), and `listen`; each forwards to its shared socket
@@ -94,6 +111,15 @@ macro_rules! tcp_socket_options {
             self.inner.net.with_stack(|s, _| s.listen_any(h, backlog as usize)).map_err(io_error)?;
             Ok(TcpListener { inner: self.inner })
         }
+        /// TCP over UDP (FreeBSD's TCP_REMOTE_UDP_ENCAPS_PORT): the
+        /// connection's segments travel in UDP datagrams to this port of the
+        /// peer, from the stack's `StackConfig::tcp_over_udp_port`, through
+        /// NATs and firewalls that pass only UDP. InvalidInput when the stack
+        /// has no such port; `None`, plain TCP. Before `connect` only.
+        pub fn set_udp_encapsulation(&self, port: Option<u16>) -> io::Result<()> {
+            self.inner.set_option(SockOpt::UdpEncapsPort(port))
+        }
+        udp_encapsulation_getter!();
         /// SO_REUSEADDR: bind a port still held by a connection in TIME-WAIT.
         pub fn set_reuseaddr(&self, on: bool) -> io::Result<()> {
             self.inner.set_option(SockOpt::ReuseAddr(on))

@@ -145,6 +145,7 @@ impl TcpStream {
     }
 
     ip_header_options!();
+    udp_encapsulation_getter!();
 
     /// Splits into a reading and a writing half that can move to different
     /// tasks; the connection closes when both are dropped.
