@@ -204,10 +204,13 @@ fn stack_isn(records: &[(u8, Vec<u8>)], ip_stack: bool) -> u32 {
         }
         let ip = if ip_stack { f } else { &f[14..] };
         let Ok(p) = Ipv4Packet::new_checked(ip) else { return };
-        if p.protocol() != IpProtocol::Tcp {
-            return;
-        }
-        let t = TcpPacket::new_checked(p.payload()).unwrap();
+        // (A segment carried over UDP follows the UDP header.)
+        let segment = match p.protocol() {
+            IpProtocol::Tcp => p.payload(),
+            IpProtocol::Udp if p.payload().len() > 8 => &p.payload()[8..],
+            _ => return,
+        };
+        let Ok(t) = TcpPacket::new_checked(segment) else { return };
         if t.flags().syn() && t.flags().ack() && t.dst_port() == 40000 {
             isn = Some(t.seq_number());
         }
@@ -215,10 +218,15 @@ fn stack_isn(records: &[(u8, Vec<u8>)], ip_stack: bool) -> u32 {
     isn.expect("the stack answered the SYN")
 }
 
-/// A whole connection to the listener: SYN, ACK, data, FIN, last ACK.
-fn connection(ip_stack: bool, prefix: Vec<(u8, Vec<u8>)>) -> Vec<u8> {
+/// A whole connection to the listener: SYN, ACK, data, FIN, last ACK; with
+/// `over_udp`, each segment carried in a UDP datagram to the Ethernet
+/// stack's TCP-over-UDP port.
+fn connection(ip_stack: bool, prefix: Vec<(u8, Vec<u8>)>, over_udp: bool) -> Vec<u8> {
     let (a, b) = (frames::PEER_IP, frames::STACK_IP);
-    let wrap = |p: Vec<u8>| if ip_stack { p } else { ethernet(frames::STACK_MAC, EtherType::Ipv4, &p) };
+    let wrap = |p: Vec<u8>| {
+        let p = if over_udp { udp(4000, frames::TCP_OVER_UDP_PORT, &p[20..]) } else { p };
+        if ip_stack { p } else { ethernet(frames::STACK_MAC, EtherType::Ipv4, &p) }
+    };
     let isn = 0x1000_0000u32;
     let mut recs = prefix;
     recs.push(rec(ip_stack, 1, wrap(tcp(&syn(40000, 80, isn), b"", a, b))));
@@ -254,8 +262,9 @@ fn frame_seeds() -> Vec<(&'static str, Vec<u8>)> {
     frags.extend(fragments(&echo_request(300), 128).into_iter().rev().map(|f| rec(false, 1, eth(f))));
     vec![
         ("eth_arp", frames::encode(&arp)),
-        ("eth_tcp_connection", connection(false, arp)),
-        ("ip_tcp_connection", connection(true, Vec::new())),
+        ("eth_tcp_connection", connection(false, arp.clone(), false)),
+        ("eth_tcp_over_udp_connection", connection(false, arp, true)),
+        ("ip_tcp_connection", connection(true, Vec::new(), false)),
         ("ip_udp_and_ping", frames::encode(&[rec(true, 0, udp(5353, 53, b"query")), rec(true, 2, echo_request(56))])),
         ("eth_fragments", frames::encode(&frags)),
         (

@@ -3,7 +3,9 @@
 //! a UDP echo socket and a connection of its own going out, fed arbitrary
 //! frames with virtual time advancing between them. The IP stack also
 //! takes any address (`StackConfig::any_ip`, as a VPN client's device)
-//! with a catch-all TCP listener and UDP socket, which echo too.
+//! with a catch-all TCP listener and UDP socket, which echo too. The
+//! Ethernet stack takes TCP carried in UDP datagrams to
+//! [`TCP_OVER_UDP_PORT`] (`StackConfig::tcp_over_udp_port`).
 //!
 //! The input is a sequence of records, each
 //!
@@ -42,6 +44,8 @@ pub const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 254);
 pub const TCP_PORT: u16 = 80;
 pub const UDP_PORT: u16 = 53;
+/// The Ethernet stack's TCP-over-UDP port.
+pub const TCP_OVER_UDP_PORT: u16 = 9811;
 /// Records one input is cut into at most.
 pub const MAX_RECORDS: usize = 256;
 
@@ -120,6 +124,7 @@ impl Node {
         cfg.reassembly.max_datagrams = 8;
         cfg.reassembly.max_bytes = 128 * 1024;
         cfg.any_ip = !ethernet;
+        cfg.tcp_over_udp_port = ethernet.then_some(TCP_OVER_UDP_PORT);
         let host = Host { mac: cfg.hardware_addr, ip: STACK_IP, mtu: cfg.mtu, ttl: cfg.ttl, any_ip: cfg.any_ip };
         let mut stack = Stack::new(cfg);
         let now = Instant::from_secs(1);
