@@ -79,6 +79,15 @@ fn path() -> Path {
 }
 
 impl Path {
+    /// The server's listener on 10.0.0.2:8080.
+    fn listen(&mut self) -> SocketHandle {
+        let s = self.server;
+        let l = self.stack(s).tcp_socket().unwrap();
+        self.stack(s).bind(l, SocketAddrV4::new(host_ip(2), SERVER_PORT)).unwrap();
+        self.stack(s).listen(l, 4).unwrap();
+        l
+    }
+
     fn stack(&mut self, n: NodeId) -> &mut Stack {
         &mut self.net.node_as_mut::<Host>(n).unwrap().stack
     }
@@ -124,9 +133,7 @@ fn transfer(p: &mut Path, a: NodeId, ha: SocketHandle, b: NodeId, hb: SocketHand
 fn tcp_carried_in_udp_crosses_a_udp_only_firewall_and_a_nat() {
     let mut p = path();
     let (c, s) = (p.client, p.server);
-    let l = p.stack(s).tcp_socket().unwrap();
-    p.stack(s).bind(l, SocketAddrV4::new(host_ip(2), SERVER_PORT)).unwrap();
-    p.stack(s).listen(l, 4).unwrap();
+    let l = p.listen();
     let h = p.stack(c).tcp_socket().unwrap();
     p.stack(c).set_option(h, SockOpt::UdpEncapsPort(Some(TUNNEL))).unwrap();
     p.stack(c).connect(h, SocketAddrV4::new(host_ip(2), SERVER_PORT)).unwrap();
@@ -159,9 +166,7 @@ fn tcp_carried_in_udp_crosses_a_udp_only_firewall_and_a_nat() {
 fn plain_tcp_across_the_same_firewall_gets_nowhere() {
     let mut p = path();
     let (c, s) = (p.client, p.server);
-    let l = p.stack(s).tcp_socket().unwrap();
-    p.stack(s).bind(l, SocketAddrV4::new(host_ip(2), SERVER_PORT)).unwrap();
-    p.stack(s).listen(l, 4).unwrap();
+    let l = p.listen();
     let h = p.stack(c).tcp_socket().unwrap();
     p.stack(c).connect(h, SocketAddrV4::new(host_ip(2), SERVER_PORT)).unwrap();
     p.net.run_for(Duration::from_secs(5));
@@ -182,9 +187,7 @@ fn the_encapsulation_port_is_chosen_before_connect_and_needs_the_stacks_port() {
 
     let mut p = path();
     let (c, s) = (p.client, p.server);
-    let l = p.stack(s).tcp_socket().unwrap();
-    p.stack(s).bind(l, SocketAddrV4::new(host_ip(2), SERVER_PORT)).unwrap();
-    p.stack(s).listen(l, 4).unwrap();
+    let l = p.listen();
     assert_eq!(p.stack(s).set_option(l, SockOpt::UdpEncapsPort(Some(1))), Err(Error::InvalidInput));
     let h = p.stack(c).tcp_socket().unwrap();
     p.stack(c).set_option(h, SockOpt::UdpEncapsPort(Some(TUNNEL))).unwrap();

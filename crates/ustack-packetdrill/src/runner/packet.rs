@@ -411,12 +411,9 @@ mod tests {
         assert_eq!(t.to_spec(10).to_string(), "S 0:3(3) win 1000 <mss 1460,sackOK,TS val 5 ecr 0,nop,wscale 7>");
     }
 
-    /// `--udp_encapsulation=tcp`: a segment put in a UDP datagram reads back as the same
-    /// segment with its UDP ports when the tunnel port is known, and as UDP otherwise; a
-    /// datagram whose checksum is wrong is refused.
-    #[test]
-    fn segment_in_udp_reads_back() {
-        let seg = TcpOut {
+    /// An ACK from 4000 to 8080 with 5 bytes of data and these encoded options.
+    fn ack_segment(options: Vec<u8>) -> TcpOut {
+        TcpOut {
             src_port: 4000,
             dst_port: 8080,
             seq: 10,
@@ -424,9 +421,17 @@ mod tests {
             flags: TcpFlags::ACK,
             window: 1000,
             urgent: 0,
-            options: Vec::new(),
+            options,
             payload_len: 5,
-        };
+        }
+    }
+
+    /// `--udp_encapsulation=tcp`: a segment put in a UDP datagram reads back as the same
+    /// segment with its UDP ports when the tunnel port is known, and as UDP otherwise; a
+    /// datagram whose checksum is wrong is refused.
+    #[test]
+    fn segment_in_udp_reads_back() {
+        let seg = ack_segment(Vec::new());
         let mut bytes = in_udp(&build_tcp(test_ip(), &seg), (9811, 4000));
         let sent = parse_sent(&bytes, Some(9811)).unwrap();
         assert_eq!(sent.udp_ports, Some((9811, 4000)));
@@ -444,17 +449,7 @@ mod tests {
     fn md5_signed_segment_reads_back() {
         let ip = test_ip();
         let opts = vec![TcpOption::Nop, TcpOption::Nop, TcpOption::Md5 { valid: true }];
-        let seg = TcpOut {
-            src_port: 4000,
-            dst_port: 8080,
-            seq: 10,
-            ack: 1,
-            flags: TcpFlags::ACK,
-            window: 1000,
-            urgent: 0,
-            options: encode_options(&opts).unwrap(),
-            payload_len: 5,
-        };
+        let seg = ack_segment(encode_options(&opts).unwrap());
         let read = |bytes: &[u8], key: Option<&[u8]>| {
             let SentBody::Tcp(t) = parse_sent_md5(bytes, key, None).unwrap().body else { panic!() };
             t
