@@ -4,15 +4,17 @@
 //! rewrites the UDP source port on the way; the server answers the port
 //! the SYN came from. Plain TCP across the same middlebox gets nowhere.
 
-use std::cell::Cell;
-use std::net::SocketAddrV4;
+use std::cell::{Cell, RefCell};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::rc::Rc;
 use ustack_core::sim::scenario::{host_config, host_ip};
 use ustack_core::sim::{Host, LinkConfig, Middlebox, Network, NodeId, Verdict};
 use ustack_core::socket::{SockOpt, SockOptName};
 use ustack_core::tcp::State;
 use ustack_core::time::Duration;
-use ustack_core::wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, UdpPacket};
+use ustack_core::wire::{
+    DstUnreachable, EtherType, EthernetFrame, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket,
+};
 use ustack_core::{Error, SocketHandle, Stack};
 
 const TUNNEL: u16 = 9811;
@@ -28,6 +30,11 @@ struct Path {
     tcp_dropped: Rc<Cell<u64>>,
     /// The largest frame that crossed.
     largest: Rc<Cell<usize>>,
+    /// The IP MTU of the path beyond the client's link: larger packets
+    /// from the client are dropped, and kept here for an ICMP error.
+    mtu: Rc<Cell<usize>>,
+    too_big: Rc<RefCell<Vec<Vec<u8>>>>,
+    middlebox: NodeId,
 }
 
 /// client (10.0.0.1) -- firewall and NAT -- server (10.0.0.2), both stacks
@@ -43,12 +50,19 @@ fn path() -> Path {
     let server = net.add(Host::new(ss));
     let tcp_dropped = Rc::new(Cell::new(0));
     let largest = Rc::new(Cell::new(0));
+    let mtu = Rc::new(Cell::new(usize::MAX));
+    let too_big = Rc::new(RefCell::new(Vec::new()));
     let (dropped, big) = (Rc::clone(&tcp_dropped), Rc::clone(&largest));
+    let (limit, kept) = (Rc::clone(&mtu), Rc::clone(&too_big));
     let mb = net.add(Middlebox::with_filter(move |_, port, frame: &mut Vec<u8>| {
-        big.set(big.get().max(frame.len()));
         if EthernetFrame::new_unchecked(&frame[..]).ethertype() != EtherType::Ipv4 {
             return Verdict::Pass;
         }
+        if port == 0 && frame.len() - 14 > limit.get() {
+            kept.borrow_mut().push(frame.clone());
+            return Verdict::Drop;
+        }
+        big.set(big.get().max(frame.len()));
         let mut ip = Ipv4Packet::new_unchecked(&mut frame[14..]);
         match ip.protocol() {
             IpProtocol::Tcp => {
@@ -75,7 +89,39 @@ fn path() -> Path {
     let link = LinkConfig::default().delay(Duration::from_millis(5));
     net.connect((client, 0), (mb, 0), link.clone());
     net.connect((mb, 1), (server, 0), link);
-    Path { net, client, server, tcp_dropped, largest }
+    Path { net, client, server, tcp_dropped, largest, mtu, too_big, middlebox: mb }
+}
+
+/// What a router sends back about `frame` (too big for its next link of
+/// `mtu` bytes): an ICMP fragmentation needed (RFC 1191) quoting the IP
+/// header and `quote` bytes after it.
+fn frag_needed(frame: &[u8], mtu: u16, quote: usize) -> Vec<u8> {
+    let ip = Ipv4Packet::new_checked(&frame[14..]).unwrap();
+    let header = Ipv4Repr::parse(&ip, true).unwrap();
+    let icmp = Icmpv4Repr::DstUnreachable {
+        reason: DstUnreachable::FragRequired { next_hop_mtu: mtu },
+        header,
+        data: &ip.payload()[..quote],
+    };
+    let outer = Ipv4Repr {
+        src_addr: Ipv4Addr::new(10, 0, 0, 254),
+        dst_addr: header.src_addr,
+        protocol: IpProtocol::Icmp,
+        payload_len: icmp.buffer_len(),
+        hop_limit: 64,
+        ident: 7,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+        dscp_ecn: 0,
+    };
+    let mut out = vec![0u8; 34 + icmp.buffer_len()];
+    out[..6].copy_from_slice(&frame[6..12]);
+    out[6..12].copy_from_slice(&frame[..6]);
+    out[12..14].copy_from_slice(&[0x08, 0x00]);
+    outer.emit(&mut Ipv4Packet::new_unchecked(&mut out[14..]), true);
+    icmp.emit(&mut Icmpv4Packet::new_unchecked(&mut out[34..]));
+    out
 }
 
 impl Path {
@@ -196,4 +242,47 @@ fn the_encapsulation_port_is_chosen_before_connect_and_needs_the_stacks_port() {
     let u = p.stack(c).udp_socket().unwrap();
     assert_eq!(p.stack(c).set_option(u, SockOpt::UdpEncapsPort(Some(TUNNEL))), Err(Error::NoProtocolOption));
     assert_eq!(p.stack(c).bind(u, SocketAddrV4::new(host_ip(1), TUNNEL)), Err(Error::AddrInUse));
+}
+
+/// A router beyond the client's link takes 1280 bytes: it drops the
+/// client's full-sized datagrams and says so with "fragmentation needed",
+/// quoting as much as Linux's routers do. The stack finds the TCP header
+/// after the UDP one in the quote, and the connection's segments shrink to
+/// fit 1280 with the UDP header (RFC 1191). A quote of RFC 792's bare 8
+/// bytes names no connection and changes nothing.
+#[test]
+fn fragmentation_needed_about_a_segment_in_udp_reaches_its_connection() {
+    let mut p = path();
+    let (c, s) = (p.client, p.server);
+    let l = p.listen();
+    let h = p.stack(c).tcp_socket().unwrap();
+    p.stack(c).set_option(h, SockOpt::UdpEncapsPort(Some(TUNNEL))).unwrap();
+    p.stack(c).connect(h, SocketAddrV4::new(host_ip(2), SERVER_PORT)).unwrap();
+    p.run();
+    let (a, _) = p.stack(s).accept(l).unwrap();
+    p.mtu.set(1280);
+    p.stack(c).send(h, &pattern(20_000, 3)).unwrap();
+    p.run();
+    let first = p.too_big.borrow()[0].clone();
+    // RFC 792's 8 bytes: only the UDP header, nothing learned.
+    let mb = p.middlebox;
+    p.net.node_as_mut::<Middlebox>(mb).unwrap().inject(0, frag_needed(&first, 1280, 8));
+    p.run();
+    assert_eq!(p.stack(c).get_option(h, SockOptName::Mtu), Ok(SockOpt::Mtu(1500)));
+    // With the TCP header quoted too.
+    p.net.node_as_mut::<Middlebox>(mb).unwrap().inject(0, frag_needed(&first, 1280, 28));
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    for _ in 0..200 {
+        p.net.run_for(Duration::from_millis(50));
+        while let Ok(n) = p.stack(s).recv(a, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    assert!(got == pattern(20_000, 3), "{} of 20000 bytes arrived, or not these", got.len());
+    assert_eq!(p.stack(c).get_option(h, SockOptName::Mtu), Ok(SockOpt::Mtu(1280)));
+    assert!(p.largest.get() <= 14 + 1280, "largest frame {}", p.largest.get());
 }

@@ -408,15 +408,13 @@ impl Stack {
         let local = std::net::SocketAddrV4::new(header.src_addr, src_port);
         let remote = std::net::SocketAddrV4::new(header.dst_addr, dst_port);
         match header.protocol {
-            IpProtocol::Tcp => {
-                let seq = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
-                if let Some(&h) = self.tcp_conns.get(&(local, remote))
-                    && let Ok(Some(mtu)) = self.with_conn(h, now, |c, cx| Ok(c.icmp_error(cx, seq, unreach)))
-                    && self.pmtu.learn(now, header.dst_addr, mtu)
-                {
-                    // New connections to the peer start within it, and the
-                    // open ones send no larger from now on (RFC 1191 §6.3).
-                    self.tcp_path_mtu_lowered(now, header.dst_addr, mtu);
+            IpProtocol::Tcp => self.tcp_icmp_error(now, header, &data[..8], unreach, None),
+            // A TCP segment carried over UDP (`StackConfig::tcp_over_udp_port`),
+            // when the router quoted more than RFC 792's 8 bytes (RFC 1812
+            // §4.3.2.3 asks routers for as much as fits: Linux's quote 548).
+            IpProtocol::Udp if self.cfg.tcp_over_udp_port == Some(src_port) => {
+                if let Some(tcp) = data.get(8..16) {
+                    self.tcp_icmp_error(now, header, tcp, unreach, Some(dst_port));
                 }
             }
             IpProtocol::Udp => match unreach {
@@ -438,6 +436,31 @@ impl Stack {
                 });
             }
             _ => {}
+        }
+    }
+
+    /// An ICMP error quoting `tcp` (the first 8 bytes of a TCP header we
+    /// sent, carried over UDP to the peer's port `encap` or not), for its
+    /// connection if the quote matches one (RFC 1122 §4.2.3.9, RFC 5927).
+    fn tcp_icmp_error(
+        &mut self,
+        now: Instant,
+        header: &Ipv4Repr,
+        tcp: &[u8],
+        unreach: Option<DstUnreachable>,
+        encap: Option<u16>,
+    ) {
+        let local = std::net::SocketAddrV4::new(header.src_addr, u16::from_be_bytes([tcp[0], tcp[1]]));
+        let remote = std::net::SocketAddrV4::new(header.dst_addr, u16::from_be_bytes([tcp[2], tcp[3]]));
+        let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+        if let Some(&h) = self.tcp_conns.get(&(local, remote))
+            && self.tcp_connection(h).is_some_and(|c| c.udp_encap() == encap)
+            && let Ok(Some(mtu)) = self.with_conn(h, now, |c, cx| Ok(c.icmp_error(cx, seq, unreach)))
+            && self.pmtu.learn(now, header.dst_addr, mtu)
+        {
+            // New connections to the peer start within it, and the open
+            // ones send no larger from now on (RFC 1191 §6.3).
+            self.tcp_path_mtu_lowered(now, header.dst_addr, mtu);
         }
     }
 

@@ -115,6 +115,9 @@ pub struct StackConfig {
     /// segments are 8 bytes smaller (its MSS, and what it learns of the path
     /// MTU, count the UDP header). A segment whose UDP source port is not
     /// its connection's is answered as one for no connection, with a RST.
+    /// An ICMP error about an encapsulated segment reaches its connection
+    /// when the router quoted the TCP header after the UDP one (as RFC 1812
+    /// routers do; RFC 792's 8 bytes name only the tunnel).
     /// `None` (the default): no port is taken, and such datagrams go to UDP
     /// sockets as any others.
     pub tcp_over_udp_port: Option<u16>,
