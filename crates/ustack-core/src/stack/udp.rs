@@ -254,7 +254,8 @@ impl Stack {
             }
         };
         if self.cfg.tcp_over_udp_port == Some(repr.dst_port) {
-            if broadcast {
+            // (A datagram from port 0 cannot be answered: RFC 768.)
+            if broadcast || repr.src_port == 0 {
                 self.stats.count_drop(DropReason::IpNotForUs);
                 return;
             }
