@@ -140,6 +140,32 @@ impl Path {
     fn run(&mut self) {
         self.net.run_for(Duration::from_millis(200));
     }
+
+    /// A connection from the client to the server's listener `l`, carried
+    /// over UDP: the client's handle and the one the server accepted.
+    fn connect_over_udp(&mut self, l: SocketHandle) -> (SocketHandle, SocketHandle) {
+        let (c, s) = (self.client, self.server);
+        let h = self.stack(c).tcp_socket().unwrap();
+        self.stack(c).set_option(h, SockOpt::UdpEncapsPort(Some(TUNNEL))).unwrap();
+        self.stack(c).connect(h, SocketAddrV4::new(host_ip(2), SERVER_PORT)).unwrap();
+        self.run();
+        assert_eq!(self.stack(c).tcp_state(h), Ok(State::Established));
+        let (a, _) = self.stack(s).accept(l).expect("the SYN came through in UDP");
+        (h, a)
+    }
+
+    /// Appends what `b` can read on `hb` now to `got`.
+    fn read_into(&mut self, b: NodeId, hb: SocketHandle, got: &mut Vec<u8>) {
+        let mut buf = [0u8; 16384];
+        loop {
+            match self.stack(b).recv(hb, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(Error::WouldBlock) => break,
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+    }
 }
 
 fn pattern(len: usize, salt: u8) -> Vec<u8> {
@@ -150,7 +176,6 @@ fn pattern(len: usize, salt: u8) -> Vec<u8> {
 /// returns what `b` read.
 fn transfer(p: &mut Path, a: NodeId, ha: SocketHandle, b: NodeId, hb: SocketHandle, data: &[u8]) -> Vec<u8> {
     let (mut sent, mut got) = (0, Vec::new());
-    let mut buf = vec![0u8; 65536];
     for _ in 0..2000 {
         if sent < data.len() {
             match p.stack(a).send(ha, &data[sent..]) {
@@ -160,14 +185,7 @@ fn transfer(p: &mut Path, a: NodeId, ha: SocketHandle, b: NodeId, hb: SocketHand
             }
         }
         p.net.run_for(Duration::from_millis(10));
-        loop {
-            match p.stack(b).recv(hb, &mut buf) {
-                Ok(0) => break,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(Error::WouldBlock) => break,
-                Err(e) => panic!("recv: {e}"),
-            }
-        }
+        p.read_into(b, hb, &mut got);
         if got.len() >= data.len() {
             break;
         }
@@ -180,12 +198,7 @@ fn tcp_carried_in_udp_crosses_a_udp_only_firewall_and_a_nat() {
     let mut p = path();
     let (c, s) = (p.client, p.server);
     let l = p.listen();
-    let h = p.stack(c).tcp_socket().unwrap();
-    p.stack(c).set_option(h, SockOpt::UdpEncapsPort(Some(TUNNEL))).unwrap();
-    p.stack(c).connect(h, SocketAddrV4::new(host_ip(2), SERVER_PORT)).unwrap();
-    p.run();
-    assert_eq!(p.stack(c).tcp_state(h), Ok(State::Established));
-    let (a, _) = p.stack(s).accept(l).expect("the SYN came through in UDP");
+    let (h, a) = p.connect_over_udp(l);
     // The server answers the port the NAT gave the client.
     assert_eq!(p.stack(s).get_option(a, SockOptName::UdpEncapsPort), Ok(SockOpt::UdpEncapsPort(Some(NAT_PORT))));
     assert_eq!(p.stack(c).get_option(h, SockOptName::UdpEncapsPort), Ok(SockOpt::UdpEncapsPort(Some(TUNNEL))));
@@ -255,11 +268,7 @@ fn fragmentation_needed_about_a_segment_in_udp_reaches_its_connection() {
     let mut p = path();
     let (c, s) = (p.client, p.server);
     let l = p.listen();
-    let h = p.stack(c).tcp_socket().unwrap();
-    p.stack(c).set_option(h, SockOpt::UdpEncapsPort(Some(TUNNEL))).unwrap();
-    p.stack(c).connect(h, SocketAddrV4::new(host_ip(2), SERVER_PORT)).unwrap();
-    p.run();
-    let (a, _) = p.stack(s).accept(l).unwrap();
+    let (h, a) = p.connect_over_udp(l);
     p.mtu.set(1280);
     p.stack(c).send(h, &pattern(20_000, 3)).unwrap();
     p.run();
@@ -272,15 +281,9 @@ fn fragmentation_needed_about_a_segment_in_udp_reaches_its_connection() {
     // With the TCP header quoted too.
     p.net.node_as_mut::<Middlebox>(mb).unwrap().inject(0, frag_needed(&first, 1280, 28));
     let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
     for _ in 0..200 {
         p.net.run_for(Duration::from_millis(50));
-        while let Ok(n) = p.stack(s).recv(a, &mut buf) {
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
+        p.read_into(s, a, &mut got);
     }
     assert!(got == pattern(20_000, 3), "{} of 20000 bytes arrived, or not these", got.len());
     assert_eq!(p.stack(c).get_option(h, SockOptName::Mtu), Ok(SockOpt::Mtu(1280)));

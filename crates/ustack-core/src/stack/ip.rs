@@ -843,6 +843,12 @@ impl Stack {
         }
     }
 
+    /// The UDP header of a TCP segment carried over UDP to the peer's port
+    /// `encap`, from the stack's TCP-over-UDP port; `None` for plain TCP.
+    pub(super) fn tunnel_header(&self, encap: Option<u16>) -> Option<UdpRepr> {
+        encap.zip(self.cfg.tcp_over_udp_port).map(|(dst_port, src_port)| UdpRepr { src_port, dst_port })
+    }
+
     /// One TCP segment from connection `h`, framed into `buf`. `Some(0)`
     /// means a segment was produced but parked for ARP.
     fn transmit_tcp(&mut self, now: Instant, h: SocketHandle, buf: &mut [u8]) -> Option<usize> {
@@ -855,11 +861,7 @@ impl Stack {
             return None;
         }
         // TCP over UDP: a UDP header between the IP header and the segment.
-        let encap = self
-            .tcp_connection(h)
-            .and_then(|c| c.udp_encap())
-            .zip(self.cfg.tcp_over_udp_port)
-            .map(|(dst_port, src_port)| UdpRepr { src_port, dst_port });
+        let encap = self.tunnel_header(self.tcp_connection(h).and_then(|c| c.udp_encap()));
         let udp = if encap.is_some() { wire::udp::HEADER_LEN } else { 0 };
         let tcp_start = link + IP_HEADER + udp;
         let tcp_len = self.tcp_poll_segment(now, h, &mut buf[tcp_start..link + room])?;

@@ -416,17 +416,13 @@ impl Stack {
         // (Keys set through `tcp_config_mut` or the defaults count too.)
         self.md5_in_use |= !cfg.md5_keys.is_empty();
         let iss = self.next_iss.take().unwrap_or_else(|| self.isn.isn(now, local, remote));
-        let ts_offset = self.isn.ts_offset(local, remote);
         // (A port set through `tcp_config_mut` on a stack with no
         // TCP-over-UDP port of its own is not used.)
         let encap = cfg.udp_encap_port.filter(|_| self.cfg.tcp_over_udp_port.is_some());
-        let (local_mss, path_mss) = self.segment_limits(now, *remote.ip(), encap);
+        let ep = self.endpoints(now, Ends { local, remote, encap }, iss);
         let conn = {
             let mut cx = self.new_conn_cx(now);
-            let mut c =
-                Connection::connect(&mut cx, &cfg, Endpoints { local, remote, iss, local_mss, path_mss, ts_offset });
-            c.set_udp_encap(encap);
-            c
+            Connection::connect(&mut cx, &cfg, ep)
         };
         let slot = self.slot_mut(h)?;
         slot.socket = Some(Socket::Tcp(TcpSocket::Conn(Box::new(conn))));
@@ -465,11 +461,21 @@ impl Stack {
         self.pmtu.get(now, remote).map_or(usize::MAX, |mtu| mtu.saturating_sub(crate::tcp::connection::IP_TCP_HEADERS))
     }
 
-    /// `local_mss` and `path_mss` for a new connection to `remote`, less
-    /// the UDP header when it is carried over UDP (`encap`).
-    fn segment_limits(&self, now: Instant, remote: Ipv4Addr, encap: Option<u16>) -> (usize, usize) {
+    /// What a new connection between `ends` starts from: its ISS, the MSS
+    /// to advertise and the path's (less the UDP header when it is carried
+    /// over UDP), its timestamp clock's offset, and how it is carried.
+    fn endpoints(&self, now: Instant, ends: Ends, iss: u32) -> Endpoints {
+        let Ends { local, remote, encap } = ends;
         let udp = if encap.is_some() { crate::tcp::connection::UDP_ENCAP_HEADER } else { 0 };
-        (self.local_mss().saturating_sub(udp), self.path_mss(now, remote).saturating_sub(udp))
+        Endpoints {
+            local,
+            remote,
+            iss,
+            local_mss: self.local_mss().saturating_sub(udp),
+            path_mss: self.path_mss(now, *remote.ip()).saturating_sub(udp),
+            ts_offset: self.isn.ts_offset(local, remote),
+            udp_encap: encap,
+        }
     }
 
     pub(super) fn tcp_send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
@@ -927,7 +933,7 @@ impl Stack {
 
     /// RFC 9293 §3.10.7.2: a segment for a socket in LISTEN.
     fn listener_input(&mut self, now: Instant, lh: SocketHandle, ends: Ends, repr: &TcpRepr, payload: &[u8]) {
-        let Ends { local, remote, encap } = ends;
+        let Ends { local, remote, .. } = ends;
         let flags = repr.flags;
         if flags.rst() {
             // First: an incoming RST is ignored.
@@ -979,8 +985,8 @@ impl Stack {
         };
         let cfg = l.cfg.clone();
         let iss = self.next_iss.take().unwrap_or_else(|| self.isn.isn(now, local, remote));
-        let ts_offset = self.isn.ts_offset(local, remote);
-        let (local_mss, path_mss) = self.segment_limits(now, *remote.ip(), encap);
+        // Answered the way the SYN came.
+        let ep = self.endpoints(now, ends, iss);
         let conn = {
             let mut cx = self.new_conn_cx(now);
             // Record the SYN as received by the new connection.
@@ -996,15 +1002,7 @@ impl Stack {
             cx.stats.segments_in += 1;
             // The listener's address may be the wildcard; the child's is
             // the address the SYN was sent to.
-            let mut c = Connection::accept_syn(
-                &mut cx,
-                &cfg,
-                Endpoints { local, remote, iss, local_mss, path_mss, ts_offset },
-                repr,
-            );
-            // Answered the way the SYN came.
-            c.set_udp_encap(encap);
-            c
+            Connection::accept_syn(&mut cx, &cfg, ep, repr)
         };
         let Ok(h) = self.alloc(Socket::Tcp(TcpSocket::Conn(Box::new(conn)))) else {
             self.stats.count_drop(DropReason::TcpNoBufferSpace);
@@ -1030,8 +1028,9 @@ impl Stack {
     fn send_syn_cookie(&mut self, now: Instant, lh: SocketHandle, ends: Ends, syn: &TcpRepr, len: usize) {
         let Ends { local, remote, encap } = ends;
         // The TSval clock the connection will have (RFC 7323 §5.4).
-        let ts_clock = (now.as_millis() as u32).wrapping_add(self.isn.ts_offset(local, remote));
-        let local_mss = self.segment_limits(now, *remote.ip(), encap).0;
+        let ep = self.endpoints(now, ends, 0);
+        let ts_clock = (now.as_millis() as u32).wrapping_add(ep.ts_offset);
+        let local_mss = ep.local_mss;
         // (The slot by hand: the listener's settings are borrowed while the
         // cookie generator, another field, is used.)
         let Some(Socket::Tcp(TcpSocket::Listener(l))) =
@@ -1092,7 +1091,7 @@ impl Stack {
     /// processed by it (its text and FIN are not lost). Returns false when
     /// the segment is no cookie's (the caller answers with a RST).
     fn syn_cookie_ack(&mut self, now: Instant, lh: SocketHandle, ends: Ends, repr: &TcpRepr, payload: &[u8]) -> bool {
-        let Ends { local, remote, encap } = ends;
+        let Ends { local, remote, .. } = ends;
         // Only while a cookie we sent may still come back: otherwise no
         // ACK can be one, and blind guesses are not even hashed.
         if !self.cfg.syn_cookies || !self.syn_cookies.recently_sent(now) {
@@ -1120,14 +1119,10 @@ impl Stack {
             return false;
         };
         let cfg = l.cfg.clone();
-        let ts_offset = self.isn.ts_offset(local, remote);
-        let (local_mss, path_mss) = self.segment_limits(now, *remote.ip(), encap);
+        let ep = self.endpoints(now, ends, 0);
         let conn = {
             let mut cx = self.new_conn_cx(now);
-            let ep = Endpoints { local, remote, iss: 0, local_mss, path_mss, ts_offset };
-            let mut c = Connection::from_syn_cookie(&mut cx, &cfg, ep, repr, &opts);
-            c.set_udp_encap(encap);
-            c
+            Connection::from_syn_cookie(&mut cx, &cfg, ep, repr, &opts)
         };
         let Ok(h) = self.alloc(Socket::Tcp(TcpSocket::Conn(Box::new(conn)))) else {
             self.stats.count_drop(DropReason::TcpNoBufferSpace);
@@ -1263,15 +1258,15 @@ impl Stack {
         ip: IpTx,
         encap: Option<u16>,
     ) {
-        use crate::wire::{IpProtocol, UdpPacket, UdpRepr};
-        let (Some(dst_port), Some(src_port)) = (encap, self.cfg.tcp_over_udp_port) else {
+        use crate::wire::{IpProtocol, UdpPacket};
+        let Some(udp) = self.tunnel_header(encap) else {
             self.send_ip_payload(now, src, dst, IpProtocol::Tcp, segment, ip);
             return;
         };
         let mut buf = vec![0u8; crate::wire::udp::HEADER_LEN + segment.len()];
         buf[crate::wire::udp::HEADER_LEN..].copy_from_slice(segment);
         let addrs = self.cfg.checksum.fill_tx.then_some((src, dst));
-        UdpRepr { src_port, dst_port }.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), segment.len(), addrs);
+        udp.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), segment.len(), addrs);
         self.send_ip_payload(now, src, dst, IpProtocol::Udp, &buf, ip);
     }
 

@@ -363,14 +363,18 @@ pub struct Endpoints {
     pub remote: SocketAddrV4,
     /// Initial send sequence number (RFC 6528).
     pub iss: u32,
-    /// The MSS to advertise: the interface MTU less 40.
+    /// The MSS to advertise: the interface MTU less 40 (48 over UDP).
     pub local_mss: usize,
-    /// The largest segment the path to the peer carries, less 40: from the
-    /// path MTU the stack learned for that address (RFC 1191 §6.3), else
-    /// `usize::MAX`. It bounds what we send, not what we advertise.
+    /// The largest segment the path to the peer carries, less 40 (48 over
+    /// UDP): from the path MTU the stack learned for that address (RFC 1191
+    /// §6.3), else `usize::MAX`. It bounds what we send, not what we
+    /// advertise.
     pub path_mss: usize,
     /// Offset of this connection's timestamp clock (RFC 7323 §5.4).
     pub ts_offset: u32,
+    /// TCP over UDP: the peer's UDP port (`StackConfig::tcp_over_udp_port`),
+    /// or `None` for plain TCP.
+    pub udp_encap: Option<u16>,
 }
 
 /// Picks the window shift for a receive buffer (RFC 7323 §2.2): the
@@ -406,7 +410,7 @@ fn report(now: usize, reported: &mut u32) -> isize {
 
 impl Connection {
     fn new(cfg: &Arc<TcpConfig>, ep: Endpoints, now: Instant, passive: bool) -> Self {
-        let Endpoints { local, remote, iss, local_mss, path_mss, ts_offset } = ep;
+        let Endpoints { local, remote, iss, local_mss, path_mss, ts_offset, udp_encap } = ep;
         // Connections share their socket's or listener's settings until
         // one of them changes its own (copy on write).
         let mut cfg = Arc::clone(cfg);
@@ -518,7 +522,7 @@ impl Connection {
             in_drained: false,
             ip_tos: cfg.tos,
             ip_ttl: cfg.ttl.unwrap_or(0),
-            udp_encap: cfg.udp_encap_port.unwrap_or(0),
+            udp_encap: udp_encap.unwrap_or(0),
         }
     }
 
@@ -1429,12 +1433,6 @@ impl Connection {
     /// (`StackConfig::tcp_over_udp_port`).
     pub fn udp_encap(&self) -> Option<u16> {
         (self.udp_encap != 0).then_some(self.udp_encap)
-    }
-
-    /// Carries the connection over UDP to the peer's `port` (`None` or 0:
-    /// plain TCP). For the stack, as it makes the connection.
-    pub(crate) fn set_udp_encap(&mut self, port: Option<u16>) {
-        self.udp_encap = port.unwrap_or(0);
     }
 
     /// The path to the peer carries at most `mtu` bytes (another
