@@ -347,6 +347,96 @@ fn simultaneous_close_resends_a_lost_fin_with_the_ack() {
     assert!(rig.pkts().iter().all(|p| !p.is_rst()));
 }
 
+/// The client closes, then the server, and the client's ACK of the
+/// server's FIN is lost: the server is left in LAST-ACK. Returns the
+/// client's FIN and the server's FIN.
+fn to_last_ack(seed: u64) -> (Rig, Pkt, Pkt) {
+    let mut rig = rig(seed);
+    let (c, l, s) = rig.establish();
+    rig.s().close(l).unwrap();
+    rig.c().close(c).unwrap();
+    rig.run_for(ms(50));
+    rig.set_rule(|p| if p.from == FROM_CLIENT && p.is_pure_ack() { Verdict::Drop } else { Verdict::Pass });
+    rig.s().close(s).unwrap();
+    rig.run_for(ms(20));
+    assert_eq!(rig.s().tcp_state(s), Ok(State::LastAck));
+    let client_fin = rig.pkts_from(FROM_CLIENT).into_iter().find(|p| p.is_fin()).unwrap();
+    let server_fin = rig.last_from(FROM_SERVER);
+    assert!(server_fin.is_fin());
+    (rig, client_fin, server_fin)
+}
+
+/// An old duplicate whose ACK field is new: in LAST-ACK, an ACK of our FIN
+/// that reuses the peer's FIN's sequence number (one behind RCV.NXT, so
+/// RFC 9293's sequence check alone would only answer it) ends the
+/// connection, as on the BSDs; nothing answers it, since the connection is
+/// gone. A segment further behind than one receive buffer is answered
+/// and dropped as RFC 9293 says, and changes nothing.
+#[test]
+fn last_ack_takes_the_ack_of_an_old_duplicate_within_a_buffer() {
+    let (mut rig, client_fin, server_fin) = to_last_ack(33);
+    let our_fin_acked = server_fin.seq().wrapping_add(1);
+    let far_behind = client_fin.seq().wrapping_sub(32 << 20);
+    let before = rig.pkts().len();
+    rig.inject(
+        TO_SERVER,
+        forge(&client_fin, &forged_header(&client_fin, TcpFlags::ACK, far_behind, our_fin_acked), &[]),
+    );
+    rig.run_for(ms(20));
+    let answers: Vec<Pkt> = rig.pkts()[before..].iter().filter(|p| p.from == FROM_SERVER).cloned().collect();
+    assert_eq!(answers.len(), 1, "{answers:#?}");
+    assert_eq!(answers[0].flags(), TcpFlags::ACK);
+    assert_eq!((answers[0].seq(), answers[0].ack()), (our_fin_acked, client_fin.seq().wrapping_add(1)));
+    assert_eq!(rig.s().tcp_connections().map(|(_, c)| c.state()).collect::<Vec<_>>(), [State::LastAck]);
+
+    let before = rig.pkts().len();
+    rig.inject(
+        TO_SERVER,
+        forge(&client_fin, &forged_header(&client_fin, TcpFlags::ACK, client_fin.seq(), our_fin_acked), &[]),
+    );
+    rig.run_for(ms(20));
+    assert_eq!(rig.s().tcp_connections().count(), 0);
+    assert!(rig.pkts()[before..].iter().all(|p| p.from != FROM_SERVER), "nothing answers");
+    let closed = changes(&rig.server_events()).into_iter().rfind(|ch| ch.to == State::Closed).unwrap();
+    assert_eq!(closed.from, State::LastAck);
+}
+
+/// The same in CLOSING: after a simultaneous close whose last ACK toward
+/// the server was lost, the client's FIN comes again, now acknowledging
+/// the server's FIN. Its FIN is old, its ACK new: the server goes to
+/// TIME-WAIT at once, without waiting to resend its own FIN, and
+/// acknowledges the retransmitted FIN as TIME-WAIT does (RFC 9293
+/// §3.10.7.4).
+#[test]
+fn closing_takes_the_ack_of_a_retransmitted_fin() {
+    let mut rig = rig(34);
+    let (c, l, s) = rig.establish();
+    rig.s().close(l).unwrap();
+    rig.run_for(ms(100));
+    rig.set_rule(|p| if p.from == FROM_CLIENT && p.is_pure_ack() { Verdict::Drop } else { Verdict::Pass });
+    rig.c().close(c).unwrap();
+    rig.s().close(s).unwrap();
+    rig.run_for(ms(30));
+    assert_eq!(rig.s().tcp_state(s), Ok(State::Closing));
+    let client_fin = rig.pkts_from(FROM_CLIENT).into_iter().find(|p| p.is_fin()).unwrap();
+    let server_fin = rig.pkts_from(FROM_SERVER).into_iter().find(|p| p.is_fin()).unwrap();
+    assert_ne!(client_fin.ack(), server_fin.seq().wrapping_add(1), "the FINs crossed");
+
+    let before = rig.pkts().len();
+    let again =
+        forged_header(&client_fin, TcpFlags::FIN | TcpFlags::ACK, client_fin.seq(), server_fin.seq().wrapping_add(1));
+    rig.inject(TO_SERVER, forge(&client_fin, &again, &[]));
+    rig.run_for(ms(20));
+    assert_eq!(rig.s().tcp_state(s), Ok(State::TimeWait));
+    let answers: Vec<Pkt> = rig.pkts()[before..].iter().filter(|p| p.from == FROM_SERVER).cloned().collect();
+    assert_eq!(answers.len(), 1, "{answers:#?}");
+    assert_eq!(answers[0].flags(), TcpFlags::ACK);
+    assert_eq!(answers[0].ack(), client_fin.seq().wrapping_add(1));
+    // No retransmission of the server's FIN follows: it is acknowledged.
+    rig.run_for(secs(1));
+    assert_eq!(rig.pkts_from(FROM_SERVER).iter().filter(|p| p.is_fin()).count(), 1);
+}
+
 /// Half-close (RFC 9293 §3.6, RFC 1122 §4.2.2.13): after shutdown(Write)
 /// the client's FIN goes, it cannot send any more (EPIPE), and it keeps
 /// receiving for two minutes, longer than the FIN-WAIT-2 timeout of an

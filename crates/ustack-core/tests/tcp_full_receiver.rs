@@ -419,3 +419,40 @@ fn a_coalesced_segment_of_full_sized_ones_is_acked_at_once_rfc5681_4_2() {
     rig.read_some(rig.server, s, &mut sink).unwrap();
     assert_eq!(sink.len(), 4 * MSS);
 }
+
+/// An old duplicate with a new ACK in ESTABLISHED: the client's first
+/// data segment comes again (a spurious retransmission) carrying the
+/// acknowledgement of data the server sent since, whose ordinary ACKs are
+/// all lost. The server reports the duplicate with a D-SACK block (RFC
+/// 2883) and takes the ACK: its data is acknowledged and never resent. By
+/// RFC 9293's sequence check alone the whole segment would be dropped and
+/// the server would resend after its retransmission timeout.
+#[test]
+fn an_old_duplicate_still_delivers_its_ack() {
+    let mut rig = Rig::new(35);
+    let (c, l, s) = rig.establish();
+    rig.s().close(l).unwrap();
+    rig.c().send(c, &pattern(1000, 1)).unwrap();
+    rig.run_for(ms(100));
+    let mut got = Vec::new();
+    rig.read_some(rig.server, s, &mut got).unwrap();
+    assert_eq!(got.len(), 1000);
+    let old = rig.pkts_from(FROM_CLIENT).into_iter().find(|p| !p.payload.is_empty()).unwrap();
+
+    rig.set_rule(|p| if p.from == FROM_CLIENT && p.is_pure_ack() { Verdict::Drop } else { Verdict::Pass });
+    rig.s().send(s, &pattern(1000, 2)).unwrap();
+    rig.run_for(ms(100));
+    let data = rig.pkts_from(FROM_SERVER).into_iter().rfind(|p| !p.payload.is_empty()).unwrap();
+    // The client's latest (lost) ACK carries a timestamp PAWS accepts.
+    let latest = rig.last_from(FROM_CLIENT);
+    assert!(latest.dropped && latest.ack() == data.end());
+
+    let before = rig.pkts().len();
+    let again = forged_header(&latest, TcpFlags::ACK | TcpFlags::PSH, old.seq(), data.end());
+    rig.inject(TO_SERVER, forge(&latest, &again, &old.payload));
+    rig.run_for(secs(2));
+    let answers: Vec<Pkt> = rig.pkts()[before..].iter().filter(|p| p.from == FROM_SERVER).cloned().collect();
+    assert_eq!(answers.len(), 1, "one ACK, no retransmission: {answers:#?}");
+    assert!(answers[0].payload.is_empty());
+    assert_eq!(answers[0].tcp.options.sack_blocks.as_slice(), [(old.seq(), old.end())]);
+}

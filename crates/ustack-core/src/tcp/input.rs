@@ -270,6 +270,20 @@ impl Connection {
                 return Disposition::Dropped(DropReason::TcpOutOfWindow);
             }
             if !flags.rst() {
+                // An old duplicate can still carry news in its ACK field
+                // (see `old_segment_ack_counts`). Its text and FIN are
+                // dropped; only the ACK is taken.
+                if self.old_segment_ack_counts(seg) {
+                    if let Some(d @ Disposition::Dropped(_)) = self.process_ack(cx, seg, payload.len()) {
+                        return d;
+                    }
+                    if self.state == State::Closed {
+                        // It acknowledged our FIN in LAST-ACK: the
+                        // connection is gone and nothing answers.
+                        cx.stats.duplicate_segments += u64::from(seg_len > 0);
+                        return Disposition::Accepted;
+                    }
+                }
                 self.ack_due = AckDue::Now;
                 self.wake = true;
                 if seg_len > 0 {
@@ -439,6 +453,43 @@ impl Connection {
             self.process_text_and_fin(cx, seq, payload, fin);
         }
         Disposition::Accepted
+    }
+
+    /// Whether the ACK field of a segment that failed the sequence check is
+    /// processed anyway. RFC 9293 §3.10.7.4 drops such a segment whole, but
+    /// one that lies just behind RCV.NXT is an old duplicate whose ACK field
+    /// may be new: a keep-alive or zero-window probe (sent at SND.UNA - 1,
+    /// by Linux as by ustack) from a peer whose ordinary ACKs were lost, a
+    /// retransmitted FIN that acknowledges our FIN after a simultaneous
+    /// close, a spurious retransmission of data carrying the latest
+    /// acknowledgement, or a peer that reuses its FIN's number on the ACK
+    /// after it. The BSD stacks process that ACK (4.4BSD's "keep on
+    /// processing for RST or ACK", Stevens vol. 2 p. 960), Linux does for
+    /// segments since its last ACK (its check is against RCV.WUP), and the
+    /// FreeBSD TCP test suite expects it in LAST-ACK and CLOSING.
+    ///
+    /// The allowance is bounded like RFC 5961 §5's for ACKs below SND.UNA:
+    /// at most one receive buffer behind RCV.NXT, so a blind attacker has
+    /// twice the window to aim at, not half the number space; the ACK
+    /// itself must still pass RFC 5961 §5.2. Only the states whose ACK can
+    /// still change something take it: not the half-open SYN-RECEIVED (the
+    /// cheapest state to forge into) and not TIME-WAIT (nothing is left to
+    /// acknowledge). A segment carrying RST or SYN keeps its own rules.
+    ///
+    /// And only an ACK that acknowledges something new counts: a pure ACK
+    /// overtaken by data, or a duplicated segment, repeats an ACK number
+    /// already seen, and taken again it would count as a duplicate ACK
+    /// (RFC 5681 §2) toward a spurious fast retransmit.
+    fn old_segment_ack_counts(&self, seg: &TcpRepr) -> bool {
+        let (seq, flags) = (SeqNumber(seg.seq), seg.flags);
+        let states = matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait | State::Closing | State::LastAck
+        );
+        let behind = self.rcv_nxt.since(seq);
+        let bound = self.rx.capacity().max(self.rcv_adv.since(self.rcv_nxt));
+        let news = SeqNumber(seg.ack) > self.snd_una;
+        states && flags.ack() && !flags.syn() && !flags.rst() && behind > 0 && behind <= bound && news
     }
 
     /// RFC 9293 §3.10.7.4 "second, check the RST bit", with RFC 5961 §3.2:
