@@ -87,13 +87,14 @@ enum Command {
     /// `-M do -s 1472` sends requests that fill a 1500-byte MTU with DF set,
     /// and a router on a narrower path answers "Frag needed and DF set".
     Ping(icmp_cmd::PingArgs),
-    /// Carry every TCP connection to the networks the kernel routes to
-    /// ustack through a SOCKS5 proxy (RFC 1928), to the address its client
-    /// asked for: what a VPN client's tun2socks does. Needs root.
+    /// Carry every TCP connection and UDP datagram to the networks the
+    /// kernel routes to ustack through a SOCKS5 proxy (RFC 1928), to the
+    /// address its client asked for: what a VPN client's tun2socks does.
+    /// UDP needs a proxy with UDP ASSOCIATE. Needs root.
     ///
     /// Example: sudo ustack tun2socks --tun ustack0 --addr 10.7.0.2/24 --host-addr 10.7.0.1/24 --socks 127.0.0.1:1080
     /// then `ip route add 10.99.0.0/16 via 10.7.0.2` and any TCP client
-    /// reaching 10.99.x.y goes through the proxy. (UDP is not carried.)
+    /// reaching 10.99.x.y, TCP or UDP, goes through the proxy.
     Tun2socks(socks::Tun2socksArgs),
     /// Trace the route to a host: ICMP echo requests with TTL 1, 2, 3, ...,
     /// each router on the way answering the one that expires there with
@@ -316,7 +317,7 @@ fn run_tun2socks(mut args: socks::Tun2socksArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
     socks::start(node.net(), args.socks).map_err(net::io_msg)?;
     eprintln!(
-        "ustack takes every address routed to {} ({}) and carries its TCP connections through the SOCKS5 proxy at {}",
+        "ustack takes every address routed to {} ({}) and carries its TCP connections and UDP datagrams through the SOCKS5 proxy at {}",
         args.dev.addr.address(),
         node.device_name,
         args.socks

@@ -6,14 +6,26 @@
 //! client's destination, which goes to the proxy in a CONNECT request. A
 //! refusal by the proxy resets the client's connection, as a refused
 //! connect would; a half-close is passed on each way.
+//!
+//! UDP goes the same way, through the proxy's UDP associations (RFC 1928
+//! §7): a catch-all UDP socket receives every datagram with the address it
+//! was sent to, each client (source address and port) gets an association
+//! of its own, and the answers come back to the client from the address
+//! the proxy says they came from. That carries a VPN client's DNS queries,
+//! for one.
 
 use crate::net::DeviceArgs;
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use ustack::NetStack;
-use ustack::blocking::{TcpSocket, TcpStream};
+use ustack::blocking::{TcpSocket, TcpStream, UdpSocket};
 
 #[derive(clap::Args)]
 pub struct Tun2socksArgs {
@@ -26,15 +38,178 @@ pub struct Tun2socksArgs {
 }
 
 /// Accepts every connection on a catch-all listener and relays each
-/// through the proxy at `proxy`, a thread each.
+/// through the proxy at `proxy`, a thread each; and every UDP datagram,
+/// through an association per client.
 pub fn start(net: &NetStack, proxy: SocketAddr) -> io::Result<()> {
     let listener = TcpSocket::new(net)?.listen_any(1024)?;
+    let udp = Arc::new(UdpSocket::bind_any(net)?);
     thread::spawn(move || {
         while let Ok((conn, _)) = listener.accept() {
             thread::spawn(move || relay(conn, proxy));
         }
     });
+    thread::spawn(move || dispatch_udp(udp, proxy));
     Ok(())
+}
+
+/// A client's association lives this long without a datagram either way
+/// (a NAT's UDP timeout is two minutes or more: RFC 4787 REQ-5).
+const UDP_IDLE: Duration = Duration::from_secs(120);
+/// At most this many clients have an association at once; a datagram
+/// from one more is dropped, as a full NAT table would.
+const UDP_CLIENTS: usize = 512;
+/// Datagrams queued toward one client's association (while the proxy sets
+/// it up, or is slow); past that they are dropped, as on a full link.
+const UDP_QUEUE: usize = 64;
+/// How often a relay looks at its idle time and its control connection.
+const UDP_TICK: Duration = Duration::from_millis(500);
+
+/// A datagram on its way out: where its client sent it, and its data.
+type Outgoing = (SocketAddrV4, Vec<u8>);
+
+struct UdpClient {
+    queue: SyncSender<Outgoing>,
+    alive: Arc<AtomicBool>,
+}
+
+/// Hands each datagram of the catch-all socket to its client's relay,
+/// starting one for a client not seen before (or whose association
+/// ended). Returns when the stack shuts down.
+fn dispatch_udp(udp: Arc<UdpSocket>, proxy: SocketAddr) {
+    let mut clients: HashMap<SocketAddrV4, UdpClient> = HashMap::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let (n, from, to) = match udp.recv_msg(&mut buf) {
+            Ok((n, SocketAddr::V4(from), SocketAddr::V4(to))) => (n, from, to),
+            Ok(_) => continue,
+            Err(_) => return,
+        };
+        let datagram = (to, buf[..n].to_vec());
+        if let Some(c) = clients.get(&from)
+            && c.alive.load(Ordering::Relaxed)
+        {
+            let _ = c.queue.try_send(datagram);
+            continue;
+        }
+        clients.retain(|_, c| c.alive.load(Ordering::Relaxed));
+        if clients.len() >= UDP_CLIENTS {
+            continue;
+        }
+        let (queue, pending) = mpsc::sync_channel(UDP_QUEUE);
+        let _ = queue.try_send(datagram);
+        let alive = Arc::new(AtomicBool::new(true));
+        let (udp, done) = (udp.clone(), alive.clone());
+        thread::spawn(move || {
+            if let Err(e) = relay_udp(&udp, proxy, from, pending) {
+                eprintln!("tun2socks: UDP from {from}: {e}");
+            }
+            done.store(false, Ordering::Relaxed);
+        });
+        clients.insert(from, UdpClient { queue, alive });
+    }
+}
+
+/// One client's association: its datagrams go to the proxy's relay with
+/// the SOCKS header that says where each is for, and what the relay sends
+/// back goes to the client from the address its header names. Ends when
+/// the association has been idle for [`UDP_IDLE`], when the proxy closes
+/// the control connection (which ends the association, RFC 1928 §7), or
+/// when the stack shuts down.
+fn relay_udp(
+    udp: &Arc<UdpSocket>,
+    proxy: SocketAddr,
+    client: SocketAddrV4,
+    pending: Receiver<Outgoing>,
+) -> io::Result<()> {
+    let (control, relay) = associate(proxy)?;
+    let out = std::net::UdpSocket::bind(if relay.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" })?;
+    // Connected: the kernel takes datagrams from the relay only.
+    out.connect(relay)?;
+    out.set_read_timeout(Some(UDP_TICK))?;
+    control.set_nonblocking(true)?;
+    let last = Arc::new(Mutex::new(Instant::now()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let back = {
+        let (inbound, udp, last, stop) = (out.try_clone()?, udp.clone(), last.clone(), stop.clone());
+        thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(n) = inbound.recv(&mut buf) else { continue };
+                if let Some((src, data)) = unwrap_datagram(&buf[..n]) {
+                    let _ = udp.send_from(data, src, client);
+                    *last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+                }
+            }
+        })
+    };
+    loop {
+        match pending.recv_timeout(UDP_TICK) {
+            Ok((dst, data)) => {
+                // A refusal (an ICMP error about an earlier datagram) is
+                // no reason to end: UDP promises nothing either way.
+                let _ = out.send(&wrap_datagram(dst, &data));
+                *last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let idle = last.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
+        if idle > UDP_IDLE || closed(&control) {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = back.join();
+    Ok(())
+}
+
+/// Whether the proxy closed a (non-blocking) control connection.
+fn closed(control: &std::net::TcpStream) -> bool {
+    match control.peek(&mut [0u8; 1]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+    }
+}
+
+/// A UDP association (RFC 1928 §7): the control connection, which keeps
+/// it alive, and the relay's address. The request carries zeros for the
+/// client's address, as §4 asks of a client that does not know it yet; a
+/// relay named 0.0.0.0 is at the proxy's own address.
+fn associate(proxy: SocketAddr) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+    let (control, bound) = request(proxy, UDP_ASSOCIATE, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
+    match bound {
+        Bound::Addr(a) if a.ip().is_unspecified() => Ok((control, SocketAddr::new(proxy.ip(), a.port()))),
+        Bound::Addr(a) => Ok((control, a)),
+        Bound::Name => {
+            Err(io::Error::other("the proxy named its UDP relay by a domain name, which ustack does not resolve"))
+        }
+    }
+}
+
+/// A datagram for the relay: RSV (2 bytes of zero), FRAG 0 (a whole
+/// datagram), the IPv4 destination and port, then the data (RFC 1928 §7).
+fn wrap_datagram(dst: SocketAddrV4, data: &[u8]) -> Vec<u8> {
+    let mut d = Vec::with_capacity(10 + data.len());
+    d.extend_from_slice(&[0, 0, 0, 1]);
+    d.extend_from_slice(&dst.ip().octets());
+    d.extend_from_slice(&dst.port().to_be_bytes());
+    d.extend_from_slice(data);
+    d
+}
+
+/// A datagram from the relay: where it came from, and its data. A
+/// fragment is dropped ("An implementation that does not support
+/// fragmentation MUST drop any datagram whose FRAG field is other than
+/// X'00'", RFC 1928 §7), as is one from a domain name or an IPv6 address,
+/// which the client's IPv4 socket could not be answered from.
+fn unwrap_datagram(d: &[u8]) -> Option<(SocketAddrV4, &[u8])> {
+    if d.len() < 10 || d[2] != 0 || d[3] != 1 {
+        return None;
+    }
+    let ip = Ipv4Addr::new(d[4], d[5], d[6], d[7]);
+    let port = u16::from_be_bytes([d[8], d[9]]);
+    Some((SocketAddrV4::new(ip, port), &d[10..]))
 }
 
 /// Carries `conn` through the proxy to where its client meant to go.
@@ -64,6 +239,26 @@ fn relay(conn: TcpStream, proxy: SocketAddr) {
 /// IPv4 address (§4), and the reply (§6), whose bound address is read and
 /// dropped.
 pub fn connect_via(proxy: SocketAddr, dst: SocketAddrV4) -> io::Result<std::net::TcpStream> {
+    let (s, _) = request(proxy, CONNECT, dst)?;
+    Ok(s)
+}
+
+/// RFC 1928 §4 commands.
+const CONNECT: u8 = 1;
+const UDP_ASSOCIATE: u8 = 3;
+
+/// What the proxy's reply names as its bound address (RFC 1928 §6).
+#[derive(Debug, PartialEq, Eq)]
+enum Bound {
+    Addr(SocketAddr),
+    /// A domain name, which ustack does not resolve.
+    Name,
+}
+
+/// Greets the proxy and makes one request (RFC 1928 §3-§6). Returns the
+/// control connection, positioned right after the reply, and the bound
+/// address the reply names.
+fn request(proxy: SocketAddr, command: u8, dst: SocketAddrV4) -> io::Result<(std::net::TcpStream, Bound)> {
     let mut s = std::net::TcpStream::connect_timeout(&proxy, Duration::from_secs(10))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     s.write_all(&[5, 1, 0])?;
@@ -72,10 +267,10 @@ pub fn connect_via(proxy: SocketAddr, dst: SocketAddrV4) -> io::Result<std::net:
     if choice != [5, 0] {
         return Err(io::Error::other(format!("the proxy at {proxy} wants an authentication ustack does not do")));
     }
-    let mut request = vec![5, 1, 0, 1];
-    request.extend_from_slice(&dst.ip().octets());
-    request.extend_from_slice(&dst.port().to_be_bytes());
-    s.write_all(&request)?;
+    let mut req = vec![5, command, 0, 1];
+    req.extend_from_slice(&dst.ip().octets());
+    req.extend_from_slice(&dst.port().to_be_bytes());
+    s.write_all(&req)?;
     let mut head = [0u8; 4];
     s.read_exact(&mut head)?;
     if head[0] != 5 {
@@ -84,7 +279,7 @@ pub fn connect_via(proxy: SocketAddr, dst: SocketAddrV4) -> io::Result<std::net:
     if head[1] != 0 {
         return Err(io::Error::new(io::ErrorKind::ConnectionRefused, format!("the proxy: {}", reply_text(head[1]))));
     }
-    let bound = match head[3] {
+    let len = match head[3] {
         1 => 4,
         4 => 16,
         3 => {
@@ -94,10 +289,16 @@ pub fn connect_via(proxy: SocketAddr, dst: SocketAddrV4) -> io::Result<std::net:
         }
         t => return Err(io::Error::other(format!("the proxy answered with address type {t}"))),
     };
-    let mut rest = vec![0u8; bound + 2];
+    let mut rest = vec![0u8; len + 2];
     s.read_exact(&mut rest)?;
     s.set_read_timeout(None)?;
-    Ok(s)
+    let port = u16::from_be_bytes([rest[len], rest[len + 1]]);
+    let bound = match head[3] {
+        1 => Bound::Addr(SocketAddr::from((<[u8; 4]>::try_from(&rest[..4]).expect("4 bytes"), port))),
+        4 => Bound::Addr(SocketAddr::from((<[u8; 16]>::try_from(&rest[..16]).expect("16 bytes"), port))),
+        _ => Bound::Name,
+    };
+    Ok((s, bound))
 }
 
 /// The meaning of a SOCKS5 reply code (RFC 1928 §6).
@@ -163,5 +364,49 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
         assert!(e.to_string().contains("connection refused"), "{e}");
         t.join().unwrap();
+    }
+
+    #[test]
+    fn associate_asks_with_zeros_and_finds_a_relay_named_0_0_0_0_at_the_proxy() {
+        let (proxy, t) = fake_proxy(vec![5, 0, 0, 1, 0, 0, 0, 0, 0x30, 0x39]);
+        let (_control, relay) = associate(proxy).unwrap();
+        assert_eq!(t.join().unwrap(), [5, 3, 0, 1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(relay, SocketAddr::new(proxy.ip(), 12345));
+
+        let (proxy, t) = fake_proxy(vec![5, 0, 0, 1, 127, 0, 0, 9, 0x30, 0x39]);
+        assert_eq!(associate(proxy).unwrap().1, "127.0.0.9:12345".parse().unwrap());
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn associate_fails_clearly_on_a_relay_named_by_domain_or_a_refusal() {
+        let (proxy, t) = fake_proxy(vec![5, 0, 0, 3, 4, b'h', b'o', b's', b't', 0x30, 0x39]);
+        let e = associate(proxy).unwrap_err();
+        assert!(e.to_string().contains("domain name"), "{e}");
+        t.join().unwrap();
+        let (proxy, t) = fake_proxy(vec![5, 7, 0, 1, 0, 0, 0, 0, 0, 0]);
+        let e = associate(proxy).unwrap_err();
+        assert!(e.to_string().contains("command not supported"), "{e}");
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn datagrams_carry_the_rfc1928_udp_header_each_way() {
+        let dst: SocketAddrV4 = "10.99.3.3:53".parse().unwrap();
+        let d = wrap_datagram(dst, b"query");
+        assert_eq!(d, [0, 0, 0, 1, 10, 99, 3, 3, 0, 53, b'q', b'u', b'e', b'r', b'y']);
+        assert_eq!(unwrap_datagram(&d), Some((dst, &b"query"[..])));
+        assert_eq!(unwrap_datagram(&wrap_datagram(dst, b"")), Some((dst, &b""[..])));
+        // A fragment, a domain name, IPv6, or too short: dropped.
+        let mut frag = d.clone();
+        frag[2] = 1;
+        assert_eq!(unwrap_datagram(&frag), None);
+        let mut name = d.clone();
+        name[3] = 3;
+        assert_eq!(unwrap_datagram(&name), None);
+        let mut v6 = d.clone();
+        v6[3] = 4;
+        assert_eq!(unwrap_datagram(&v6), None);
+        assert_eq!(unwrap_datagram(&d[..9]), None);
     }
 }

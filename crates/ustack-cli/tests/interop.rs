@@ -350,9 +350,35 @@ fn kernel_reaches_any_address_routed_to_ustack_up_any_ip() {
 
 /// A SOCKS5 server on loopback for `ustack tun2socks`: it says which
 /// destination it was asked for, then echoes until end of file; it refuses
-/// port 9.
+/// port 9. A UDP association (its relay named 0.0.0.0, "the proxy's own
+/// address") answers each datagram from the address it was for, with the
+/// association's number, the destination and the data.
 const PY_SOCKS: &str = r#"
 import socket, struct, threading
+associations = [0]
+def associate(c):
+    associations[0] += 1
+    n = associations[0]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    c.sendall(b"\x05\x00\x00\x01\x00\x00\x00\x00" + struct.pack("!H", u.getsockname()[1]))
+    def serve():
+        while True:
+            try:
+                d, client = u.recvfrom(65536)
+            except OSError:
+                return
+            if d[:4] != b"\x00\x00\x00\x01":
+                continue
+            ip, port = socket.inet_ntoa(d[4:8]), struct.unpack("!H", d[8:10])[0]
+            head = ("via socks udp (association %d) to %s:%d: " % (n, ip, port)).encode()
+            u.sendto(d[:10] + head + d[10:], client)
+            if d[10:] == b"bye":
+                c.shutdown(socket.SHUT_RDWR)
+    threading.Thread(target=serve, daemon=True).start()
+    while c.recv(100):
+        pass
+    u.close()
 def handle(c):
     if not c.recv(3):
         return
@@ -363,6 +389,9 @@ def handle(c):
         if not b:
             return
         req += b
+    if req[1] == 3:
+        associate(c)
+        return
     ip, port = socket.inet_ntoa(req[4:8]), struct.unpack("!H", req[8:10])[0]
     if port == 9:
         c.sendall(b"\x05\x05\x00\x01" + b"\x00" * 6)
@@ -408,10 +437,42 @@ except ConnectionResetError:
     print("refused port: reset")
 "#;
 
+/// The kernel's UDP clients for `ustack tun2socks`: one socket asks two
+/// addresses, another socket one of them, and a 1400-byte datagram goes
+/// through; each answer is printed with the address it came from. Then the
+/// proxy ends the first association ("bye"), and the next datagram gets a
+/// new one.
+const PY_SOCKS_UDP_CLIENT: &str = r#"
+import os, socket, time
+def ask(s, dst, data):
+    for _ in range(3):
+        s.sendto(data, dst)
+        try:
+            return s.recvfrom(65536)
+        except socket.timeout:
+            pass
+    return b"", None
+a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+a.settimeout(3)
+b.settimeout(3)
+for s, dst, data in [(a, ("10.99.3.3", 53), b"query one"), (a, ("10.99.8.8", 5353), b"query two"), (b, ("10.99.3.3", 53), b"from b")]:
+    back, src = ask(s, dst, data)
+    print("%s:%d %s" % (src[0], src[1], back.decode()) if src else "no answer")
+big = os.urandom(1400)
+back, src = ask(a, ("10.99.9.9", 7), big)
+print("big", src, back[-1400:] == big)
+print(ask(a, ("10.99.3.3", 53), b"bye")[0].decode())
+time.sleep(1.5)
+print(ask(a, ("10.99.3.3", 53), b"again")[0].decode())
+"#;
+
 /// `ustack tun2socks`: the kernel routes 10.99.0.0/16 (inside the test's
 /// namespace) to ustack, which carries each TCP connection through a
 /// SOCKS5 server on the namespace's loopback to the address the client
-/// asked for; a refusal by the proxy resets the client's connection.
+/// asked for; a refusal by the proxy resets the client's connection. UDP
+/// goes through the proxy's associations, one per client socket, and the
+/// answers come back from the addresses the client asked.
 #[test]
 #[ignore = "needs root, network namespaces and TUN/TAP: run with sudo .ci/run"]
 fn ustack_tun2socks_carries_the_kernels_connections_through_a_socks5_proxy() {
@@ -444,6 +505,19 @@ fn ustack_tun2socks_carries_the_kernels_connections_through_a_socks5_proxy() {
     let out = ns.run(&["python3", "-c", PY_SOCKS_CLIENT]);
     let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
     assert_eq!(lines, ["via socks to 10.99.3.3:4444", "echoed 1048576 True", "refused port: reset"]);
+    let out = ns.run(&["python3", "-c", PY_SOCKS_UDP_CLIENT]);
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "10.99.3.3:53 via socks udp (association 1) to 10.99.3.3:53: query one",
+            "10.99.8.8:5353 via socks udp (association 1) to 10.99.8.8:5353: query two",
+            "10.99.3.3:53 via socks udp (association 2) to 10.99.3.3:53: from b",
+            "big ('10.99.9.9', 7) True",
+            "via socks udp (association 1) to 10.99.3.3:53: bye",
+            "via socks udp (association 3) to 10.99.3.3:53: again",
+        ]
+    );
 }
 
 /// `ustack up --shards 2`: two stacks on a two-queue TUN device. The
