@@ -310,12 +310,22 @@ fn run_until_stopped(node: net::Node, stop: &AtomicBool, stats: bool) -> Result<
 
 fn run_tun2socks(mut args: socks::Tun2socksArgs) -> Result<ExitCode, String> {
     args.dev.any_ip = true;
+    let login = match &args.socks_user {
+        Some(user) => {
+            let password = std::env::var("USTACK_SOCKS_PASSWORD").map_err(|_| {
+                "--socks-user needs the password in the environment variable USTACK_SOCKS_PASSWORD".to_string()
+            })?;
+            Some(Arc::new(socks::Login::new(user, &password)?))
+        }
+        None => None,
+    };
+    let proxy = socks::Proxy { addr: args.socks, login };
     let node = net::bring_up(&args.dev)?;
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     ctrlc::set_handler(move || stop2.store(true, Ordering::SeqCst))
         .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
-    socks::start(node.net(), args.socks).map_err(net::io_msg)?;
+    socks::start(node.net(), proxy).map_err(net::io_msg)?;
     eprintln!(
         "ustack takes every address routed to {} ({}) and carries its TCP connections and UDP datagrams through the SOCKS5 proxy at {}",
         args.dev.addr.address(),

@@ -31,21 +31,59 @@ use ustack::blocking::{TcpSocket, TcpStream, UdpSocket};
 pub struct Tun2socksArgs {
     #[command(flatten)]
     pub dev: DeviceArgs,
-    /// The SOCKS5 proxy (no authentication), reached through the kernel,
-    /// e.g. 127.0.0.1:1080 (`ssh -D 1080 host` makes one).
+    /// The SOCKS5 proxy, reached through the kernel, e.g. 127.0.0.1:1080
+    /// (`ssh -D 1080 host` makes one).
     #[arg(long, value_name = "ADDR:PORT")]
     pub socks: SocketAddr,
+    /// A user name for a proxy that asks for one (RFC 1929). The password
+    /// comes from the environment variable USTACK_SOCKS_PASSWORD, so that
+    /// it does not show in the process list.
+    #[arg(long, value_name = "NAME")]
+    pub socks_user: Option<String>,
 }
+
+/// Where the proxy is, and what to log in with if it asks.
+#[derive(Clone, Debug)]
+pub struct Proxy {
+    pub addr: SocketAddr,
+    pub login: Option<Arc<Login>>,
+}
+
+/// A user name and password for RFC 1929's sub-negotiation.
+#[derive(Debug)]
+pub struct Login {
+    user: Vec<u8>,
+    password: Vec<u8>,
+}
+
+impl Login {
+    /// Each must be 1 to 255 bytes long (RFC 1929 §2: one length byte).
+    pub fn new(user: &str, password: &str) -> Result<Login, String> {
+        for (what, v) in [("user name", user), ("password", password)] {
+            if v.is_empty() || v.len() > 255 {
+                return Err(format!("the SOCKS5 {what} must be 1 to 255 bytes long, not {}", v.len()));
+            }
+        }
+        Ok(Login { user: user.as_bytes().to_vec(), password: password.as_bytes().to_vec() })
+    }
+}
+
+/// SOCKS5 authentication methods (RFC 1928 §3).
+const NO_AUTHENTICATION: u8 = 0;
+const USERNAME_PASSWORD: u8 = 2;
+const NO_ACCEPTABLE_METHOD: u8 = 0xff;
 
 /// Accepts every connection on a catch-all listener and relays each
 /// through the proxy at `proxy`, a thread each; and every UDP datagram,
 /// through an association per client.
-pub fn start(net: &NetStack, proxy: SocketAddr) -> io::Result<()> {
+pub fn start(net: &NetStack, proxy: Proxy) -> io::Result<()> {
     let listener = TcpSocket::new(net)?.listen_any(1024)?;
     let udp = Arc::new(UdpSocket::bind_any(net)?);
+    let tcp_proxy = proxy.clone();
     thread::spawn(move || {
         while let Ok((conn, _)) = listener.accept() {
-            thread::spawn(move || relay(conn, proxy));
+            let proxy = tcp_proxy.clone();
+            thread::spawn(move || relay(conn, &proxy));
         }
     });
     thread::spawn(move || dispatch_udp(udp, proxy));
@@ -75,7 +113,7 @@ struct UdpClient {
 /// Hands each datagram of the catch-all socket to its client's relay,
 /// starting one for a client not seen before (or whose association
 /// ended). Returns when the stack shuts down.
-fn dispatch_udp(udp: Arc<UdpSocket>, proxy: SocketAddr) {
+fn dispatch_udp(udp: Arc<UdpSocket>, proxy: Proxy) {
     let mut clients: HashMap<SocketAddrV4, UdpClient> = HashMap::new();
     let mut buf = vec![0u8; 65536];
     loop {
@@ -98,9 +136,9 @@ fn dispatch_udp(udp: Arc<UdpSocket>, proxy: SocketAddr) {
         let (queue, pending) = mpsc::sync_channel(UDP_QUEUE);
         let _ = queue.try_send(datagram);
         let alive = Arc::new(AtomicBool::new(true));
-        let (udp, done) = (udp.clone(), alive.clone());
+        let (udp, done, proxy) = (udp.clone(), alive.clone(), proxy.clone());
         thread::spawn(move || {
-            if let Err(e) = relay_udp(&udp, proxy, from, pending) {
+            if let Err(e) = relay_udp(&udp, &proxy, from, pending) {
                 eprintln!("tun2socks: UDP from {from}: {e}");
             }
             done.store(false, Ordering::Relaxed);
@@ -115,12 +153,7 @@ fn dispatch_udp(udp: Arc<UdpSocket>, proxy: SocketAddr) {
 /// the association has been idle for [`UDP_IDLE`], when the proxy closes
 /// the control connection (which ends the association, RFC 1928 §7), or
 /// when the stack shuts down.
-fn relay_udp(
-    udp: &Arc<UdpSocket>,
-    proxy: SocketAddr,
-    client: SocketAddrV4,
-    pending: Receiver<Outgoing>,
-) -> io::Result<()> {
+fn relay_udp(udp: &Arc<UdpSocket>, proxy: &Proxy, client: SocketAddrV4, pending: Receiver<Outgoing>) -> io::Result<()> {
     let (control, relay) = associate(proxy)?;
     let out = std::net::UdpSocket::bind(if relay.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" })?;
     // Connected: the kernel takes datagrams from the relay only.
@@ -176,10 +209,10 @@ fn closed(control: &std::net::TcpStream) -> bool {
 /// it alive, and the relay's address. The request carries zeros for the
 /// client's address, as §4 asks of a client that does not know it yet; a
 /// relay named 0.0.0.0 is at the proxy's own address.
-fn associate(proxy: SocketAddr) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+fn associate(proxy: &Proxy) -> io::Result<(std::net::TcpStream, SocketAddr)> {
     let (control, bound) = request(proxy, UDP_ASSOCIATE, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
     match bound {
-        Bound::Addr(a) if a.ip().is_unspecified() => Ok((control, SocketAddr::new(proxy.ip(), a.port()))),
+        Bound::Addr(a) if a.ip().is_unspecified() => Ok((control, SocketAddr::new(proxy.addr.ip(), a.port()))),
         Bound::Addr(a) => Ok((control, a)),
         Bound::Name => {
             Err(io::Error::other("the proxy named its UDP relay by a domain name, which ustack does not resolve"))
@@ -213,7 +246,7 @@ fn unwrap_datagram(d: &[u8]) -> Option<(SocketAddrV4, &[u8])> {
 }
 
 /// Carries `conn` through the proxy to where its client meant to go.
-fn relay(conn: TcpStream, proxy: SocketAddr) {
+fn relay(conn: TcpStream, proxy: &Proxy) {
     let Ok(SocketAddr::V4(dst)) = conn.local_addr() else { return };
     let upstream = match connect_via(proxy, dst) {
         Ok(s) => s,
@@ -234,11 +267,11 @@ fn relay(conn: TcpStream, proxy: SocketAddr) {
     let _ = up.join();
 }
 
-/// A TCP connection to `dst` through the SOCKS5 proxy at `proxy`: the
-/// greeting with "no authentication" (RFC 1928 §3), then CONNECT with an
-/// IPv4 address (§4), and the reply (§6), whose bound address is read and
-/// dropped.
-pub fn connect_via(proxy: SocketAddr, dst: SocketAddrV4) -> io::Result<std::net::TcpStream> {
+/// A TCP connection to `dst` through the SOCKS5 proxy: the greeting (RFC
+/// 1928 §3, with RFC 1929's login if the proxy asks for it), then CONNECT
+/// with an IPv4 address (§4), and the reply (§6), whose bound address is
+/// read and dropped.
+pub fn connect_via(proxy: &Proxy, dst: SocketAddrV4) -> io::Result<std::net::TcpStream> {
     let (s, _) = request(proxy, CONNECT, dst)?;
     Ok(s)
 }
@@ -258,15 +291,11 @@ enum Bound {
 /// Greets the proxy and makes one request (RFC 1928 §3-§6). Returns the
 /// control connection, positioned right after the reply, and the bound
 /// address the reply names.
-fn request(proxy: SocketAddr, command: u8, dst: SocketAddrV4) -> io::Result<(std::net::TcpStream, Bound)> {
-    let mut s = std::net::TcpStream::connect_timeout(&proxy, Duration::from_secs(10))?;
+fn request(proxy: &Proxy, command: u8, dst: SocketAddrV4) -> io::Result<(std::net::TcpStream, Bound)> {
+    let mut s = std::net::TcpStream::connect_timeout(&proxy.addr, Duration::from_secs(10))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    s.write_all(&[5, 1, 0])?;
-    let mut choice = [0u8; 2];
-    s.read_exact(&mut choice)?;
-    if choice != [5, 0] {
-        return Err(io::Error::other(format!("the proxy at {proxy} wants an authentication ustack does not do")));
-    }
+    greet(&mut s, proxy)?;
+    let proxy = proxy.addr;
     let mut req = vec![5, command, 0, 1];
     req.extend_from_slice(&dst.ip().octets());
     req.extend_from_slice(&dst.port().to_be_bytes());
@@ -301,6 +330,53 @@ fn request(proxy: SocketAddr, command: u8, dst: SocketAddrV4) -> io::Result<(std
     Ok((s, bound))
 }
 
+/// The method negotiation (RFC 1928 §3): "no authentication", and with a
+/// login also "username/password", whose sub-negotiation (RFC 1929 §2)
+/// follows if the proxy chooses it.
+fn greet(s: &mut std::net::TcpStream, proxy: &Proxy) -> io::Result<()> {
+    let addr = proxy.addr;
+    match &proxy.login {
+        Some(_) => s.write_all(&[5, 2, NO_AUTHENTICATION, USERNAME_PASSWORD])?,
+        None => s.write_all(&[5, 1, NO_AUTHENTICATION])?,
+    }
+    let mut choice = [0u8; 2];
+    s.read_exact(&mut choice)?;
+    if choice[0] != 5 {
+        return Err(io::Error::other(format!("the proxy at {addr} does not speak SOCKS5")));
+    }
+    let denied = |why: String| io::Error::new(io::ErrorKind::PermissionDenied, why);
+    let login = match (choice[1], &proxy.login) {
+        (NO_AUTHENTICATION, _) => return Ok(()),
+        (USERNAME_PASSWORD, Some(login)) => login,
+        (USERNAME_PASSWORD | NO_ACCEPTABLE_METHOD, None) => {
+            return Err(denied(format!(
+                "the proxy at {addr} wants a user name and password: give --socks-user NAME and the password in USTACK_SOCKS_PASSWORD"
+            )));
+        }
+        (NO_ACCEPTABLE_METHOD, Some(_)) => {
+            return Err(denied(format!(
+                "the proxy at {addr} accepts neither no authentication nor a user name and password"
+            )));
+        }
+        (m, _) => {
+            return Err(io::Error::other(format!(
+                "the proxy at {addr} chose authentication method {m}, which ustack does not do"
+            )));
+        }
+    };
+    let mut sub = vec![1, login.user.len() as u8];
+    sub.extend_from_slice(&login.user);
+    sub.push(login.password.len() as u8);
+    sub.extend_from_slice(&login.password);
+    s.write_all(&sub)?;
+    let mut status = [0u8; 2];
+    s.read_exact(&mut status)?;
+    if status[1] != 0 {
+        return Err(denied(format!("the proxy at {addr} refused the user name and password")));
+    }
+    Ok(())
+}
+
 /// The meaning of a SOCKS5 reply code (RFC 1928 §6).
 fn reply_text(code: u8) -> String {
     match code {
@@ -321,13 +397,20 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
-    /// A one-shot SOCKS5 server on loopback that checks the greeting and
-    /// the request and answers with `reply`; returns what it was asked for.
-    fn fake_proxy(reply: Vec<u8>) -> (SocketAddr, thread::JoinHandle<Vec<u8>>) {
+    /// A one-shot server on loopback: `serve` gets its one connection.
+    fn serve_once<T: Send + 'static>(
+        serve: impl FnOnce(std::net::TcpStream) -> T + Send + 'static,
+    ) -> (Proxy, thread::JoinHandle<T>) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        let t = thread::spawn(move || {
-            let (mut c, _) = l.accept().unwrap();
+        let t = thread::spawn(move || serve(l.accept().unwrap().0));
+        (Proxy { addr, login: None }, t)
+    }
+
+    /// A one-shot SOCKS5 server on loopback that checks the greeting and
+    /// the request and answers with `reply`; returns what it was asked for.
+    fn fake_proxy(reply: Vec<u8>) -> (Proxy, thread::JoinHandle<Vec<u8>>) {
+        serve_once(move |mut c| {
             let mut greeting = [0u8; 3];
             c.read_exact(&mut greeting).unwrap();
             assert_eq!(greeting, [5, 1, 0]);
@@ -341,8 +424,7 @@ mod tests {
             // the proxy's.
             let _ = c.write_all(b"upstream");
             request.to_vec()
-        });
-        (addr, t)
+        })
     }
 
     #[test]
@@ -350,7 +432,7 @@ mod tests {
         let dst: SocketAddrV4 = "10.99.3.3:4444".parse().unwrap();
         // A reply with a domain name as the bound address (type 3).
         let (proxy, t) = fake_proxy(vec![5, 0, 0, 3, 4, b'h', b'o', b's', b't', 0x1f, 0x90]);
-        let mut s = connect_via(proxy, dst).unwrap();
+        let mut s = connect_via(&proxy, dst).unwrap();
         assert_eq!(t.join().unwrap(), [5, 1, 0, 1, 10, 99, 3, 3, 0x11, 0x5c]);
         let mut got = [0u8; 8];
         s.read_exact(&mut got).unwrap();
@@ -360,7 +442,7 @@ mod tests {
     #[test]
     fn a_refusal_by_the_proxy_is_connection_refused() {
         let (proxy, t) = fake_proxy(vec![5, 5, 0, 1, 0, 0, 0, 0, 0, 0]);
-        let e = connect_via(proxy, "10.99.3.3:9".parse().unwrap()).unwrap_err();
+        let e = connect_via(&proxy, "10.99.3.3:9".parse().unwrap()).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
         assert!(e.to_string().contains("connection refused"), "{e}");
         t.join().unwrap();
@@ -369,23 +451,23 @@ mod tests {
     #[test]
     fn associate_asks_with_zeros_and_finds_a_relay_named_0_0_0_0_at_the_proxy() {
         let (proxy, t) = fake_proxy(vec![5, 0, 0, 1, 0, 0, 0, 0, 0x30, 0x39]);
-        let (_control, relay) = associate(proxy).unwrap();
+        let (_control, relay) = associate(&proxy).unwrap();
         assert_eq!(t.join().unwrap(), [5, 3, 0, 1, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(relay, SocketAddr::new(proxy.ip(), 12345));
+        assert_eq!(relay, SocketAddr::new(proxy.addr.ip(), 12345));
 
         let (proxy, t) = fake_proxy(vec![5, 0, 0, 1, 127, 0, 0, 9, 0x30, 0x39]);
-        assert_eq!(associate(proxy).unwrap().1, "127.0.0.9:12345".parse().unwrap());
+        assert_eq!(associate(&proxy).unwrap().1, "127.0.0.9:12345".parse().unwrap());
         t.join().unwrap();
     }
 
     #[test]
     fn associate_fails_clearly_on_a_relay_named_by_domain_or_a_refusal() {
         let (proxy, t) = fake_proxy(vec![5, 0, 0, 3, 4, b'h', b'o', b's', b't', 0x30, 0x39]);
-        let e = associate(proxy).unwrap_err();
+        let e = associate(&proxy).unwrap_err();
         assert!(e.to_string().contains("domain name"), "{e}");
         t.join().unwrap();
         let (proxy, t) = fake_proxy(vec![5, 7, 0, 1, 0, 0, 0, 0, 0, 0]);
-        let e = associate(proxy).unwrap_err();
+        let e = associate(&proxy).unwrap_err();
         assert!(e.to_string().contains("command not supported"), "{e}");
         t.join().unwrap();
     }
@@ -408,5 +490,77 @@ mod tests {
         v6[3] = 4;
         assert_eq!(unwrap_datagram(&v6), None);
         assert_eq!(unwrap_datagram(&d[..9]), None);
+    }
+
+    type GreetingAndLogin = (Vec<u8>, Vec<u8>);
+
+    /// A one-shot proxy that wants a login: it reads the greeting and the
+    /// RFC 1929 sub-negotiation, answers with `status`, and if that is
+    /// success takes a CONNECT. Returns the greeting and the login.
+    fn login_proxy(status: u8) -> (Proxy, thread::JoinHandle<GreetingAndLogin>) {
+        serve_once(move |mut c| {
+            let mut greeting = [0u8; 4];
+            c.read_exact(&mut greeting).unwrap();
+            c.write_all(&[5, 2]).unwrap();
+            let mut sub = vec![0u8; 2];
+            c.read_exact(&mut sub).unwrap();
+            let mut user = vec![0u8; usize::from(sub[1])];
+            c.read_exact(&mut user).unwrap();
+            let mut plen = [0u8; 1];
+            c.read_exact(&mut plen).unwrap();
+            let mut password = vec![0u8; usize::from(plen[0])];
+            c.read_exact(&mut password).unwrap();
+            sub.extend(user);
+            sub.push(plen[0]);
+            sub.extend(password);
+            c.write_all(&[1, status]).unwrap();
+            if status == 0 {
+                let mut request = [0u8; 10];
+                c.read_exact(&mut request).unwrap();
+                c.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).unwrap();
+            }
+            (greeting.to_vec(), sub)
+        })
+    }
+
+    #[test]
+    fn a_login_goes_to_a_proxy_that_asks_for_it_rfc1929() {
+        let (mut proxy, t) = login_proxy(0);
+        proxy.login = Some(Arc::new(Login::new("alice", "s3cret").unwrap()));
+        connect_via(&proxy, "10.99.3.3:80".parse().unwrap()).unwrap();
+        let (greeting, sub) = t.join().unwrap();
+        assert_eq!(greeting, [5, 2, 0, 2], "no authentication, or user name and password");
+        assert_eq!(sub, b"\x01\x05alice\x06s3cret");
+    }
+
+    #[test]
+    fn a_refused_login_and_a_missing_one_are_permission_denied_saying_what_to_do() {
+        let (mut proxy, t) = login_proxy(1);
+        proxy.login = Some(Arc::new(Login::new("alice", "wrong").unwrap()));
+        let e = connect_via(&proxy, "10.99.3.3:80".parse().unwrap()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        assert!(e.to_string().contains("refused the user name and password"), "{e}");
+        t.join().unwrap();
+
+        let (proxy, t) = serve_once(|mut c| {
+            let mut greeting = [0u8; 3];
+            c.read_exact(&mut greeting).unwrap();
+            c.write_all(&[5, 0xff]).unwrap();
+            greeting
+        });
+        let e = connect_via(&proxy, "10.99.3.3:80".parse().unwrap()).unwrap_err();
+        assert_eq!(t.join().unwrap(), [5, 1, 0], "without a login only no authentication is offered");
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        assert!(e.to_string().contains("--socks-user NAME") && e.to_string().contains("USTACK_SOCKS_PASSWORD"), "{e}");
+    }
+
+    #[test]
+    fn a_login_is_1_to_255_bytes_each() {
+        assert!(Login::new("u", "p").is_ok());
+        assert!(Login::new(&"u".repeat(255), &"p".repeat(255)).is_ok());
+        let e = Login::new("", "p").unwrap_err();
+        assert!(e.contains("user name must be 1 to 255 bytes long, not 0"), "{e}");
+        let e = Login::new("u", &"p".repeat(256)).unwrap_err();
+        assert!(e.contains("password must be 1 to 255 bytes long, not 256"), "{e}");
     }
 }

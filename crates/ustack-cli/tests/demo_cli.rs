@@ -104,6 +104,23 @@ fn bad_arguments_say_what_to_do() {
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("invalid value 'nope' for '--socks <ADDR:PORT>'"), "{err}");
+    // A user name without its password, or an empty one: said before any
+    // device is made (no root needed to see it).
+    let tun2socks = ["tun2socks", "--tun", "ut0", "--addr", "10.7.0.2/24", "--socks", "127.0.0.1:1080", "--socks-user"];
+    for (user, password, says) in [
+        ("alice", None, "--socks-user needs the password in the environment variable USTACK_SOCKS_PASSWORD"),
+        ("alice", Some(""), "the SOCKS5 password must be 1 to 255 bytes long, not 0"),
+    ] {
+        let mut cmd = ustack();
+        cmd.args(tun2socks).arg(user).env_remove("USTACK_SOCKS_PASSWORD");
+        if let Some(p) = password {
+            cmd.env("USTACK_SOCKS_PASSWORD", p);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(says), "{err}");
+    }
 }
 
 /// `RUST_LOG=ustack::tcp=debug` logs TCP's decisions to stderr, each with
