@@ -275,6 +275,11 @@ pub enum SockOpt {
     /// `get_option` answers the port its segments go to (for an accepted
     /// one, the port its peer's SYN came from).
     UdpEncapsPort(Option<u16>),
+    /// TCP_FASTOPEN: TCP Fast Open on a listener, with this many
+    /// connections at most in SYN-RECEIVED on the strength of a cookie
+    /// (`TcpConfig::fast_open`; 0, off). Set on a socket before `listen`
+    /// or on a listener; EINVAL on a connection, as on Linux.
+    FastOpen(usize),
 }
 
 /// The modes of IP_MTU_DISCOVER (Linux's `IP_PMTUDISC_*`), for UDP.
@@ -324,4 +329,5 @@ pub enum SockOptName {
     MtuDiscover,
     Mtu,
     UdpEncapsPort,
+    FastOpen,
 }

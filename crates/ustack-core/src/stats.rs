@@ -122,6 +122,13 @@ pub struct TcpStats {
     pub ecn_ce_received: u64,
     /// Congestion-window reductions for an ECE (at most one per window).
     pub ecn_reductions: u64,
+    /// SYNs whose data a listener took on a good Fast Open cookie (RFC 7413).
+    pub fast_open_syn_data: u64,
+    /// Fast Open cookies given in SYN-ACKs, asked for or to replace a wrong one.
+    pub fast_open_cookies_sent: u64,
+    /// SYNs with a good cookie and data answered as ordinary ones because
+    /// the listener's Fast Open queue (`TcpConfig::fast_open`) was full.
+    pub fast_open_queue_full: u64,
 }
 
 /// How often each resource limit was hit (issue 7). Limits whose hits are
@@ -208,7 +215,8 @@ impl Stats {
                 "\"connections_timed_out\":{},\"syn_cookies_sent\":{},\"syn_cookies_valid\":{},",
                 "\"syn_cookies_invalid\":{},\"ooo_limit_drops\":{},\"challenge_acks_limited\":{},",
                 "\"icmp_errors_ignored\":{},\"mtu_black_holes\":{},\"memory_limited\":{},\"ecn_connections\":{},",
-                "\"ecn_ce_received\":{},\"ecn_reductions\":{}}},",
+                "\"ecn_ce_received\":{},\"ecn_reductions\":{},\"fast_open_syn_data\":{},",
+                "\"fast_open_cookies_sent\":{},\"fast_open_queue_full\":{}}},",
                 "\"limits\":{{\"sockets\":{},\"half_open\":{},\"accept_queue\":{},\"ooo_memory\":{},",
                 "\"frag_memory\":{},\"udp_buffer\":{},\"challenge_ack_rate\":{},\"tcp_memory\":{}}},\"drops\":{{{}}}}}"
             ),
@@ -255,6 +263,9 @@ impl Stats {
             t.ecn_connections,
             t.ecn_ce_received,
             t.ecn_reductions,
+            t.fast_open_syn_data,
+            t.fast_open_cookies_sent,
+            t.fast_open_queue_full,
             self.limits.sockets,
             self.limits.half_open,
             self.drops(DropReason::TcpListenOverflow),

@@ -336,6 +336,7 @@ impl Stack {
         let mut tcp_shared =
             crate::tcp::TcpShared::new(cfg.challenge_ack_limit, cfg.ooo_memory_limit, cfg.tcp_memory_limit);
         tcp_shared.fill_checksum = cfg.checksum.fill_tx;
+        tcp_shared.fast_open_key = crate::tcp::fastopen::FastOpenKey::derive(isn_key);
         Stack {
             rng,
             isn: IsnGenerator::new(isn_key),

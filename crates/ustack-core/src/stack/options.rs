@@ -69,6 +69,8 @@ impl Stack {
             {
                 Err(Error::InvalidInput)
             }
+            // Fast Open is a listener's: on a connection Linux says EINVAL.
+            Some(Socket::Tcp(TcpSocket::Conn(_))) if matches!(opt, SockOpt::FastOpen(_)) => Err(Error::InvalidInput),
             Some(Socket::Tcp(TcpSocket::Listener(l))) => apply(Arc::make_mut(&mut l.cfg), opt),
             // The IP header options of a live connection are its own
             // fields: the next segment, whatever it is (a retransmission,
@@ -212,6 +214,7 @@ impl Stack {
             SockOptName::MtuDiscover => SockOpt::MtuDiscover(PmtuDiscovery::Want),
             SockOptName::Mtu => return Err(Error::NoProtocolOption),
             SockOptName::UdpEncapsPort => SockOpt::UdpEncapsPort(cfg.udp_encap_port),
+            SockOptName::FastOpen => SockOpt::FastOpen(cfg.fast_open),
         })
     }
 
@@ -270,6 +273,7 @@ fn apply(cfg: &mut TcpConfig, opt: SockOpt) -> Result<(), Error> {
         SockOpt::MtuDiscover(PmtuDiscovery::Want | PmtuDiscovery::Do) => {}
         SockOpt::MtuDiscover(_) | SockOpt::Mtu(_) => return Err(Error::NoProtocolOption),
         SockOpt::UdpEncapsPort(p) => cfg.udp_encap_port = p.filter(|&p| p != 0),
+        SockOpt::FastOpen(n) => cfg.fast_open = n,
         SockOpt::Error(_) => return Err(Error::InvalidInput),
     }
     Ok(())

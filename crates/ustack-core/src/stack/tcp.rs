@@ -9,6 +9,7 @@ use crate::socket::{Error, SocketHandle};
 use crate::stats::DropReason;
 use crate::tcp::Disposition;
 use crate::tcp::connection::Endpoints;
+use crate::tcp::fastopen::FastOpen;
 use crate::tcp::syncookie::{self, CookieOptions};
 use crate::tcp::{Connection, Cx, DirectReader, Listener, Md5Key, State, TcpConfig};
 use crate::time::Instant;
@@ -585,11 +586,13 @@ impl Stack {
                         Ok(())
                     });
                 }
-                // Half-open children go too.
+                // Half-open children go too (not one the application
+                // accepted already, from SYN-RECEIVED with Fast Open data).
                 let half_open: Vec<SocketHandle> = self
                     .tcp_connections()
                     .filter(|(ch, c)| {
-                        c.state() == State::SynReceived && self.slot(*ch).is_ok_and(|s| s.parent == Some(h))
+                        c.state() == State::SynReceived
+                            && self.slot(*ch).is_ok_and(|s| s.parent == Some(h) && !s.user_open)
                     })
                     .map(|(ch, _)| ch)
                     .collect();
@@ -675,6 +678,7 @@ impl Stack {
             return;
         };
         let state = conn.state();
+        let took_data = conn.fast_open() == FastOpen::TookData;
         let deadline = conn.poll_timeout();
         let woke = conn.take_wake();
         let rst_pending = conn.rst_due.is_some();
@@ -707,7 +711,9 @@ impl Stack {
         }
 
         // A listener's child leaves the SYN queue when it leaves
-        // SYN-RECEIVED, and waits for `accept` once established.
+        // SYN-RECEIVED, and waits for `accept` once established. (One that
+        // took Fast Open data waits from SYN-RECEIVED on, and leaves the
+        // listener's Fast Open count.)
         if let Some(lh) = parent
             && state != State::SynReceived
         {
@@ -715,15 +721,21 @@ impl Stack {
             if let Ok(ls) = self.slot_mut(lh)
                 && let Some(Socket::Tcp(TcpSocket::Listener(l))) = ls.socket.as_mut()
             {
-                l.half_open = l.half_open.saturating_sub(1);
-                if matches!(state, State::Established | State::CloseWait) {
-                    l.accept_queue.push_back(h);
-                    queued = true;
+                if took_data {
+                    l.fast_open_pending = l.fast_open_pending.saturating_sub(1);
+                } else {
+                    l.half_open = l.half_open.saturating_sub(1);
+                    if matches!(state, State::Established | State::CloseWait) {
+                        l.accept_queue.push_back(h);
+                        queued = true;
+                    }
                 }
             }
             if let Ok(s) = self.slot_mut(h) {
                 s.parent = None;
-                s.in_accept_queue = queued;
+                if !took_data {
+                    s.in_accept_queue = queued;
+                }
             }
             if queued {
                 self.wake(lh);
@@ -984,6 +996,7 @@ impl Stack {
             return;
         };
         let cfg = l.cfg.clone();
+        let fast_open = self.fast_open_choice(&cfg, l.fast_open_pending, ends, repr, payload);
         let iss = self.next_iss.take().unwrap_or_else(|| self.isn.isn(now, local, remote));
         // Answered the way the SYN came.
         let ep = self.endpoints(now, ends, iss);
@@ -1002,7 +1015,16 @@ impl Stack {
             cx.stats.segments_in += 1;
             // The listener's address may be the wildcard; the child's is
             // the address the SYN was sent to.
-            Connection::accept_syn(&mut cx, &cfg, ep, repr)
+            let mut conn = Connection::accept_syn(&mut cx, &cfg, ep, repr);
+            match fast_open {
+                FastOpen::TookData => conn.take_fast_open_data(&mut cx, payload),
+                FastOpen::GiveCookie => {
+                    conn.passive = Some(fast_open);
+                    cx.stats.fast_open_cookies_sent += 1;
+                }
+                FastOpen::Off => {}
+            }
+            conn
         };
         let Ok(h) = self.alloc(Socket::Tcp(TcpSocket::Conn(Box::new(conn)))) else {
             self.stats.count_drop(DropReason::TcpNoBufferSpace);
@@ -1012,15 +1034,60 @@ impl Stack {
             slot.user_open = false;
             slot.parent = Some(lh);
         }
+        let took_data = fast_open == FastOpen::TookData;
         if let Ok(ls) = self.slot_mut(lh)
             && let Some(Socket::Tcp(TcpSocket::Listener(l))) = ls.socket.as_mut()
         {
-            l.half_open += 1;
+            if took_data {
+                // Readable now: it waits for `accept` from SYN-RECEIVED on.
+                l.fast_open_pending += 1;
+                l.accept_queue.push_back(h);
+            } else {
+                l.half_open += 1;
+            }
+        }
+        if took_data {
+            if let Ok(slot) = self.slot_mut(h) {
+                slot.in_accept_queue = true;
+            }
+            self.wake(lh);
         }
         self.claim_port(local.port(), h);
         self.tcp_conns.insert((local, remote), h);
         self.last_conn = None;
         self.after_conn(h);
+    }
+
+    /// What a listener with Fast Open (`TcpConfig::fast_open`) does with a
+    /// SYN (RFC 7413 §4.2): with a good cookie and data, and room in its
+    /// Fast Open queue, take the data; a request for a cookie, or a wrong
+    /// one, gets a good one in the SYN-ACK; anything else is an ordinary
+    /// SYN. A signed SYN (RFC 2385) leaves no room for the option beside
+    /// the others, and Linux does not mix the two either.
+    fn fast_open_choice(
+        &mut self,
+        cfg: &TcpConfig,
+        pending: usize,
+        ends: Ends,
+        syn: &TcpRepr,
+        payload: &[u8],
+    ) -> FastOpen {
+        let Some(shown) = syn.options.fast_open else { return FastOpen::Off };
+        if cfg.fast_open == 0 || syn.options.md5 {
+            return FastOpen::Off;
+        }
+        let key = &self.tcp_shared.fast_open_key;
+        if shown.is_request() || !key.check(&shown, *ends.remote.ip(), *ends.local.ip()) {
+            return FastOpen::GiveCookie;
+        }
+        if payload.is_empty() {
+            return FastOpen::Off;
+        }
+        if pending >= cfg.fast_open {
+            self.stats.tcp.fast_open_queue_full += 1;
+            return FastOpen::Off;
+        }
+        FastOpen::TookData
     }
 
     /// Answers a SYN with a SYN-ACK whose ISN is a cookie (see

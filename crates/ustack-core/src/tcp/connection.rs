@@ -3,6 +3,7 @@
 //! segment emission in `output.rs`.
 
 use super::congestion::Congestion;
+use super::fastopen::FastOpen;
 use super::recv_buffer::RecvBuffer;
 use super::ring::Ring;
 use super::rtt::RttEstimator;
@@ -157,9 +158,10 @@ pub struct Connection {
     pub(crate) remote: SocketAddrV4,
     pub(crate) state: State,
     pub(crate) cfg: Arc<TcpConfig>,
-    /// Created by a listener (RFC 9293: a passive OPEN), which decides what
-    /// a RST in SYN-RECEIVED does.
-    pub(crate) passive: bool,
+    /// `Some` when created by a listener (RFC 9293: a passive OPEN), which
+    /// decides what a RST in SYN-RECEIVED does, with what its SYN did about
+    /// TCP Fast Open (RFC 7413). (One byte for both.)
+    pub(crate) passive: Option<FastOpen>,
 
     // Send sequence space (RFC 9293 §3.3.1).
     pub(crate) iss: SeqNumber,
@@ -433,7 +435,7 @@ impl Connection {
             remote,
             state,
             cfg: cfg.clone(),
-            passive,
+            passive: passive.then_some(FastOpen::Off),
             iss,
             snd_una: iss,
             snd_nxt: iss,
@@ -553,6 +555,18 @@ impl Connection {
         c.snd_wl2 = c.iss;
         c.set_state(cx, State::SynReceived);
         c
+    }
+
+    /// Takes the data of a Fast Open SYN whose cookie was good (RFC 7413
+    /// §4.2.2): it is received now, readable at once and acknowledged by
+    /// the SYN-ACK. (A FIN on such a SYN is left for the client to send
+    /// again, as any FIN on a SYN that a listener answers.)
+    pub(crate) fn take_fast_open_data(&mut self, cx: &mut Cx, payload: &[u8]) {
+        self.passive = Some(FastOpen::TookData);
+        cx.stats.fast_open_syn_data += 1;
+        let seq = self.rcv_nxt;
+        let room = payload.len().min(self.rx.free());
+        self.receive_text(cx, seq, &payload[..room]);
     }
 
     /// Records what the peer's SYN offers and settles the options both
@@ -684,7 +698,7 @@ impl Connection {
         self.remote
     }
     pub fn is_passive(&self) -> bool {
-        self.passive
+        self.passive.is_some()
     }
     pub fn error(&self) -> Option<Error> {
         self.error
@@ -834,6 +848,15 @@ impl Connection {
     pub fn send(&mut self, cx: &mut Cx, data: &[u8]) -> Result<usize, Error> {
         match self.state {
             State::Established | State::CloseWait if !self.tx_closed => {
+                if data.is_empty() {
+                    return Ok(0);
+                }
+                let n = self.tx.push(&mut cx.shared.buffers, data);
+                if n == 0 { Err(Error::WouldBlock) } else { Ok(n) }
+            }
+            // Data taken from a Fast Open SYN may be answered before the
+            // handshake ends (RFC 7413 §4.2.2).
+            State::SynReceived if !self.tx_closed && self.fast_open() == FastOpen::TookData => {
                 if data.is_empty() {
                     return Ok(0);
                 }
@@ -1275,7 +1298,7 @@ impl Connection {
     fn on_keepalive_timeout(&mut self, cx: &mut Cx) {
         if matches!(self.state, State::SynSent | State::SynReceived) {
             // TCP_KEEPINIT: the connection was not established in time.
-            if self.cfg.connect_timeout.is_some() && !self.passive {
+            if self.cfg.connect_timeout.is_some() && self.passive.is_none() {
                 self.trace_timer(cx, Timer::Keepalive);
                 cx.stats.attempt_fails += 1;
                 cx.stats.connections_timed_out += 1;
@@ -1508,8 +1531,24 @@ impl Connection {
     }
 
     /// Sequence number right after the last byte the application queued.
+    /// What this connection's SYN did about Fast Open (`Off` when active).
+    pub(crate) fn fast_open(&self) -> FastOpen {
+        self.passive.unwrap_or_default()
+    }
+
     pub(crate) fn tx_end(&self) -> SeqNumber {
-        self.snd_una + self.tx.len()
+        self.tx_base() + self.tx.len()
+    }
+
+    /// The sequence number of the send buffer's first byte: SND.UNA, but
+    /// past our SYN while it is unacknowledged (the data a Fast Open
+    /// connection sends in SYN-RECEIVED follows its SYN-ACK).
+    pub(crate) fn tx_base(&self) -> SeqNumber {
+        if self.snd_una == self.iss && matches!(self.state, State::SynSent | State::SynReceived) {
+            self.iss + 1
+        } else {
+            self.snd_una
+        }
     }
 
     /// Bytes queued but never sent.

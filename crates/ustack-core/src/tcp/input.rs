@@ -174,7 +174,7 @@ impl Connection {
         // find it unacceptable and only answer it; Linux strips it too).
         let without_syn;
         let seg = if self.state == State::SynReceived
-            && !self.passive
+            && self.passive.is_none()
             && seg.flags.syn()
             && seg.flags.ack()
             && !seg.flags.rst()
@@ -239,7 +239,7 @@ impl Connection {
         // more, and the half-open SYN-RECEIVED of a listener, the cheapest
         // state for an attacker to create, whose peer has proved nothing yet.
         let advertised = self.rcv_adv.since(self.rcv_nxt);
-        let strict = self.state == State::TimeWait || (self.state == State::SynReceived && self.passive);
+        let strict = self.state == State::TimeWait || (self.state == State::SynReceived && self.passive.is_some());
         let rcv_wnd = if strict { advertised } else { advertised.max(self.rx.free()) };
         let acceptable = match (seg_len, rcv_wnd) {
             (0, 0) => seq == self.rcv_nxt,
@@ -366,10 +366,15 @@ impl Connection {
         // Fourth, the SYN bit: in a synchronized state it is answered with
         // a challenge ACK (RFC 5961 §4.2, adopted by RFC 9293).
         if flags.syn() {
-            if self.state == State::SynReceived && self.passive {
+            if self.state == State::SynReceived && self.passive.is_some() {
                 // RFC 9293: a passive open returns to LISTEN (the stack
-                // drops this half-open connection).
-                self.set_state(cx, State::Closed);
+                // drops this half-open connection). One that took Fast
+                // Open data is already the application's: it is reset.
+                if self.fast_open() == super::fastopen::FastOpen::TookData {
+                    self.fail(cx, Error::ConnectionReset);
+                } else {
+                    self.set_state(cx, State::Closed);
+                }
                 return Disposition::Dropped(DropReason::TcpUnacceptable);
             }
             if !self.cfg.rfc5961_syn && SeqNumber(seg.seq) >= self.rcv_nxt {
@@ -503,7 +508,11 @@ impl Connection {
         cx.stats.resets_in += 1;
         match self.state {
             State::SynReceived => {
-                if self.passive {
+                if self.fast_open() == super::fastopen::FastOpen::TookData {
+                    // Already in the accept queue with data: the
+                    // application learns of the reset, as on Linux.
+                    self.fail(cx, Error::ConnectionReset);
+                } else if self.passive.is_some() {
                     // Back to LISTEN: the half-open connection disappears.
                     self.set_state(cx, State::Closed);
                 } else {
@@ -543,7 +552,10 @@ impl Connection {
                 self.wake = true;
                 return Some(Disposition::Dropped(DropReason::TcpBadAck));
             }
-            self.snd_una = ack;
+            // The SYN is acknowledged; data a Fast Open connection sent
+            // after it (RFC 7413 §4.2.2) may be too, which the ACK
+            // processing of ESTABLISHED below takes.
+            self.snd_una = self.iss + 1;
             self.on_syn_acked(cx);
             if self.ts_ok
                 && let Some((_, ecr)) = seg.options.timestamps
@@ -560,7 +572,13 @@ impl Connection {
             if self.tx_closed {
                 self.set_state(cx, State::FinWait1);
             }
-            return None;
+            if ack == self.snd_una {
+                if self.snd_nxt > self.snd_una {
+                    // Early data still out: its retransmission timer runs.
+                    self.restart_rtx(cx.now);
+                }
+                return None;
+            }
         }
 
         // RFC 9293: an ACK for something not yet sent is answered and
@@ -950,7 +968,7 @@ impl Connection {
         }
     }
 
-    fn receive_text(&mut self, cx: &mut Cx, seq: SeqNumber, payload: &[u8]) {
+    pub(crate) fn receive_text(&mut self, cx: &mut Cx, seq: SeqNumber, payload: &[u8]) {
         self.sample_rcv_rtt(cx.now);
         // Quick-ACK after idle: data after a pause longer than the RTO is
         // acknowledged at once for a while, as at the start (Linux does

@@ -21,6 +21,9 @@ pub struct Listener {
     pub(crate) half_open: usize,
     /// Most half-open connections.
     pub(crate) max_half_open: usize,
+    /// Connections in SYN-RECEIVED whose SYN's data was taken with a Fast
+    /// Open cookie (they wait in the accept queue, not the SYN queue).
+    pub(crate) fast_open_pending: usize,
     pub(crate) accept_queue: VecDeque<SocketHandle>,
     /// Settings each new connection starts from.
     pub(crate) cfg: Arc<TcpConfig>,
@@ -28,7 +31,15 @@ pub struct Listener {
 
 impl Listener {
     pub fn new(local: SocketAddrV4, backlog: usize, max_half_open: usize, cfg: Arc<TcpConfig>) -> Self {
-        Listener { local, backlog: backlog.max(1), half_open: 0, max_half_open, accept_queue: VecDeque::new(), cfg }
+        Listener {
+            local,
+            backlog: backlog.max(1),
+            half_open: 0,
+            max_half_open,
+            fast_open_pending: 0,
+            accept_queue: VecDeque::new(),
+            cfg,
+        }
     }
     pub fn local(&self) -> SocketAddrV4 {
         self.local

@@ -15,6 +15,7 @@
 pub mod congestion;
 pub mod connection;
 mod ecn;
+pub mod fastopen;
 mod input;
 pub mod isn;
 pub mod listener;
@@ -224,6 +225,12 @@ pub struct TcpConfig {
     /// `None`: plain TCP. A connection accepted from an encapsulated SYN
     /// answers the UDP port the SYN came from, whatever its listener says.
     pub udp_encap_port: Option<u16>,
+    /// TCP Fast Open on a listener (RFC 7413; Linux's TCP_FASTOPEN, whose
+    /// value is this): the most connections it may hold in SYN-RECEIVED
+    /// whose SYN's data it took on the strength of a cookie. 0, the
+    /// default: off, and a SYN's data is left for the client to send again
+    /// once the handshake is done. See [`fastopen`].
+    pub fast_open: usize,
     /// TCP MD5 signature keys (RFC 2385), one per peer address, as Linux's
     /// TCP_MD5SIG sets them: a connection to a peer with a key signs every
     /// segment and accepts only segments signed with it. Empty for nearly
@@ -318,6 +325,7 @@ impl Default for TcpConfig {
             tos: 0,
             ttl: None,
             udp_encap_port: None,
+            fast_open: 0,
             md5_keys: Vec::new(),
         }
     }
@@ -370,6 +378,8 @@ pub struct TcpShared {
     /// Segments carry a computed checksum (`ChecksumCaps::fill_tx`); off,
     /// the field is zero for the device to fill in.
     pub(crate) fill_checksum: bool,
+    /// The key of the Fast Open cookies this stack gives (RFC 7413).
+    pub(crate) fast_open_key: fastopen::FastOpenKey,
 }
 
 /// What a connection may always hold in its buffers, whatever the
@@ -400,6 +410,7 @@ impl TcpShared {
             mem_limit,
             buffers: ring::BufferPool::default(),
             fill_checksum: true,
+            fast_open_key: fastopen::FastOpenKey::derive([0; 16]),
         }
     }
 

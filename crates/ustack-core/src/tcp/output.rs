@@ -136,7 +136,9 @@ impl Connection {
         if self.syn_sent_at.is_none() {
             self.syn_sent_at = Some(cx.now);
         }
-        self.snd_nxt = self.iss + 1;
+        // (Data sent after a Fast Open SYN-ACK stays sent when the SYN-ACK
+        // goes again.)
+        self.snd_nxt = self.snd_nxt.max(self.iss + 1);
         let n = self.emit(cx, out, seg);
         self.restart_rtx(cx.now);
         n
@@ -241,10 +243,15 @@ impl Connection {
     /// Sends new data and the FIN, as the windows, Nagle's algorithm and
     /// sender-side silly window syndrome avoidance allow.
     fn emit_new_data(&mut self, cx: &mut Cx, out: &mut [u8]) -> Option<usize> {
-        if !matches!(
-            self.state,
-            State::Established | State::CloseWait | State::FinWait1 | State::LastAck | State::Closing
-        ) {
+        // A Fast Open connection may answer the data of its SYN before the
+        // handshake ends (RFC 7413 §4.2.2), after its SYN-ACK.
+        let early = self.state == State::SynReceived && self.fast_open() == super::fastopen::FastOpen::TookData;
+        if !early
+            && !matches!(
+                self.state,
+                State::Established | State::CloseWait | State::FinWait1 | State::LastAck | State::Closing
+            )
+        {
             return None;
         }
         let unsent = self.unsent();
@@ -280,7 +287,9 @@ impl Connection {
             cwnd.saturating_sub(pipe)
         };
         let len = unsent.min(max).min(wnd_room).min(cwnd_room);
-        let fin = fin_pending && len == unsent && len < wnd_room && cwnd_room > len;
+        // (Before the handshake ends the FIN waits: RFC 9293 sends it from
+        // ESTABLISHED, "queue for processing after entering ESTABLISHED".)
+        let fin = fin_pending && !early && len == unsent && len < wnd_room && cwnd_room > len;
         // The congestion window is what held this segment back (RFC 7661).
         if cwnd_room < unsent.min(max).min(wnd_room) {
             self.cwnd_use.limited = true;
@@ -514,6 +523,9 @@ impl Connection {
                 let ecr = if active { 0 } else { self.ts_recent };
                 options.timestamps = Some((self.ts_now(cx.now), ecr));
             }
+            if !active && self.fast_open() == super::fastopen::FastOpen::GiveCookie {
+                options.fast_open = Some(cx.shared.fast_open_key.cookie(*self.remote.ip(), *self.local.ip()));
+            }
         } else {
             if self.ts_ok {
                 options.timestamps = Some((self.ts_now(cx.now), self.ts_recent));
@@ -568,7 +580,7 @@ impl Connection {
         let hl = repr.header_len();
         let len = data.map_or(0, |(_, n)| n);
         if let Some((seq, n)) = data {
-            let offset = seq - self.snd_una;
+            let offset = seq - self.tx_base();
             let copied = self.tx.read_at(offset, &mut out[hl..hl + n]);
             debug_assert_eq!(copied, n, "payload must come from the send buffer");
         }

@@ -275,6 +275,14 @@ impl TcpLabeler {
             if let Some(w) = opts.window_scale {
                 parts.push(format!("wscale {w}"));
             }
+            // TCP Fast Open (RFC 7413): a request for a cookie, or one.
+            match opts.fast_open {
+                Some(c) if c.is_request() => parts.push("FO".to_string()),
+                Some(c) => {
+                    parts.push(format!("FO {}", c.as_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>()))
+                }
+                None => {}
+            }
             if !parts.is_empty() {
                 let _ = write!(label, " <{}>", parts.join(","));
             }
@@ -334,6 +342,28 @@ mod tests {
         assert_eq!(first.label, "PSH-ACK seq=1 ack=1 len=14 win=400");
         assert!(first.notes.is_empty());
         assert_eq!(l.label(Side::Left, &data, 14).notes, vec!["(retransmission)".to_string()]);
+    }
+
+    #[test]
+    fn fast_open_cookies_and_requests_are_shown_on_syns() {
+        let mut l = TcpLabeler::new();
+        let syn = TcpRepr {
+            seq: 1000,
+            flags: TcpFlags::SYN,
+            window: 100,
+            options: TcpOptions { fast_open: Some(crate::wire::FastOpenCookie::REQUEST), ..Default::default() },
+            ..Default::default()
+        };
+        assert_eq!(l.label(Side::Left, &syn, 0).label, "SYN seq=0 win=100 <FO>");
+        let cookie = crate::wire::FastOpenCookie::new(&[0xab, 1, 2, 3]);
+        let synack = TcpRepr {
+            seq: 7,
+            ack: 1001,
+            flags: TcpFlags::SYN | TcpFlags::ACK,
+            options: TcpOptions { fast_open: cookie, ..Default::default() },
+            ..syn
+        };
+        assert_eq!(l.label(Side::Right, &synack, 0).label, "SYN-ACK seq=0 ack=1 win=100 <FO ab010203>");
     }
 
     #[test]

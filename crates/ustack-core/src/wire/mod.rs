@@ -27,7 +27,7 @@ pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 pub use icmpv4::{DstUnreachable, Icmpv4Packet, Icmpv4Repr, TimeExceeded};
 pub use ipv4::{IpProtocol, Ipv4Cidr, Ipv4Packet, Ipv4Repr};
-pub use tcp::{TcpFlags, TcpOptions, TcpPacket, TcpRepr};
+pub use tcp::{FastOpenCookie, TcpFlags, TcpOptions, TcpPacket, TcpRepr};
 pub use udp::{UdpPacket, UdpRepr};
 
 /// Why a packet could not be parsed.

@@ -167,6 +167,37 @@ impl SackBlocks {
     }
 }
 
+/// The TCP Fast Open option's cookie (kind 34, RFC 7413 §4.1.1): empty in
+/// a client's request for one, else 4 to 16 bytes, an even number.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct FastOpenCookie {
+    len: u8,
+    bytes: [u8; FastOpenCookie::MAX],
+}
+
+impl FastOpenCookie {
+    pub const MIN: usize = 4;
+    pub const MAX: usize = 16;
+    /// The empty cookie: a request for one.
+    pub const REQUEST: FastOpenCookie = FastOpenCookie { len: 0, bytes: [0; Self::MAX] };
+
+    /// A cookie of these bytes, if their number is one RFC 7413 allows.
+    pub fn new(bytes: &[u8]) -> Option<FastOpenCookie> {
+        if !(Self::MIN..=Self::MAX).contains(&bytes.len()) || !bytes.len().is_multiple_of(2) {
+            return None;
+        }
+        let mut c = FastOpenCookie { len: bytes.len() as u8, bytes: [0; Self::MAX] };
+        c.bytes[..bytes.len()].copy_from_slice(bytes);
+        Some(c)
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+    pub fn is_request(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// The TCP options ustack understands. Unknown options are skipped by their
 /// length on input and never emitted.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
@@ -187,6 +218,10 @@ pub struct TcpOptions {
     /// the options as Linux places it, and the digest is written by
     /// [`sign_md5`] once the segment is complete.
     pub md5: bool,
+    /// TCP Fast Open (kind 34, RFC 7413): a cookie, or a request for one.
+    /// On input, one of a length RFC 7413 does not allow is ignored, as
+    /// Linux does.
+    pub fast_open: Option<FastOpenCookie>,
 }
 
 mod kind {
@@ -198,6 +233,7 @@ mod kind {
     pub const SACK: u8 = 5;
     pub const TIMESTAMPS: u8 = 8;
     pub const MD5: u8 = 19;
+    pub const FAST_OPEN: u8 = 34;
 }
 
 /// Length of the MD5 signature option (RFC 2385 §3.0): kind, length and a
@@ -276,6 +312,8 @@ impl TcpOptions {
                     }
                     opts.md5 = true;
                 }
+                kind::FAST_OPEN if body.is_empty() => opts.fast_open = Some(FastOpenCookie::REQUEST),
+                kind::FAST_OPEN => opts.fast_open = FastOpenCookie::new(body),
                 _ => {}
             }
             data = &data[len..];
@@ -325,7 +363,16 @@ impl TcpOptions {
         if self.window_scale.is_some() {
             n += 4;
         }
-        n
+        n + self.fast_open_space(n)
+    }
+
+    /// Room the Fast Open option takes after `fixed` bytes of others: its
+    /// length rounded up to whole words with NOPs in front, or nothing when
+    /// it would not fit in the 40 bytes (beside a signature, say).
+    fn fast_open_space(&self, fixed: usize) -> usize {
+        let Some(c) = &self.fast_open else { return 0 };
+        let space = (2 + c.as_bytes().len()).next_multiple_of(4);
+        if fixed + space <= MAX_HEADER_LEN - HEADER_LEN { space } else { 0 }
     }
 
     /// Writes the options in the layout Linux uses, which every stack
@@ -374,6 +421,18 @@ impl TcpOptions {
             out[at + 2] = 3;
             out[at + 3] = shift;
             at += 4;
+        }
+        if let Some(c) = &self.fast_open
+            && let space = self.fast_open_space(at)
+            && space > 0
+        {
+            let len = 2 + c.as_bytes().len();
+            out[at..at + space - len].fill(kind::NOP);
+            let o = at + space - len;
+            out[o] = kind::FAST_OPEN;
+            out[o + 1] = len as u8;
+            out[o + 2..o + len].copy_from_slice(c.as_bytes());
+            at += space;
         }
         let blocks = self.sack_blocks_that_fit(at);
         if !self.sack_blocks.is_empty() && blocks > 0 {
@@ -752,6 +811,38 @@ mod tests {
     }
 
     #[test]
+    fn fast_open_cookie_and_request_round_trip_rfc7413_4_1_1() {
+        let mut repr = syn_repr();
+        repr.flags = TcpFlags::SYN | TcpFlags::ACK;
+        let cookie = FastOpenCookie::new(&[1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+        repr.options.fast_open = Some(cookie);
+        // mss 4, sackOK+TS 12, wscale 4, nop nop FO(10) 12.
+        assert_eq!(repr.header_len(), 20 + 32);
+        let mut buf = vec![0u8; repr.header_len()];
+        repr.emit(&mut TcpPacket::new_unchecked(&mut buf[..]), Some((SRC, DST)));
+        assert_eq!(&buf[40..52], &[1, 1, 34, 10, 1, 2, 3, 4, 5, 6, 7, 8]);
+        let p = TcpPacket::new_checked(&buf[..]).unwrap();
+        assert_eq!(TcpRepr::parse(&p, Some((SRC, DST))).unwrap(), repr);
+
+        repr.options.fast_open = Some(FastOpenCookie::REQUEST);
+        let mut buf = vec![0u8; repr.header_len()];
+        repr.emit(&mut TcpPacket::new_unchecked(&mut buf[..]), Some((SRC, DST)));
+        assert_eq!(&buf[40..44], &[1, 1, 34, 2]);
+        let p = TcpPacket::new_checked(&buf[..]).unwrap();
+        assert_eq!(TcpRepr::parse(&p, Some((SRC, DST))).unwrap().options.fast_open, Some(FastOpenCookie::REQUEST));
+
+        // Lengths RFC 7413 does not allow (odd, under 4, over 16) are
+        // ignored, not malformed.
+        for body in [&[1u8, 2, 3][..], &[1, 2], &[7; 18], &[1, 2, 3, 4, 5]] {
+            let mut area = vec![34, 2 + body.len() as u8];
+            area.extend_from_slice(body);
+            assert_eq!(TcpOptions::parse(&area).unwrap().fast_open, None, "{body:?}");
+        }
+        assert_eq!(FastOpenCookie::new(&[9; 16]).map(|c| c.as_bytes().len()), Some(16));
+        assert!(FastOpenCookie::new(&[9; 5]).is_none());
+    }
+
+    #[test]
     fn data_segment_with_sack_and_timestamps() {
         let mut repr = syn_repr();
         repr.flags = TcpFlags::ACK | TcpFlags::PSH;
@@ -793,6 +884,18 @@ mod tests {
         let mut b = SackBlocks::new();
         b.push(1, 2);
         assert_eq!(a, b, "unused places do not count");
+        // A 16-byte cookie does not fit beside a signature and the rest:
+        // it is left out, never pushed past 40 bytes.
+        let o =
+            TcpOptions { md5: true, mss: Some(1460), fast_open: FastOpenCookie::new(&[1; 8]), ..Default::default() };
+        assert_eq!(o.buffer_len(), 24 + 12);
+        let o = TcpOptions { fast_open: FastOpenCookie::new(&[1; 16]), ..o };
+        assert_eq!(o.buffer_len(), 24);
+        let o = TcpOptions { timestamps: Some((1, 2)), ..o };
+        assert_eq!(o.buffer_len(), 36);
+        let mut buf = [0u8; 40];
+        assert_eq!(o.emit(&mut buf), 36);
+        assert_eq!(TcpOptions::parse(&buf[..36]).unwrap().fast_open, None);
     }
 
     #[test]
