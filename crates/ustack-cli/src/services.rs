@@ -31,6 +31,7 @@ pub fn start_all(
     any_ip: bool,
     stop: Arc<AtomicBool>,
     md5_keys: &[(std::net::Ipv4Addr, String)],
+    fast_open: usize,
 ) -> io::Result<Vec<thread::JoinHandle<()>>> {
     let at = |port| SocketAddr::V4(SocketAddrV4::new(addr, port));
     let tcp_addr = if any_ip { std::net::Ipv4Addr::UNSPECIFIED } else { addr };
@@ -45,6 +46,9 @@ pub fn start_all(
             let h = listener.handle();
             net.with_stack(|s, _| s.set_md5_key(h, *peer, Some(key.as_bytes())))
                 .map_err(|e| io::Error::other(format!("TCP MD5 key for {peer}: {e}")))?;
+        }
+        if fast_open > 0 {
+            listener.set_fast_open(fast_open)?;
         }
         let (net2, stop2) = (net.clone(), stop.clone());
         threads.push(thread::spawn(move || {

@@ -259,6 +259,8 @@ impl TcpListener {
         socket.listen(u32::try_from(backlog).unwrap_or(u32::MAX))
     }
 
+    fast_open_options!();
+
     /// Waits for a connection.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (h, peer) = self.inner.call(None, |s, h| s.accept(h))?;

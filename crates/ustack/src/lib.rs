@@ -83,6 +83,29 @@ macro_rules! udp_encapsulation_getter {
     };
 }
 
+/// TCP Fast Open (RFC 7413), on TCP sockets before `listen` and on
+/// listeners of both interfaces.
+macro_rules! fast_open_options {
+    () => {
+        /// TCP_FASTOPEN: a listener takes the data of a SYN that carries a
+        /// Fast Open cookie it gave before, and its accepted stream may
+        /// answer before the handshake ends, saving the client a round
+        /// trip; at most `qlen` such connections wait for their handshake
+        /// at once. 0 turns it off (the default).
+        pub fn set_fast_open(&self, qlen: usize) -> io::Result<()> {
+            use $crate::core::socket::SockOpt;
+            self.inner.set_option(SockOpt::FastOpen(qlen))
+        }
+        pub fn fast_open(&self) -> io::Result<usize> {
+            use $crate::core::socket::{SockOpt, SockOptName};
+            match self.inner.option(SockOptName::FastOpen)? {
+                SockOpt::FastOpen(n) => Ok(n),
+                _ => Err($crate::blocking::io_error($crate::core::Error::NoProtocolOption)),
+            }
+        }
+    };
+}
+
 /// What a [`blocking::TcpSocket`] and a [`tokio::TcpSocket`] share: `new`,
 /// the options and binding set before it connects or listens (so they
 /// apply from the SYN on), and `listen`; each forwards to its shared socket
@@ -120,6 +143,7 @@ macro_rules! tcp_socket_options {
             self.inner.set_option(SockOpt::UdpEncapsPort(port))
         }
         udp_encapsulation_getter!();
+        fast_open_options!();
         /// SO_REUSEADDR: bind a port still held by a connection in TIME-WAIT.
         pub fn set_reuseaddr(&self, on: bool) -> io::Result<()> {
             self.inner.set_option(SockOpt::ReuseAddr(on))

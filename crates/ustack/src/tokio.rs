@@ -85,6 +85,8 @@ impl TcpListener {
         socket.listen(1024)
     }
 
+    fast_open_options!();
+
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         poll_call(&self.inner, cx, |s, h| s.accept(h)).map_ok(|(h, peer)| {
             (TcpStream { inner: SocketInner::new(self.inner.net.clone(), h) }, SocketAddr::V4(peer))
