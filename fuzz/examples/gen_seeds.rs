@@ -10,7 +10,8 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use ustack_core::wire::{
     ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame, EthernetRepr, Icmpv4Packet,
-    Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpFlags, TcpOptions, TcpPacket, TcpRepr, UdpPacket, UdpRepr,
+    FastOpenCookie, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpFlags, TcpOptions, TcpPacket, TcpRepr, UdpPacket,
+    UdpRepr,
 };
 use ustack_fuzz::conversation::{self as conv, *};
 use ustack_fuzz::frames::{
@@ -195,9 +196,14 @@ fn rec(ip_stack: bool, wait: u8, bytes: Vec<u8>) -> (u8, Vec<u8>) {
     (c, bytes)
 }
 
-/// The last SYN-ACK the stack sent in answer to `records`.
+/// The last SYN-ACK the stack sent to port 40000 in answer to `records`.
 fn stack_isn(records: &[(u8, Vec<u8>)], ip_stack: bool) -> u32 {
-    let mut isn = None;
+    stack_synack(records, ip_stack, 40000).seq
+}
+
+/// The last SYN-ACK the stack sent to `port` in answer to `records`.
+fn stack_synack(records: &[(u8, Vec<u8>)], ip_stack: bool, port: u16) -> TcpRepr {
+    let mut synack = None;
     frames::replay(&frames::encode(records), &mut |from_ip, f| {
         if from_ip != ip_stack {
             return;
@@ -211,11 +217,44 @@ fn stack_isn(records: &[(u8, Vec<u8>)], ip_stack: bool) -> u32 {
             _ => return,
         };
         let Ok(t) = TcpPacket::new_checked(segment) else { return };
-        if t.flags().syn() && t.flags().ack() && t.dst_port() == 40000 {
-            isn = Some(t.seq_number());
+        if t.flags().syn() && t.flags().ack() && t.dst_port() == port {
+            synack = TcpRepr::parse(&t, None).ok();
         }
     });
-    isn.expect("the stack answered the SYN")
+    synack.expect("the stack answered the SYN")
+}
+
+/// TCP Fast Open (RFC 7413) to the listener: a SYN asks for a cookie
+/// (from port 40001), then a SYN from port 40000 carries the cookie and
+/// data, which the stack takes and echoes before the handshake ends; the
+/// ACK, FIN and last ACK follow.
+fn fast_open_connection(ip_stack: bool, prefix: Vec<(u8, Vec<u8>)>) -> Vec<u8> {
+    let (a, b) = (frames::PEER_IP, frames::STACK_IP);
+    let wrap = |p: Vec<u8>| if ip_stack { p } else { ethernet(frames::STACK_MAC, EtherType::Ipv4, &p) };
+    let mut recs = prefix;
+    let mut ask = syn(40001, 80, 0x2000_0000);
+    ask.options.fast_open = Some(FastOpenCookie::REQUEST);
+    recs.push(rec(ip_stack, 1, wrap(tcp(&ask, b"", a, b))));
+    let cookie = stack_synack(&recs, ip_stack, 40001).options.fast_open.expect("a cookie");
+    let isn = 0x1000_0000u32;
+    let data = b"hello, fast open\n";
+    let mut first = syn(40000, 80, isn);
+    first.options.fast_open = Some(cookie);
+    recs.push(rec(ip_stack, 1, wrap(tcp(&first, data, a, b))));
+    let synack = stack_synack(&recs, ip_stack, 40000);
+    assert_eq!(synack.ack, isn + 1 + data.len() as u32, "the SYN's data was taken");
+    let iss = synack.seq;
+    let mut seg = syn(40000, 80, isn + 1 + data.len() as u32);
+    seg.options = TcpOptions { timestamps: Some((1010, 0)), ..Default::default() };
+    seg.flags = TcpFlags::ACK | TcpFlags::FIN;
+    seg.ack = iss.wrapping_add(1 + data.len() as u32);
+    seg.window = 502;
+    recs.push(rec(ip_stack, 2, wrap(tcp(&seg, b"", a, b))));
+    seg.seq += 1;
+    seg.ack = seg.ack.wrapping_add(1);
+    seg.flags = TcpFlags::ACK;
+    recs.push(rec(ip_stack, 3, wrap(tcp(&seg, b"", a, b))));
+    frames::encode(&recs)
 }
 
 /// A whole connection to the listener: SYN, ACK, data, FIN, last ACK; with
@@ -265,6 +304,7 @@ fn frame_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("eth_tcp_connection", connection(false, arp.clone(), false)),
         ("eth_tcp_over_udp_connection", connection(false, arp, true)),
         ("ip_tcp_connection", connection(true, Vec::new(), false)),
+        ("ip_tcp_fast_open_connection", fast_open_connection(true, Vec::new())),
         ("ip_udp_and_ping", frames::encode(&[rec(true, 0, udp(5353, 53, b"query")), rec(true, 2, echo_request(56))])),
         ("eth_fragments", frames::encode(&frags)),
         (

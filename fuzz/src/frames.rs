@@ -5,7 +5,8 @@
 //! takes any address (`StackConfig::any_ip`, as a VPN client's device)
 //! with a catch-all TCP listener and UDP socket, which echo too. The
 //! Ethernet stack takes TCP carried in UDP datagrams to
-//! [`TCP_OVER_UDP_PORT`] (`StackConfig::tcp_over_udp_port`).
+//! [`TCP_OVER_UDP_PORT`] (`StackConfig::tcp_over_udp_port`). Both
+//! listeners on [`TCP_PORT`] take TCP Fast Open (RFC 7413).
 //!
 //! The input is a sequence of records, each
 //!
@@ -132,6 +133,7 @@ impl Node {
         let listener = stack.tcp_socket().expect("socket");
         stack.bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, TCP_PORT)).expect("bind");
         stack.listen(listener, 4).expect("listen");
+        stack.set_option(listener, ustack_core::socket::SockOpt::FastOpen(2)).expect("fast open");
         let udp = stack.udp_socket().expect("socket");
         stack.bind(udp, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, UDP_PORT)).expect("bind");
         let catch_all = (!ethernet).then(|| {
