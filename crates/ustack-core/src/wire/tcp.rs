@@ -337,6 +337,9 @@ impl TcpOptions {
     /// do not fit in the 40 bytes of option space.
     pub fn fitted(&self) -> TcpOptions {
         let mut o = *self;
+        if self.fast_open_space(self.fixed_len_before_fast_open()) == 0 {
+            o.fast_open = None;
+        }
         o.sack_blocks.truncate(self.sack_blocks_that_fit(self.fixed_len()));
         o
     }
@@ -348,6 +351,12 @@ impl TcpOptions {
     }
 
     fn fixed_len(&self) -> usize {
+        let n = self.fixed_len_before_fast_open();
+        n + self.fast_open_space(n)
+    }
+
+    /// The options written before the Fast Open one.
+    fn fixed_len_before_fast_open(&self) -> usize {
         let mut n = if self.md5 { MD5_OPTION_SPACE } else { 0 };
         if self.mss.is_some() {
             n += 4;
@@ -363,7 +372,7 @@ impl TcpOptions {
         if self.window_scale.is_some() {
             n += 4;
         }
-        n + self.fast_open_space(n)
+        n
     }
 
     /// Room the Fast Open option takes after `fixed` bytes of others: its
@@ -840,6 +849,25 @@ mod tests {
         }
         assert_eq!(FastOpenCookie::new(&[9; 16]).map(|c| c.as_bytes().len()), Some(16));
         assert!(FastOpenCookie::new(&[9; 5]).is_none());
+    }
+
+    /// Found by the `wire_parsers` fuzz target: a signature, SACK-permitted
+    /// and a 16-byte cookie parse (40 bytes), but the cookie does not fit
+    /// in what `emit` writes (the signature takes 20 with its NOPs), and
+    /// `fitted`, which says what `emit` writes, must leave it out too.
+    #[test]
+    fn fitted_leaves_out_a_fast_open_option_that_emit_cannot_fit() {
+        let mut area = vec![19, 18];
+        area.extend_from_slice(&[0xab; 16]);
+        area.extend_from_slice(&[4, 2, 34, 2, 34, 18]);
+        area.extend_from_slice(&[0xcd; 16]);
+        let opts = TcpOptions::parse(&area).unwrap();
+        assert!(opts.md5 && opts.sack_permitted && opts.fast_open.is_some());
+        let n = opts.buffer_len();
+        let mut out = [0u8; 40];
+        assert_eq!(opts.emit(&mut out[..n]), n);
+        assert_eq!(TcpOptions::parse(&out[..n]), Ok(opts.fitted()));
+        assert_eq!(opts.fitted().fast_open, None);
     }
 
     #[test]
