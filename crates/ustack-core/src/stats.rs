@@ -129,6 +129,10 @@ pub struct TcpStats {
     /// SYNs with a good cookie and data answered as ordinary ones because
     /// the listener's Fast Open queue (`TcpConfig::fast_open`) was full.
     pub fast_open_queue_full: u64,
+    /// SYNs this stack sent with a cookie and data (`connect_with_data`).
+    pub fast_open_active: u64,
+    /// Of those, the ones whose data the SYN-ACK acknowledged.
+    pub fast_open_active_acked: u64,
 }
 
 /// How often each resource limit was hit (issue 7). Limits whose hits are
@@ -216,7 +220,8 @@ impl Stats {
                 "\"syn_cookies_invalid\":{},\"ooo_limit_drops\":{},\"challenge_acks_limited\":{},",
                 "\"icmp_errors_ignored\":{},\"mtu_black_holes\":{},\"memory_limited\":{},\"ecn_connections\":{},",
                 "\"ecn_ce_received\":{},\"ecn_reductions\":{},\"fast_open_syn_data\":{},",
-                "\"fast_open_cookies_sent\":{},\"fast_open_queue_full\":{}}},",
+                "\"fast_open_cookies_sent\":{},\"fast_open_queue_full\":{},\"fast_open_active\":{},",
+                "\"fast_open_active_acked\":{}}},",
                 "\"limits\":{{\"sockets\":{},\"half_open\":{},\"accept_queue\":{},\"ooo_memory\":{},",
                 "\"frag_memory\":{},\"udp_buffer\":{},\"challenge_ack_rate\":{},\"tcp_memory\":{}}},\"drops\":{{{}}}}}"
             ),
@@ -266,6 +271,8 @@ impl Stats {
             t.fast_open_syn_data,
             t.fast_open_cookies_sent,
             t.fast_open_queue_full,
+            t.fast_open_active,
+            t.fast_open_active_acked,
             self.limits.sockets,
             self.limits.half_open,
             self.drops(DropReason::TcpListenOverflow),

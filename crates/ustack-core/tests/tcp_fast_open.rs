@@ -1,7 +1,8 @@
-//! TCP Fast Open, the server's side (RFC 7413), on the simulator: the
-//! client's SYNs are forged from the test (ustack's own connect does not
-//! send data in its SYN), and the server's answers to them are kept from
-//! the client stack, which would reset them.
+//! TCP Fast Open (RFC 7413) on the simulator. The server's side first,
+//! with the client's SYNs forged from the test (so that each case is one
+//! segment away), and the server's answers kept from the client stack,
+//! which would reset them; then ustack's client (`connect_with_data`)
+//! against ustack's server.
 
 mod common;
 
@@ -248,4 +249,122 @@ fn the_fast_open_option_is_a_listeners() {
     assert_eq!(rig.c().set_option(c, SockOpt::FastOpen(1)), Err(Error::InvalidInput));
     let u = rig.c().udp_socket().unwrap();
     assert_eq!(rig.c().set_option(u, SockOpt::FastOpen(1)), Err(Error::NoProtocolOption));
+}
+
+// ---- The client's side: ustack to ustack ------------------------------------
+
+/// A client and a server with Fast Open (queue of 16), nothing dropped.
+fn pair(seed: u64) -> (Rig, SocketHandle) {
+    let mut rig = RigConfig::new(seed).server_tcp(|t| t.fast_open = 16).build();
+    let l = rig.listen(16);
+    (rig, l)
+}
+
+/// `connect_with_data` from the client, then runs until the server can
+/// accept; returns both ends.
+fn open_with(rig: &mut Rig, l: SocketHandle, data: &[u8]) -> (SocketHandle, SocketHandle) {
+    let c = rig.c().tcp_socket().unwrap();
+    assert_eq!(rig.c().connect_with_data(c, server_addr(), data), Ok(data.len()));
+    let limit = rig.now() + secs(10);
+    rig.run_until_true(limit, "accept", |r| r.s().can_recv(l));
+    let (s, _) = rig.s().accept(l).unwrap();
+    (c, s)
+}
+
+/// The client's SYNs so far.
+fn client_syns(rig: &Rig) -> Vec<Pkt> {
+    rig.pkts_from(FROM_CLIENT).into_iter().filter(|p| p.is_syn()).collect()
+}
+
+/// RFC 7413 §4.1: the first connection asks for a cookie and sends its
+/// data after the handshake; the second carries its data in the SYN with
+/// the cookie, the SYN-ACK acknowledges it, and the server's answer comes
+/// back within one round trip of the SYN.
+#[test]
+fn a_client_asks_for_a_cookie_then_sends_its_data_in_the_syn() {
+    let (mut rig, l) = pair(51);
+    let (c1, s1) = open_with(&mut rig, l, b"first");
+    let syns = client_syns(&rig);
+    assert_eq!(syns.len(), 1);
+    assert_eq!(syns[0].tcp.options.fast_open, Some(FastOpenCookie::REQUEST));
+    assert!(syns[0].payload.is_empty(), "no cookie yet: no data in the SYN");
+    assert_eq!(rig.read_n(s1, 5, rig.now() + secs(2)), b"first");
+    assert_eq!(rig.c().stats().tcp.fast_open_active, 0);
+
+    let t0 = rig.now();
+    let (c2, s2) = open_with(&mut rig, l, b"second, in the SYN");
+    let syn = client_syns(&rig).pop().unwrap();
+    assert_eq!(syn.payload, b"second, in the SYN");
+    assert!(syn.tcp.options.fast_open.is_some_and(|c| !c.is_request()));
+    assert_eq!(rig.s().tcp_state(s2), Ok(State::SynReceived));
+    let mut got = [0u8; 64];
+    let n = rig.s().recv(s2, &mut got).unwrap();
+    assert_eq!(&got[..n], b"second, in the SYN");
+    rig.s().send(s2, b"answer").unwrap();
+    let limit = rig.now() + secs(2);
+    rig.run_until_true(limit, "the answer", |r| r.c().can_recv(c2));
+    // One round trip (20 ms on this link; without Fast Open, two).
+    assert!(rig.now() - t0 <= ms(21), "answered {:?} after the SYN", rig.now() - t0);
+    let mut got = Vec::new();
+    let _ = rig.read_some(rig.client, c2, &mut got);
+    assert_eq!(got, b"answer");
+    assert_eq!(rig.c().stats().tcp.fast_open_active, 1);
+    assert_eq!(rig.c().stats().tcp.fast_open_active_acked, 1);
+    assert_eq!(rig.s().stats().tcp.fast_open_syn_data, 1);
+    let _ = c1;
+}
+
+/// A server that does not take the data (Fast Open turned off since it
+/// gave the cookie) acknowledges only the SYN; the client sends the data
+/// again after the handshake, and every byte arrives once.
+#[test]
+fn data_a_server_does_not_take_is_sent_again_after_the_handshake() {
+    let (mut rig, l) = pair(52);
+    let (_, s1) = open_with(&mut rig, l, b"x");
+    assert_eq!(rig.read_n(s1, 1, rig.now() + secs(2)), b"x");
+    rig.s().set_option(l, SockOpt::FastOpen(0)).unwrap();
+    let (_, s2) = open_with(&mut rig, l, b"not taken in the SYN");
+    assert_eq!(client_syns(&rig).pop().unwrap().payload, b"not taken in the SYN");
+    assert_eq!(rig.read_n(s2, 20, rig.now() + secs(2)), b"not taken in the SYN");
+    assert_eq!(rig.c().stats().tcp.fast_open_active_acked, 0);
+}
+
+/// The SYN with data is lost: the retransmitted SYN is plain (no data, no
+/// cookie), and the data follows the handshake. And when the SYN arrives
+/// but its SYN-ACK is lost: the plain SYN that follows draws the SYN-ACK
+/// again, which acknowledges the data the first one carried.
+#[test]
+fn a_lost_syn_with_data_or_a_lost_syn_ack_loses_no_data() {
+    for lose_synack in [false, true] {
+        let (mut rig, l) = pair(53 + lose_synack as u64);
+        let (_, s1) = open_with(&mut rig, l, b"x");
+        assert_eq!(rig.read_n(s1, 1, rig.now() + secs(2)), b"x");
+        let mut dropped = false;
+        rig.set_rule(move |p| {
+            let hit = if lose_synack { p.is_synack() } else { p.is_syn() && !p.payload.is_empty() };
+            if hit && !dropped {
+                dropped = true;
+                return Verdict::Drop;
+            }
+            Verdict::Pass
+        });
+        let (c2, s2) = open_with(&mut rig, l, b"must arrive once");
+        let limit = rig.now() + secs(5);
+        rig.run_until_true(limit, "established", |r| r.c().tcp_state(c2) == Ok(State::Established));
+        let syns = client_syns(&rig);
+        let retransmitted = syns.last().unwrap();
+        let brief: Vec<_> =
+            syns.iter().map(|p| (p.at, p.payload.len(), p.tcp.options.fast_open.is_some(), p.dropped)).collect();
+        assert!(
+            retransmitted.payload.is_empty() && retransmitted.tcp.options.fast_open.is_none(),
+            "{lose_synack} {brief:?}"
+        );
+        assert_eq!(rig.read_n(s2, 16, rig.now() + secs(5)), b"must arrive once");
+        rig.run_for(secs(1));
+        let mut more = Vec::new();
+        let _ = rig.read_some(rig.server, s2, &mut more);
+        assert!(more.is_empty(), "nothing twice: {more:?}");
+        assert_eq!(rig.c().tcp_state(c2), Ok(State::Established));
+        assert_eq!(rig.c().stats().tcp.fast_open_active_acked, lose_synack as u64, "lose_synack {lose_synack}");
+    }
 }

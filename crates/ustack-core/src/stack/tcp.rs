@@ -349,6 +349,23 @@ impl Stack {
         Ok((child, remote))
     }
 
+    /// Starts an active open with TCP Fast Open (RFC 7413; Linux's
+    /// `sendto(MSG_FASTOPEN)`): `data` is queued as a write is, and the SYN
+    /// carries its first part with the cookie this server gave before, or
+    /// asks for a cookie (the data then follows the handshake, as after a
+    /// plain connect). A server that does not take the data acknowledges
+    /// only the SYN, and the data goes again after the handshake: nothing
+    /// is lost either way. Returns the bytes queued; otherwise as
+    /// [`Stack::connect`] (a UDP socket: EOPNOTSUPP).
+    pub fn connect_with_data(&mut self, h: SocketHandle, remote: SocketAddrV4, data: &[u8]) -> Result<usize, Error> {
+        if matches!(self.user_slot_mut(h)?.socket.as_ref(), Some(Socket::Udp(_))) {
+            return Err(Error::NotSupported);
+        }
+        self.connect(h, remote)?;
+        let now = self.now;
+        self.with_conn(h, now, |c, cx| Ok(c.fast_open_connect(cx, data)))
+    }
+
     /// Starts an active open. Returns at once, like a non-blocking
     /// `connect` that gave EINPROGRESS: the connection completes when its
     /// state becomes ESTABLISHED (or fails with the socket's error).
@@ -1019,7 +1036,7 @@ impl Stack {
             match fast_open {
                 FastOpen::TookData => conn.take_fast_open_data(&mut cx, payload),
                 FastOpen::GiveCookie => {
-                    conn.passive = Some(fast_open);
+                    conn.open = crate::tcp::connection::Opening::Passive(fast_open);
                     cx.stats.fast_open_cookies_sent += 1;
                 }
                 FastOpen::Off => {}

@@ -151,6 +151,20 @@ pub(crate) struct TcpCounters {
     pub undos: u64,
 }
 
+/// How a connection was opened (RFC 9293 §3.10.1), with its part in TCP
+/// Fast Open (RFC 7413).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Opening {
+    /// By `connect`.
+    Active,
+    /// By `connect_with_data`: the SYN asks for a Fast Open cookie, or
+    /// carries one with the first data.
+    ActiveFastOpen,
+    /// By a listener (a passive OPEN), which decides what a RST in
+    /// SYN-RECEIVED does.
+    Passive(FastOpen),
+}
+
 /// A TCP connection from SYN-SENT or SYN-RECEIVED to CLOSED.
 #[derive(Debug)]
 pub struct Connection {
@@ -158,10 +172,9 @@ pub struct Connection {
     pub(crate) remote: SocketAddrV4,
     pub(crate) state: State,
     pub(crate) cfg: Arc<TcpConfig>,
-    /// `Some` when created by a listener (RFC 9293: a passive OPEN), which
-    /// decides what a RST in SYN-RECEIVED does, with what its SYN did about
-    /// TCP Fast Open (RFC 7413). (One byte for both.)
-    pub(crate) passive: Option<FastOpen>,
+    /// How the connection was opened, and what it does about TCP Fast
+    /// Open (one byte for both).
+    pub(crate) open: Opening,
 
     // Send sequence space (RFC 9293 §3.3.1).
     pub(crate) iss: SeqNumber,
@@ -435,7 +448,7 @@ impl Connection {
             remote,
             state,
             cfg: cfg.clone(),
-            passive: passive.then_some(FastOpen::Off),
+            open: if passive { Opening::Passive(FastOpen::Off) } else { Opening::Active },
             iss,
             snd_una: iss,
             snd_nxt: iss,
@@ -557,12 +570,20 @@ impl Connection {
         c
     }
 
+    /// The client's side of TCP Fast Open (RFC 7413 §4.1): the SYN asks for
+    /// a cookie, or, with one the server gave before, carries the first of
+    /// `data`, which is queued as a write is. Returns the bytes queued.
+    pub(crate) fn fast_open_connect(&mut self, cx: &mut Cx, data: &[u8]) -> usize {
+        self.open = Opening::ActiveFastOpen;
+        if data.is_empty() { 0 } else { self.tx.push(&mut cx.shared.buffers, data) }
+    }
+
     /// Takes the data of a Fast Open SYN whose cookie was good (RFC 7413
     /// §4.2.2): it is received now, readable at once and acknowledged by
     /// the SYN-ACK. (A FIN on such a SYN is left for the client to send
     /// again, as any FIN on a SYN that a listener answers.)
     pub(crate) fn take_fast_open_data(&mut self, cx: &mut Cx, payload: &[u8]) {
-        self.passive = Some(FastOpen::TookData);
+        self.open = Opening::Passive(FastOpen::TookData);
         cx.stats.fast_open_syn_data += 1;
         let seq = self.rcv_nxt;
         let room = payload.len().min(self.rx.free());
@@ -698,7 +719,7 @@ impl Connection {
         self.remote
     }
     pub fn is_passive(&self) -> bool {
-        self.passive.is_some()
+        matches!(self.open, Opening::Passive(_))
     }
     pub fn error(&self) -> Option<Error> {
         self.error
@@ -1298,7 +1319,7 @@ impl Connection {
     fn on_keepalive_timeout(&mut self, cx: &mut Cx) {
         if matches!(self.state, State::SynSent | State::SynReceived) {
             // TCP_KEEPINIT: the connection was not established in time.
-            if self.cfg.connect_timeout.is_some() && self.passive.is_none() {
+            if self.cfg.connect_timeout.is_some() && !self.is_passive() {
                 self.trace_timer(cx, Timer::Keepalive);
                 cx.stats.attempt_fails += 1;
                 cx.stats.connections_timed_out += 1;
@@ -1533,7 +1554,10 @@ impl Connection {
     /// Sequence number right after the last byte the application queued.
     /// What this connection's SYN did about Fast Open (`Off` when active).
     pub(crate) fn fast_open(&self) -> FastOpen {
-        self.passive.unwrap_or_default()
+        match self.open {
+            Opening::Passive(f) => f,
+            _ => FastOpen::Off,
+        }
     }
 
     pub(crate) fn tx_end(&self) -> SeqNumber {

@@ -78,7 +78,7 @@ impl Connection {
     /// Settles ECN from the peer's SYN (passive open) or SYN-ACK (active).
     pub(crate) fn ecn_negotiate(&mut self, cx: &mut Cx, syn: TcpFlags) {
         let (ece, cwr) = (syn.contains(TcpFlags::ECE), syn.contains(TcpFlags::CWR));
-        let ok = if self.passive.is_some() || !syn.ack() {
+        let ok = if self.is_passive() || !syn.ack() {
             // An ECN-setup SYN has both bits (§6.1.1); we accept it with
             // ECE on our SYN-ACK, also in a simultaneous open, where our
             // SYN-ACK answers the peer's SYN as a listener's would

@@ -1,7 +1,11 @@
-//! TCP Fast Open, the server's side (RFC 7413): a client that holds a
-//! cookie from an earlier connection sends its first data in the SYN, and
-//! the server takes it at once and may answer before the handshake ends,
-//! saving a round trip.
+//! TCP Fast Open (RFC 7413): a client that holds a cookie from an earlier
+//! connection sends its first data in the SYN, and the server takes it at
+//! once and may answer before the handshake ends, saving a round trip.
+//!
+//! The client's side remembers each server's cookie and MSS ([`Peers`]),
+//! and its `connect_with_data` puts the first data in the SYN; a plain
+//! retransmitted SYN and the data sent again after the handshake cover
+//! servers and paths that do not take it.
 //!
 //! The cookie (§4.1.2) is a MAC under the stack's key of the client's and
 //! the server's addresses, 8 bytes of SipHash-2-4: checking one needs
@@ -19,6 +23,43 @@ use std::net::Ipv4Addr;
 
 /// Bytes in the cookies ustack gives (Linux gives 8 too).
 pub const COOKIE_LEN: usize = 8;
+
+/// Servers whose cookies a stack remembers at most (the client's side).
+pub const MAX_PEERS: usize = 1024;
+
+/// What a client remembers of a server that gave it a cookie (RFC 7413
+/// §4.1.3): the cookie, and the MSS its SYN-ACK announced, which bounds the
+/// data a SYN may carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
+    pub cookie: FastOpenCookie,
+    pub mss: u16,
+}
+
+/// The cookies a stack's clients were given, by server address. Ordered,
+/// so that which one goes when it is full does not depend on a hash seed.
+#[derive(Clone, Debug, Default)]
+pub struct Peers {
+    peers: std::collections::BTreeMap<Ipv4Addr, Peer>,
+}
+
+impl Peers {
+    pub fn get(&self, server: Ipv4Addr) -> Option<Peer> {
+        self.peers.get(&server).copied()
+    }
+    pub fn remember(&mut self, server: Ipv4Addr, peer: Peer) {
+        if self.peers.len() >= MAX_PEERS && !self.peers.contains_key(&server) {
+            self.peers.pop_first();
+        }
+        self.peers.insert(server, peer);
+    }
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+}
 
 /// What a connection made from a listener's SYN does about Fast Open.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -96,5 +137,20 @@ mod tests {
         assert!(!k.check(&FastOpenCookie::new(&bytes).unwrap(), c1, s));
         assert!(!k.check(&FastOpenCookie::new(&cookie.as_bytes()[..4]).unwrap(), c1, s), "a prefix");
         assert!(!k.check(&FastOpenCookie::REQUEST, c1, s));
+    }
+
+    #[test]
+    fn a_client_remembers_a_bounded_number_of_servers() {
+        let mut peers = Peers::default();
+        let cookie = FastOpenCookie::new(&[1; 8]).unwrap();
+        for i in 0..MAX_PEERS as u32 + 10 {
+            peers.remember(Ipv4Addr::from(0x0a00_0000 + i), Peer { cookie, mss: 1460 });
+        }
+        assert_eq!(peers.len(), MAX_PEERS);
+        assert_eq!(peers.get(Ipv4Addr::from(0x0a00_0000)), None, "the first went");
+        let last = Ipv4Addr::from(0x0a00_0000 + MAX_PEERS as u32 + 9);
+        assert_eq!(peers.get(last).map(|p| p.mss), Some(1460));
+        peers.remember(last, Peer { cookie, mss: 536 });
+        assert_eq!((peers.len(), peers.get(last).map(|p| p.mss)), (MAX_PEERS, Some(536)), "replaced in place");
     }
 }

@@ -94,8 +94,27 @@ impl Connection {
         self.take_syn_options(seg);
         self.ecn_negotiate(cx, flags);
         if ack_ok {
-            // Our SYN is acknowledged: ESTABLISHED.
+            // Our SYN is acknowledged: ESTABLISHED. Data a Fast Open SYN
+            // carried (RFC 7413 §4.1.3) is delivered as far as the SYN-ACK
+            // acknowledges it; the rest goes again as new data.
+            let syn_data_acked = ack.since(self.iss + 1);
+            if syn_data_acked > 0 {
+                self.tx.consume(syn_data_acked.min(self.tx.len()));
+                self.info.bytes_sent += syn_data_acked as u64;
+                self.info.bytes_acked += syn_data_acked as u64;
+                cx.stats.bytes_out += syn_data_acked as u64;
+                cx.stats.fast_open_active_acked += 1;
+                self.wake = true;
+            }
+            if self.open == super::connection::Opening::ActiveFastOpen
+                && let Some(cookie) = seg.options.fast_open
+                && !cookie.is_request()
+            {
+                let mss = seg.options.mss.unwrap_or(super::connection::DEFAULT_PEER_MSS as u16);
+                cx.shared.fast_open_peers.remember(*self.remote.ip(), super::fastopen::Peer { cookie, mss });
+            }
             self.snd_una = ack;
+            self.snd_nxt = ack;
             self.on_syn_acked(cx);
             // The SYN-ACK's window is not scaled (RFC 7323 §2.2).
             self.snd_wnd = seg.window as usize;
@@ -174,7 +193,7 @@ impl Connection {
         // find it unacceptable and only answer it; Linux strips it too).
         let without_syn;
         let seg = if self.state == State::SynReceived
-            && self.passive.is_none()
+            && !self.is_passive()
             && seg.flags.syn()
             && seg.flags.ack()
             && !seg.flags.rst()
@@ -239,7 +258,7 @@ impl Connection {
         // more, and the half-open SYN-RECEIVED of a listener, the cheapest
         // state for an attacker to create, whose peer has proved nothing yet.
         let advertised = self.rcv_adv.since(self.rcv_nxt);
-        let strict = self.state == State::TimeWait || (self.state == State::SynReceived && self.passive.is_some());
+        let strict = self.state == State::TimeWait || (self.state == State::SynReceived && self.is_passive());
         let rcv_wnd = if strict { advertised } else { advertised.max(self.rx.free()) };
         let acceptable = match (seg_len, rcv_wnd) {
             (0, 0) => seq == self.rcv_nxt,
@@ -366,7 +385,7 @@ impl Connection {
         // Fourth, the SYN bit: in a synchronized state it is answered with
         // a challenge ACK (RFC 5961 §4.2, adopted by RFC 9293).
         if flags.syn() {
-            if self.state == State::SynReceived && self.passive.is_some() {
+            if self.state == State::SynReceived && self.is_passive() {
                 // RFC 9293: a passive open returns to LISTEN (the stack
                 // drops this half-open connection). One that took Fast
                 // Open data is already the application's: it is reset.
@@ -512,7 +531,7 @@ impl Connection {
                     // Already in the accept queue with data: the
                     // application learns of the reset, as on Linux.
                     self.fail(cx, Error::ConnectionReset);
-                } else if self.passive.is_some() {
+                } else if self.is_passive() {
                     // Back to LISTEN: the half-open connection disappears.
                     self.set_state(cx, State::Closed);
                 } else {

@@ -380,6 +380,8 @@ pub struct TcpShared {
     pub(crate) fill_checksum: bool,
     /// The key of the Fast Open cookies this stack gives (RFC 7413).
     pub(crate) fast_open_key: fastopen::FastOpenKey,
+    /// The Fast Open cookies this stack's clients were given.
+    pub(crate) fast_open_peers: fastopen::Peers,
 }
 
 /// What a connection may always hold in its buffers, whatever the
@@ -411,6 +413,7 @@ impl TcpShared {
             buffers: ring::BufferPool::default(),
             fill_checksum: true,
             fast_open_key: fastopen::FastOpenKey::derive([0; 16]),
+            fast_open_peers: fastopen::Peers::default(),
         }
     }
 

@@ -9,7 +9,7 @@ use super::connection::{AckDue, Connection, Recovery, TxSeg};
 use super::seq::SeqNumber;
 use super::state::State;
 use crate::trace::{Direction, EventKind};
-use crate::wire::tcp::{HEADER_LEN, MAX_SACK_BLOCKS, SackBlocks};
+use crate::wire::tcp::{HEADER_LEN, MAX_HEADER_LEN, MAX_SACK_BLOCKS, SackBlocks};
 use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
 
 /// What goes into one segment besides its header fields.
@@ -42,7 +42,7 @@ impl Connection {
                 let seg = Outgoing {
                     seq: self.iss,
                     flags: self.ecn_syn_flags(TcpFlags::SYN),
-                    data: None,
+                    data: self.syn_data(cx, out.len()),
                     syn_options: true,
                     retransmission: self.retries > 0,
                 };
@@ -131,14 +131,35 @@ impl Connection {
             || self.ack_due == AckDue::Now
     }
 
+    /// The data a Fast Open SYN carries (RFC 7413 §4.1.3): with a cookie
+    /// the server gave before, the first of what is queued, no more than
+    /// that server's MSS less the 40 bytes a SYN's options may take; never
+    /// on a retransmitted SYN, which goes plain, in case something on the
+    /// path drops SYNs with data or unknown options.
+    fn syn_data(&self, cx: &Cx, buf_len: usize) -> Option<(SeqNumber, usize)> {
+        if self.open != super::connection::Opening::ActiveFastOpen || self.retries > 0 || self.cfg.no_options {
+            return None;
+        }
+        let peer = cx.shared.fast_open_peers.get(*self.remote.ip())?;
+        let by_mss = (peer.mss as usize).min(self.local_mss as usize).saturating_sub(MAX_HEADER_LEN - HEADER_LEN);
+        let n = self.tx.len().min(by_mss).min(buf_len.saturating_sub(MAX_HEADER_LEN));
+        (n > 0).then_some((self.iss + 1, n))
+    }
+
     fn emit_syn(&mut self, cx: &mut Cx, out: &mut [u8], seg: Outgoing) -> usize {
         self.syn_due = false;
         if self.syn_sent_at.is_none() {
             self.syn_sent_at = Some(cx.now);
         }
-        // (Data sent after a Fast Open SYN-ACK stays sent when the SYN-ACK
-        // goes again.)
-        self.snd_nxt = self.snd_nxt.max(self.iss + 1);
+        // A Fast Open SYN's data is in flight with it. SND.NXT never moves
+        // back: a SYN-ACK may still acknowledge data sent by an earlier
+        // SYN than the plain one retransmitted, and data a Fast Open
+        // server sent after its SYN-ACK stays sent when that goes again.
+        let data_len = seg.data.map_or(0, |(_, n)| n);
+        if data_len > 0 {
+            cx.stats.fast_open_active += 1;
+        }
+        self.snd_nxt = self.snd_nxt.max(self.iss + 1 + data_len);
         let n = self.emit(cx, out, seg);
         self.restart_rtx(cx.now);
         n
@@ -525,6 +546,10 @@ impl Connection {
             }
             if !active && self.fast_open() == super::fastopen::FastOpen::GiveCookie {
                 options.fast_open = Some(cx.shared.fast_open_key.cookie(*self.remote.ip(), *self.local.ip()));
+            }
+            if active && self.open == super::connection::Opening::ActiveFastOpen && self.retries == 0 {
+                let known = cx.shared.fast_open_peers.get(*self.remote.ip());
+                options.fast_open = Some(known.map_or(crate::wire::FastOpenCookie::REQUEST, |p| p.cookie));
             }
         } else {
             if self.ts_ok {
