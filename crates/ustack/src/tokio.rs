@@ -65,7 +65,14 @@ impl TcpSocket {
 
     /// Connects, resolving when established or failed.
     pub async fn connect(self, addr: impl Into<SocketAddr>) -> io::Result<TcpStream> {
-        TcpStream::connect_socket(self.inner, addr.into()).await
+        TcpStream::connect_socket(self.inner, addr.into(), None).await.map(|(stream, _)| stream)
+    }
+
+    /// Connects with TCP Fast Open (RFC 7413): `data` is written as the
+    /// connection opens, its first part in the SYN when this server gave a
+    /// cookie before. Resolves when established, with the bytes written.
+    pub async fn connect_with_data(self, addr: impl Into<SocketAddr>, data: &[u8]) -> io::Result<(TcpStream, usize)> {
+        TcpStream::connect_socket(self.inner, addr.into(), Some(data)).await
     }
 }
 
@@ -118,9 +125,25 @@ impl TcpStream {
 
     /// Connects a socket that may be bound and have options set; it closes
     /// (when `inner` drops) if the connection fails.
-    async fn connect_socket(inner: Arc<SocketInner>, addr: SocketAddr) -> io::Result<TcpStream> {
+    /// [`TcpSocket::connect_with_data`] on a new socket.
+    pub async fn connect_with_data(
+        net: &NetStack,
+        addr: impl Into<SocketAddr>,
+        data: &[u8],
+    ) -> io::Result<(TcpStream, usize)> {
+        TcpSocket::new(net)?.connect_with_data(addr, data).await
+    }
+
+    async fn connect_socket(
+        inner: Arc<SocketInner>,
+        addr: SocketAddr,
+        data: Option<&[u8]>,
+    ) -> io::Result<(TcpStream, usize)> {
         let (addr, h) = (v4(addr)?, inner.handle);
-        inner.net.with_stack(|s, _| s.connect(h, addr)).map_err(io_error)?;
+        let written = match data {
+            Some(d) => inner.net.with_stack(|s, _| s.connect_with_data(h, addr, d)).map_err(io_error)?,
+            None => inner.net.with_stack(|s, _| s.connect(h, addr)).map(|()| 0).map_err(io_error)?,
+        };
         poll_fn(|cx| {
             poll_call(&inner, cx, |s, h| match s.tcp_state(h)? {
                 State::SynSent | State::SynReceived => Err(Error::WouldBlock),
@@ -129,7 +152,7 @@ impl TcpStream {
             })
         })
         .await?;
-        Ok(TcpStream { inner })
+        Ok((TcpStream { inner }, written))
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
