@@ -246,15 +246,27 @@ fn fast_open_connection(ip_stack: bool, prefix: Vec<(u8, Vec<u8>)>) -> Vec<u8> {
     let iss = synack.seq;
     let mut seg = syn(40000, 80, isn + 1 + data.len() as u32);
     seg.options = TcpOptions { timestamps: Some((1010, 0)), ..Default::default() };
-    seg.flags = TcpFlags::ACK | TcpFlags::FIN;
     seg.ack = iss.wrapping_add(1 + data.len() as u32);
     seg.window = 502;
-    recs.push(rec(ip_stack, 2, wrap(tcp(&seg, b"", a, b))));
+    fin_and_last_ack(&mut recs, ip_stack, 2, seg, &|s| wrap(tcp(s, b"", a, b)));
+    frames::encode(&recs)
+}
+
+/// The peer's FIN, acknowledging all so far (after `wait`), and the last
+/// ACK, of the stack's FIN.
+fn fin_and_last_ack(
+    recs: &mut Vec<(u8, Vec<u8>)>,
+    ip_stack: bool,
+    wait: u8,
+    mut seg: TcpRepr,
+    frame: &dyn Fn(&TcpRepr) -> Vec<u8>,
+) {
+    seg.flags = TcpFlags::ACK | TcpFlags::FIN;
+    recs.push(rec(ip_stack, wait, frame(&seg)));
     seg.seq += 1;
     seg.ack = seg.ack.wrapping_add(1);
     seg.flags = TcpFlags::ACK;
-    recs.push(rec(ip_stack, 3, wrap(tcp(&seg, b"", a, b))));
-    frames::encode(&recs)
+    recs.push(rec(ip_stack, 3, frame(&seg)));
 }
 
 /// A whole connection to the listener: SYN, ACK, data, FIN, last ACK; with
@@ -281,12 +293,7 @@ fn connection(ip_stack: bool, prefix: Vec<(u8, Vec<u8>)>, over_udp: bool) -> Vec
     // The echo came back: acknowledge it with the FIN.
     seg.seq += 14;
     seg.ack = seg.ack.wrapping_add(14);
-    seg.flags = TcpFlags::ACK | TcpFlags::FIN;
-    recs.push(rec(ip_stack, 3, wrap(tcp(&seg, b"", a, b))));
-    seg.seq += 1;
-    seg.ack = seg.ack.wrapping_add(1);
-    seg.flags = TcpFlags::ACK;
-    recs.push(rec(ip_stack, 3, wrap(tcp(&seg, b"", a, b))));
+    fin_and_last_ack(&mut recs, ip_stack, 3, seg, &|s| wrap(tcp(s, b"", a, b)));
     frames::encode(&recs)
 }
 
