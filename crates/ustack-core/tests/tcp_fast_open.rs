@@ -401,3 +401,30 @@ fn fast_open_over_a_faulty_link_delivers_every_byte_once() {
     }
     assert!(rode > 40 * 4, "most connections after the first carried their request in the SYN: {rode}");
 }
+
+/// RFC 7413 §4.1.3.1: something on the path drops every SYN with data.
+/// The first such SYN times out and the plain SYN sent again gets through;
+/// the client then sends no data in its SYNs to that server for an hour
+/// (still with the cookie), and after that tries again.
+#[test]
+fn after_a_syn_with_data_times_out_syns_to_that_server_go_without_data_for_an_hour() {
+    let (mut rig, l) = pair(56);
+    let (_, s1) = open_with(&mut rig, l, b"x");
+    assert_eq!(rig.read_n(s1, 1, rig.now() + secs(2)), b"x");
+    rig.set_rule(|p| if p.is_syn() && !p.payload.is_empty() { Verdict::Drop } else { Verdict::Pass });
+    let (_, s2) = open_with(&mut rig, l, b"dropped in the SYN");
+    assert_eq!(rig.read_n(s2, 18, rig.now() + secs(5)), b"dropped in the SYN");
+    let (_, s3) = open_with(&mut rig, l, b"no data in the SYN");
+    let syn = client_syns(&rig).pop().unwrap();
+    assert!(syn.payload.is_empty() && syn.tcp.options.fast_open.is_some_and(|c| !c.is_request()), "{syn:#?}");
+    assert_eq!(rig.read_n(s3, 18, rig.now() + secs(5)), b"no data in the SYN");
+    assert_eq!(rig.c().stats().tcp.fast_open_active, 1);
+    rig.run_for(secs(3600));
+    rig.set_rule(|_| Verdict::Pass);
+    let (c4, s4) = open_with(&mut rig, l, b"an hour later");
+    assert_eq!(client_syns(&rig).pop().unwrap().payload, b"an hour later");
+    assert_eq!(rig.read_n(s4, 13, rig.now() + secs(5)), b"an hour later");
+    let limit = rig.now() + secs(5);
+    rig.run_until_true(limit, "established", |r| r.c().tcp_state(c4) == Ok(State::Established));
+    assert_eq!(rig.c().stats().tcp.fast_open_active_acked, 1);
+}

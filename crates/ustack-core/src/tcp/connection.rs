@@ -160,6 +160,8 @@ pub(crate) enum Opening {
     /// By `connect_with_data`: the SYN asks for a Fast Open cookie, or
     /// carries one with the first data.
     ActiveFastOpen,
+    /// The same, once a SYN went with data.
+    ActiveFastOpenSentData,
     /// By a listener (a passive OPEN), which decides what a RST in
     /// SYN-RECEIVED does.
     Passive(FastOpen),
@@ -718,6 +720,11 @@ impl Connection {
     pub fn remote(&self) -> SocketAddrV4 {
         self.remote
     }
+    /// Opened by `connect_with_data` (the client's side of Fast Open).
+    pub(crate) fn fast_open_client(&self) -> bool {
+        matches!(self.open, Opening::ActiveFastOpen | Opening::ActiveFastOpenSentData)
+    }
+
     pub fn is_passive(&self) -> bool {
         matches!(self.open, Opening::Passive(_))
     }

@@ -27,13 +27,19 @@ pub const COOKIE_LEN: usize = 8;
 /// Servers whose cookies a stack remembers at most (the client's side).
 pub const MAX_PEERS: usize = 1024;
 
+/// How long a client sends no data in its SYNs to a server after a SYN
+/// with data to it timed out (RFC 7413 §4.1.3.1; Linux's first
+/// `tcp_fastopen_blackhole_timeout_sec` was an hour too).
+pub const FALLBACK: crate::time::Duration = crate::time::Duration::from_secs(3600);
+
 /// What a client remembers of a server that gave it a cookie (RFC 7413
-/// §4.1.3): the cookie, and the MSS its SYN-ACK announced, which bounds the
-/// data a SYN may carry.
+/// §4.1.3): the cookie, the MSS its SYN-ACK announced, which bounds the
+/// data a SYN may carry, and when a SYN with data to it last timed out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Peer {
     pub cookie: FastOpenCookie,
     pub mss: u16,
+    pub syn_data_failed_at: Option<crate::time::Instant>,
 }
 
 /// The cookies a stack's clients were given, by server address. Ordered,
@@ -47,11 +53,25 @@ impl Peers {
     pub fn get(&self, server: Ipv4Addr) -> Option<Peer> {
         self.peers.get(&server).copied()
     }
-    pub fn remember(&mut self, server: Ipv4Addr, peer: Peer) {
-        if self.peers.len() >= MAX_PEERS && !self.peers.contains_key(&server) {
+    /// A cookie (and MSS) from `server`'s SYN-ACK; what is known of a
+    /// failure of SYN data to it stays.
+    pub fn remember(&mut self, server: Ipv4Addr, cookie: FastOpenCookie, mss: u16) {
+        if let Some(p) = self.peers.get_mut(&server) {
+            p.cookie = cookie;
+            p.mss = mss;
+            return;
+        }
+        if self.peers.len() >= MAX_PEERS {
             self.peers.pop_first();
         }
-        self.peers.insert(server, peer);
+        self.peers.insert(server, Peer { cookie, mss, syn_data_failed_at: None });
+    }
+
+    /// A SYN with data to `server` timed out at `now`.
+    pub fn syn_data_failed(&mut self, server: Ipv4Addr, now: crate::time::Instant) {
+        if let Some(p) = self.peers.get_mut(&server) {
+            p.syn_data_failed_at = Some(now);
+        }
     }
     pub fn len(&self) -> usize {
         self.peers.len()
@@ -144,13 +164,16 @@ mod tests {
         let mut peers = Peers::default();
         let cookie = FastOpenCookie::new(&[1; 8]).unwrap();
         for i in 0..MAX_PEERS as u32 + 10 {
-            peers.remember(Ipv4Addr::from(0x0a00_0000 + i), Peer { cookie, mss: 1460 });
+            peers.remember(Ipv4Addr::from(0x0a00_0000 + i), cookie, 1460);
         }
         assert_eq!(peers.len(), MAX_PEERS);
         assert_eq!(peers.get(Ipv4Addr::from(0x0a00_0000)), None, "the first went");
         let last = Ipv4Addr::from(0x0a00_0000 + MAX_PEERS as u32 + 9);
         assert_eq!(peers.get(last).map(|p| p.mss), Some(1460));
-        peers.remember(last, Peer { cookie, mss: 536 });
+        let at = crate::time::Instant::from_secs(5);
+        peers.syn_data_failed(last, at);
+        peers.remember(last, cookie, 536);
         assert_eq!((peers.len(), peers.get(last).map(|p| p.mss)), (MAX_PEERS, Some(536)), "replaced in place");
+        assert_eq!(peers.get(last).and_then(|p| p.syn_data_failed_at), Some(at), "the failure is kept");
     }
 }

@@ -106,12 +106,21 @@ impl Connection {
                 cx.stats.fast_open_active_acked += 1;
                 self.wake = true;
             }
-            if self.open == super::connection::Opening::ActiveFastOpen
+            if self.fast_open_client()
                 && let Some(cookie) = seg.options.fast_open
                 && !cookie.is_request()
             {
                 let mss = seg.options.mss.unwrap_or(super::connection::DEFAULT_PEER_MSS as u16);
-                cx.shared.fast_open_peers.remember(*self.remote.ip(), super::fastopen::Peer { cookie, mss });
+                cx.shared.fast_open_peers.remember(*self.remote.ip(), cookie, mss);
+            }
+            // Our SYN with data timed out, and what got through was a
+            // plain SYN sent again: something on the path may drop SYNs
+            // with data (RFC 7413 §4.1.3.1).
+            if self.open == super::connection::Opening::ActiveFastOpenSentData
+                && syn_data_acked == 0
+                && self.retries > 0
+            {
+                cx.shared.fast_open_peers.syn_data_failed(*self.remote.ip(), cx.now);
             }
             self.snd_una = ack;
             self.snd_nxt = ack;

@@ -137,10 +137,15 @@ impl Connection {
     /// on a retransmitted SYN, which goes plain, in case something on the
     /// path drops SYNs with data or unknown options.
     fn syn_data(&self, cx: &Cx, buf_len: usize) -> Option<(SeqNumber, usize)> {
-        if self.open != super::connection::Opening::ActiveFastOpen || self.retries > 0 || self.cfg.no_options {
+        if !self.fast_open_client() || self.retries > 0 || self.cfg.no_options {
             return None;
         }
         let peer = cx.shared.fast_open_peers.get(*self.remote.ip())?;
+        // RFC 7413 §4.1.3.1: after a SYN with data timed out on the way
+        // to this server, SYNs to it go without data for a while.
+        if peer.syn_data_failed_at.is_some_and(|t| cx.now.saturating_duration_since(t) < super::fastopen::FALLBACK) {
+            return None;
+        }
         let by_mss = (peer.mss as usize).min(self.local_mss as usize).saturating_sub(MAX_HEADER_LEN - HEADER_LEN);
         let n = self.tx.len().min(by_mss).min(buf_len.saturating_sub(MAX_HEADER_LEN));
         (n > 0).then_some((self.iss + 1, n))
@@ -158,6 +163,7 @@ impl Connection {
         let data_len = seg.data.map_or(0, |(_, n)| n);
         if data_len > 0 {
             cx.stats.fast_open_active += 1;
+            self.open = super::connection::Opening::ActiveFastOpenSentData;
         }
         self.snd_nxt = self.snd_nxt.max(self.iss + 1 + data_len);
         let n = self.emit(cx, out, seg);
@@ -547,7 +553,7 @@ impl Connection {
             if !active && self.fast_open() == super::fastopen::FastOpen::GiveCookie {
                 options.fast_open = Some(cx.shared.fast_open_key.cookie(*self.remote.ip(), *self.local.ip()));
             }
-            if active && self.open == super::connection::Opening::ActiveFastOpen && self.retries == 0 {
+            if active && self.fast_open_client() && self.retries == 0 {
                 let known = cx.shared.fast_open_peers.get(*self.remote.ip());
                 options.fast_open = Some(known.map_or(crate::wire::FastOpenCookie::REQUEST, |p| p.cookie));
             }
