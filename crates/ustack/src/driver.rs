@@ -218,10 +218,28 @@ impl Drop for DriverThread {
     }
 }
 
+/// A seed from the operating system's random source (never 0).
+fn os_seed() -> io::Result<u64> {
+    let mut b = [0u8; 8];
+    File::open("/dev/urandom")
+        .and_then(|mut f| io::Read::read_exact(&mut f, &mut b))
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot read /dev/urandom for the stack's seed: {e}")))?;
+    Ok(u64::from_le_bytes(b).max(1))
+}
+
 impl NetStack {
     /// Starts a driver thread for `device` with a stack configured by
     /// `config` (its medium and MTU are taken from the device).
+    ///
+    /// A `config.seed` of 0, the default, is replaced by one from the
+    /// operating system: on a real network the stack's secrets (the ISN
+    /// key of RFC 6528, the SYN and Fast Open cookie keys, the ephemeral
+    /// port offsets) must not be ones anybody can compute. Give a seed of
+    /// your own only for a run you mean to reproduce.
     pub fn start(device: impl Device + 'static, mut config: StackConfig, opts: DriverOptions) -> io::Result<NetStack> {
+        if config.seed == 0 {
+            config.seed = os_seed()?;
+        }
         let name = device.name().to_string();
         let device_fd = device.poll_fd();
         config.medium = device.medium();
@@ -277,9 +295,13 @@ impl NetStack {
     /// [`NetStack::start`] starts it: not a shard.
     pub fn start_shards<D: Device + 'static>(
         mut devices: Vec<D>,
-        config: StackConfig,
+        mut config: StackConfig,
         opts: DriverOptions,
     ) -> io::Result<Vec<NetStack>> {
+        // (As `start` does, before each shard's seed is derived from it.)
+        if config.seed == 0 {
+            config.seed = os_seed()?;
+        }
         let count = u16::try_from(devices.len())
             .ok()
             .filter(|&n| n > 0)

@@ -464,3 +464,22 @@ fn tcp_socket_options_apply_from_the_syn() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(syn, Some((0xb8, 9, 40_000)), "the SYN's (TOS, TTL, source port)");
 }
+
+/// A stack on a real device with the default seed, 0, gets one from the
+/// operating system: its secrets (ISN and cookie keys) are not the ones
+/// anybody could compute from the default; a seed given is kept.
+#[test]
+fn the_default_seed_is_replaced_by_a_random_one() {
+    let seed_of = |seed: u64| {
+        let (a, _b) = PairDevice::pair(Medium::Ethernet, 1500).unwrap();
+        let mut cfg = host_config(1, 1);
+        cfg.seed = seed;
+        let net = NetStack::start(a, cfg, DriverOptions::default()).unwrap();
+        let s = net.with_stack(|s, _| s.config().seed);
+        net.shutdown().unwrap();
+        s
+    };
+    let (x, y) = (seed_of(0), seed_of(0));
+    assert!(x != 0 && y != 0 && x != y, "{x} {y}");
+    assert_eq!(seed_of(42), 42);
+}

@@ -61,7 +61,11 @@ pub struct StackConfig {
     pub gateway: Option<Ipv4Addr>,
     /// IP MTU of the interface (bytes of IP packet, not counting Ethernet).
     pub mtu: usize,
-    /// Seeds the stack's random source: ISN key, ephemeral ports, IP IDs.
+    /// Seeds the stack's random source: ISN key, SYN and Fast Open cookie
+    /// keys, ephemeral ports, IP IDs. `Stack::new` (and the simulator)
+    /// takes it as given, so a run can be replayed; on a real device
+    /// `ustack::NetStack::start` replaces 0, the default, with a seed from
+    /// the operating system.
     pub seed: u64,
     /// TTL of packets we originate (RFC 1122 §3.2.1.7; Linux uses 64).
     pub ttl: u8,
