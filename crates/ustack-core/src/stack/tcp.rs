@@ -1047,16 +1047,18 @@ impl Stack {
             self.stats.count_drop(DropReason::TcpNoBufferSpace);
             return;
         };
+        // One that took Fast Open data is readable now: it waits for
+        // `accept` from SYN-RECEIVED on.
+        let took_data = fast_open == FastOpen::TookData;
         if let Ok(slot) = self.slot_mut(h) {
             slot.user_open = false;
             slot.parent = Some(lh);
+            slot.in_accept_queue = took_data;
         }
-        let took_data = fast_open == FastOpen::TookData;
         if let Ok(ls) = self.slot_mut(lh)
             && let Some(Socket::Tcp(TcpSocket::Listener(l))) = ls.socket.as_mut()
         {
             if took_data {
-                // Readable now: it waits for `accept` from SYN-RECEIVED on.
                 l.fast_open_pending += 1;
                 l.accept_queue.push_back(h);
             } else {
@@ -1064,9 +1066,6 @@ impl Stack {
             }
         }
         if took_data {
-            if let Ok(slot) = self.slot_mut(h) {
-                slot.in_accept_queue = true;
-            }
             self.wake(lh);
         }
         self.claim_port(local.port(), h);

@@ -874,17 +874,9 @@ impl Connection {
 
     /// SEND: queues bytes; returns how many fitted.
     pub fn send(&mut self, cx: &mut Cx, data: &[u8]) -> Result<usize, Error> {
+        let writable = matches!(self.state, State::Established | State::CloseWait) || self.sends_before_established();
         match self.state {
-            State::Established | State::CloseWait if !self.tx_closed => {
-                if data.is_empty() {
-                    return Ok(0);
-                }
-                let n = self.tx.push(&mut cx.shared.buffers, data);
-                if n == 0 { Err(Error::WouldBlock) } else { Ok(n) }
-            }
-            // Data taken from a Fast Open SYN may be answered before the
-            // handshake ends (RFC 7413 §4.2.2).
-            State::SynReceived if !self.tx_closed && self.fast_open() == FastOpen::TookData => {
+            _ if writable && !self.tx_closed => {
                 if data.is_empty() {
                     return Ok(0);
                 }
@@ -1559,6 +1551,24 @@ impl Connection {
     }
 
     /// Sequence number right after the last byte the application queued.
+    /// A Fast Open connection that took the data of its SYN may answer it
+    /// before the handshake ends (RFC 7413 §4.2.2): it is in SYN-RECEIVED.
+    pub(crate) fn sends_before_established(&self) -> bool {
+        self.state == State::SynReceived && self.fast_open() == FastOpen::TookData
+    }
+
+    /// A listener's connection in SYN-RECEIVED ends on a RST or SYN (RFC
+    /// 9293: the passive open returns to LISTEN): it disappears, unless it
+    /// took Fast Open data and is already in the accept queue, or the
+    /// application's, which then learns of a reset (as on Linux).
+    pub(crate) fn end_half_open(&mut self, cx: &mut Cx) {
+        if self.fast_open() == FastOpen::TookData {
+            self.fail(cx, Error::ConnectionReset);
+        } else {
+            self.set_state(cx, State::Closed);
+        }
+    }
+
     /// What this connection's SYN did about Fast Open (`Off` when active).
     pub(crate) fn fast_open(&self) -> FastOpen {
         match self.open {

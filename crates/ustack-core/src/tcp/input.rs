@@ -395,14 +395,7 @@ impl Connection {
         // a challenge ACK (RFC 5961 §4.2, adopted by RFC 9293).
         if flags.syn() {
             if self.state == State::SynReceived && self.is_passive() {
-                // RFC 9293: a passive open returns to LISTEN (the stack
-                // drops this half-open connection). One that took Fast
-                // Open data is already the application's: it is reset.
-                if self.fast_open() == super::fastopen::FastOpen::TookData {
-                    self.fail(cx, Error::ConnectionReset);
-                } else {
-                    self.set_state(cx, State::Closed);
-                }
+                self.end_half_open(cx);
                 return Disposition::Dropped(DropReason::TcpUnacceptable);
             }
             if !self.cfg.rfc5961_syn && SeqNumber(seg.seq) >= self.rcv_nxt {
@@ -536,13 +529,8 @@ impl Connection {
         cx.stats.resets_in += 1;
         match self.state {
             State::SynReceived => {
-                if self.fast_open() == super::fastopen::FastOpen::TookData {
-                    // Already in the accept queue with data: the
-                    // application learns of the reset, as on Linux.
-                    self.fail(cx, Error::ConnectionReset);
-                } else if self.is_passive() {
-                    // Back to LISTEN: the half-open connection disappears.
-                    self.set_state(cx, State::Closed);
+                if self.is_passive() {
+                    self.end_half_open(cx);
                 } else {
                     cx.stats.attempt_fails += 1;
                     self.fail(cx, Error::ConnectionRefused);

@@ -270,9 +270,8 @@ impl Connection {
     /// Sends new data and the FIN, as the windows, Nagle's algorithm and
     /// sender-side silly window syndrome avoidance allow.
     fn emit_new_data(&mut self, cx: &mut Cx, out: &mut [u8]) -> Option<usize> {
-        // A Fast Open connection may answer the data of its SYN before the
-        // handshake ends (RFC 7413 §4.2.2), after its SYN-ACK.
-        let early = self.state == State::SynReceived && self.fast_open() == super::fastopen::FastOpen::TookData;
+        // (After its SYN-ACK: that is sent first.)
+        let early = self.sends_before_established();
         if !early
             && !matches!(
                 self.state,
