@@ -190,6 +190,13 @@ fn same_file(a: &Path, b: &Path) -> bool {
     std::fs::read(a).unwrap() == std::fs::read(b).unwrap()
 }
 
+/// How many packets of `pcap` match the display filter `filter`.
+fn tshark_count(pcap: &Path, filter: &str) -> usize {
+    let out = Command::new("tshark").arg("-n").arg("-r").arg(pcap).args(["-Y", filter]).output().unwrap();
+    assert!(out.status.success(), "tshark -Y {filter:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
 /// tshark finds no malformed packet, no bad checksum and no conflicting
 /// bytes for one sequence number in `pcap`. One kind of error of tshark's
 /// own reassembly is let through: on a lossy path it reports an exact
@@ -739,10 +746,7 @@ fn ecn_with_the_kernel_marks_echoed_and_answered_both_ways() {
     assert!(counter("ecn_reductions") > 0, "ustack never answered the kernel's ECE: {stats}");
     ns.stop_ustack();
     tshark_clean(&pcap);
-    let count = |filter: &str| -> usize {
-        let out = Command::new("tshark").arg("-n").arg("-r").arg(&pcap).args(["-Y", filter]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).lines().count()
-    };
+    let count = |filter: &str| tshark_count(&pcap, filter);
     let (kernel, ustack) = ("ip.src == 10.7.0.1", "ip.src == 10.7.0.2");
     let syn = "tcp.flags.syn == 1 && tcp.flags.ack == 0";
     let synack = "tcp.flags.syn == 1 && tcp.flags.ack == 1";
@@ -894,14 +898,8 @@ fn kernel_fast_open_client_against_ustack_rfc7413() {
     assert!(stat(&stats, "fast_open_cookies_sent") >= 1, "{stats}");
     ns.stop_ustack();
     tshark_clean(&pcap);
-    let out = Command::new("tshark")
-        .arg("-n")
-        .arg("-r")
-        .arg(&pcap)
-        .args(["-Y", "tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.len > 0 && tcp.option_kind == 34"])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2, "two SYNs with a cookie and data");
+    let syn_data = "tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.len > 0 && tcp.option_kind == 34";
+    assert_eq!(tshark_count(&pcap, syn_data), 2, "two SYNs with a cookie and data");
 }
 
 #[test]
@@ -929,10 +927,7 @@ fn kernel_md5_client_against_ustack_rfc2385() {
     assert!(!stats.contains("tcp_md5_not_found") && !stats.contains("tcp_md5_unexpected"), "{stats}");
     ns.stop_ustack();
     tshark_clean(&pcap);
-    let count = |filter: &str| -> usize {
-        let out = Command::new("tshark").arg("-n").arg("-r").arg(&pcap).args(["-Y", filter]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).lines().count()
-    };
+    let count = |filter: &str| tshark_count(&pcap, filter);
     let signed = "ip.addr == 10.7.0.3 && tcp.option_kind == 19";
     assert!(count(&format!("{signed} && ip.src == 10.7.0.2 && tcp.len > 0")) > 50, "ustack's data is signed");
     assert!(count(&format!("{signed} && ip.src == 10.7.0.3 && tcp.len > 0")) > 50, "the kernel's data is signed");
